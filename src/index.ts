@@ -1,0 +1,2 @@
+export { display, clearOutput, onInterrupt, onShutdown, isInKernel } from "./render/display";
+export type { MimeBundle, DisplayOptions } from "./render/display";

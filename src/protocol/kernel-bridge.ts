@@ -1,0 +1,34 @@
+/**
+ * The contract between a kernel and the library.
+ *
+ * The library never imports a kernel: a kernel that wants to serve it installs an object of this
+ * shape on `globalThis[KERNEL_BRIDGE]`. Everything the library sends through it is routed by the
+ * kernel to the cell whose work caused it (the kernel tracks that with AsyncLocalStorage), so a
+ * callback that fires after its cell finished still reaches that cell's outputs.
+ */
+
+/** A Jupyter MIME bundle: `text/plain` always, plus richer representations. */
+export type MimeBundle = { "text/plain": string } & Record<string, unknown>;
+
+export interface DisplayOptions {
+  /** Names the output so that later calls with `update: true` replace it in place. */
+  displayId?: string;
+  /** Replace every output that has `displayId` instead of adding a new one. */
+  update?: boolean;
+  metadata?: Record<string, unknown>;
+}
+
+export interface KernelBridge {
+  display(bundle: MimeBundle, options?: DisplayOptions): void;
+  clearOutput(wait: boolean): void;
+  /** Called when the user interrupts the cell that was running when `listener` was registered. */
+  onInterrupt(listener: () => void): () => void;
+  /** Called once before the kernel shuts down or restarts; the kernel awaits what it returns. */
+  onShutdown(listener: () => void | Promise<void>): () => void;
+}
+
+export const KERNEL_BRIDGE = Symbol.for("forklab.kernel-bridge");
+
+export function findKernelBridge(): KernelBridge | undefined {
+  return (globalThis as { [KERNEL_BRIDGE]?: KernelBridge })[KERNEL_BRIDGE];
+}
