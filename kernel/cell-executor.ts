@@ -1,0 +1,138 @@
+/**
+ * Runs cells with tslab: converts and type-checks each one against the cells before it, executes
+ * it, and reports the outcome as data (a value, or an error with cell positions) instead of
+ * printing it, as tslab's own kernel does.
+ */
+import vm from "node:vm";
+import { installLibraryHooks } from "./tslab-loader";
+import { diagnosticsError, runtimeError, type CellSource, type Diagnostic, type ErrorContent } from "./traceback";
+
+export type CellOutcome =
+  | { status: "ok"; hasValue: false }
+  | { status: "ok"; hasValue: true; value: unknown }
+  | { status: "error"; error: ErrorContent };
+
+export interface CompletionResult {
+  matches: string[];
+  cursorStart: number;
+  cursorEnd: number;
+}
+
+interface TslabExecutor {
+  execute(src: string): Promise<boolean>;
+  complete(src: string, position: number): { start: number; end: number; candidates: string[] };
+  inspect(src: string, position: number): unknown;
+  interrupt(): void;
+  close(): void;
+}
+
+/** tslab prints diagnostics with exactly this format string; that is how we tell them apart. */
+const DIAGNOSTIC_FORMAT = "%s%d:%d - %s";
+
+export class CellExecutor {
+  readonly #tslab: TslabExecutor;
+  readonly #printQuickInfo: (info: unknown) => string;
+  readonly #isCompleteCode: (code: string) => { completed: boolean; indent?: string };
+  readonly #cells = new Map<string, CellSource>();
+  #scriptName: string | undefined;
+  #lastSource = "";
+  #captured: { value?: { value: unknown }; thrown?: { value: unknown }; diagnostics: Diagnostic[] } = { diagnostics: [] };
+
+  constructor() {
+    installLibraryHooks();
+    this.#nameCellScripts();
+    /* eslint-disable @typescript-eslint/no-require-imports */
+    const { createConverter, isCompleteCode } = require("tslab/dist/converter");
+    const { createExecutor } = require("tslab/dist/executor");
+    this.#printQuickInfo = require("tslab/dist/inspect").printQuickInfo;
+    /* eslint-enable @typescript-eslint/no-require-imports */
+    this.#isCompleteCode = isCompleteCode;
+    let browser: { close(): void } | undefined;
+    const node = createConverter({ isJS: false, isBrowser: false });
+    const converters = {
+      node,
+      get browser() {
+        return (browser ??= createConverter({ isJS: false, isBrowser: true }));
+      },
+      close() {
+        node.close();
+        browser?.close();
+      },
+    };
+    this.#tslab = createExecutor(process.cwd(), converters, {
+      log: (value: unknown) => {
+        this.#captured.value = { value };
+      },
+      error: (first: unknown, ...rest: unknown[]) => {
+        if (first === DIAGNOSTIC_FORMAT) {
+          const [, line, column, message] = rest as [string, number, number, string];
+          this.#captured.diagnostics.push({ line, column, message });
+        } else {
+          this.#captured.thrown = { value: first };
+        }
+      },
+    });
+  }
+
+  /**
+   * tslab runs every cell as an anonymous script; give each a name (`In[3]`) so that a stack
+   * frame says which cell it is in, even for a function defined in one cell and called in another.
+   */
+  #nameCellScripts(): void {
+    const original = vm.runInThisContext;
+    const cells = this.#cells;
+    const executor = this;
+    vm.runInThisContext = function (code: string, options?: vm.RunningScriptOptions | string) {
+      const filename = executor.#scriptName;
+      if (filename === undefined || typeof options === "string") return original(code, options);
+      cells.set(filename, { filename, source: executor.#lastSource, generated: code });
+      return original(code, { ...options, filename });
+    };
+  }
+
+  async execute(source: string, cellName: string): Promise<CellOutcome> {
+    this.#captured = { diagnostics: [] };
+    this.#scriptName = cellName;
+    this.#lastSource = source;
+    let ok: boolean;
+    try {
+      ok = await this.#tslab.execute(source);
+    } catch (thrown) {
+      // A failure inside tslab itself (the converter), not in the cell's code.
+      return { status: "error", error: runtimeError(thrown, this.#cells) };
+    } finally {
+      this.#scriptName = undefined;
+    }
+    const { value, thrown, diagnostics } = this.#captured;
+    if (diagnostics.length > 0) return { status: "error", error: diagnosticsError(diagnostics, source, cellName) };
+    if (thrown) return { status: "error", error: runtimeError(thrown.value, this.#cells) };
+    if (!ok) {
+      return { status: "error", error: { ename: "Error", evalue: "the cell failed without a message", traceback: [] } };
+    }
+    return value ? { status: "ok", hasValue: true, value: value.value } : { status: "ok", hasValue: false };
+  }
+
+  complete(code: string, cursorPos: number): CompletionResult {
+    const info = this.#tslab.complete(code, cursorPos);
+    return { matches: info.candidates, cursorStart: info.start, cursorEnd: info.end };
+  }
+
+  inspect(code: string, cursorPos: number): string | undefined {
+    const info = this.#tslab.inspect(code, cursorPos);
+    return info ? this.#printQuickInfo(info) : undefined;
+  }
+
+  isComplete(code: string): { status: "complete" } | { status: "incomplete"; indent: string } {
+    const result = this.#isCompleteCode(code);
+    return result.completed ? { status: "complete" } : { status: "incomplete", indent: result.indent ?? "" };
+  }
+
+  /** Stops a cell awaiting a promise; a cell spinning in sync code is stopped by SIGINT itself. */
+  interrupt(): void {
+    this.#tslab.interrupt();
+  }
+
+  close(): void {
+    this.#tslab.close();
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * How a cell's last expression is shown: an object with a `Symbol.for("Jupyter.display")` method
+ * (sync or async) is sent as the MIME bundle it returns (the convention Deno's kernel uses);
+ * anything else as text, the way Node inspects it, without ANSI colours.
+ */
+import util from "node:util";
+
+export type Bundle = Record<string, unknown> & { "text/plain": string };
+
+const JUPYTER_DISPLAY = Symbol.for("Jupyter.display");
+
+export function plainText(value: unknown): string {
+  return util.inspect(value, { colors: false, depth: 4, maxArrayLength: 100, breakLength: 100 });
+}
+
+export async function toBundle(value: unknown): Promise<Bundle> {
+  const method = (value as { [JUPYTER_DISPLAY]?: unknown } | null | undefined)?.[JUPYTER_DISPLAY];
+  if (typeof method !== "function") return { "text/plain": plainText(value) };
+  const bundle: unknown = await method.call(value);
+  if (bundle === null || typeof bundle !== "object" || Array.isArray(bundle)) {
+    throw new TypeError(
+      `[Symbol.for("Jupyter.display")]() must return a MIME bundle object such as { "text/plain": "..." }, ` +
+        `got ${plainText(bundle)}`,
+    );
+  }
+  const data = bundle as Record<string, unknown>;
+  return { ...data, "text/plain": typeof data["text/plain"] === "string" ? data["text/plain"] : plainText(value) };
+}

@@ -1,0 +1,381 @@
+/**
+ * The Jupyter messaging protocol (5.3) over ZeroMQ, on top of a CellExecutor.
+ *
+ * Shell requests are handled one at a time, in arrival order; control requests (interrupt,
+ * shutdown, kernel_info) are handled as they arrive, even while a cell runs.
+ */
+import type * as zmq from "zeromq";
+import { CellExecutor, type CellOutcome } from "./cell-executor";
+import { History } from "./history";
+import { log } from "./log";
+import { OutputRouter, type CellContext } from "./output";
+import { plainText, toBundle } from "./rich-value";
+import { bindSockets, closeSockets, OrderedSender, type KernelSockets } from "./sockets";
+import { kernelInfo } from "./kernel-info";
+import { runtimeError } from "./traceback";
+import { newHeader, parse, serialize, WireError, type ConnectionInfo, type Message, type SigningKey } from "./wire";
+import { KERNEL_BRIDGE, type KernelBridge, type DisplayOptions, type MimeBundle } from "../src/protocol/kernel-bridge";
+
+type Content = Record<string, unknown>;
+type ExecuteRequest = { code: string; silent?: boolean; store_history?: boolean; stop_on_error?: boolean; user_expressions?: Record<string, string> };
+
+/** A request waiting for the shell loop, with the socket its reply goes back on. */
+interface Pending {
+  message: Message;
+  aborted: boolean;
+}
+
+const SHUTDOWN_GRACE_MS = 5000;
+
+export class KernelServer {
+  readonly #key: SigningKey;
+  readonly #session = crypto.randomUUID();
+  readonly #executor: CellExecutor;
+  readonly #history = new History();
+  readonly #output: OutputRouter;
+  readonly #shutdownListeners = new Set<() => void | Promise<void>>();
+  #sockets!: KernelSockets;
+  #senders!: { shell: OrderedSender; control: OrderedSender; iopub: OrderedSender };
+  #executionCount = 0;
+  #queue: Pending[] = [];
+  #wakeShellLoop: (() => void) | undefined;
+  #running: CellContext | undefined;
+  #interrupted = false;
+  #closing = false;
+
+  constructor(private readonly connection: ConnectionInfo) {
+    this.#key = { key: connection.key, scheme: connection.signature_scheme || "hmac-sha256" };
+    this.#output = new OutputRouter((msgType, content, parent) => this.#publish(msgType, content, parent));
+    this.#executor = new CellExecutor();
+  }
+
+  async start(): Promise<void> {
+    this.#sockets = await bindSockets(this.connection);
+    const onError = (error: unknown) => log(`send failed: ${String(error)}`);
+    this.#senders = {
+      shell: new OrderedSender(this.#sockets.shell, onError),
+      control: new OrderedSender(this.#sockets.control, onError),
+      iopub: new OrderedSender(this.#sockets.iopub, onError),
+    };
+    this.#output.captureProcessStreams();
+    this.#installBridge();
+    void this.#heartbeat();
+    void this.#receive(this.#sockets.control, (message) => this.#handleControl(message));
+    void this.#receive(this.#sockets.shell, (message) => this.#enqueue(message));
+    void this.#receive(this.#sockets.stdin, () => {});
+    void this.#shellLoop();
+    this.#publishStatus("starting", undefined);
+  }
+
+  /** SIGINT, or interrupt_request: stop the running cell and tell the library. */
+  interrupt(): void {
+    const running = this.#running;
+    if (!running) return;
+    this.#interrupted = true;
+    this.#executor.interrupt();
+    for (const listener of running.interruptListeners) {
+      try {
+        listener();
+      } catch (error) {
+        log(`interrupt listener failed: ${String(error)}`);
+      }
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    const listeners = [...this.#shutdownListeners].map(async (listener) => listener());
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(listeners),
+      new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_GRACE_MS))),
+    ]);
+    clearTimeout(timer);
+    this.#output.flush();
+    await Promise.all(Object.values(this.#senders).map((sender) => sender.drained()));
+    this.#executor.close();
+    closeSockets(this.#sockets);
+  }
+
+  // --- transport -------------------------------------------------------------------------------
+
+  async #receive(socket: zmq.Router, handle: (message: Message) => void | Promise<void>): Promise<void> {
+    try {
+      for await (const frames of socket) {
+        let message: Message;
+        try {
+          message = parse(frames, this.#key);
+        } catch (error) {
+          if (!(error instanceof WireError)) throw error;
+          log(`dropped a message: ${error.message}`);
+          continue;
+        }
+        try {
+          await handle(message);
+        } catch (error) {
+          log(`failed to handle ${message.header.msg_type}: ${(error as Error).stack ?? String(error)}`);
+        }
+      }
+    } catch (error) {
+      if (!this.#closing) log(`socket loop ended: ${String(error)}`);
+    }
+  }
+
+  async #heartbeat(): Promise<void> {
+    try {
+      for await (const frames of this.#sockets.heartbeat) await this.#sockets.heartbeat.send(frames);
+    } catch (error) {
+      if (!this.#closing) log(`heartbeat ended: ${String(error)}`);
+    }
+  }
+
+  #reply(channel: "shell" | "control", request: Message, msgType: string, content: Content): void {
+    const frames = serialize(
+      {
+        identities: request.identities,
+        header: newHeader(msgType, this.#session),
+        parent_header: request.header,
+        metadata: {},
+        content,
+      },
+      this.#key,
+    );
+    void this.#senders[channel].send(frames);
+  }
+
+  #publish(msgType: string, content: Content, parent: Message | undefined): void {
+    const frames = serialize(
+      {
+        identities: [Buffer.from(`kernel.${this.#session}.${msgType}`)],
+        header: newHeader(msgType, this.#session),
+        parent_header: parent?.header ?? {},
+        metadata: {},
+        content,
+      },
+      this.#key,
+    );
+    void this.#senders.iopub.send(frames);
+  }
+
+  #publishStatus(state: "starting" | "busy" | "idle", parent: Message | undefined): void {
+    this.#output.flush();
+    this.#publish("status", { execution_state: state }, parent);
+  }
+
+  // --- control ---------------------------------------------------------------------------------
+
+  async #handleControl(message: Message): Promise<void> {
+    const type = message.header.msg_type;
+    this.#publishStatus("busy", message);
+    try {
+      if (type === "interrupt_request") {
+        this.interrupt();
+        this.#reply("control", message, "interrupt_reply", { status: "ok" });
+      } else if (type === "shutdown_request") {
+        await this.#shutdownRequest(message, "control");
+      } else if (type === "kernel_info_request") {
+        this.#reply("control", message, "kernel_info_reply", kernelInfo());
+      } else {
+        log(`unknown control message type ${JSON.stringify(type)}; ignored`);
+      }
+    } finally {
+      if (!this.#closing) this.#publishStatus("idle", message);
+    }
+  }
+
+  async #shutdownRequest(message: Message, channel: "shell" | "control"): Promise<void> {
+    const restart = message.content.restart === true;
+    this.#reply(channel, message, "shutdown_reply", { status: "ok", restart });
+    this.#publishStatus("idle", message);
+    await this.shutdown();
+    process.exit(0);
+  }
+
+  // --- shell -----------------------------------------------------------------------------------
+
+  #enqueue(message: Message): void {
+    this.#queue.push({ message, aborted: false });
+    this.#wakeShellLoop?.();
+  }
+
+  async #shellLoop(): Promise<void> {
+    while (!this.#closing) {
+      const next = this.#queue.shift();
+      if (!next) {
+        await new Promise<void>((resolve) => (this.#wakeShellLoop = resolve));
+        this.#wakeShellLoop = undefined;
+        continue;
+      }
+      try {
+        await this.#handleShell(next);
+      } catch (error) {
+        log(`failed to handle ${next.message.header.msg_type}: ${(error as Error).stack ?? String(error)}`);
+      }
+    }
+  }
+
+  async #handleShell({ message, aborted }: Pending): Promise<void> {
+    const type = message.header.msg_type;
+    const content = message.content;
+    this.#publishStatus("busy", message);
+    try {
+      switch (type) {
+        case "execute_request":
+          if (aborted) this.#reply("shell", message, "execute_reply", { status: "aborted", execution_count: this.#executionCount });
+          else await this.#execute(message, content as unknown as ExecuteRequest);
+          break;
+        case "kernel_info_request":
+          this.#reply("shell", message, "kernel_info_reply", kernelInfo());
+          break;
+        case "is_complete_request":
+          this.#reply("shell", message, "is_complete_reply", this.#executor.isComplete(String(content.code ?? "")));
+          break;
+        case "complete_request": {
+          const code = String(content.code ?? "");
+          const { matches, cursorStart, cursorEnd } = this.#executor.complete(code, Number(content.cursor_pos ?? code.length));
+          this.#reply("shell", message, "complete_reply", { status: "ok", matches, cursor_start: cursorStart, cursor_end: cursorEnd, metadata: {} });
+          break;
+        }
+        case "inspect_request": {
+          const code = String(content.code ?? "");
+          const text = this.#executor.inspect(code, Number(content.cursor_pos ?? code.length));
+          this.#reply("shell", message, "inspect_reply", { status: "ok", found: text !== undefined, data: text === undefined ? {} : { "text/plain": text }, metadata: {} });
+          break;
+        }
+        case "history_request":
+          this.#reply("shell", message, "history_reply", { status: "ok", history: this.#historyFor(content) });
+          break;
+        case "comm_info_request":
+          this.#reply("shell", message, "comm_info_reply", { status: "ok", comms: {} });
+          break;
+        case "shutdown_request":
+          await this.#shutdownRequest(message, "shell");
+          break;
+        case "comm_open":
+          // No comm targets exist: say so the way ipykernel does, by closing it.
+          this.#output.send("comm_close", { comm_id: content.comm_id, data: {} }, message);
+          break;
+        case "comm_msg":
+        case "comm_close":
+          break;
+        default:
+          log(`unknown shell message type ${JSON.stringify(type)}; ignored`);
+      }
+    } finally {
+      if (!this.#closing) this.#publishStatus("idle", message);
+    }
+  }
+
+  #historyFor(content: Content) {
+    const withOutput = content.output === true;
+    switch (content.hist_access_type) {
+      case "range":
+        return this.#history.range(Number(content.start ?? 1), content.stop == null ? undefined : Number(content.stop), withOutput);
+      case "search":
+        return this.#history.search(String(content.pattern ?? "*"), content.n == null ? undefined : Number(content.n), content.unique === true, withOutput);
+      default:
+        return this.#history.tail(Number(content.n ?? 10), withOutput);
+    }
+  }
+
+  async #execute(message: Message, request: ExecuteRequest): Promise<void> {
+    const silent = request.silent === true;
+    const storeHistory = !silent && request.store_history !== false;
+    if (storeHistory) this.#executionCount++;
+    const count = this.#executionCount;
+    const code = String(request.code ?? "");
+    if (!silent) this.#output.send("execute_input", { code, execution_count: count }, message);
+    if (storeHistory) this.#history.add(count, code);
+
+    const context: CellContext = { request: message, interruptListeners: new Set() };
+    this.#running = context;
+    this.#interrupted = false;
+    let outcome: CellOutcome;
+    try {
+      outcome = await this.#output.run(context, () => this.#executor.execute(code, `In[${silent ? " " : count}]`));
+      if (outcome.status === "ok" && outcome.hasValue && !silent) {
+        const value = outcome.value;
+        outcome = await this.#output.run(context, async () => {
+          try {
+            const data = await toBundle(value);
+            this.#output.send("execute_result", { execution_count: count, data, metadata: {} }, message);
+            if (storeHistory) this.#history.setOutput(count, data["text/plain"]);
+            return { status: "ok", hasValue: false } as const;
+          } catch (thrown) {
+            return { status: "error", error: runtimeError(thrown, new Map()) } as const;
+          }
+        });
+      }
+    } finally {
+      this.#running = undefined;
+    }
+    if (outcome.status === "error" && this.#interrupted) {
+      outcome.error = { ...outcome.error, ename: "Interrupted", evalue: `the cell was interrupted (${outcome.error.evalue})` };
+    }
+
+    const userExpressions = this.#userExpressions(request.user_expressions);
+    if (outcome.status === "ok") {
+      this.#reply("shell", message, "execute_reply", { status: "ok", execution_count: count, user_expressions: userExpressions, payload: [] });
+      return;
+    }
+    const { error } = outcome;
+    this.#output.send("error", { ...error }, message);
+    this.#reply("shell", message, "execute_reply", { status: "error", execution_count: count, ...error, user_expressions: userExpressions, payload: [] });
+    if (request.stop_on_error !== false) {
+      // As ipykernel does: what was already queued behind a failed cell is answered "aborted".
+      for (const pending of this.#queue) if (pending.message.header.msg_type === "execute_request") pending.aborted = true;
+    }
+  }
+
+  /** user_expressions are looked up in the notebook's variables, not evaluated as code. */
+  #userExpressions(expressions: Record<string, string> | undefined): Content {
+    const result: Content = {};
+    const locals = (globalThis as { __tslab__?: { exports: Record<string, unknown> } }).__tslab__?.exports ?? {};
+    for (const [name, expression] of Object.entries(expressions ?? {})) {
+      if (Object.hasOwn(locals, expression)) {
+        result[name] = { status: "ok", data: { "text/plain": plainText(locals[expression]) }, metadata: {} };
+      } else {
+        result[name] = { status: "error", ename: "NameError", evalue: `${JSON.stringify(expression)} is not a variable defined by a cell`, traceback: [] };
+      }
+    }
+    return result;
+  }
+
+  // --- the library's way in --------------------------------------------------------------------
+
+  #installBridge(): void {
+    const display = (bundle: MimeBundle, options: DisplayOptions = {}) => {
+      const transient = options.displayId ? { display_id: options.displayId } : {};
+      const content = { data: bundle, metadata: options.metadata ?? {}, transient };
+      const parent = this.#output.current()?.request;
+      if (options.update) {
+        // An update reaches every output with this id, whichever cell it is in.
+        this.#output.send("update_display_data", content, parent);
+      } else {
+        this.#output.send("display_data", content, parent);
+      }
+    };
+    const bridge: KernelBridge = {
+      display,
+      clearOutput: (wait) => this.#output.send("clear_output", { wait }),
+      onInterrupt: (listener) => {
+        const listeners = this.#output.cells.getStore()?.interruptListeners;
+        listeners?.add(listener);
+        return () => listeners?.delete(listener);
+      },
+      onShutdown: (listener) => {
+        this.#shutdownListeners.add(listener);
+        return () => this.#shutdownListeners.delete(listener);
+      },
+    };
+    (globalThis as { [KERNEL_BRIDGE]?: KernelBridge })[KERNEL_BRIDGE] = bridge;
+    // `tslab.display` and `tslab.newDisplay()` send through this hook of tslab's.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const tslabJupyter = require("tslab/dist/jupyter") as { lastWriteDisplayData: unknown };
+    tslabJupyter.lastWriteDisplayData = (
+      message: { data: MimeBundle; metadata?: Record<string, unknown>; transient?: { display_id?: string } },
+      update: boolean,
+    ) => display(message.data, { displayId: message.transient?.display_id, update, metadata: message.metadata });
+  }
+}
