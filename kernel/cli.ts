@@ -1,0 +1,317 @@
+/**
+ * The `forklab` command: install/uninstall the kernelspec, start the kernel, run notebooks, and
+ * start the course. Exit codes: 0 success, 1 failure, 2 usage error.
+ */
+import { basename, dirname, join, resolve } from "node:path";
+import { findKernelSpec, installKernelSpec, packageRoot, KernelSpecError, uninstallKernelSpec, type FoundKernelSpec, type InstallTarget } from "./kernelspec";
+import { NotebookRunError } from "./runner/errors";
+import { runNotebook, type ProgressEvent } from "./runner/execute";
+import { KernelStartError } from "./runner/launch";
+import { InvalidNotebookError, notebookStem, writeNotebook } from "./runner/notebook";
+
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  /** Whether stderr is a terminal (progress then rewrites one line). */
+  errIsTTY: boolean;
+}
+
+const processIo: Io = {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+  errIsTTY: process.stderr.isTTY === true,
+};
+
+export const USAGE = `forklab: a Jupyter kernel for TypeScript, and a library for multi-process programming in notebooks
+
+Usage:
+  forklab install [--user | --sys-prefix | --prefix DIR] [--name NAME]
+      Install the kernelspec (default name "forklab") where Jupyter finds it. No Python needed.
+        --user         the user's Jupyter data folder (default; JUPYTER_DATA_DIR is honoured)
+        --sys-prefix   the active environment: CONDA_PREFIX or VIRTUAL_ENV
+        --prefix DIR   DIR/share/jupyter/kernels
+  forklab uninstall [--user | --sys-prefix | --prefix DIR] [--name NAME]
+      Remove that kernelspec.
+  forklab kernel --connection-file FILE
+      Start the kernel (Jupyter runs this, as the kernelspec says).
+  forklab run [--out DIR | --inplace] [--timeout SECONDS] [--allow-errors] [--kernel NAME] NOTEBOOK...
+      Execute notebooks through a kernel, as nbconvert --execute does, in the notebook's folder.
+        (default)      write NAME.nbconvert.ipynb beside each notebook
+        --out DIR      write DIR/NAME.ipynb
+        --inplace      overwrite each notebook (not written when the run fails)
+        --timeout S    seconds a cell may run before it is interrupted and the run fails;
+                       0 for no limit (default 120)
+        --allow-errors record cell errors in the output and go on (the exit code is still 0)
+        --kernel NAME  a kernelspec installed for Jupyter, e.g. python3
+                       (default: this installation's forklab kernel, no kernelspec needed)
+      Stops a notebook at its first failing cell (unless --allow-errors), writes what ran so far,
+      and goes on to the next notebook; exits 1 if any notebook failed.
+  forklab start [-- JUPYTER_ARGS...]
+      Install the kernelspec for this checkout if needed, then open notebooks/ in JupyterLab
+      (or Jupyter Notebook). Without either, run the course headless into notebooks/executed/.
+  forklab help | --help | -h
+`;
+
+const COMMANDS = ["install", "uninstall", "kernel", "run", "start", "help"] as const;
+type Command = (typeof COMMANDS)[number];
+
+/** A mistake in the command line: printed with a pointer to --help, exit code 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+interface FlagSpec {
+  /** Takes a value (`--out DIR` or `--out=DIR`). */
+  value?: boolean;
+  alias?: string;
+}
+
+interface Parsed {
+  flags: Map<string, string | true>;
+  positional: string[];
+  /** Everything after a bare `--`. */
+  rest: string[];
+}
+
+export function parseFlags(command: string, args: string[], specs: Record<string, FlagSpec>, allowRest = false): Parsed {
+  const flags = new Map<string, string | true>();
+  const positional: string[] = [];
+  const aliases = new Map(Object.entries(specs).flatMap(([name, s]) => (s.alias ? [[s.alias, name]] : [])));
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") {
+      if (!allowRest) throw new UsageError(`"forklab ${command}" takes no arguments after "--"`);
+      return { flags, positional, rest: args.slice(i + 1) };
+    }
+    if (!arg.startsWith("-") || arg === "-") {
+      positional.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf("=");
+    const raw = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
+    const name = aliases.get(raw) ?? raw.replace(/^--/, "");
+    const spec = arg.startsWith("--") || aliases.has(raw) ? specs[name] : undefined;
+    if (!spec) {
+      const valid = Object.entries(specs).map(([n, s]) => `--${n}${s.alias ? ` (${s.alias})` : ""}`);
+      throw new UsageError(
+        `unknown option ${JSON.stringify(raw)} for "forklab ${command}"; valid options: ${valid.length ? valid.join(", ") : "none"}`,
+      );
+    }
+    if (spec.value) {
+      const value = raw !== arg ? arg.slice(eq + 1) : args[++i];
+      if (value === undefined || value === "") throw new UsageError(`option --${name} of "forklab ${command}" needs a value`);
+      flags.set(name, value);
+    } else {
+      if (raw !== arg) throw new UsageError(`option --${name} of "forklab ${command}" takes no value, got ${JSON.stringify(arg)}`);
+      flags.set(name, true);
+    }
+  }
+  return { flags, positional, rest: [] };
+}
+
+function noPositional(command: string, parsed: Parsed): void {
+  if (parsed.positional.length) {
+    throw new UsageError(`"forklab ${command}" takes no arguments, got ${parsed.positional.map((p) => JSON.stringify(p)).join(", ")}`);
+  }
+}
+
+const TARGET_FLAGS: Record<string, FlagSpec> = { user: {}, "sys-prefix": {}, prefix: { value: true }, name: { value: true } };
+
+function installTarget(parsed: Parsed): InstallTarget {
+  const chosen = ["user", "sys-prefix", "prefix"].filter((f) => parsed.flags.has(f));
+  if (chosen.length > 1) throw new UsageError(`choose one of --user, --sys-prefix and --prefix, not ${chosen.map((f) => "--" + f).join(" and ")}`);
+  if (parsed.flags.has("sys-prefix")) return { kind: "sys-prefix" };
+  if (parsed.flags.has("prefix")) return { kind: "prefix", prefix: String(parsed.flags.get("prefix")) };
+  return { kind: "user" };
+}
+
+/** Run the command line; resolves with the exit code. */
+export async function cli(argv: string[], io: Io = processIo): Promise<number> {
+  try {
+    return await dispatch(argv, io);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`forklab: ${error.message}\nRun "forklab --help" for usage.\n`);
+      return 2;
+    }
+    if (error instanceof KernelSpecError || error instanceof KernelStartError) {
+      io.err(`forklab: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+async function dispatch(argv: string[], io: Io): Promise<number> {
+  const [first, ...args] = argv;
+  if (first === undefined) {
+    io.err(USAGE);
+    return 2;
+  }
+  if (first === "--help" || first === "-h" || first === "help") {
+    io.out(USAGE);
+    return 0;
+  }
+  if (first === "--version" || first === "-V") {
+    io.out(`${require(join(packageRoot(), "package.json")).version}\n`);
+    return 0;
+  }
+  if (!(COMMANDS as readonly string[]).includes(first)) {
+    const what = first.startsWith("-") ? "option" : "command";
+    throw new UsageError(`unknown ${what} ${JSON.stringify(first)}; valid commands: ${COMMANDS.join(", ")}`);
+  }
+  if (args.includes("--help") || args.includes("-h")) {
+    io.out(USAGE);
+    return 0;
+  }
+  switch (first as Command) {
+    case "install": {
+      const parsed = parseFlags("install", args, TARGET_FLAGS);
+      noPositional("install", parsed);
+      const dir = installKernelSpec({ target: installTarget(parsed), name: parsed.flags.get("name") as string | undefined });
+      io.out(`Installed kernelspec ${JSON.stringify(basename(dir))} in ${dir}\n`);
+      return 0;
+    }
+    case "uninstall": {
+      const parsed = parseFlags("uninstall", args, TARGET_FLAGS);
+      noPositional("uninstall", parsed);
+      const dir = uninstallKernelSpec({ target: installTarget(parsed), name: parsed.flags.get("name") as string | undefined });
+      io.out(`Removed kernelspec ${JSON.stringify(basename(dir))} from ${dir}\n`);
+      return 0;
+    }
+    case "kernel": {
+      const parsed = parseFlags("kernel", args, { "connection-file": { value: true, alias: "-f" } });
+      noPositional("kernel", parsed);
+      const file = parsed.flags.get("connection-file");
+      if (typeof file !== "string") throw new UsageError(`"forklab kernel" needs --connection-file FILE`);
+      // Loaded lazily: installing or running notebooks must not load tslab.
+      const { runKernel } = require("./main") as { runKernel(connectionFile: string): Promise<void> };
+      await runKernel(resolve(file));
+      return 0;
+    }
+    case "run":
+      return runCommand(parseRunArgs(args), io);
+    case "start": {
+      const parsed = parseFlags("start", args, {}, true);
+      noPositional("start", parsed);
+      const { start } = require("./start") as typeof import("./start");
+      return start(io, parsed.rest);
+    }
+    case "help":
+      io.out(USAGE);
+      return 0;
+  }
+}
+
+export interface RunCommandOptions {
+  notebooks: string[];
+  out?: string;
+  inplace?: boolean;
+  /** Seconds; 0 for no limit. */
+  timeout: number;
+  allowErrors: boolean;
+  kernel?: string;
+}
+
+export function parseRunArgs(args: string[]): RunCommandOptions {
+  const parsed = parseFlags("run", args, {
+    out: { value: true },
+    inplace: {},
+    timeout: { value: true },
+    "allow-errors": {},
+    kernel: { value: true },
+  });
+  if (parsed.flags.has("out") && parsed.flags.has("inplace")) throw new UsageError("choose one of --out and --inplace");
+  if (parsed.positional.length === 0) throw new UsageError(`"forklab run" needs at least one NOTEBOOK.ipynb`);
+  let timeout = 120;
+  if (parsed.flags.has("timeout")) {
+    const raw = String(parsed.flags.get("timeout"));
+    timeout = Number(raw);
+    if (raw.trim() === "" || !Number.isFinite(timeout) || timeout < 0) {
+      throw new UsageError(`--timeout expects seconds, a number >= 0 (0 for no limit); got ${JSON.stringify(raw)}`);
+    }
+  }
+  return {
+    notebooks: parsed.positional,
+    out: parsed.flags.get("out") as string | undefined,
+    inplace: parsed.flags.has("inplace"),
+    timeout,
+    allowErrors: parsed.flags.has("allow-errors"),
+    kernel: parsed.flags.get("kernel") as string | undefined,
+  };
+}
+
+/** Where `forklab run` writes a notebook's output. */
+export function outputPath(notebook: string, options: Pick<RunCommandOptions, "out" | "inplace">): string {
+  if (options.inplace) return notebook;
+  if (options.out) return join(options.out, `${notebookStem(notebook)}.ipynb`);
+  return join(dirname(notebook), `${notebookStem(notebook)}.nbconvert.ipynb`);
+}
+
+function progressPrinter(io: Io): (event: ProgressEvent) => void {
+  // On a terminal the progress rewrites one line; elsewhere (CI logs) each step is a line.
+  const line = (text: string, final: boolean) => io.err(io.errIsTTY ? `\r\u001b[2K${text}${final ? "\n" : ""}` : `${text}\n`);
+  return (event) => {
+    const name = basename(event.file);
+    if (event.type === "start") line(`${name}: starting kernel ${event.kernel} (${event.codeCells} code cell${event.codeCells === 1 ? "" : "s"})`, false);
+    else if (event.type === "cell") line(`${name}: cell ${event.index + 1}/${event.total} (code cell ${event.codeCell}/${event.codeCells})`, false);
+    else line(`${name}: done in ${(event.durationMs / 1000).toFixed(1)} s`, true);
+  };
+}
+
+export async function runCommand(options: RunCommandOptions, io: Io): Promise<number> {
+  const outputs = options.notebooks.map((nb) => outputPath(nb, options));
+  const clash = outputs.find((o, i) => outputs.indexOf(o) !== i);
+  if (clash) throw new UsageError(`two notebooks would be written to ${clash}; give them different names`);
+  // Resolve --kernel once, so that a wrong name fails before anything runs.
+  const kernel: FoundKernelSpec | undefined = options.kernel ? findKernelSpec(options.kernel) : undefined;
+  const progress = progressPrinter(io);
+  const failed: string[] = [];
+  for (const [i, notebook] of options.notebooks.entries()) {
+    const target = outputs[i];
+    try {
+      const result = await runNotebook(notebook, {
+        kernel,
+        allowErrors: options.allowErrors,
+        cellTimeoutMs: options.timeout * 1000,
+        onProgress: progress,
+      });
+      writeNotebook(target, result.notebook);
+      const errors = result.errors.length ? ` (${result.errors.length} cell${result.errors.length > 1 ? "s" : ""} raised errors, kept in the output)` : "";
+      io.err(`${basename(notebook)}: wrote ${target}${errors}\n`);
+    } catch (error) {
+      if (io.errIsTTY) io.err("\n");
+      failed.push(notebook);
+      if (error instanceof InvalidNotebookError || error instanceof KernelStartError || error instanceof KernelSpecError) {
+        io.err(`forklab: ${error.message}\n`);
+        continue;
+      }
+      if (!(error instanceof NotebookRunError)) throw error;
+      io.err(`forklab: ${error.message}\n`);
+      if (error.notebook && !options.inplace) {
+        writeNotebook(target, error.notebook);
+        io.err(`${basename(notebook)}: the outputs up to the failure are in ${target}\n`);
+      }
+    }
+  }
+  if (failed.length) {
+    io.err(`forklab: ${failed.length} of ${options.notebooks.length} notebook${options.notebooks.length > 1 ? "s" : ""} failed: ${failed.join(", ")}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+/** Entry point of bin/forklab.js. */
+export function main(argv: string[]): void {
+  cli(argv).then(
+    (code) => {
+      process.exitCode = code;
+      // The kernel's sockets close on shutdown; exit even if a timer or handle lingers.
+      if (argv[0] === "kernel") process.exit(code);
+    },
+    (error: unknown) => {
+      process.stderr.write(`forklab: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
