@@ -1,2 +1,12 @@
 export { display, clearOutput, onInterrupt, onShutdown, isInKernel } from "./render/display";
 export type { MimeBundle, DisplayOptions } from "./render/display";
+export * from "./parent/subprocess";
+export { renderTerminal } from "./render/terminal";
+export type { TerminalView, TerminalChunk } from "./render/terminal";
+export { spawn, Process, ProcessError, activeChildren, setStartMethod, getStartMethod } from "./parent/process";
+export type { ProcessInit, ProcessOptions, ModuleTarget, Target, StartMethod } from "./parent/process";
+export { currentProcess, parentProcess, cpuCount } from "./parent/current";
+export type { ProcessInfo } from "./parent/current";
+export { TargetError } from "./parent/target-check";
+export { renderProcessCard } from "./render/process-card";
+export type { ProcessCardData } from "./render/process-card";
