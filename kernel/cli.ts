@@ -277,7 +277,8 @@ export async function runCommand(options: RunCommandOptions, io: Io): Promise<nu
         onProgress: progress,
       });
       writeNotebook(target, result.notebook);
-      const errors = result.errors.length ? ` (${result.errors.length} cell${result.errors.length > 1 ? "s" : ""} raised errors, kept in the output)` : "";
+      const n = result.errors.length;
+      const errors = n ? ` (${n === 1 ? "1 cell raised an error" : `${n} cells raised errors`}, kept in the output)` : "";
       io.err(`${basename(notebook)}: wrote ${target}${errors}\n`);
     } catch (error) {
       if (io.errIsTTY) io.err("\n");
@@ -305,9 +306,8 @@ export async function runCommand(options: RunCommandOptions, io: Io): Promise<nu
 export function main(argv: string[]): void {
   cli(argv).then(
     (code) => {
+      // The kernel may resolve once it serves; it then lives until it shuts itself down.
       process.exitCode = code;
-      // The kernel's sockets close on shutdown; exit even if a timer or handle lingers.
-      if (argv[0] === "kernel") process.exit(code);
     },
     (error: unknown) => {
       process.stderr.write(`forklab: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +17,7 @@ import {
   type Notebook,
 } from "../../kernel/runner/notebook";
 import { jupyterAvailable, python } from "../support/jupyter";
+import { packageRoot } from "../../kernel/kernelspec";
 
 function captureIo(): Io & { stdout: string; stderr: string } {
   const io = { stdout: "", stderr: "", errIsTTY: false, out: (t: string) => void (io.stdout += t), err: (t: string) => void (io.stderr += t) };
@@ -297,3 +299,62 @@ describe.skipIf(!jupyterAvailable("runner tests with the python3 ipykernel"))("r
     expect(outputs.some((o) => o.output_type === "error" && o.ename === "KeyboardInterrupt")).toBe(true);
   });
 });
+
+const BIN = join(packageRoot(), "bin", "forklab.js");
+function builtCli(): boolean {
+  if (existsSync(join(packageRoot(), "dist", "kernel", "cli.js"))) return true;
+  console.warn("\n!!! SKIPPED: dist/ is not built; run `npm test` (which builds first) to run the command-line tests\n");
+  return false;
+}
+
+/** Run bin/forklab.js; resolves with its exit code or signal and its stderr. */
+function forklab(args: string[], onStart?: (child: ReturnType<typeof spawn>) => void) {
+  return new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    onStart?.(child);
+    child.on("close", (code) => resolve({ code, stderr }));
+  });
+}
+
+describe.skipIf(!builtCli())("the forklab command", () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = realpathSync(mkdtempSync(join(tmpdir(), "forklab-cli-test-")));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("runs a TypeScript notebook through this installation's kernel by default", async () => {
+    const file = writeNb(dir, "typescript.ipynb", ["const answer: number = 6 * 7;\nconsole.log('hello');", "answer"]);
+    const { code: exit, stderr } = await forklab(["run", file]);
+    expect(stderr).toContain("starting kernel forklab");
+    expect(exit).toBe(0);
+    const nb = readNotebook(join(dir, "typescript.nbconvert.ipynb"));
+    expect(code(nb, 0).outputs).toEqual([{ output_type: "stream", name: "stdout", text: "hello\n" }]);
+    expect(code(nb, 1).outputs[0]).toMatchObject({ output_type: "execute_result", data: { "text/plain": "42" } });
+  });
+
+  it.skipIf(!findJupyter())("stops the kernel and its children when terminated", async () => {
+    const pidFile = join(dir, "child.pid");
+    const file = writeNb(dir, "hangs.ipynb", [
+      `import subprocess, time\nchild = subprocess.Popen(['sleep', '600'])\nopen(${JSON.stringify(pidFile)} + '.tmp', 'w').write(str(child.pid))\nimport os; os.rename(${JSON.stringify(pidFile)} + '.tmp', ${JSON.stringify(pidFile)})\ntime.sleep(600)`,
+    ]);
+    const { code: exit, stderr } = await forklab(["run", "--kernel", "python3", file], (child) => {
+      const watch = setInterval(() => {
+        if (existsSync(pidFile)) {
+          clearInterval(watch);
+          child.kill("SIGTERM");
+        }
+      }, 50);
+    });
+    expect(exit).toBe(143);
+    expect(stderr).toContain("SIGTERM, kernels stopped");
+    const state = processState(Number(readFileSync(pidFile, "utf8")));
+    expect(state === undefined || state === "Z").toBe(true);
+  });
+});
+
+function findJupyter(): boolean {
+  return jupyterAvailable("the runner's signal test");
+}
