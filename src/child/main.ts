@@ -1,0 +1,178 @@
+/**
+ * The child runtime: started by path (`node dist/src/child/main.js`) with the channel on fd 3.
+ *
+ * It announces itself (`ready`), learns who it is (`init`), then runs tasks (`run`) and answers
+ * each with `result` or `error` carrying the task's id. In "process" mode it runs one task and then
+ * lets the process end as Node does (when nothing is left to do); in "worker" mode it takes tasks
+ * until `close`. It ends as soon as the parent's channel closes, and a watchdog thread catches a
+ * parent that died while this thread was busy.
+ *
+ * Never imports the parent side or the renderers: only the protocol.
+ */
+import { Socket } from "node:net";
+import type { Worker } from "node:worker_threads";
+import { Channel } from "../protocol/channel";
+import { findUncloneable, uncloneableMessage } from "../protocol/clone";
+import { toWireError } from "../protocol/errors";
+import { encodeHandles, type HandleContext } from "../protocol/handles";
+import {
+  CHILD_STATE,
+  type ChildIdentity,
+  type ChildState,
+  type Message,
+  type RunMessage,
+  type TargetSpec,
+} from "../protocol/messages";
+import { loadTarget } from "./targets";
+
+type AnyFunction = (...args: unknown[]) => unknown;
+
+const parentPid = process.ppid;
+// First, so that its thread boots while this one loads and waits for the first task.
+const watchdog: Worker | undefined =
+  process.env.FORKLAB_NO_WATCHDOG === "1" ? undefined : (require("./watchdog") as typeof import("./watchdog")).startWatchdog(parentPid);
+const socket = new Socket({ fd: 3, readable: true, writable: true });
+const portListeners = new Map<number, Set<(data: unknown) => void>>();
+const defined = new Map<number, TargetSpec>();
+const loaded = new Map<number, AnyFunction>();
+let identity: ChildIdentity | undefined;
+let running = 0;
+let closing = false;
+
+const handleContext: HandleContext = {
+  side: "child",
+  peerPid: parentPid,
+  sendPort: (port, data) => {
+    const encoded = encodeHandles(data, handleContext);
+    channel.send(encoded.found ? { t: "port", port, data: encoded.value, h: 1 } : { t: "port", port, data });
+  },
+  onPort: (port, listener) => {
+    let set = portListeners.get(port);
+    if (!set) portListeners.set(port, (set = new Set()));
+    set.add(listener);
+    return () => set!.delete(listener);
+  },
+};
+
+const channel = new Channel(socket, {
+  onMessage,
+  onClose: parentGone,
+  handleContext,
+});
+
+function parentGone(): void {
+  // The parent died or dropped us: a child never outlives its parent.
+  process.exit(process.exitCode === undefined || process.exitCode === 0 ? 0 : Number(process.exitCode));
+}
+
+function onMessage(message: Message): void {
+  switch (message.t) {
+    case "init": {
+      identity = message.proc;
+      (globalThis as { [CHILD_STATE]?: ChildState })[CHILD_STATE] = { proc: identity };
+      if (identity.mode === "process") process.title = `node ${identity.name}`;
+      return;
+    }
+    case "def":
+      defined.set(message.fid, message.target);
+      return;
+    case "run":
+      void runTask(message);
+      return;
+    case "port":
+      for (const listener of portListeners.get(message.port) ?? []) listener(message.data);
+      return;
+    case "close":
+      closing = true;
+      if (running === 0) finish();
+      return;
+    default:
+      return;
+  }
+}
+
+function resolve(target: TargetSpec | number): AnyFunction {
+  if (typeof target !== "number") return loadTarget(target);
+  let fn = loaded.get(target);
+  if (!fn) {
+    const spec = defined.get(target);
+    if (!spec) throw new Error(`Task names target #${target}, which was never defined in this child`);
+    loaded.set(target, (fn = loadTarget(spec)));
+  }
+  return fn;
+}
+
+async function runTask(message: RunMessage): Promise<void> {
+  running++;
+  const { id } = message;
+  try {
+    const fn = resolve(message.target);
+    const value = await fn(...message.args);
+    sendResult(id, value);
+  } catch (error) {
+    reportError(id, error);
+  } finally {
+    running--;
+    if (identity?.mode !== "worker" || (closing && running === 0)) finish();
+  }
+}
+
+function sendResult(id: number, value: unknown): void {
+  try {
+    const encoded = encodeHandles(value, handleContext);
+    channel.send(encoded.found ? { t: "result", id, value: encoded.value, h: 1 } : { t: "result", id, value });
+  } catch {
+    const found = findUncloneable(value, "result");
+    const error = new TypeError(
+      found ? uncloneableMessage(found, "back to the parent") : "The return value could not be sent back to the parent",
+    );
+    reportError(id, error);
+  }
+}
+
+const RUNTIME_FRAME = new RegExp(
+  `\\(${escapeRegExp(require("node:path").join(__dirname, ".."))}|\\(node:internal|\\(node:events|^\\s+at (async )?runTask `,
+);
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** Drop the runtime's own frames and name the target's source frames `<target>` with its lines. */
+function cleanStack(stack: string): string {
+  return stack
+    .split("\n")
+    .map((line) =>
+      line.replace(/eval at evaluateSource \([^)]*\), <anonymous>:(\d+):(\d+)/, (_m, l: string, c: string) => `<target>:${Number(l) - 3}:${c}`),
+    )
+    .filter((line) => !(/^\s+at /.test(line) && RUNTIME_FRAME.test(line)))
+    .join("\n");
+}
+
+function reportError(id: number, error: unknown): void {
+  if (error instanceof Error && typeof error.stack === "string") {
+    try {
+      error.stack = cleanStack(error.stack);
+    } catch {
+      // a frozen error keeps its stack
+    }
+  }
+  // As Python does, the child prints its traceback before it ends with exit code 1.
+  if (identity?.mode !== "worker") {
+    process.exitCode = 1;
+    const text = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : `Uncaught ${String(error)}`;
+    process.stderr.write(`Process ${identity?.name ?? process.pid}:\n${text}\n`);
+  }
+  channel.send({ t: "error", id, error: toWireError(error, process.pid) });
+}
+
+function finish(): void {
+  // Let the process end when the target's own work is done, as Node would; the parent's channel
+  // no longer keeps it alive, but its closing still ends the child.
+  channel.flush(() => {
+    channel.unref();
+    watchdog?.unref();
+  });
+}
+
+channel.send({ t: "ready", pid: process.pid });

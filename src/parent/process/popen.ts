@@ -1,0 +1,169 @@
+/**
+ * Starting a child runtime, and the warm spare.
+ *
+ * Like CPython's `Popen` classes, this is the small layer under `Process` (and later a pool's
+ * workers): start `node dist/src/child/main.js` with stdout/stderr piped and the channel on fd 3.
+ * Children get their own process group (so a Jupyter interrupt, which signals the kernel's whole
+ * group, reaches them only through the library) and end when the parent's channel closes.
+ *
+ * The "warm" start method keeps one spare child booted and idle; `spawn` hands it the task and
+ * boots the next spare in the background. That is Python's forkserver idea: pay the interpreter's
+ * start-up before the user asks.
+ */
+import { spawn as spawnChild, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import * as path from "node:path";
+import type { Readable } from "node:stream";
+import { Channel } from "../../protocol/channel";
+import type { HandleContext } from "../../protocol/handles";
+import type { Message } from "../../protocol/messages";
+
+export const CHILD_MAIN = path.join(__dirname, "..", "..", "child", "main.js");
+
+export interface ChildOptions {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  execArgv: string[];
+}
+
+/** A started child runtime; messages are held until someone listens. */
+export class ChildHandle {
+  readonly child: ChildProcess;
+  readonly channel: Channel;
+  readonly key: string;
+  readonly startedAt = performance.now();
+  #listener: ((message: Message) => void) | undefined;
+  #held: Message[] = [];
+  #closeListener: (() => void) | undefined;
+  #closed = false;
+
+  constructor(options: ChildOptions, key: string) {
+    if (!existsSync(CHILD_MAIN)) {
+      throw new Error(`The child runtime ${CHILD_MAIN} is missing; build the library first (npx tsc -p .)`);
+    }
+    this.key = key;
+    this.child = spawnChild(process.execPath, [...options.execArgv, CHILD_MAIN], {
+      cwd: options.cwd,
+      env: options.env,
+      stdio: ["ignore", "pipe", "pipe", "pipe"],
+      detached: process.platform !== "win32",
+      windowsHide: true,
+    });
+    // Without a handler, a failed spawn (EAGAIN, ENOMEM) would crash the parent.
+    this.child.on("error", () => {});
+    const handleContext: HandleContext = {
+      side: "parent",
+      peerPid: this.child.pid,
+      sendPort: (port, data) => this.channel.send({ t: "port", port, data }),
+      onPort: () => () => {},
+    };
+    this.channel = new Channel(this.child.stdio[3] as unknown as import("node:stream").Duplex, {
+      onMessage: (message) => (this.#listener ? this.#listener(message) : this.#held.push(message)),
+      onClose: () => {
+        this.#closed = true;
+        this.#closeListener?.();
+      },
+      handleContext,
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get stdout(): Readable {
+    return this.child.stdout!;
+  }
+
+  get stderr(): Readable {
+    return this.child.stderr!;
+  }
+
+  /** Alive and reachable: not exited, channel open. */
+  get usable(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null && !this.#closed && this.child.pid !== undefined;
+  }
+
+  listen(listener: (message: Message) => void, onChannelClose?: () => void): void {
+    this.#listener = listener;
+    this.#closeListener = onChannelClose;
+    const held = this.#held;
+    this.#held = [];
+    for (const message of held) listener(message);
+  }
+
+  /** Whether this child keeps the parent's event loop alive (a non-daemon process does). */
+  setRef(ref: boolean): void {
+    const handles = [this.child.stdout, this.child.stderr] as (Readable & { ref?(): void; unref?(): void })[];
+    if (ref) {
+      this.child.ref();
+      this.channel.ref();
+      for (const h of handles) h?.ref?.();
+    } else {
+      this.child.unref();
+      this.channel.unref();
+      for (const h of handles) h?.unref?.();
+    }
+  }
+}
+
+function envKey(env: NodeJS.ProcessEnv): string {
+  let key = "";
+  for (const name in env) key += `${name}=${env[name]}\0`;
+  return key;
+}
+
+export function childKey(options: ChildOptions): string {
+  return `${options.cwd}\0${options.execArgv.join("\0")}\0\0${envKey(options.env)}`;
+}
+
+const spares = new Set<ChildHandle>();
+
+/** Start a child now. */
+export function startChild(options: ChildOptions): ChildHandle {
+  return new ChildHandle(options, childKey(options));
+}
+
+/** Take the spare if it was started with the same options and is still alive. */
+export function takeSpare(options: ChildOptions): ChildHandle | undefined {
+  const key = childKey(options);
+  for (const spare of spares) {
+    if (!spare.usable) {
+      spares.delete(spare);
+      spare.child.kill("SIGKILL");
+      continue;
+    }
+    if (spare.key !== key) continue;
+    spares.delete(spare);
+    return spare;
+  }
+  return undefined;
+}
+
+/** Boot a spare for these options (one at a time), after the current work of this tick. */
+export function prepareSpare(options: ChildOptions): void {
+  const key = childKey(options);
+  for (const spare of spares) if (spare.key === key && spare.usable) return;
+  const timer = setImmediate(() => {
+    for (const spare of spares) if (spare.key === key && spare.usable) return;
+    let spare: ChildHandle;
+    try {
+      spare = new ChildHandle(options, key);
+    } catch {
+      return;
+    }
+    spare.setRef(false);
+    spare.child.once("exit", () => spares.delete(spare));
+    spares.add(spare);
+  });
+  timer.unref();
+}
+
+/** Stop every spare (start method changed, or the parent is exiting). */
+export function discardSpares(): void {
+  for (const spare of spares) {
+    spare.channel.destroy();
+    spare.child.kill("SIGKILL");
+  }
+  spares.clear();
+}

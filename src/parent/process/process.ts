@@ -1,0 +1,403 @@
+/**
+ * Process: Python's `multiprocessing.Process` on a Node child.
+ *
+ * `new Process({ target, args, name, daemon }).start()` or `spawn(target, args, options)`. The
+ * target is a function (its source crosses; see target-check.ts) or a module export; args and the
+ * result cross by structured clone. Output is piped, kept (bounded) in `stdout`/`stderr`, and shown
+ * live in a card that this process owns in the cell that started it.
+ *
+ * Daemon, adapted from Python: a non-daemon process keeps a Node script alive until it ends (as
+ * Python joins non-daemon children at exit); a daemon process does not, and is terminated when the
+ * parent exits. Either way no child outlives its parent: each ends when the parent's channel closes.
+ * As in Python, a daemon process cannot start children.
+ */
+import { AsyncResource } from "node:async_hooks";
+import { randomUUID } from "node:crypto";
+import { constants } from "node:os";
+import * as util from "node:util";
+import { findUncloneable, uncloneableMessage } from "../../protocol/clone";
+import { fromWireError } from "../../protocol/errors";
+import { encodeRecord } from "../../protocol/framing";
+import { encodeHandles } from "../../protocol/handles";
+import type { Message } from "../../protocol/messages";
+import { display, isInKernel, onInterrupt, type MimeBundle } from "../../render/display";
+import { renderProcessCard, renderProcessText, type ProcessCardData, type ProcessState } from "../../render/process-card";
+import { ProcessError } from "./errors";
+import { BoundedText, LineTail } from "./output";
+import { prepareSpare, startChild, takeSpare, type ChildHandle, type ChildOptions } from "./popen";
+import { childState, getStartMethod, nextIdentity, track, untrack, type StartMethod } from "./registry";
+import { toTargetSpec, type Target } from "./target";
+
+export interface ProcessOptions {
+  /** @default "Process-N" (as Python: N counts the processes this process started) */
+  name?: string;
+  /** @default false, or the current process's daemon flag (as Python) */
+  daemon?: boolean;
+  /** Working directory of the child. @default process.cwd() */
+  cwd?: string;
+  /** @default process.env */
+  env?: NodeJS.ProcessEnv;
+  /** Node flags for the child (e.g. ["--max-old-space-size=256"]). @default [] */
+  execArgv?: string[];
+  /**
+   * Where the child's output goes, besides `stdout`/`stderr`: "display" shows a live card in the
+   * cell, "forward" writes it to this process's stdout/stderr, "none" only keeps it.
+   * @default "display" in a notebook kernel, "forward" elsewhere
+   */
+  output?: "display" | "forward" | "none";
+  /** How long terminate() waits after SIGTERM before SIGKILL. @default 2000 */
+  killGraceMs?: number;
+  /** "spawn" starts a fresh child; "warm" takes a booted spare. @default getStartMethod() */
+  startMethod?: StartMethod;
+  /** Characters of each stream kept in `stdout`/`stderr` (older text is dropped). @default 1_000_000 */
+  outputLimit?: number;
+}
+
+export interface ProcessInit<A extends unknown[] = unknown[], R = unknown> extends ProcessOptions {
+  target: Target<A, R>;
+  args?: A;
+}
+
+const JUPYTER_DISPLAY = Symbol.for("Jupyter.display");
+const UPDATE_EVERY_MS = 100;
+const TICK_MS = 1000;
+
+function signalNumber(signal: string): number {
+  return (constants.signals as Record<string, number>)[signal] ?? 0;
+}
+
+function short(value: unknown): string {
+  const text = util.inspect(value, { depth: 2, breakLength: Infinity, maxArrayLength: 10, maxStringLength: 200 });
+  return text.length > 240 ? text.slice(0, 237) + "..." : text;
+}
+
+export class Process<R = unknown> {
+  /** Python's `name`: can be changed until the process starts (and after; it is only a label). */
+  name: string;
+  readonly parentPid = process.pid;
+  readonly #target: Target;
+  readonly #args: unknown;
+  readonly #options: ProcessOptions;
+  readonly #identity: number[];
+  #daemon: boolean;
+  #label = "";
+  #handle: ChildHandle | undefined;
+  #state: ProcessState = "initial";
+  #exitCode: number | null = null;
+  #signal: string | null = null;
+  #startedAt: number | undefined;
+  #endedAt: number | undefined;
+  #stoppedBy: string | undefined;
+  #killTimer: NodeJS.Timeout | undefined;
+  #stdout: BoundedText;
+  #stderr: BoundedText;
+  #tail = new LineTail(12);
+  #outcome: ProcessCardData["outcome"];
+  #settled = false;
+  readonly #result: Promise<R>;
+  #resolve!: (value: R) => void;
+  #reject!: (error: unknown) => void;
+  readonly #finished: Promise<void>;
+  #markFinished!: () => void;
+  #displayId: string | undefined;
+  #updateTimer: NodeJS.Timeout | undefined;
+  #tickTimer: NodeJS.Timeout | undefined;
+  #unsubscribeInterrupt: (() => void) | undefined;
+
+  constructor(init: ProcessInit<unknown[], R>) {
+    if (typeof init !== "object" || init === null || !("target" in init)) {
+      throw new TypeError(`new Process() needs { target, args? }, got ${String(init)}; e.g. new Process({ target: runProc, args: ["test"] })`);
+    }
+    const { target, args = [], ...options } = init;
+    this.#target = target as Target;
+    this.#args = args;
+    this.#options = options;
+    this.#identity = nextIdentity();
+    this.name = options.name ?? `Process-${this.#identity.join(":")}`;
+    this.#daemon = options.daemon ?? childState()?.proc.daemon ?? false;
+    const limit = options.outputLimit ?? 1_000_000;
+    this.#stdout = new BoundedText(limit);
+    this.#stderr = new BoundedText(limit);
+    this.#result = new Promise<R>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    // Nobody has to await `result`: a failed target must not become an unhandled rejection.
+    this.#result.catch(() => {});
+    this.#finished = new Promise<void>((resolve) => (this.#markFinished = resolve));
+  }
+
+  /** Python's `daemon`: settable only before start(). */
+  get daemon(): boolean {
+    return this.#daemon;
+  }
+
+  set daemon(value: boolean) {
+    if (this.#state !== "initial") throw new Error(`${this.name} has already started; set daemon before start()`);
+    this.#daemon = Boolean(value);
+  }
+
+  /** The child's pid once started (undefined before, as Python's None). */
+  get pid(): number | undefined {
+    return this.#handle?.pid;
+  }
+
+  /** Python's `ident` (same as pid). */
+  get ident(): number | undefined {
+    return this.pid;
+  }
+
+  /** null while running (or not started); the exit code; or minus the signal number if killed. */
+  get exitCode(): number | null {
+    return this.#exitCode;
+  }
+
+  /** The signal that ended the child ("SIGTERM", "SIGKILL"), or null. */
+  get signal(): string | null {
+    return this.#signal;
+  }
+
+  /** The target's return value, or the error it threw (rebuilt here, the child's stack as cause). */
+  get result(): Promise<R> {
+    return this.#result;
+  }
+
+  /** Everything the child wrote to stdout so far (the last `outputLimit` characters). */
+  get stdout(): string {
+    return this.#stdout.text;
+  }
+
+  get stderr(): string {
+    return this.#stderr.text;
+  }
+
+  /** Start the child and run the target there. Returns this process. */
+  start(): this {
+    if (this.#state !== "initial") {
+      throw new Error(`${this.name} was already started (pid ${this.pid}); a Process runs once: create a new one to run again`);
+    }
+    const current = childState();
+    if (current?.proc.daemon) {
+      throw new Error(
+        `${current.proc.name} is a daemon process, and daemon processes cannot start children (as in Python); ` +
+          `start ${this.name} from the main process, or make ${current.proc.name} non-daemon`,
+      );
+    }
+    const cwd = this.#options.cwd ?? process.cwd();
+    const { spec, label } = toTargetSpec(this.#target, process.cwd());
+    this.#label = label;
+    if (!Array.isArray(this.#args)) {
+      throw new TypeError(`args must be an array of the target's arguments, got ${short(this.#args)}; e.g. spawn(fn, [1, "a"])`);
+    }
+    const encoded = encodeHandles(this.#args);
+    let record: Buffer;
+    try {
+      record = encodeRecord({ t: "run", id: 1, target: spec, args: encoded.value as unknown[], ...(encoded.found ? { h: 1 as const } : {}) });
+    } catch (error) {
+      const found = findUncloneable(this.#args, "args");
+      throw new TypeError(
+        found ? uncloneableMessage(found, `to ${this.name}`) : `The arguments of ${this.name} cannot be cloned: ${(error as Error).message}`,
+      );
+    }
+
+    const childOptions: ChildOptions = { cwd, env: this.#options.env ?? process.env, execArgv: this.#options.execArgv ?? [] };
+    const method = this.#options.startMethod ?? getStartMethod();
+    let handle = method === "warm" ? takeSpare(childOptions) : undefined;
+    handle ??= startChild(childOptions);
+    if (method === "warm") prepareSpare(childOptions);
+    if (handle.pid === undefined) {
+      throw new Error(`Could not start a child process for ${this.name} (${process.execPath}); the system may be out of processes or memory`);
+    }
+    this.#handle = handle;
+    this.#state = "running";
+    this.#startedAt = performance.now();
+    handle.setRef(!this.#daemon);
+
+    const child = handle.child;
+    const output = this.#options.output ?? (isInKernel() ? "display" : "forward");
+    // Bound now, so that output and updates that arrive after the cell finished go to its outputs.
+    child.stdout!.on("data", AsyncResource.bind((chunk: Buffer) => this.#onOutput("stdout", chunk, output)));
+    child.stderr!.on("data", AsyncResource.bind((chunk: Buffer) => this.#onOutput("stderr", chunk, output)));
+    child.once("exit", AsyncResource.bind((code: number | null, signal: NodeJS.Signals | null) => this.#onExit(code, signal)));
+    child.once("close", AsyncResource.bind(() => this.#finish()));
+    handle.listen(AsyncResource.bind((message: Message) => this.#onMessage(message)));
+
+    handle.channel.send({
+      t: "init",
+      proc: {
+        name: this.name,
+        daemon: this.#daemon,
+        identity: this.#identity,
+        parentPid: process.pid,
+        parentName: current?.proc.name ?? "MainProcess",
+        mode: "process",
+      },
+    });
+    handle.channel.sendRecord(record);
+
+    track(this);
+    this.#unsubscribeInterrupt = onInterrupt(() => {
+      if (this.isAlive()) this.terminate("interrupt");
+    });
+    if (output === "display") {
+      this.#displayId = `forklab-process-${handle.pid}-${randomUUID().slice(0, 8)}`;
+      display(this.#bundle(), { displayId: this.#displayId });
+      this.#tickTimer = setInterval(AsyncResource.bind(() => this.#scheduleUpdate()), TICK_MS);
+      this.#tickTimer.unref();
+    }
+    return this;
+  }
+
+  /** Whether the child is running (started and not yet exited). */
+  isAlive(): boolean {
+    return this.#state === "running";
+  }
+
+  /**
+   * Wait until the child has ended and its output has been read; with `timeoutMs`, stop waiting
+   * after that long (the process may still run: check `exitCode`, as in Python).
+   */
+  join(timeoutMs?: number): Promise<void> {
+    if (this.#state === "initial") return Promise.reject(new Error(`${this.name} was not started: call start() before join()`));
+    if (timeoutMs === undefined || this.#state === "stopped") return this.#finished;
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, Math.max(0, timeoutMs));
+      void this.#finished.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /** SIGTERM now, then SIGKILL if the child is still running after `killGraceMs`. */
+  terminate(reason = "terminate()"): void {
+    if (!this.isAlive() || !this.#handle) return;
+    this.#stoppedBy ??= reason;
+    this.#handle.child.kill("SIGTERM");
+    if (!this.#killTimer) {
+      this.#killTimer = setTimeout(() => {
+        if (this.isAlive()) this.#handle?.child.kill("SIGKILL");
+      }, this.#options.killGraceMs ?? 2000);
+      this.#killTimer.unref();
+    }
+  }
+
+  /** SIGKILL now. */
+  kill(): void {
+    if (!this.isAlive() || !this.#handle) return;
+    this.#stoppedBy ??= "kill()";
+    this.#handle.child.kill("SIGKILL");
+  }
+
+  /** The data the card shows (also useful to inspect state in one object). */
+  snapshot(): ProcessCardData {
+    const end = this.#endedAt ?? performance.now();
+    return {
+      name: this.name,
+      pid: this.pid,
+      parentPid: this.parentPid,
+      state: this.#state,
+      exitCode: this.#exitCode,
+      signal: this.#signal,
+      daemon: this.#daemon,
+      target: this.#label || (typeof this.#target === "function" ? `${this.#target.name || "(anonymous function)"}()` : "module"),
+      durationMs: this.#startedAt === undefined ? undefined : end - this.#startedAt,
+      tail: this.#tail.lines(),
+      omittedLines: this.#tail.omitted,
+      outcome: this.#outcome,
+    };
+  }
+
+  [JUPYTER_DISPLAY](): MimeBundle {
+    return this.#bundle();
+  }
+
+  [util.inspect.custom](): string {
+    return renderProcessText(this.snapshot());
+  }
+
+  toString(): string {
+    return `<Process name='${this.name}' pid=${this.pid ?? "-"} ${this.#state}>`;
+  }
+
+  #bundle(): MimeBundle {
+    return renderProcessCard(this.snapshot());
+  }
+
+  #onOutput(stream: "stdout" | "stderr", chunk: Buffer, output: string): void {
+    const text = (stream === "stdout" ? this.#stdout : this.#stderr).push(chunk);
+    this.#tail.push(stream, text);
+    if (output === "forward") (stream === "stdout" ? process.stdout : process.stderr).write(chunk);
+    else if (output === "display") this.#scheduleUpdate();
+  }
+
+  #onMessage(message: Message): void {
+    if (this.#settled) return;
+    if (message.t === "result" && message.id === 1) {
+      this.#settled = true;
+      this.#outcome = { ok: true, text: short(message.value) };
+      this.#resolve(message.value as R);
+    } else if (message.t === "error" && message.id === 1) {
+      this.#settled = true;
+      const error = fromWireError(message.error);
+      this.#outcome = { ok: false, text: error instanceof Error ? `${error.name}: ${error.message}` : short(error) };
+      this.#reject(error);
+    }
+  }
+
+  #onExit(code: number | null, signal: NodeJS.Signals | null): void {
+    this.#state = "stopped";
+    this.#endedAt = performance.now();
+    this.#signal = signal;
+    this.#exitCode = code ?? (signal ? -signalNumber(signal) : null);
+    if (this.#killTimer) clearTimeout(this.#killTimer);
+    untrack(this);
+    this.#unsubscribeInterrupt?.();
+    // Output may still be in the pipes; a grandchild could even hold them open: finish once they
+    // close, or shortly after exit at the latest.
+    setTimeout(AsyncResource.bind(() => this.#finish()), 500).unref();
+  }
+
+  #finish(): void {
+    // 'close' (pipes drained) normally comes first; the timer set on exit is the fallback.
+    if (this.#state !== "stopped" || this.#finishedOnce) return;
+    this.#finishedOnce = true;
+    if (this.#tickTimer) clearInterval(this.#tickTimer);
+    if (this.#updateTimer) clearTimeout(this.#updateTimer);
+    this.#tickTimer = this.#updateTimer = undefined;
+    this.#tail.push("stdout", this.#stdout.end());
+    this.#tail.push("stderr", this.#stderr.end());
+    if (!this.#settled) {
+      this.#settled = true;
+      const error = new ProcessError({
+        name: this.name,
+        pid: this.pid,
+        exitCode: this.#exitCode,
+        signal: this.#signal,
+        stderr: this.#stderr.text,
+        stoppedBy: this.#stoppedBy,
+      });
+      this.#outcome = {
+        ok: false,
+        text: this.#signal ? `stopped by ${this.#signal} before returning` : `exited with code ${this.#exitCode} before returning`,
+      };
+      this.#reject(error);
+    }
+    if (this.#displayId) display(this.#bundle(), { displayId: this.#displayId, update: true });
+    this.#markFinished();
+  }
+
+  #finishedOnce = false;
+
+  #scheduleUpdate(): void {
+    if (this.#updateTimer || this.#displayId === undefined || this.#state !== "running") return;
+    this.#updateTimer = setTimeout(
+      AsyncResource.bind(() => {
+        this.#updateTimer = undefined;
+        if (this.#state === "running") display(this.#bundle(), { displayId: this.#displayId, update: true });
+      }),
+      UPDATE_EVERY_MS,
+    );
+    this.#updateTimer.unref();
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * What the parent knows about all its children: which are alive, their default names, the start
+ * method, and the clean-up that makes sure none outlives it (normal exit, kernel shutdown).
+ */
+import { findKernelBridge, type KernelBridge } from "../../protocol/kernel-bridge";
+import { CHILD_STATE, type ChildState } from "../../protocol/messages";
+import { onShutdown } from "../../render/display";
+import { discardSpares } from "./popen";
+
+export interface Stoppable {
+  isAlive(): boolean;
+  terminate(reason?: string): void;
+  kill(): void;
+  join(timeoutMs?: number): Promise<void>;
+}
+
+const alive = new Set<Stoppable>();
+let counter = 0;
+let exitHookInstalled = false;
+const bridgesHooked = new WeakSet<KernelBridge>();
+
+export function childState(): ChildState | undefined {
+  return (globalThis as { [CHILD_STATE]?: ChildState })[CHILD_STATE];
+}
+
+/** Python's default names: Process-1, Process-2; in a child, Process-1:1 and so on. */
+export function nextIdentity(): number[] {
+  counter++;
+  return [...(childState()?.proc.identity ?? []), counter];
+}
+
+export function track(p: Stoppable): void {
+  alive.add(p);
+  installHooks();
+}
+
+export function untrack(p: Stoppable): void {
+  alive.delete(p);
+}
+
+export function tracked(): Stoppable[] {
+  return [...alive];
+}
+
+function installHooks(): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    // Only synchronous work is possible here: signal the children; their channel closes anyway.
+    process.on("exit", () => {
+      discardSpares();
+      for (const p of alive) if (p.isAlive()) p.terminate("exit");
+    });
+  }
+  const bridge = findKernelBridge();
+  if (bridge && !bridgesHooked.has(bridge)) {
+    bridgesHooked.add(bridge);
+    onShutdown(async () => {
+      discardSpares();
+      const running = [...alive].filter((p) => p.isAlive());
+      for (const p of running) p.terminate("shutdown");
+      await Promise.all(running.map((p) => p.join()));
+    });
+  }
+}
+
+export type StartMethod = "spawn" | "warm";
+let startMethod: StartMethod = "spawn";
+
+export function getStartMethod(): StartMethod {
+  return startMethod;
+}
+
+export function setStartMethodValue(method: StartMethod): void {
+  startMethod = method;
+}

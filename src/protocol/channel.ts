@@ -1,0 +1,121 @@
+/**
+ * One side of a parent<->child channel over a duplex stream (a socket pair on fd 3).
+ *
+ * `send` serializes at once (so a value that cannot cross throws to the caller, synchronously) and
+ * queues the record; every record queued in the same tick goes out in one write. Incoming records
+ * are unbatched, their handle markers revived, and handed to `onMessage` in order.
+ */
+import type { Duplex } from "node:stream";
+import { encodeRecord, RecordDecoder, unbatch } from "./framing";
+import type { Message } from "./messages";
+import { reviveHandles, type HandleContext } from "./handles";
+
+export interface ChannelOptions {
+  onMessage: (message: Message) => void;
+  /** The stream ended or failed: the other side is gone. */
+  onClose: (error?: Error) => void;
+  /** Given to revivers of handles that arrive on this channel. */
+  handleContext?: HandleContext;
+}
+
+export class Channel {
+  readonly #stream: Duplex;
+  readonly #decoder = new RecordDecoder();
+  readonly #options: ChannelOptions;
+  #queue: Buffer[] = [];
+  #queuedBytes = 0;
+  #flushScheduled = false;
+  #closed = false;
+
+  constructor(stream: Duplex, options: ChannelOptions) {
+    this.#stream = stream;
+    this.#options = options;
+    stream.on("data", (chunk: Buffer) => this.#receive(chunk));
+    stream.on("error", (error: Error) => this.#close(error));
+    stream.on("close", () => this.#close());
+    stream.on("end", () => this.#close());
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Queue a message; it is written with the others of this tick. Throws if it cannot be cloned. */
+  send(message: Message): void {
+    if (this.#closed) return;
+    this.sendRecord(encodeRecord(message));
+  }
+
+  /** Queue a record made earlier by `encodeRecord` (e.g. to check a message before a child exists). */
+  sendRecord(record: Buffer): void {
+    if (this.#closed) return;
+    this.#queue.push(record);
+    this.#queuedBytes += record.length;
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  /** Write what is queued now, in one write; `done` runs once it has been handed to the OS. */
+  flush(done?: () => void): void {
+    this.#flushScheduled = false;
+    if (this.#queue.length === 0 || this.#closed) {
+      done?.();
+      return;
+    }
+    const bytes = this.#queue.length === 1 ? this.#queue[0]! : Buffer.concat(this.#queue, this.#queuedBytes);
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    this.#stream.write(bytes, () => done?.());
+  }
+
+  /** Stop keeping the event loop alive for this channel (it still delivers messages). */
+  unref(): void {
+    (this.#stream as Duplex & { unref?: () => void }).unref?.();
+  }
+
+  ref(): void {
+    (this.#stream as Duplex & { ref?: () => void }).ref?.();
+  }
+
+  /** Flush and end our side. */
+  end(): void {
+    if (this.#closed) return;
+    this.flush();
+    this.#stream.end();
+  }
+
+  destroy(): void {
+    this.#queue = [];
+    this.#stream.destroy();
+    this.#close();
+  }
+
+  #receive(chunk: Buffer): void {
+    let messages: Message[];
+    try {
+      messages = unbatch(this.#decoder.push(chunk));
+    } catch (error) {
+      this.#stream.destroy();
+      this.#close(error as Error);
+      return;
+    }
+    for (const message of messages) {
+      if ("h" in message && message.h === 1) reviveMessage(message, this.#options.handleContext);
+      this.#options.onMessage(message);
+    }
+  }
+
+  #close(error?: Error): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#options.onClose(error);
+  }
+}
+
+function reviveMessage(message: Message, context: HandleContext | undefined): void {
+  if (message.t === "run") message.args = reviveHandles(message.args, context) as unknown[];
+  else if (message.t === "result") message.value = reviveHandles(message.value, context);
+  else if (message.t === "port") message.data = reviveHandles(message.data, context);
+}

@@ -1,0 +1,103 @@
+/**
+ * Errors across the channel: a child's error comes back to the parent with the same name, message
+ * and own properties; the child's stack and pid travel as its `cause` (as CPython's pool attaches
+ * a RemoteTraceback).
+ */
+import { serialize } from "node:v8";
+import type { WireError } from "./messages";
+
+function clonable(value: unknown): boolean {
+  try {
+    serialize(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const SKIP = new Set(["name", "message", "stack", "cause"]);
+
+/** Turn anything thrown into a WireError (never throws). */
+export function toWireError(thrown: unknown, pid: number, depth = 0): WireError {
+  if (!(thrown instanceof Error)) {
+    return {
+      name: "Error",
+      message: safeString(thrown),
+      props: {},
+      pid,
+      isError: false,
+      thrown: clonable(thrown) ? thrown : safeString(thrown),
+    };
+  }
+  const props: Record<string, unknown> = {};
+  for (const key of Object.keys(thrown)) {
+    if (SKIP.has(key)) continue;
+    const value = (thrown as unknown as Record<string, unknown>)[key];
+    props[key] = clonable(value) ? value : `[${typeof value} that could not be cloned: ${safeString(value)}]`;
+  }
+  const wire: WireError = {
+    name: String(thrown.name),
+    message: String(thrown.message),
+    stack: typeof thrown.stack === "string" ? thrown.stack : undefined,
+    props,
+    pid,
+    isError: true,
+  };
+  if ("cause" in thrown && depth < 8) {
+    const cause = (thrown as { cause?: unknown }).cause;
+    wire.cause = cause instanceof Error ? toWireError(cause, pid, depth + 1) : { thrown: clonable(cause) ? cause : safeString(cause) };
+  }
+  return wire;
+}
+
+function safeString(value: unknown): string {
+  try {
+    if (typeof value === "function") return `[function ${value.name || "anonymous"}]`;
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+const BUILTIN: Record<string, new (message?: string) => Error> = {
+  Error,
+  TypeError,
+  RangeError,
+  SyntaxError,
+  ReferenceError,
+  EvalError,
+  URIError,
+};
+
+/** The child's stack, as the cause of a rebuilt error. */
+export class RemoteTraceback extends Error {
+  override name = "RemoteTraceback";
+  readonly pid: number;
+  constructor(pid: number, stack: string | undefined, cause?: unknown) {
+    super(`raised in child process ${pid}`, cause === undefined ? undefined : { cause });
+    this.pid = pid;
+    // The stack shown is the child's, not where the parent rebuilt the error.
+    this.stack = `RemoteTraceback: in child process ${pid}:\n${stack ?? "(no stack)"}`;
+  }
+}
+
+/** Rebuild an error in this process. A thrown non-Error comes back as the value itself. */
+export function fromWireError(wire: WireError): unknown {
+  if (!wire.isError) return wire.thrown;
+  const Ctor = BUILTIN[wire.name] ?? Error;
+  const error = new Ctor(wire.message);
+  if (error.name !== wire.name) {
+    Object.defineProperty(error, "name", { value: wire.name, writable: true, configurable: true, enumerable: false });
+  }
+  Object.assign(error, wire.props);
+  let originalCause: unknown;
+  if (wire.cause) originalCause = "isError" in wire.cause ? fromWireError(wire.cause) : wire.cause.thrown;
+  Object.defineProperty(error, "cause", {
+    value: new RemoteTraceback(wire.pid, wire.stack, originalCause),
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  });
+  error.stack = `${wire.name}: ${wire.message}\n    at child process ${wire.pid} (its stack is this error's cause)`;
+  return error;
+}

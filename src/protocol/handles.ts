@@ -1,0 +1,161 @@
+/**
+ * Handles: objects that cannot be cloned but can be *re-created* on the other side of a channel
+ * (queues, pipes, locks), as Python's reducers do for multiprocessing objects.
+ *
+ * An object opts in by implementing `[TO_HANDLE]()`, returning a kind and a clonable state. While
+ * a message is encoded, such objects are replaced by a marker `{ [HANDLE_KEY]: kind, module,
+ * state }` and the message gets `h: 1`. The receiver revives each marker with the reviver
+ * registered for its kind; if none is registered yet, it first `require`s `module` (the file that
+ * defines the kind and registers it), so a child never needs to know the kinds in advance.
+ *
+ * Messages without handles are never walked: encoding walks only when some kind is registered, and
+ * decoding only when the sender set `h: 1`.
+ */
+
+export const HANDLE_KEY = "$forklab.handle";
+export const TO_HANDLE: unique symbol = Symbol.for("forklab.toHandle") as never;
+
+export interface HandleDescriptor {
+  kind: string;
+  /** Absolute path of a module that registers the reviver for `kind` when loaded. */
+  module: string;
+  state: unknown;
+}
+
+export interface Handleable {
+  [TO_HANDLE](context: HandleContext | undefined): HandleDescriptor;
+}
+
+/**
+ * What a reviver (and a handle being encoded) can use: which process is on the other side, and a
+ * way to send data to a numbered port through this channel and to receive data for it.
+ */
+export interface HandleContext {
+  side: "parent" | "child";
+  /** pid of the process at the other end of the channel. */
+  peerPid: number | undefined;
+  sendPort(port: number, data: unknown): void;
+  onPort(port: number, listener: (data: unknown) => void): () => void;
+}
+
+export type HandleReviver = (state: unknown, context: HandleContext | undefined) => unknown;
+
+const revivers = new Map<string, HandleReviver>();
+
+/** Register how a kind of handle is re-created on the receiving side. */
+export function registerHandleKind(kind: string, reviver: HandleReviver): void {
+  revivers.set(kind, reviver);
+}
+
+export function isHandleable(value: unknown): value is Handleable {
+  return typeof value === "object" && value !== null && typeof (value as Partial<Handleable>)[TO_HANDLE] === "function";
+}
+
+interface Marker {
+  [HANDLE_KEY]: string;
+  module: string;
+  state: unknown;
+}
+
+function isMarker(value: unknown): value is Marker {
+  return typeof value === "object" && value !== null && typeof (value as Partial<Marker>)[HANDLE_KEY] === "string";
+}
+
+/**
+ * Replace handleable objects by markers, copying only the containers on the way to one.
+ * Returns the value unchanged (and `found: false`) when there is nothing to replace.
+ */
+export function encodeHandles(value: unknown, context?: HandleContext): { value: unknown; found: boolean } {
+  if (revivers.size === 0) return { value, found: false };
+  let found = false;
+  const seen = new Map<object, unknown>();
+  const walk = (v: unknown): unknown => {
+    if (typeof v !== "object" || v === null) return v;
+    if (seen.has(v)) return seen.get(v);
+    if (isHandleable(v)) {
+      found = true;
+      const d = v[TO_HANDLE](context);
+      const marker: Marker = { [HANDLE_KEY]: d.kind, module: d.module, state: walk(d.state) };
+      seen.set(v, marker);
+      return marker;
+    }
+    seen.set(v, v);
+    if (Array.isArray(v)) {
+      let copy: unknown[] | undefined;
+      v.forEach((item, i) => {
+        const w = walk(item);
+        if (w !== item) (copy ??= v.slice())[i] = w;
+      });
+      if (copy) seen.set(v, copy);
+      return copy ?? v;
+    }
+    if (v instanceof Map) {
+      let changed = false;
+      const entries = [...v].map(([k, item]) => {
+        const wk = walk(k);
+        const wv = walk(item);
+        if (wk !== k || wv !== item) changed = true;
+        return [wk, wv] as const;
+      });
+      return changed ? new Map(entries) : v;
+    }
+    if (v instanceof Set) {
+      let changed = false;
+      const items = [...v].map((item) => {
+        const w = walk(item);
+        if (w !== item) changed = true;
+        return w;
+      });
+      return changed ? new Set(items) : v;
+    }
+    if (ArrayBuffer.isView(v) || v instanceof Date || v instanceof RegExp || v instanceof Error) return v;
+    let copy: Record<string, unknown> | undefined;
+    for (const key of Object.keys(v)) {
+      const item = (v as Record<string, unknown>)[key];
+      const w = walk(item);
+      if (w !== item) (copy ??= { ...(v as Record<string, unknown>) })[key] = w;
+    }
+    if (copy) seen.set(v, copy);
+    return copy ?? v;
+  };
+  const out = walk(value);
+  return { value: out, found };
+}
+
+/** Replace markers by revived objects, in place (the value was just deserialized and is ours). */
+export function reviveHandles(value: unknown, context?: HandleContext): unknown {
+  const seen = new Set<object>();
+  const walk = (v: unknown): unknown => {
+    if (typeof v !== "object" || v === null) return v;
+    if (isMarker(v)) return revive(v, context);
+    if (seen.has(v)) return v;
+    seen.add(v);
+    if (Array.isArray(v)) v.forEach((item, i) => (v[i] = walk(item)));
+    else if (v instanceof Map) for (const [k, item] of [...v]) v.set(k, walk(item));
+    else if (v instanceof Set) {
+      const items = [...v].map(walk);
+      v.clear();
+      items.forEach((item) => v.add(item));
+    } else if (!ArrayBuffer.isView(v) && !(v instanceof Date)) {
+      for (const key of Object.keys(v)) (v as Record<string, unknown>)[key] = walk((v as Record<string, unknown>)[key]);
+    }
+    return v;
+  };
+  return walk(value);
+}
+
+function revive(marker: Marker, context: HandleContext | undefined): unknown {
+  const kind = marker[HANDLE_KEY];
+  let reviver = revivers.get(kind);
+  if (!reviver && marker.module) {
+    require(marker.module);
+    reviver = revivers.get(kind);
+  }
+  if (!reviver) {
+    throw new Error(
+      `A handle of kind "${kind}" arrived but no reviver is registered for it (module ${JSON.stringify(marker.module)} ` +
+        `did not call registerHandleKind("${kind}", ...)); make that module register the kind when it is loaded`,
+    );
+  }
+  return reviver(reviveHandles(marker.state, context), context);
+}

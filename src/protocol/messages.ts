@@ -1,0 +1,77 @@
+/**
+ * The messages that travel between a parent and its child over the channel (fd 3), shared by both
+ * sides. One child runtime serves both a single `Process` (one task, then exit) and a pool worker
+ * (task after task): every unit of work is a task with an id, so a parent always knows which tasks
+ * a child holds and can reject exactly those when the child dies.
+ *
+ * Wire format: see `framing.ts`. Messages are plain data (structured clone); a field `h: 1` says
+ * the payload contains handle markers (see `handles.ts`) that the receiver must revive.
+ */
+
+/** What a child runs: a function sent as source, or an export of a module loaded by path. */
+export type TargetSpec =
+  | { kind: "source"; source: string; name: string }
+  | { kind: "module"; path: string; export: string; specifier: string };
+
+/** Who the child is; sent once, first. Mirrors Python's process name, daemon flag and identity. */
+export interface ChildIdentity {
+  name: string;
+  daemon: boolean;
+  /** Python's `_identity`: [1] for the first child of the main process, [1, 2] for its second child. */
+  identity: number[];
+  parentPid: number;
+  parentName: string;
+  /** "process": run one task, then let the child end. "worker": take tasks until `close`. */
+  mode: "process" | "worker";
+}
+
+/** Parent -> child: who you are. */
+export interface InitMessage { t: "init"; proc: ChildIdentity }
+/** Parent -> child: remember a target under a number, so tasks can name it cheaply (pools). */
+export interface DefineMessage { t: "def"; fid: number; target: TargetSpec }
+/** Parent -> child: run a target with arguments; the answer carries the same id. */
+export interface RunMessage { t: "run"; id: number; target: TargetSpec | number; args: unknown[]; h?: 1 }
+/** Parent -> child: no more tasks will come; finish the ones held, then end. */
+export interface CloseMessage { t: "close" }
+/** Either side: data for a handle's port (queues, pipes): routed by number to whoever owns it. */
+export interface PortMessage { t: "port"; port: number; data: unknown; h?: 1 }
+/** Either side: several messages serialized as one record (chunks of tiny tasks or results). */
+export interface BatchMessage { t: "batch"; msgs: Message[] }
+
+/** Child -> parent: the runtime is up and listening (sent before any task runs). */
+export interface ReadyMessage { t: "ready"; pid: number }
+/** Child -> parent: a task's return value. */
+export interface ResultMessage { t: "result"; id: number; value: unknown; h?: 1 }
+/** Child -> parent: a task threw (or its promise rejected). */
+export interface ErrorMessage { t: "error"; id: number; error: WireError }
+
+export type ParentMessage = InitMessage | DefineMessage | RunMessage | CloseMessage | PortMessage | BatchMessage;
+export type ChildMessage = ReadyMessage | ResultMessage | ErrorMessage | PortMessage | BatchMessage;
+export type Message = ParentMessage | ChildMessage;
+
+/**
+ * An error as it crosses: enough to rebuild one with the same name, message and own properties,
+ * plus the child's stack and pid. A thrown non-Error crosses as `thrown`.
+ */
+export interface WireError {
+  name: string;
+  message: string;
+  stack?: string;
+  /** Own enumerable properties that could be cloned; others are described as strings. */
+  props: Record<string, unknown>;
+  cause?: WireError | { thrown: unknown };
+  pid: number;
+  /** Set when a non-Error value was thrown: the value itself (if it could be cloned). */
+  thrown?: unknown;
+  isError: boolean;
+}
+
+/**
+ * Set on `globalThis` by the child runtime, so that library code loaded in a child (a target that
+ * calls `currentProcess()` or starts its own children) knows who it is without importing the child.
+ */
+export const CHILD_STATE = Symbol.for("forklab.child");
+
+export interface ChildState {
+  proc: ChildIdentity;
+}
