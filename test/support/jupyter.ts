@@ -5,8 +5,8 @@
  */
 import { spawnSync } from "node:child_process";
 
-/** Pythons to try, first match wins; FORKLAB_JUPYTER_PYTHON overrides. */
-const CANDIDATES = [process.env.FORKLAB_JUPYTER_PYTHON, "/usr/bin/python3"].filter((p): p is string => !!p);
+/** Pythons to try, first match wins; FORKLAB_JUPYTER_PYTHON replaces the default. */
+const CANDIDATES = process.env.FORKLAB_JUPYTER_PYTHON ? [process.env.FORKLAB_JUPYTER_PYTHON] : ["/usr/bin/python3"];
 const MODULES = "import jupyter_client, ipykernel, nbformat";
 
 let cached: string | null | undefined;
