@@ -22,10 +22,10 @@ function canClone(value: unknown): boolean {
   }
 }
 
-function describeKind(value: unknown): string {
+function describeKind(value: unknown, path = ""): string {
   if (typeof value === "function") {
     const name = (value as { name?: string }).name;
-    return name ? `a function (${name})` : "a function";
+    return name && !path.endsWith(`.${name}`) ? `a function (${name})` : "a function";
   }
   if (typeof value === "symbol") return `a symbol (${String(value)})`;
   if (value instanceof Promise) return "a Promise";
@@ -46,7 +46,7 @@ export function findUncloneable(value: unknown, root: string): Uncloneable | und
   if (canClone(value)) return undefined;
   const seen = new Set<object>();
   const search = (v: unknown, path: string): Uncloneable | undefined => {
-    if (typeof v === "function" || typeof v === "symbol") return { path, what: describeKind(v), value: v };
+    if (typeof v === "function" || typeof v === "symbol") return { path, what: describeKind(v, path), value: v };
     if (typeof v !== "object" || v === null) return undefined;
     if (seen.has(v)) return undefined;
     seen.add(v);
@@ -66,9 +66,9 @@ export function findUncloneable(value: unknown, root: string): Uncloneable | und
         children.push([IDENT.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`, (v as Record<string, unknown>)[key]]);
     for (const [childPath, child] of children) {
       if (canClone(child)) continue;
-      return search(child, childPath) ?? { path: childPath, what: describeKind(child), value: child };
+      return search(child, childPath) ?? { path: childPath, what: describeKind(child, childPath), value: child };
     }
-    return { path, what: describeKind(v), value: v };
+    return { path, what: describeKind(v, path), value: v };
   };
   return search(value, root);
 }
