@@ -175,4 +175,6 @@ function finish(): void {
   });
 }
 
-channel.send({ t: "ready", pid: process.pid });
+// "ready" once the watchdog thread runs too: a spare that says ready is idle.
+if (watchdog) watchdog.once("online", () => channel.send({ t: "ready", pid: process.pid }));
+else channel.send({ t: "ready", pid: process.pid });

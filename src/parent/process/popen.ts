@@ -36,6 +36,9 @@ export class ChildHandle {
   #held: Message[] = [];
   #closeListener: (() => void) | undefined;
   #closed = false;
+  #markBooted!: () => void;
+  /** Resolves when the child runtime has started and announced itself. */
+  readonly booted = new Promise<void>((resolve) => (this.#markBooted = resolve));
 
   constructor(options: ChildOptions, key: string) {
     if (!existsSync(CHILD_MAIN)) {
@@ -58,7 +61,11 @@ export class ChildHandle {
       onPort: () => () => {},
     };
     this.channel = new Channel(this.child.stdio[3] as unknown as import("node:stream").Duplex, {
-      onMessage: (message) => (this.#listener ? this.#listener(message) : this.#held.push(message)),
+      onMessage: (message) => {
+        if (message.t === "ready") this.#markBooted();
+        if (this.#listener) this.#listener(message);
+        else this.#held.push(message);
+      },
       onClose: () => {
         this.#closed = true;
         this.#closeListener?.();
@@ -140,10 +147,23 @@ export function takeSpare(options: ChildOptions): ChildHandle | undefined {
   return undefined;
 }
 
-/** Boot a spare for these options (one at a time), after the current work of this tick. */
-export function prepareSpare(options: ChildOptions): void {
+/**
+ * Boot a spare for these options (one at a time). With `after`, wait until it settles (or 50 ms):
+ * starting a process costs the parent a few milliseconds of fork and setup, which should not
+ * delay the result of the process that just took the previous spare.
+ */
+export function prepareSpare(options: ChildOptions, after?: Promise<unknown>): void {
   const key = childKey(options);
   for (const spare of spares) if (spare.key === key && spare.usable) return;
+  if (after) {
+    const timer = setTimeout(() => prepareSpare(options), 50);
+    timer.unref();
+    void after.then(
+      () => (clearTimeout(timer), prepareSpare(options)),
+      () => (clearTimeout(timer), prepareSpare(options)),
+    );
+    return;
+  }
   const timer = setImmediate(() => {
     for (const spare of spares) if (spare.key === key && spare.usable) return;
     let spare: ChildHandle;
@@ -157,6 +177,22 @@ export function prepareSpare(options: ChildOptions): void {
     spares.add(spare);
   });
   timer.unref();
+}
+
+/** Resolves once a spare for these options has booted (benchmarks wait on it). */
+export async function spareBooted(options: ChildOptions): Promise<void> {
+  const key = childKey(options);
+  for (;;) {
+    for (const spare of spares) {
+      if (spare.key !== key || !spare.usable) continue;
+      // A spare does not keep the loop alive; while someone waits for it, it must.
+      spare.setRef(true);
+      await spare.booted;
+      if (spares.has(spare)) spare.setRef(false);
+      return;
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  }
 }
 
 /** Stop every spare (start method changed, or the parent is exiting). */

@@ -104,7 +104,8 @@ export class Process<R = unknown> {
   #tickTimer: NodeJS.Timeout | undefined;
   #unsubscribeInterrupt: (() => void) | undefined;
 
-  constructor(init: ProcessInit<unknown[], R>) {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  constructor(init: ProcessInit<any[], R>) {
     if (typeof init !== "object" || init === null || !("target" in init)) {
       throw new TypeError(`new Process() needs { target, args? }, got ${String(init)}; e.g. new Process({ target: runProc, args: ["test"] })`);
     }
@@ -204,7 +205,7 @@ export class Process<R = unknown> {
     const method = this.#options.startMethod ?? getStartMethod();
     let handle = method === "warm" ? takeSpare(childOptions) : undefined;
     handle ??= startChild(childOptions);
-    if (method === "warm") prepareSpare(childOptions);
+    if (method === "warm") prepareSpare(childOptions, this.#result);
     if (handle.pid === undefined) {
       throw new Error(`Could not start a child process for ${this.name} (${process.execPath}); the system may be out of processes or memory`);
     }

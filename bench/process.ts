@@ -1,0 +1,143 @@
+/**
+ * Start-to-result latency of a process: from `spawn()` to the target's (trivial) result, for
+ * forklab cold ("spawn": a fresh Node each time) and warm (a booted spare, Python's forkserver
+ * idea), next to Python's multiprocessing.Process with the spawn, forkserver and fork start methods
+ * (time from start() to receiving the result over a Pipe). Medians over repeats.
+ *
+ * NODE_EXTRA_CA_CERTS makes every Node start load a certificate bundle; forklab children are
+ * measured with it set (as the environment has it) and unset.
+ *
+ * Run: npx tsc -p . && node dist/bench/process.js [repeats]
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { Process, setStartMethod } from "../src/parent/process";
+import { spareBooted } from "../src/parent/process/popen";
+
+export interface Row {
+  name: string;
+  /** The row this one is compared with. */
+  anchor: string;
+  median_ms: number;
+  /** median_ms / the anchor's median_ms. */
+  ratio: number;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+const trivial = (x: number) => x + 1;
+
+async function nodeRuns(method: "spawn" | "warm", env: NodeJS.ProcessEnv, repeats: number): Promise<number[]> {
+  setStartMethod("spawn");
+  const options = { output: "none" as const, env, startMethod: method };
+  // One run first: loads the target checker (TypeScript) once per parent.
+  await new Process({ target: trivial, args: [0], ...options }).start().join();
+  const times: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    if (method === "warm") {
+      const { prepareSpare } = await import("../src/parent/process/popen");
+      prepareSpare({ cwd: process.cwd(), env, execArgv: [] });
+      await spareBooted({ cwd: process.cwd(), env, execArgv: [] });
+    }
+    const t0 = performance.now();
+    const p = new Process({ target: trivial, args: [i], ...options }).start();
+    await p.result;
+    times.push(performance.now() - t0);
+    await p.join();
+  }
+  return times;
+}
+
+const PYTHON = `
+import json, multiprocessing as mp, sys, time
+
+def target(conn, x):
+    conn.send(x + 1)
+    conn.close()
+
+def run(method, n):
+    ctx = mp.get_context(method)
+    times = []
+    for i in range(n + 1):
+        parent, child = ctx.Pipe(duplex=False)
+        t0 = time.perf_counter()
+        p = ctx.Process(target=target, args=(child, i))
+        p.start()
+        parent.recv()
+        t = (time.perf_counter() - t0) * 1000
+        p.join()
+        if i > 0:
+            times.append(t)  # the first run starts the forkserver
+    return times
+
+if __name__ == "__main__":
+    n = int(sys.argv[1])
+    print(json.dumps({"version": sys.version.split()[0], "runs": {m: run(m, n) for m in ("spawn", "forkserver", "fork")}}))
+`;
+
+function pythonRuns(repeats: number): { version: string; runs: Record<string, number[]> } | undefined {
+  const dir = mkdtempSync(path.join(tmpdir(), "forklab-bench-"));
+  try {
+    const script = path.join(dir, "bench_process.py");
+    writeFileSync(script, PYTHON);
+    const out = spawnSync("python3", [script, String(repeats)], { encoding: "utf8" });
+    if (out.status !== 0) return undefined;
+    return JSON.parse(out.stdout);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function benchProcess(options: { repeats?: number } = {}): Promise<Row[]> {
+  const repeats = options.repeats ?? 30;
+  const withCerts = { ...process.env };
+  const withoutCerts = { ...process.env };
+  delete withoutCerts.NODE_EXTRA_CA_CERTS;
+  const medians = new Map<string, { anchor: string; median: number }>();
+  const python = pythonRuns(repeats);
+  const py = (m: string) => (python ? `python ${python.version} Process (${m})` : `python Process (${m})`);
+  if (python) for (const m of ["spawn", "forkserver", "fork"]) medians.set(py(m), { anchor: py(m), median: median(python.runs[m]!) });
+  const envs: [string, NodeJS.ProcessEnv][] = process.env.NODE_EXTRA_CA_CERTS
+    ? [["NODE_EXTRA_CA_CERTS set", withCerts], ["NODE_EXTRA_CA_CERTS unset", withoutCerts]]
+    : [["NODE_EXTRA_CA_CERTS unset", withoutCerts]];
+  for (const [certs, env] of envs) {
+    for (const [label, method, anchor] of [["forklab spawn (cold)", "spawn", "spawn"], ["forklab warm spare", "warm", "forkserver"]] as const) {
+      const name = `${label}, ${certs}`;
+      medians.set(name, { anchor: python ? py(anchor) : name, median: median(await nodeRuns(method, env, repeats)) });
+    }
+  }
+  setStartMethod("spawn");
+  const rows: Row[] = [];
+  for (const [name, { anchor, median: m }] of medians) {
+    const base = medians.get(anchor)?.median ?? m;
+    rows.push({ name, anchor, median_ms: Number(m.toFixed(2)), ratio: Number((m / base).toFixed(3)) });
+  }
+  return rows;
+}
+
+function table(rows: Row[]): string {
+  const cells = [["name", "median ms", "anchor", "ratio"], ...rows.map((r) => [r.name, r.median_ms.toFixed(2), r.anchor, `${r.ratio.toFixed(2)}x`])];
+  const widths = cells[0]!.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
+  return cells.map((c) => c.map((v, i) => (i === 1 || i === 3 ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join("  ")).join("\n");
+}
+
+if (require.main === module) {
+  const repeats = Number(process.argv[2] ?? 30);
+  benchProcess({ repeats }).then(
+    (rows) => {
+      console.log(`start-to-result of a trivial target, median of ${repeats} runs`);
+      console.log(table(rows));
+      process.exit(0);
+    },
+    (error) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}
