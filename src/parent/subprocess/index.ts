@@ -2,6 +2,7 @@
 export { PIPE, STDOUT, DEVNULL } from "./constants";
 export type { StdioSpec, StderrSpec } from "./constants";
 export { Popen } from "./popen";
+export type { OutputOf } from "./popen";
 export { run, call, checkCall, checkOutput } from "./run";
 export type { CallOptions, CheckOutputOptions, TextOutput } from "./run";
 export { CompletedProcess } from "./completed";

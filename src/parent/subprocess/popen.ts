@@ -37,7 +37,10 @@ function spawnStdio(mode: StreamMode, showPiped: boolean): "pipe" | "ignore" | "
   return mode;
 }
 
-export class Popen {
+/** What communicate() gives for options `O`: text with `text: true` or an `encoding`, else bytes. */
+export type OutputOf<O> = O extends { text: true } | { encoding: string } ? string : Buffer;
+
+export class Popen<O extends PopenOptions = PopenOptions> {
   /** The command as given (Python's `args`). */
   readonly args: string | string[];
   /** The process id. */
@@ -51,7 +54,7 @@ export class Popen {
 
   readonly #options: NormalizedPopenOptions;
   readonly #child: ChildProcess;
-  readonly #resource: AsyncResource;
+  readonly #bind: <F extends (...args: never[]) => unknown>(fn: F) => F;
   readonly #start = performance.now();
   #end: number | undefined;
   #returncode: number | null = null;
@@ -63,14 +66,19 @@ export class Popen {
   #unsubscribe: Array<() => void> = [];
   #note: string | undefined;
 
-  constructor(args: Args, options: PopenOptions = {}) {
+  constructor(args: Args, options: O = {} as O) {
     const normalized: NormalizedPopenOptions =
       (options as { [NORMALIZED]?: NormalizedPopenOptions })[NORMALIZED] ?? normalizePopenOptions("Popen()", args, options);
     this.#options = normalized;
     const { command } = normalized;
     this.args = command.args;
-    this.#resource = new AsyncResource("forklab.Popen");
-    const bind = <F extends (...args: never[]) => unknown>(fn: F): F => this.#resource.bind(fn) as unknown as F;
+    // Callbacks run in the async context of the code that started the program, so that a kernel
+    // routes late output to the cell that started it. This is AsyncResource.bind, without the
+    // deprecated accessors that bind() defines on every bound function.
+    const resource = new AsyncResource("forklab.Popen");
+    const bind = <F extends (...args: never[]) => unknown>(fn: F): F =>
+      ((...args: unknown[]) => resource.runInAsyncScope(fn as unknown as (...a: unknown[]) => unknown, undefined, ...args)) as unknown as F;
+    this.#bind = bind;
 
     const showPiped = normalized.live || normalized.inKernel;
     const stdoutInherited = normalized.stdout === "show" && !showPiped;
@@ -253,7 +261,10 @@ export class Popen {
    * the output so far and leaves the program running; call `communicate()` again (without input)
    * to keep waiting: it returns all the output, nothing is lost.
    */
-  async communicate(input?: string | Uint8Array | null, options: { timeout?: number | null } = {}): Promise<[Output, Output]> {
+  async communicate(
+    input?: string | Uint8Array | null,
+    options: { timeout?: number | null } = {},
+  ): Promise<[OutputOf<O> | null, OutputOf<O> | null]> {
     const timeout = normalizeTimeout("Popen.communicate()", options?.timeout);
     if (input !== undefined && input !== null) {
       if (typeof input !== "string" && !(input instanceof Uint8Array)) {
@@ -289,7 +300,7 @@ export class Popen {
         killed: false,
       });
     }
-    return [this.#output("stdout"), this.#output("stderr")];
+    return [this.#output("stdout"), this.#output("stderr")] as [OutputOf<O> | null, OutputOf<O> | null];
   }
 
   /** Start keeping the output of PIPE streams (idempotent). */
@@ -299,7 +310,7 @@ export class Popen {
       const entry: Collected = { chunks: [], bytes: 0, done: ended(stream) };
       stream.on(
         "data",
-        this.#resource.bind((chunk: Buffer) => {
+        this.#bind((chunk: Buffer) => {
           entry.chunks.push(chunk);
           entry.bytes += chunk.length;
         }),

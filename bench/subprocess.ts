@@ -1,0 +1,163 @@
+/**
+ * Benchmark: `run` of a program that does nothing (`/usr/bin/true`), side by side with Node's own
+ * `child_process.spawn`, execa 9 and Python's `subprocess.run`.
+ *
+ *     npx tsc -p . && node dist/bench/subprocess.js
+ *
+ * Two groups: output inherited (Python's default) and output captured. Each variant runs
+ * `CALLS` calls in a loop, `REPEATS` times, interleaved with the other variants; the row gives the
+ * median of the per-loop milliseconds per call, and its ratio to Node's spawn in the same group.
+ * Python times its own loop (the time to start Python itself is not counted).
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { run } from "../src/parent/subprocess";
+
+export interface Row {
+  name: string;
+  /** The row this one is compared with. */
+  anchor: string;
+  median_ms: number;
+  /** median_ms / the anchor's median_ms. */
+  ratio: number;
+}
+
+const CALLS = 200;
+const REPEATS = 7;
+const PROGRAM = existsSync("/usr/bin/true") ? "/usr/bin/true" : process.execPath;
+const PROGRAM_ARGS = PROGRAM === process.execPath ? ["-e", ""] : [];
+
+type Variant = { name: string; group: "inherit" | "capture"; call: () => Promise<unknown> };
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function nodeSpawn(capture: boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(PROGRAM, PROGRAM_ARGS, { stdio: capture ? "pipe" : "inherit" });
+    child.on("error", reject);
+    if (capture) {
+      const chunks: Buffer[] = [];
+      child.stdout!.on("data", (c: Buffer) => chunks.push(c));
+      child.stderr!.on("data", (c: Buffer) => chunks.push(c));
+      child.on("close", () => resolve());
+    } else {
+      child.on("exit", () => resolve());
+    }
+  });
+}
+
+type Execa = (file: string, args: string[], options?: Record<string, unknown>) => Promise<unknown>;
+
+async function loadExeca(): Promise<Execa | undefined> {
+  // execa is ESM-only: a real import(), which tsc would otherwise turn into require().
+  const importESM = new Function("specifier", "return import(specifier)") as (s: string) => Promise<{ execa: Execa }>;
+  for (const specifier of ["execa", pathToFileURL(join(process.cwd(), "node_modules/execa/index.js")).href]) {
+    try {
+      return (await importESM(specifier)).execa;
+    } catch {
+      // try the next way to find it
+    }
+  }
+  return undefined;
+}
+
+const PYTHON_LOOP = `
+import json, subprocess, sys, time
+calls, repeats, program = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+out = {"inherit": [], "capture": []}
+for _ in range(5):
+    subprocess.run(program)
+for _ in range(repeats):
+    for kind in ("inherit", "capture"):
+        start = time.perf_counter()
+        for _ in range(calls):
+            subprocess.run(program, capture_output=(kind == "capture"))
+        out[kind].append((time.perf_counter() - start) * 1000 / calls)
+print(json.dumps(out))
+`;
+
+function pythonTimes(): { inherit: number[]; capture: number[]; version: string } | undefined {
+  const result = spawnSync("python3", ["-c", PYTHON_LOOP, String(CALLS), String(REPEATS), PROGRAM, ...PROGRAM_ARGS], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  if (result.status !== 0) return undefined;
+  const version = spawnSync("python3", ["--version"], { encoding: "utf8" }).stdout.trim();
+  return { ...JSON.parse(result.stdout), version };
+}
+
+async function loop(call: () => Promise<unknown>, calls: number): Promise<number> {
+  const start = performance.now();
+  for (let i = 0; i < calls; i++) await call();
+  return (performance.now() - start) / calls;
+}
+
+/** Run the benchmark; rows in the shape every benchmark of forklab returns. */
+export async function benchSubprocess(options: { calls?: number; repeats?: number } = {}): Promise<Row[]> {
+  const calls = options.calls ?? CALLS;
+  const repeats = options.repeats ?? REPEATS;
+  const execa = await loadExeca();
+  const program = [PROGRAM, ...PROGRAM_ARGS];
+  const variants: Variant[] = [
+    { name: "node child_process.spawn (inherit)", group: "inherit", call: () => nodeSpawn(false) },
+    { name: "forklab run (inherit)", group: "inherit", call: () => run(program, { live: false }) },
+    { name: "node child_process.spawn (pipe)", group: "capture", call: () => nodeSpawn(true) },
+    { name: "forklab run (captureOutput)", group: "capture", call: () => run(program, { captureOutput: true }) },
+  ];
+  if (execa) {
+    variants.push(
+      { name: "execa 9 (stdio inherit)", group: "inherit", call: () => execa(PROGRAM, PROGRAM_ARGS, { stdio: "inherit" }) },
+      { name: "execa 9 (default: captured)", group: "capture", call: () => execa(PROGRAM, PROGRAM_ARGS) },
+    );
+  }
+  const times = new Map<Variant, number[]>(variants.map((v) => [v, []]));
+  for (const v of variants) await loop(v.call, 20); // warm-up
+  for (let r = 0; r < repeats; r++) {
+    for (const v of variants) times.get(v)!.push(await loop(v.call, calls));
+  }
+
+  const medians = new Map<string, { group: string; median: number }>();
+  for (const [v, t] of times) medians.set(v.name, { group: v.group, median: median(t) });
+  const python = pythonTimes();
+  if (python) {
+    medians.set(`python ${python.version.replace(/^Python /, "")} subprocess.run`, { group: "inherit", median: median(python.inherit) });
+    medians.set(`python ${python.version.replace(/^Python /, "")} subprocess.run(capture_output=True)`, { group: "capture", median: median(python.capture) });
+  }
+  const anchors = { inherit: "node child_process.spawn (inherit)", capture: "node child_process.spawn (pipe)" } as const;
+  const rows: Row[] = [];
+  for (const [name, { group, median: m }] of medians) {
+    const anchor = anchors[group as keyof typeof anchors];
+    rows.push({ name, anchor, median_ms: Number(m.toFixed(4)), ratio: Number((m / medians.get(anchor)!.median).toFixed(3)) });
+  }
+  rows.sort((a, b) => a.anchor.localeCompare(b.anchor) || a.median_ms - b.median_ms);
+  return rows;
+}
+
+function table(rows: Row[]): string {
+  const header = ["name", "median ms/call", "vs anchor"];
+  const lines = rows.map((r) => [r.name, r.median_ms.toFixed(3), `${r.ratio.toFixed(2)}x`]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const fmt = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
+  return [fmt(header), fmt(widths.map((w) => "-".repeat(w))), ...lines.map(fmt)].join("\n");
+}
+
+if (require.main === module) {
+  benchSubprocess().then(
+    (rows) => {
+      console.log(`run ${PROGRAM} ${CALLS} times x ${REPEATS} repeats; node ${process.version}; ` +
+        `NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS ? "set" : "unset"}`);
+      console.log(table(rows));
+      console.log(JSON.stringify(rows));
+    },
+    (error) => {
+      console.error(error);
+      process.exitCode = 1;
+    },
+  );
+}
