@@ -33,7 +33,10 @@ export interface PopenOptions {
   env?: Env;
   /** Run a string command line through `/bin/sh -c` (cmd.exe on Windows). @default false */
   shell?: boolean;
-  /** Decode output as utf-8 text instead of returning bytes. @default false */
+  /**
+   * Decode output as utf-8 text instead of returning bytes; as in Python's text mode, "\r\n" and
+   * "\r" become "\n". @default false
+   */
   text?: boolean;
   /** Decode output with this TextDecoder label (e.g. "gbk"); implies text. */
   encoding?: string;
