@@ -7,8 +7,8 @@
  * live in a card that this process owns in the cell that started it.
  *
  * Daemon, adapted from Python: a non-daemon process keeps a Node script alive until it ends (as
- * Python joins non-daemon children at exit); a daemon process does not, and is terminated when the
- * parent exits. Either way no child outlives its parent: each ends when the parent's channel closes.
+ * Python joins non-daemon children at exit); a daemon process does not (unless something awaits
+ * its `join()` or `result`), and is terminated when the parent exits. Either way no child outlives its parent: each ends when the parent's channel closes.
  * As in Python, a daemon process cannot start children.
  */
 import { AsyncResource } from "node:async_hooks";
@@ -160,6 +160,7 @@ export class Process<R = unknown> {
 
   /** The target's return value, or the error it threw (rebuilt here, the child's stack as cause). */
   get result(): Promise<R> {
+    this.#keepAliveWhileAwaited();
     return this.#result;
   }
 
@@ -260,6 +261,7 @@ export class Process<R = unknown> {
    */
   join(timeoutMs?: number): Promise<void> {
     if (this.#state === "initial") return Promise.reject(new Error(`${this.name} was not started: call start() before join()`));
+    this.#keepAliveWhileAwaited();
     if (timeoutMs === undefined || this.#state === "stopped") return this.#finished;
     return new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, Math.max(0, timeoutMs));
@@ -319,6 +321,11 @@ export class Process<R = unknown> {
 
   toString(): string {
     return `<Process name='${this.name}' pid=${this.pid ?? "-"} ${this.#state}>`;
+  }
+
+  /** A daemon does not keep a script running, except while someone waits for it. */
+  #keepAliveWhileAwaited(): void {
+    if (this.#daemon && this.#state === "running") this.#handle?.setRef(true);
   }
 
   #bundle(): MimeBundle {
