@@ -30,16 +30,33 @@ interface TslabExecutor {
 const DIAGNOSTIC_FORMAT = "%s%d:%d - %s";
 
 export class CellExecutor {
-  readonly #tslab: TslabExecutor;
-  readonly #printQuickInfo: (info: unknown) => string;
-  readonly #isCompleteCode: (code: string) => { completed: boolean; indent?: string };
+  #created: TslabExecutor | undefined;
+  #printQuickInfo!: (info: unknown) => string;
+  #isCompleteCode!: (code: string) => { completed: boolean; indent?: string };
   readonly #cells = new Map<string, CellSource>();
   #scriptName: string | undefined;
   #lastSource = "";
   #captured: { value?: { value: unknown }; thrown?: { value: unknown }; diagnostics: Diagnostic[] } = { diagnostics: [] };
 
+  /**
+   * tslab's compiler takes about a second to start, so it starts on first use (or on `warmUp`),
+   * not with the kernel: the kernel answers kernel_info at once.
+   */
+  get #tslab(): TslabExecutor {
+    return (this.#created ??= this.#createTslab());
+  }
+
+  warmUp(): void {
+    void this.#tslab;
+  }
+
   constructor() {
+    // Before anything loads tslab's converter (the kernel's display hook does): it binds its
+    // TypeScript module once, at load.
     installLibraryHooks();
+  }
+
+  #createTslab(): TslabExecutor {
     this.#nameCellScripts();
     /* eslint-disable @typescript-eslint/no-require-imports */
     const { createConverter, isCompleteCode } = require("tslab/dist/converter");
@@ -59,7 +76,7 @@ export class CellExecutor {
         browser?.close();
       },
     };
-    this.#tslab = createExecutor(process.cwd(), converters, {
+    return createExecutor(process.cwd(), converters, {
       log: (value: unknown) => {
         this.#captured.value = { value };
       },
@@ -123,6 +140,7 @@ export class CellExecutor {
   }
 
   isComplete(code: string): { status: "complete" } | { status: "incomplete"; indent: string } {
+    void this.#tslab;
     const result = this.#isCompleteCode(code);
     return result.completed ? { status: "complete" } : { status: "incomplete", indent: result.indent ?? "" };
   }
@@ -133,6 +151,6 @@ export class CellExecutor {
   }
 
   close(): void {
-    this.#tslab.close();
+    this.#created?.close();
   }
 }

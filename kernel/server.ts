@@ -227,6 +227,8 @@ export class KernelServer {
           break;
         case "kernel_info_request":
           this.#reply("shell", message, "kernel_info_reply", kernelInfo());
+          // A client that asked is about to send cells: get the compiler ready meanwhile.
+          setImmediate(() => this.#executor.warmUp());
           break;
         case "is_complete_request":
           this.#reply("shell", message, "is_complete_reply", this.#executor.isComplete(String(content.code ?? "")));

@@ -60,9 +60,9 @@ export function runtimeError(thrown: unknown, cells: ReadonlyMap<string, CellSou
   }
   const stackLines = (thrown.stack ?? `${thrown.name}: ${thrown.message}`).split("\n");
   const headerEnd = stackLines.findIndex((line) => FRAME.test(line));
-  const header = headerEnd < 0 ? stackLines : stackLines.slice(0, headerEnd);
   const frames = headerEnd < 0 ? [] : stackLines.slice(headerEnd);
-  const traceback = [header.join("\n")];
+  // Not the stack's own header: Node prefixes it with the generated line for errors from a script.
+  const traceback = [`${thrown.name}: ${thrown.message}`];
   let excerptShown = false;
   for (const frame of frames) {
     if (INTERNAL_FRAME.test(frame)) continue;
@@ -73,6 +73,7 @@ export function runtimeError(thrown: unknown, cells: ReadonlyMap<string, CellSou
       continue;
     }
     const mapped = mapPosition(cell, Number(match[3]), Number(match[4]));
+    if (!mapped) continue; // the wrapper tslab puts around a cell: nothing the user wrote
     traceback.push(`${match[1]}${cell.filename}:${mapped.line}:${mapped.column}${match[5]}`);
     if (!excerptShown) {
       traceback.push(...excerpt(cell.source.split("\n"), mapped.line, mapped.column).map((l) => "    " + l));
@@ -95,16 +96,20 @@ function tokens(text: string): string[] {
 }
 
 /** Map a 1-based line:column of generated code to the cell line sharing most of its tokens. */
-export function mapPosition(cell: CellSource, line: number, column: number): { line: number; column: number } {
+export function mapPosition(cell: CellSource, line: number, column: number): { line: number; column: number } | undefined {
   const generatedLine = cell.generated.split("\n")[line - 1] ?? "";
   const wanted = tokens(generatedLine).filter((t) => t !== "exports" && !/^\w+_\d+$/.test(t));
   const sourceLines = cell.source.split("\n");
-  let best = { line: 1, score: -1 };
+  const wantedSet = new Set(wanted);
+  let best = { line: 0, score: 0 };
   sourceLines.forEach((text, index) => {
     const have = new Set(tokens(text));
-    const score = wanted.reduce((sum, token) => sum + (have.has(token) ? token.length : 0), 0);
+    const shared = [...wantedSet].filter((token) => have.has(token)).length;
+    // Shared over all distinct tokens: `f()` matches the line `f()` better than `function f() {`.
+    const score = shared / new Set([...have, ...wantedSet]).size;
     if (score > best.score) best = { line: index + 1, score };
   });
+  if (best.line === 0) return undefined;
   // The column: where the token under the generated column sits in the cell's line.
   const tokenAt = /[\w$]+/.exec(generatedLine.slice(column - 1))?.[0];
   const found = tokenAt ? sourceLines[best.line - 1].indexOf(tokenAt) : -1;
