@@ -75,7 +75,9 @@ export async function runNotebook(file: string, options: RunOptions = {}): Promi
   const client = new KernelClient(kernel.connection);
   const run = new Run(file, notebook, kernel, client, options);
   try {
-    await run.waitForReady(options.startupTimeoutMs ?? 60_000);
+    const info = await run.waitForReady(options.startupTimeoutMs ?? 60_000);
+    // As nbclient does: the notebook records the language of the kernel that ran it.
+    if (isObject(info.language_info)) notebook.metadata.language_info = info.language_info;
     let codeCell = 0;
     for (const [index, cell] of notebook.cells.entries()) {
       if (!isRunnable(cell)) continue;
@@ -93,6 +95,8 @@ export async function runNotebook(file: string, options: RunOptions = {}): Promi
   options.onProgress?.({ type: "done", file, durationMs });
   return { notebook, file, kernel: spec.name, errors: run.allowedErrors, durationMs };
 }
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
 
 function tags(cell: { metadata: Record<string, unknown> }): string[] {
   const value = cell.metadata.tags;
@@ -233,8 +237,9 @@ class Run {
    * Send kernel_info_request until it is answered and one of them has also been seen on IOPub
    * (its busy/idle status): only then is the IOPub subscription known to be connected, so that no
    * output of the first cell is lost. nbclient's wait_for_ready, with the slow-joiner check.
+   * Resolves with the content of the first kernel_info_reply.
    */
-  async waitForReady(timeoutMs: number): Promise<void> {
+  async waitForReady(timeoutMs: number): Promise<Record<string, unknown>> {
     const deadline = Date.now() + timeoutMs;
     const sent = new Set<string>();
     const seenOnIopub = deferred<void>();
@@ -242,13 +247,13 @@ class Run {
       const parent = parentMsgId(message);
       if (parent && sent.has(parent)) seenOnIopub.resolve();
     });
-    const replied = deferred<void>();
+    const replied = deferred<Record<string, unknown>>();
     try {
       let repliedAt: number | undefined;
       while (Date.now() < deadline) {
         const { msgId, reply } = this.client.request("shell", "kernel_info_request", {});
         sent.add(msgId);
-        void reply.then(() => replied.resolve(), () => {});
+        void reply.then((message) => replied.resolve(message.content), () => {});
         if (repliedAt === undefined) {
           const outcome = await Promise.race([replied.promise.then(() => "reply" as const), this.#died, sleep(1000)]);
           if (outcome === "died") throw this.#deadError();
@@ -258,7 +263,7 @@ class Run {
         const outcome = await Promise.race([seenOnIopub.promise.then(() => "iopub" as const), this.#died, sleep(250)]);
         if (outcome === "died") throw this.#deadError();
         // A kernel that publishes no status for kernel_info still gets to run, a little later.
-        if (outcome === "iopub" || Date.now() - repliedAt > 3000) return;
+        if (outcome === "iopub" || Date.now() - repliedAt > 3000) return replied.promise;
       }
       throw new KernelNotReadyError(
         this.file,
