@@ -10,7 +10,7 @@ import { diagnosticsError, runtimeError, type CellSource, type Diagnostic, type 
 export type CellOutcome =
   | { status: "ok"; hasValue: false }
   | { status: "ok"; hasValue: true; value: unknown }
-  | { status: "error"; error: ErrorContent };
+  | { status: "error"; error: ErrorContent; interrupted?: boolean };
 
 export interface CompletionResult {
   matches: string[];
@@ -36,6 +36,8 @@ export class CellExecutor {
   readonly #cells = new Map<string, CellSource>();
   #scriptName: string | undefined;
   #lastSource = "";
+  /** An interrupt that came while the cell was still being type-checked: it must not start. */
+  #interruptPending = false;
   #captured: { value?: { value: unknown }; thrown?: { value: unknown }; diagnostics: Diagnostic[] } = { diagnostics: [] };
 
   /**
@@ -102,6 +104,7 @@ export class CellExecutor {
     vm.runInThisContext = function (code: string, options?: vm.RunningScriptOptions | string) {
       const filename = executor.#scriptName;
       if (filename === undefined || typeof options === "string") return original(code, options);
+      if (executor.#interruptPending) throw new Error("interrupted before the cell started");
       cells.set(filename, { filename, source: executor.#lastSource, generated: code });
       return original(code, { ...options, filename });
     };
@@ -109,6 +112,7 @@ export class CellExecutor {
 
   async execute(source: string, cellName: string): Promise<CellOutcome> {
     this.#captured = { diagnostics: [] };
+    this.#interruptPending = false;
     this.#scriptName = cellName;
     this.#lastSource = source;
     let ok: boolean;
@@ -122,7 +126,11 @@ export class CellExecutor {
     }
     const { value, thrown, diagnostics } = this.#captured;
     if (diagnostics.length > 0) return { status: "error", error: diagnosticsError(diagnostics, source, cellName) };
-    if (thrown) return { status: "error", error: runtimeError(thrown.value, this.#cells) };
+    if (thrown) {
+      const interrupted = this.#interruptPending ||
+        (thrown.value as { code?: unknown } | null)?.code === "ERR_SCRIPT_EXECUTION_INTERRUPTED";
+      return { status: "error", error: runtimeError(thrown.value, this.#cells), interrupted };
+    }
     if (!ok) {
       return { status: "error", error: { ename: "Error", evalue: "the cell failed without a message", traceback: [] } };
     }
@@ -147,6 +155,7 @@ export class CellExecutor {
 
   /** Stops a cell awaiting a promise; a cell spinning in sync code is stopped by SIGINT itself. */
   interrupt(): void {
+    this.#interruptPending = true;
     this.#tslab.interrupt();
   }
 

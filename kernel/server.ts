@@ -71,8 +71,14 @@ export class KernelServer {
   interrupt(): void {
     const running = this.#running;
     if (!running) return;
-    this.#interrupted = true;
     this.#executor.interrupt();
+    this.#notifyInterrupted(running);
+  }
+
+  /** Once per cell: a SIGINT that breaks sync code reaches Node's vm, not our signal handler. */
+  #notifyInterrupted(running: CellContext): void {
+    if (this.#interrupted) return;
+    this.#interrupted = true;
     for (const listener of running.interruptListeners) {
       try {
         listener();
@@ -309,6 +315,7 @@ export class KernelServer {
           }
         });
       }
+      if (outcome.status === "error" && outcome.interrupted) this.#notifyInterrupted(context);
     } finally {
       this.#running = undefined;
     }
@@ -322,12 +329,15 @@ export class KernelServer {
       return;
     }
     const { error } = outcome;
-    this.#output.send("error", { ...error }, message);
-    this.#reply("shell", message, "execute_reply", { status: "error", execution_count: count, ...error, user_expressions: userExpressions, payload: [] });
     if (request.stop_on_error !== false) {
-      // As ipykernel does: what was already queued behind a failed cell is answered "aborted".
+      // As ipykernel does: what was sent behind a failed cell is answered "aborted". The cell may
+      // have blocked the event loop, so first let the receive loop take what has arrived; and do
+      // it before replying, so that nothing sent after the reply is caught.
+      for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
       for (const pending of this.#queue) if (pending.message.header.msg_type === "execute_request") pending.aborted = true;
     }
+    this.#output.send("error", { ...error }, message);
+    this.#reply("shell", message, "execute_reply", { status: "error", execution_count: count, ...error, user_expressions: userExpressions, payload: [] });
   }
 
   /** user_expressions are looked up in the notebook's variables, not evaluated as code. */
