@@ -59,8 +59,7 @@ export class KernelServer {
     };
     this.#output.captureProcessStreams();
     this.#installBridge();
-    void this.#heartbeat();
-    void this.#receive(this.#sockets.control, (message) => this.#handleControl(message));
+    this.#sockets.control.onMessage((frames) => void this.#handleFrames(frames, (message) => this.#handleControl(message)));
     void this.#receive(this.#sockets.shell, (message) => this.#enqueue(message));
     void this.#receive(this.#sockets.stdin, () => {});
     void this.#shellLoop();
@@ -101,38 +100,33 @@ export class KernelServer {
     this.#output.flush();
     await Promise.all(Object.values(this.#senders).map((sender) => sender.drained()));
     this.#executor.close();
-    closeSockets(this.#sockets);
+    await closeSockets(this.#sockets);
   }
 
   // --- transport -------------------------------------------------------------------------------
 
   async #receive(socket: zmq.Router, handle: (message: Message) => void | Promise<void>): Promise<void> {
     try {
-      for await (const frames of socket) {
-        let message: Message;
-        try {
-          message = parse(frames, this.#key);
-        } catch (error) {
-          if (!(error instanceof WireError)) throw error;
-          log(`dropped a message: ${error.message}`);
-          continue;
-        }
-        try {
-          await handle(message);
-        } catch (error) {
-          log(`failed to handle ${message.header.msg_type}: ${(error as Error).stack ?? String(error)}`);
-        }
-      }
+      for await (const frames of socket) await this.#handleFrames(frames, handle);
     } catch (error) {
       if (!this.#closing) log(`socket loop ended: ${String(error)}`);
     }
   }
 
-  async #heartbeat(): Promise<void> {
+  /** A message that cannot be read is logged and dropped; the kernel serves on. */
+  async #handleFrames(frames: Buffer[], handle: (message: Message) => void | Promise<void>): Promise<void> {
+    let message: Message;
     try {
-      for await (const frames of this.#sockets.heartbeat) await this.#sockets.heartbeat.send(frames);
+      message = parse(frames, this.#key);
     } catch (error) {
-      if (!this.#closing) log(`heartbeat ended: ${String(error)}`);
+      if (!(error instanceof WireError)) throw error;
+      log(`dropped a message: ${error.message}`);
+      return;
+    }
+    try {
+      await handle(message);
+    } catch (error) {
+      log(`failed to handle ${message.header.msg_type}: ${(error as Error).stack ?? String(error)}`);
     }
   }
 

@@ -79,6 +79,23 @@ class ForklabProtocolTests(unittest.TestCase):
         results = [m for m in outputs if m["msg_type"] == "execute_result"]
         self.assertEqual(results[0]["content"]["data"]["text/plain"], "42")
 
+    def test_interrupt_request_stops_a_spinning_cell(self):
+        marker = os.path.join(tempfile.mkdtemp(), "spinning")
+        msg_id = self.kc.execute(
+            'require("fs").writeFileSync(%s, "");\nwhile (true) {}' % json.dumps(marker)
+        )
+        deadline = time.monotonic() + TIMEOUT
+        while not os.path.exists(marker) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.kc.control_channel.send(self.kc.session.msg("interrupt_request", {}))
+        reply = self.reply_to(msg_id)
+        self.assertEqual(reply["content"]["status"], "error")
+        self.assertEqual(reply["content"]["ename"], "Interrupted")
+        control = self.kc.get_control_msg(timeout=TIMEOUT)
+        self.assertEqual(control["msg_type"], "interrupt_reply")
+        reply, _ = self.run_cell("1")
+        self.assertEqual(reply["content"]["status"], "ok")
+
     def test_interrupt_request_stops_a_cell_awaiting_a_promise(self):
         msg_id = self.kc.execute("await new Promise(() => {})")
         self.wait_for_input(msg_id)
