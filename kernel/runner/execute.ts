@@ -339,9 +339,13 @@ class Run {
     await Promise.race([reply, this.#died, sleep(INTERRUPT_GRACE_MS)]);
   }
 
-  /** Ask the kernel to shut down, give it a moment, then kill its process group regardless. */
+  /**
+   * Ask the kernel to shut down, give it a moment, then kill its process group regardless. Display
+   * updates sent meanwhile (a process card's final state, as its process is stopped) still reach
+   * their outputs, as they would in a frontend.
+   */
   async shutdown(): Promise<void> {
-    this.#stopListening();
+    this.#sink = undefined;
     if (this.kernel.exitStatus === undefined) {
       try {
         const { reply } = this.client.request("control", "shutdown_request", { restart: false });
@@ -350,6 +354,7 @@ class Run {
         // the client is closed already; kill below
       }
     }
+    this.#stopListening();
     this.client.close();
     await this.kernel.kill();
   }

@@ -1,0 +1,286 @@
+/**
+ * The course notebooks, executed through the forklab kernel as `forklab run` does: the tutorial's
+ * lines come out in order, children report the kernel as their parent, process cards and terminal
+ * blocks render, no cell fails, and no process of the run is left behind.
+ */
+import { randomUUID } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { runNotebook, type RunResult } from "../../kernel/runner/execute";
+import type { CodeCell, Output } from "../../kernel/runner/notebook";
+
+const NOTEBOOKS = resolve(__dirname, "../../notebooks");
+
+interface ProcessEntry {
+  pid: number;
+  cmdline: string;
+}
+
+/** Processes whose environment carries `marker` (children inherit it, whatever their title). */
+function processesWith(marker: string): ProcessEntry[] {
+  const found: ProcessEntry[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (!readFileSync(`/proc/${name}/environ`, "latin1").split("\0").includes(marker)) continue;
+      const stat = readFileSync(`/proc/${name}/stat`, "latin1");
+      if (stat.slice(stat.lastIndexOf(")") + 2)[0] === "Z") continue; // exited, not yet reaped
+      found.push({ pid: Number(name), cmdline: readFileSync(`/proc/${name}/cmdline`, "latin1").replace(/\0+/g, " ").trim() });
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return found;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+interface CourseRun {
+  result: RunResult;
+  kernelPid: number;
+  /** Processes of the run seen while it ran (at each cell start), and after it. */
+  during: ProcessEntry[];
+  after: ProcessEntry[];
+}
+
+/** Run a notebook in a fresh forklab kernel whose environment is marked, watching its processes. */
+async function runCourse(name: string): Promise<CourseRun> {
+  const marker = `FORKLAB_COURSE_RUN=${randomUUID()}`;
+  const [key, value] = marker.split("=");
+  const before = processesWith(marker);
+  expect(before).toEqual([]);
+  const during: ProcessEntry[] = [];
+  const result = await runNotebook(join(NOTEBOOKS, name), {
+    env: { ...process.env, [key]: value },
+    onProgress: (event) => {
+      if (event.type === "cell") during.push(...processesWith(marker));
+    },
+  });
+  const after = processesWith(marker);
+  const kernels = [...new Set(during.filter((p) => / kernel --connection-file /.test(p.cmdline)).map((p) => p.pid))];
+  expect(kernels, "exactly one kernel process carried the marker").toHaveLength(1);
+  return { result, kernelPid: kernels[0], during, after };
+}
+
+const cell = (run: CourseRun, id: string): CodeCell => {
+  const found = run.result.notebook.cells.find((c) => c.id === id);
+  if (found?.cell_type !== "code") throw new Error(`no code cell ${JSON.stringify(id)}`);
+  return found;
+};
+
+/** An output as the lines a reader sees: stream text, or a bundle's text/plain. */
+function outputText(output: Output): string {
+  if (output.output_type === "stream") return output.text;
+  if (output.output_type === "error") return `${output.ename}: ${output.evalue}`;
+  return String(output.data["text/plain"] ?? "");
+}
+
+const cellText = (c: CodeCell) => c.outputs.map(outputText).join("\n");
+
+/** Every line of every output of the notebook, in order. */
+function transcript(run: CourseRun): string[] {
+  return run.result.notebook.cells.flatMap((c) => (c.cell_type === "code" ? c.outputs.flatMap((o) => outputText(o).split("\n")) : []));
+}
+
+/** Checks that each pattern matches a line, later than the line the one before it matched; returns the matches. */
+function inOrder(lines: string[], patterns: RegExp[]): RegExpMatchArray[] {
+  const matches: RegExpMatchArray[] = [];
+  let from = 0;
+  for (const pattern of patterns) {
+    const index = lines.findIndex((line, i) => i >= from && pattern.test(line));
+    expect(index, `${pattern} after line ${from} of:\n${lines.join("\n")}`).toBeGreaterThanOrEqual(0);
+    matches.push(lines[index].match(pattern)!);
+    from = index + 1;
+  }
+  return matches;
+}
+
+type Bundle = Extract<Output, { data: unknown }>;
+const bundles = (c: CodeCell, type?: "display_data" | "execute_result") =>
+  c.outputs.filter((o): o is Bundle => (o.output_type === "display_data" || o.output_type === "execute_result") && (!type || o.output_type === type));
+
+/** A process card: text and HTML, naming the child's pid and the kernel as its parent. */
+function expectCard(output: Bundle | undefined, childPid: number, kernelPid: number, state: RegExp) {
+  expect(output, "a process card").toBeDefined();
+  const text = String(output!.data["text/plain"]);
+  const html = String(output!.data["text/html"] ?? "");
+  expect(text).toContain(`pid=${childPid} ppid=${kernelPid}`);
+  expect(text).toMatch(state);
+  expect(html).toMatch(/^<div style=/);
+  expect(html).toContain(`<b>${childPid}</b>`);
+  expect(html).toContain(`<b>${kernelPid}</b>`);
+  expect(html).not.toMatch(/<script/i);
+}
+
+/** What every course notebook must satisfy. */
+function cleanRun(getRun: () => CourseRun) {
+  it("runs every code cell without an error and without stderr", () => {
+    const run = getRun();
+    expect(run.result.errors).toEqual([]);
+    for (const c of run.result.notebook.cells) {
+      if (c.cell_type !== "code") continue;
+      expect(c.execution_count, `cell ${c.id} ran`).toEqual(expect.any(Number));
+      for (const o of c.outputs) {
+        expect(o.output_type, `cell ${c.id}: ${outputText(o)}`).not.toBe("error");
+        if (o.output_type === "stream") expect(o.name, `cell ${c.id}: ${o.text}`).toBe("stdout");
+      }
+    }
+  });
+
+  it("leaves no process behind: kernel, children and programs are gone", () => {
+    const run = getRun();
+    // The scan does find the run's processes while it runs (the kernel at least) ...
+    expect(run.during.some((p) => p.pid === run.kernelPid)).toBe(true);
+    // ... and none of them once it is over.
+    expect(run.after).toEqual([]);
+    const pids = new Set<number>();
+    for (const line of transcript(run)) for (const m of line.matchAll(/\bpid[= ](\d+)/g)) pids.add(Number(m[1]));
+    for (const p of run.during) pids.add(p.pid);
+    expect(pids.size).toBeGreaterThan(1);
+    expect([...pids].filter(isAlive)).toEqual([]);
+  });
+}
+
+describe("01-fork", () => {
+  let run: CourseRun;
+  beforeAll(async () => {
+    run = await runCourse("01-fork.ipynb");
+  });
+  cleanRun(() => run);
+
+  it("prints the fork section's lines, from the parent and from the child", () => {
+    const [[, started]] = inOrder(transcript(run), [/^Process \((\d+)\) start\.\.\.$/]);
+    expect(Number(started)).toBe(run.kernelPid);
+    expect(run.kernelPid).not.toBe(process.pid);
+
+    const spawned = cell(run, "spawn-child");
+    const text = cellText(spawned);
+    const child = Number(text.match(/^I \(\d+\) just created a child process \((\d+)\)\.$/m)?.[1]);
+    expect(text).toContain(`I (${run.kernelPid}) just created a child process (${child}).`);
+    // The child's own line, in its card: its parent is the kernel.
+    expect(text).toContain(`I am child process (${child}) and my parent is ${run.kernelPid}.`);
+    expect(child).not.toBe(run.kernelPid);
+    expectCard(bundles(spawned, "display_data")[0], child, run.kernelPid, /exited with code 0/);
+    expect(String(bundles(spawned)[0].data["text/html"])).toContain(`I am child process (${child}) and my parent is ${run.kernelPid}.`);
+
+    // `child` as the last expression shows the same card.
+    expectCard(bundles(cell(run, "show-child"), "execute_result")[0], child, run.kernelPid, /exited with code 0/);
+  });
+
+  it("refuses a closure over a notebook variable, and passes it as an argument instead", () => {
+    expect(cellText(cell(run, "closure-error"))).toMatch(/greeting: a variable from another notebook cell/);
+    const greeter = cell(run, "with-args");
+    const pid = Number(cellText(greeter).match(/hello from the parent, says (\d+)/)?.[1]);
+    expectCard(bundles(greeter, "display_data")[0], pid, run.kernelPid, /exited with code 0/);
+    expectCard(bundles(greeter, "execute_result")[0], pid, run.kernelPid, /exited with code 0/);
+  });
+});
+
+describe("02-process", () => {
+  let run: CourseRun;
+  beforeAll(async () => {
+    run = await runCourse("02-process.ipynb");
+  });
+  cleanRun(() => run);
+
+  it("prints the tutorial's lines in order, the child's from its card", () => {
+    const [[, parent], , [, child]] = inOrder(transcript(run), [
+      /^Parent process (\d+)\.$/,
+      /^Child process will start\.$/,
+      /Run child process test \((\d+)\)\.\.\.$/,
+      /^Child process end\.$/,
+    ]);
+    expect(Number(parent)).toBe(run.kernelPid);
+    const card = bundles(cell(run, "run-proc"), "display_data")[0];
+    expectCard(card, Number(child), run.kernelPid, /exited with code 0/);
+    expect(String(card.data["text/html"])).toContain(`Run child process test (${child})...`);
+    expectCard(bundles(cell(run, "show-p"), "execute_result")[0], Number(child), run.kernelPid, /exited with code 0/);
+    const fields = cellText(cell(run, "fields"));
+    expect(fields).toContain(`pid: ${child}`);
+    expect(fields).toContain("exitCode: 0");
+    expect(fields).toContain("alive: false");
+    expect(fields).toContain(`stdout: 'Run child process test (${child})...\\n'`);
+  });
+
+  it("brings results back by structured clone and refuses what cannot cross", () => {
+    expect(bundles(cell(run, "spawn-result"), "execute_result")[0].data["text/plain"]).toBe("[\n   0,  1,  4,  9,\n  16, 25, 36, 49\n]");
+    const cloned = String(bundles(cell(run, "clone-types"), "execute_result")[0].data["text/plain"]);
+    expect(cloned).toMatch(/^Map\(3\) \{/);
+    expect(cloned).toContain("big: 3486784401n");
+    expect(cellText(cell(run, "clone-error"))).toMatch(/^args\[0\]\.onDone is a function: it cannot be sent to Process-\d+/);
+    expect(cellText(cell(run, "closure-error"))).toMatch(/limit: a variable from another notebook cell/);
+    expect(cellText(cell(run, "module-target"))).toMatch(/^task ran \d+\.\d\d s$/m);
+  });
+
+  it("reports a child's error, its exit code, and a terminated child", () => {
+    const failing = cell(run, "child-error");
+    const text = cellText(failing);
+    expect(text).toMatch(/^SyntaxError: .*JSON/m);
+    expect(text).toMatch(/^RemoteTraceback: in child process \d+:/m);
+    expect(bundles(failing, "execute_result")[0].data["text/plain"]).toBe("1");
+    expect(String(bundles(failing, "display_data")[0].data["text/plain"])).toMatch(/exited with code 1/);
+    const terminated = cell(run, "terminate-cell");
+    expect(bundles(terminated, "execute_result")[0].data["text/plain"]).toBe("-15");
+    expect(String(bundles(terminated, "display_data")[0].data["text/plain"])).toMatch(/killed by SIGTERM \(exitCode -15\)/);
+  });
+
+  it("tells each process who it is and who its parent is", () => {
+    expect(bundles(cell(run, "who-main"), "execute_result")[0].data["text/plain"]).toMatch(/^\[ 'MainProcess', null, \d+ \]$/);
+    expect(bundles(cell(run, "who-child"), "execute_result")[0].data["text/plain"]).toBe(`{ me: 'curious', parent: ${run.kernelPid} }`);
+    expect(bundles(cell(run, "daemon-cell"), "execute_result")[0].data["text/plain"]).toBe("[ 'in the background', true ]");
+    for (const id of ["spawn-result", "clone-types", "module-target", "who-child", "daemon-cell"]) {
+      const card = bundles(cell(run, id), "display_data")[0];
+      const text = String(card?.data["text/plain"]);
+      expect(text, `card of ${id}`).toContain(`ppid=${run.kernelPid}`);
+      expect(String(card?.data["text/html"]), `card of ${id}`).toMatch(/^<div style=/);
+      // These cells await only the result: the card's last update arrives after the cell ended
+      // (for the last cell, while the kernel shuts down), and still replaces "running".
+      expect(text, `card of ${id}`).not.toMatch(/ running /);
+    }
+    expect(String(bundles(cell(run, "daemon-cell"), "display_data")[0].data["text/plain"])).toMatch(
+      /daemon (exited with code 0|killed by SIGTERM \(exitCode -15\)) .*\n  result: 'in the background'/,
+    );
+  });
+});
+
+describe("04-subprocess", () => {
+  let run: CourseRun;
+  beforeAll(async () => {
+    run = await runCourse("04-subprocess.ipynb");
+  });
+  cleanRun(() => run);
+
+  it("call: the command line, the program's output in a terminal block, then the exit code", () => {
+    const called = cell(run, "call");
+    const [, [, pid]] = inOrder(transcript(run), [/^\$ node -e "console\.log\('pong from pid', process\.pid\)"$/, /^pong from pid (\d+)$/, /^Exit code: 0$/]);
+    const block = bundles(called, "display_data")[0];
+    expect(String(block.data["text/plain"])).toMatch(new RegExp(`^\\[exit 0 · .* · pid ${pid}\\]$`, "m"));
+    expect(String(block.data["text/html"])).toMatch(/^<pre style=/);
+    expect(String(block.data["text/html"])).toContain(`pong from pid ${pid}`);
+  });
+
+  it("communicate: feeds the input and reads the answer", () => {
+    inOrder(transcript(run), [/^\$ node scripts\/lookup\.js$/, /^python\.org\tmail exchanger = 50 mail\.python\.org\.$/, /^Exit code: 0$/]);
+  });
+
+  it("run: a CompletedProcess shown as a terminal block; errors name the command", () => {
+    const result = bundles(cell(run, "run"), "execute_result")[0];
+    expect(String(result.data["text/plain"])).toMatch(/\nto stdout\nto stderr\n\[exit 0 · /);
+    expect(String(result.data["text/html"])).toMatch(/^<pre style=/);
+    const failed = cellText(cell(run, "check"));
+    expect(failed).toMatch(/^Command failed with exit code 3: /);
+    expect(failed).toContain("something went wrong");
+    const timedOut = cell(run, "timeout");
+    expect(cellText(timedOut)).toMatch(/^TimeoutExpired: Command timed out after 0\.5 seconds: /m);
+    expect(String(bundles(timedOut, "display_data")[0].data["text/plain"])).toMatch(/killed by SIGKILL · timed out after 500 ms/);
+    expect(String(bundles(cell(run, "sh"), "execute_result")[0].data["text/plain"])).toContain("\nit's a $(name) with spaces\n");
+  });
+});
