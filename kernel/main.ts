@@ -32,4 +32,28 @@ export async function runKernel(connectionFile: string): Promise<void> {
     console.error("Unhandled promise rejection:", reason);
   });
   await server.start();
+  watchParent(() => void server.shutdown().finally(() => process.exit(0)));
+}
+
+const PARENT_POLL_MS = 1000;
+
+/**
+ * A kernel whose Jupyter server died (even by SIGKILL) must not live on as an orphan, as
+ * ipykernel's parent poller ensures. Node's `process.ppid` is read once at start, so ask the OS
+ * whether that process still exists.
+ */
+function watchParent(onGone: () => void): void {
+  const parent = process.ppid;
+  if (parent <= 1) return;
+  const timer = setInterval(() => {
+    try {
+      process.kill(parent, 0);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ESRCH") return;
+      clearInterval(timer);
+      log(`the parent process ${parent} is gone; shutting down`);
+      onGone();
+    }
+  }, PARENT_POLL_MS);
+  timer.unref();
 }
