@@ -343,7 +343,8 @@ export class Process<R = unknown> {
     if (this.#settled) return;
     if (message.t === "result" && message.id === 1) {
       this.#settled = true;
-      this.#outcome = { ok: true, text: short(message.value) };
+      // A target that returns nothing (like Python's) has no result worth a line on its card.
+      if (message.value !== undefined) this.#outcome = { ok: true, text: short(message.value) };
       this.#resolve(message.value as R);
     } else if (message.t === "error" && message.id === 1) {
       this.#settled = true;
