@@ -1,0 +1,111 @@
+/**
+ * Run forklab's benchmarks and print one markdown table (benchmark, variant, anchor, median, ratio),
+ * also written to bench/results/latest.md.
+ *
+ *     npm run bench                    # all: kernel, process, subprocess
+ *     npm run bench -- kernel          # one (or several: -- kernel process)
+ *     node dist/bench/run.js subprocess
+ */
+import { execSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { benchKernel } from "./kernel";
+import { benchProcess } from "./process";
+import { benchSubprocess } from "./subprocess";
+
+interface Row {
+  name: string;
+  anchor: string;
+  median_ms: number;
+  ratio: number;
+}
+
+const BENCHMARKS: Record<string, { what: string; run: () => Promise<Row[]> }> = {
+  kernel: {
+    what: "kernel start to ready and cell `1` round trip through jupyter_client, forklab vs tslab; median of 10 starts",
+    run: () => benchKernel({ progress: process.stderr.isTTY === true }),
+  },
+  process: {
+    what: "Process start to result of a trivial target, vs Python multiprocessing; median of 30",
+    run: () => benchProcess(),
+  },
+  subprocess: {
+    what: "run(/usr/bin/true), ms per call, vs Node spawn, execa and Python subprocess.run; median of 7 loops of 200",
+    run: () => benchSubprocess(),
+  },
+};
+
+const USAGE = `usage: node dist/bench/run.js [${Object.keys(BENCHMARKS).join(" | ")}]...  (default: all)`;
+
+function ms(value: number): string {
+  return value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
+}
+
+function markdown(results: [string, Row[]][]): string {
+  const lines = ["| benchmark | variant | anchor | median ms | ratio |", "|---|---|---|--:|--:|"];
+  for (const [bench, rows] of results) {
+    for (const r of rows) lines.push(`| ${bench} | ${r.name} | ${r.anchor} | ${ms(r.median_ms)} | ${r.ratio.toFixed(2)}x |`);
+  }
+  return lines.join("\n");
+}
+
+function machine(): string {
+  let cpu = os.cpus()[0]?.model.trim() ?? "unknown CPU";
+  try {
+    cpu = execSync("nproc", { encoding: "utf8" }).trim() + " x " + cpu;
+  } catch {
+    cpu = `${os.cpus().length} x ${cpu}`;
+  }
+  return `${os.type()} ${os.release()}, ${cpu}, node ${process.version}`;
+}
+
+async function main(args: string[]): Promise<number> {
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(USAGE);
+    return 0;
+  }
+  const unknown = args.filter((a) => !(a in BENCHMARKS));
+  if (unknown.length) {
+    console.error(`unknown benchmark ${unknown.map((u) => JSON.stringify(u)).join(", ")}\n${USAGE}`);
+    return 2;
+  }
+  const chosen = args.length ? Object.keys(BENCHMARKS).filter((b) => args.includes(b)) : Object.keys(BENCHMARKS);
+  const results: [string, Row[]][] = [];
+  for (const name of chosen) {
+    console.error(`${name}: ${BENCHMARKS[name]!.what} ...`);
+    const t0 = performance.now();
+    results.push([name, await BENCHMARKS[name]!.run()]);
+    console.error(`${name}: done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  }
+  const started = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+  const header = [
+    `# forklab benchmarks, ${started}`,
+    "",
+    `${machine()}; NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS ? "set" : "unset"} in the environment.`,
+    `Command: node dist/bench/run.js${args.length ? " " + args.join(" ") : ""}`,
+    "",
+    ...chosen.map((name) => `- ${name}: ${BENCHMARKS[name]!.what}`),
+    "",
+    "ratio = median / the anchor's median.",
+    "",
+  ].join("\n");
+  const text = `${header}\n${markdown(results)}\n`;
+  console.log(text);
+  const dir = path.resolve(__dirname, "..", "..", "bench", "results");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, "latest.md"), text);
+  console.error(`written to ${path.relative(process.cwd(), path.join(dir, "latest.md")) || "latest.md"}`);
+  return 0;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    // The process benchmark may leave a warm spare behind: exit rather than wait for it.
+    (code) => process.exit(code),
+    (error) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}
