@@ -54,6 +54,20 @@ function processState(pid: number): string | undefined {
   }
 }
 
+/**
+ * Whether the process is gone (or a zombie) once SIGKILL has had its effect: delivery is
+ * asynchronous, so poll until it is or a deadline passes.
+ */
+async function isGone(pid: number, deadlineMs = 10_000): Promise<boolean> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const state = processState(pid);
+    if (state === undefined || state === "Z") return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 describe("notebook files", () => {
   it("reads list or string sources and writes them back as nbformat does", () => {
     const nb = normalizeNotebook(
@@ -273,16 +287,14 @@ describe.skipIf(!jupyterAvailable("runner tests with the python3 ipykernel"))("r
     expect(died.message).toContain("os._exit(1)");
     const pid = Number((code(died.notebook!, 0).outputs[0] as { text: string }).text.trim());
     expect(pid).toBeGreaterThan(0);
-    const state = processState(pid);
-    expect(state === undefined || state === "Z").toBe(true);
+    expect(await isGone(pid)).toBe(true);
   });
 
   it("kills the kernel's process group at the end of a successful run", async () => {
     const file = writeNb(dir, "orphans.ipynb", ["import subprocess\nchild = subprocess.Popen(['sleep', '600'])\nprint(child.pid)"]);
     const { notebook: nb } = await runNotebook(file, { kernel: "python3" });
     const pid = Number((code(nb, 0).outputs[0] as { text: string }).text.trim());
-    const state = processState(pid);
-    expect(state === undefined || state === "Z").toBe(true);
+    expect(await isGone(pid)).toBe(true);
   });
 
   it("interrupts a cell that overruns its deadline, then fails", async () => {
@@ -350,8 +362,7 @@ describe.skipIf(!builtCli())("the forklab command", () => {
     });
     expect(exit).toBe(143);
     expect(stderr).toContain("SIGTERM, kernels stopped");
-    const state = processState(Number(readFileSync(pidFile, "utf8")));
-    expect(state === undefined || state === "Z").toBe(true);
+    expect(await isGone(Number(readFileSync(pidFile, "utf8")))).toBe(true);
   });
 });
 
