@@ -174,6 +174,20 @@ class ForklabProtocolTests(unittest.TestCase):
         self.assertEqual(error["ename"], "TypeScriptError")
         self.assertIn(":2:7", error["evalue"])
 
+    def test_the_library_imports_by_name_with_types_completion_and_hover(self):
+        reply, outputs = self.run_cell('import { spawn } from "forklab";\nconst n: number = spawn;')
+        self.assertEqual(reply["content"]["status"], "error")
+        self.assertEqual(reply["content"]["ename"], "TypeScriptError")
+        self.assertIn("not assignable to type 'number'", reply["content"]["evalue"])
+        reply, _ = self.run_cell('import { spawn, cpuCount } from "forklab";\ncpuCount()')
+        self.assertEqual(reply["content"]["status"], "ok", reply["content"])
+        code = "cpuCo"
+        complete = self.kc.complete(code, len(code), reply=True, timeout=TIMEOUT)["content"]
+        self.assertIn("cpuCount", complete["matches"])
+        inspect = self.kc.inspect("spawn", 3, reply=True, timeout=TIMEOUT)["content"]
+        self.assertTrue(inspect["found"])
+        self.assertIn("Process", inspect["data"]["text/plain"])
+
     def test_bad_signature_and_malformed_frames_are_dropped_and_the_kernel_serves_on(self):
         context = zmq.Context.instance()
         socket = context.socket(zmq.DEALER)
