@@ -60,6 +60,11 @@ export interface ProcessInit<A extends unknown[] = unknown[], R = unknown> exten
 
 const JUPYTER_DISPLAY = Symbol.for("Jupyter.display");
 const UPDATE_EVERY_MS = 100;
+/**
+ * How long a result waits for its child to exit before it is handed over anyway (a target may
+ * leave a timer running, and then the child does not end by itself).
+ */
+const RESULT_WAITS_FOR_EXIT_MS = 250;
 const TICK_MS = 1000;
 
 function signalNumber(signal: string): number {
@@ -345,13 +350,33 @@ export class Process<R = unknown> {
       this.#settled = true;
       // A target that returns nothing (like Python's) has no result worth a line on its card.
       if (message.value !== undefined) this.#outcome = { ok: true, text: short(message.value) };
-      this.#resolve(message.value as R);
+      this.#settleAfterExit(() => this.#resolve(message.value as R));
     } else if (message.t === "error" && message.id === 1) {
       this.#settled = true;
       const error = fromWireError(message.error);
       this.#outcome = { ok: false, text: error instanceof Error ? `${error.name}: ${error.message}` : short(error) };
-      this.#reject(error);
+      this.#settleAfterExit(() => this.#reject(error));
     }
+  }
+
+  /**
+   * The child sends its result and then exits: settle `result` once it has, so that whoever awaits
+   * it sees all of the child's output and a final card (a notebook saved after such a cell shows
+   * the finished process, not a running one).
+   */
+  #settleAfterExit(settle: () => void): void {
+    const timer = setTimeout(
+      AsyncResource.bind(() => {
+        if (this.#displayId) display(this.#bundle(), { displayId: this.#displayId, update: true });
+        settle();
+      }),
+      RESULT_WAITS_FOR_EXIT_MS,
+    );
+    timer.unref();
+    void this.#finished.then(() => {
+      clearTimeout(timer);
+      settle();
+    });
   }
 
   #onExit(code: number | null, signal: NodeJS.Signals | null): void {
