@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { until } from "./helpers";
+import { waitFor } from "../support/processes";
 
 // A stand-in kernel: records displays and lets the test fire interrupt and shutdown.
 const displays: { bundle: Record<string, unknown>; options: { displayId?: string; update?: boolean } }[] = [];
@@ -44,7 +44,7 @@ describe("in a kernel", () => {
       console.log("ready");
       return new Promise(() => setInterval(() => {}, 1000));
     });
-    await until(() => p.stdout.includes("ready"));
+    await waitFor(`${p.name} to print "ready"`, () => p.stdout.includes("ready"), 30_000);
     expect(interruptListeners.size).toBeGreaterThan(0);
     for (const listener of [...interruptListeners]) listener();
     await p.join();

@@ -1,7 +1,8 @@
 import { spawn as spawnNode } from "node:child_process";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { isGone, LIB, until } from "./helpers";
+import { isGone, waitFor } from "../support/processes";
+import { LIB } from "./helpers";
 
 const PARENT = path.join(__dirname, "fixtures", "parent.js");
 
@@ -20,19 +21,13 @@ function startParent(mode: "idle" | "busy"): Promise<{ parent: number; child: nu
 }
 
 describe("no orphans", () => {
-  it("a waiting child exits when its parent is SIGKILLed (the channel closes)", async () => {
-    const { parent, child } = await startParent("idle");
+  it.each([
+    { mode: "idle", title: "a waiting child exits when its parent is SIGKILLed (the channel closes)" },
+    { mode: "busy", title: "a busy child (never yields to its event loop) exits when its parent is SIGKILLed (the watchdog)" },
+  ] as const)("$title", async ({ mode }) => {
+    const { parent, child } = await startParent(mode);
     expect(isGone(child)).toBe(false);
     process.kill(parent, "SIGKILL");
-    await until(() => isGone(child));
-    expect(isGone(child)).toBe(true);
-  });
-
-  it("a busy child (never yields to its event loop) exits when its parent is SIGKILLed (the watchdog)", async () => {
-    const { parent, child } = await startParent("busy");
-    expect(isGone(child)).toBe(false);
-    process.kill(parent, "SIGKILL");
-    await until(() => isGone(child));
-    expect(isGone(child)).toBe(true);
+    await waitFor(`the ${mode} child ${child} to exit after its parent ${parent} was SIGKILLed`, () => isGone(child), 30_000);
   });
 });

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import * as path from "node:path";
-import { LIB, until } from "./helpers";
+import { waitFor } from "../support/processes";
+import { LIB } from "./helpers";
 // The built library: the child runtime is compiled JS started by path.
 import * as lib from "../../dist/src/index.js";
 const { spawn, Process, ProcessError, TargetError, activeChildren, currentProcess, parentProcess, cpuCount, setStartMethod } = lib;
@@ -222,7 +223,7 @@ describe("faults", () => {
 
   it("terminate() sends SIGTERM (exitCode -15), then SIGKILL when it is ignored", async () => {
     const p = spawn(forever, [], quiet);
-    await until(() => p.stdout.includes("ready"));
+    await waitFor(`${p.name} to print "ready"`, () => p.stdout.includes("ready"), 30_000);
     p.terminate();
     await p.join();
     expect(p.exitCode).toBe(-15);
@@ -232,7 +233,7 @@ describe("faults", () => {
       console.log("ready");
       return new Promise(() => setInterval(() => {}, 1000));
     }, [], { ...quiet, killGraceMs: 50 });
-    await until(() => stubborn.stdout.includes("ready"));
+    await waitFor(`${stubborn.name} to print "ready"`, () => stubborn.stdout.includes("ready"), 30_000);
     stubborn.terminate();
     await stubborn.join();
     expect(stubborn.exitCode).toBe(-9);
