@@ -303,6 +303,14 @@ describe("faults", () => {
     await expect(p.result).rejects.toThrow(/is a daemon process, and daemon processes cannot start children/);
   });
 
+  it("names a working directory that does not exist, for either start method", () => {
+    for (const startMethod of ["spawn", "warm"] as const) {
+      const p = new Process({ target: () => 1, cwd: "/no/such/dir", name: "lost", startMethod, ...quiet });
+      expect(() => p.start()).toThrow(/Cannot run lost: its working directory "\/no\/such\/dir" does not exist\.\s+Create it first, or pass an existing cwd/);
+      expect(p.isAlive()).toBe(false);
+    }
+  });
+
   it("checks its arguments", () => {
     expect(() => spawn((x: unknown) => x, "nope" as never, quiet)).toThrow(/args must be an array/);
     expect(() => spawn(42 as never)).toThrow(/target must be a function or \{ module/);

@@ -17,6 +17,8 @@ import type { Readable } from "node:stream";
 import { Channel } from "../../protocol/channel";
 import type { HandleContext } from "../../protocol/handles";
 import type { Message } from "../../protocol/messages";
+import { spawnErrorMessage } from "../subprocess/errors";
+import { diagnoseSpawnFailure } from "../subprocess/locate";
 
 export const CHILD_MAIN = path.join(__dirname, "..", "..", "child", "main.js");
 
@@ -112,6 +114,28 @@ export class ChildHandle {
       for (const h of handles) h?.unref?.();
     }
   }
+}
+
+/**
+ * Why starting a child for `who` failed, and what to do. The system's error comes later and says
+ * only ENOENT (also for a missing working directory), so look at the file system instead.
+ */
+export function startFailureMessage(who: string, options: ChildOptions): string {
+  const diagnosis = diagnoseSpawnFailure(process.execPath, options.cwd, options.env);
+  if (!diagnosis.cwdExists || diagnosis.code !== "UNKNOWN") {
+    return spawnErrorMessage({
+      code: diagnosis.code,
+      program: process.execPath,
+      display: who,
+      cwd: options.cwd,
+      cwdExists: diagnosis.cwdExists,
+      path: diagnosis.path,
+      platform: process.platform,
+      shell: false,
+      existsAsFile: diagnosis.existsAsFile,
+    });
+  }
+  return `Could not start a child process for ${who} (${process.execPath}); the system may be out of processes or memory`;
 }
 
 function envKey(env: NodeJS.ProcessEnv): string {

@@ -24,7 +24,7 @@ import { display, isInKernel, onInterrupt, type MimeBundle } from "../../render/
 import { renderProcessCard, renderProcessText, type ProcessCardData, type ProcessState } from "../../render/process-card";
 import { ProcessError } from "./errors";
 import { BoundedText, LineTail } from "./output";
-import { prepareSpare, startChild, takeSpare, type ChildHandle, type ChildOptions } from "./popen";
+import { prepareSpare, startChild, startFailureMessage, takeSpare, type ChildHandle, type ChildOptions } from "./popen";
 import { childState, getStartMethod, nextIdentity, track, untrack, type StartMethod } from "./registry";
 import { toTargetSpec, type Target } from "./target";
 
@@ -211,10 +211,8 @@ export class Process<R = unknown> {
     const method = this.#options.startMethod ?? getStartMethod();
     let handle = method === "warm" ? takeSpare(childOptions) : undefined;
     handle ??= startChild(childOptions);
+    if (handle.pid === undefined) throw new Error(startFailureMessage(this.name, childOptions));
     if (method === "warm") prepareSpare(childOptions, this.#result);
-    if (handle.pid === undefined) {
-      throw new Error(`Could not start a child process for ${this.name} (${process.execPath}); the system may be out of processes or memory`);
-    }
     this.#handle = handle;
     this.#state = "running";
     this.#startedAt = performance.now();
