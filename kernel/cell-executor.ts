@@ -104,6 +104,8 @@ export class CellExecutor {
     vm.runInThisContext = function (code: string, options?: vm.RunningScriptOptions | string) {
       const filename = executor.#scriptName;
       if (filename === undefined || typeof options === "string") return original(code, options);
+      // Only the cell's own script: a cell awaiting may let other code run scripts meanwhile.
+      executor.#scriptName = undefined;
       if (executor.#interruptPending) throw new Error("interrupted before the cell started");
       cells.set(filename, { filename, source: executor.#lastSource, generated: code });
       return original(code, { ...options, filename });
@@ -135,6 +137,11 @@ export class CellExecutor {
       return { status: "error", error: { ename: "Error", evalue: "the cell failed without a message", traceback: [] } };
     }
     return value ? { status: "ok", hasValue: true, value: value.value } : { status: "ok", hasValue: false };
+  }
+
+  /** An error thrown by code from any cell, with positions mapped back to the cells. */
+  describeError(thrown: unknown): ErrorContent {
+    return runtimeError(thrown, this.#cells);
   }
 
   complete(code: string, cursorPos: number): CompletionResult {

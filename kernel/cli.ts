@@ -3,7 +3,8 @@
  * start the course. Exit codes: 0 success, 1 failure, 2 usage error.
  */
 import { basename, dirname, join, resolve } from "node:path";
-import { findKernelSpec, installKernelSpec, packageRoot, KernelSpecError, uninstallKernelSpec, type FoundKernelSpec, type InstallTarget } from "./kernelspec";
+import { findKernelSpec, installKernelSpec, KernelSpecError, uninstallKernelSpec, type FoundKernelSpec, type InstallTarget } from "./kernelspec";
+import { forklabVersion } from "./kernel-info";
 import { NotebookRunError } from "./runner/errors";
 import { runNotebook, type ProgressEvent } from "./runner/execute";
 import { KernelStartError } from "./runner/launch";
@@ -153,7 +154,7 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   if (first === "--version" || first === "-V") {
-    io.out(`${require(join(packageRoot(), "package.json")).version}\n`);
+    io.out(`${forklabVersion()}\n`);
     return 0;
   }
   if (!(COMMANDS as readonly string[]).includes(first)) {

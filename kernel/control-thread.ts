@@ -9,6 +9,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import * as zmq from "zeromq";
+import { bindNamed } from "./bind";
 import { endpoint, parse, WireError, type ConnectionInfo } from "./wire";
 
 export interface ControlThreadData {
@@ -18,13 +19,19 @@ export interface ControlThreadData {
 /** Main -> thread: frames to send on control; or close. */
 export type ToControlThread = { send: Buffer[] } | { close: true };
 /** Thread -> main: a received control message's frames; or a line for the kernel's log. */
-export type FromControlThread = { received: Buffer[] } | { log: string } | { ready: true };
+export type FromControlThread = { received: Buffer[] } | { log: string } | { ready: true } | { failed: string };
+
+/** Whether this thread interrupts by raising SIGINT (everywhere but Windows). */
+export const RAISES_SIGINT = process.platform !== "win32";
 
 async function serveControl(control: zmq.Router, info: ConnectionInfo): Promise<void> {
   const key = { key: info.key, scheme: info.signature_scheme || "hmac-sha256" };
   for await (const frames of control) {
     try {
-      if (parse(frames, key).header.msg_type === "interrupt_request") process.kill(process.pid, "SIGINT");
+      // On Windows, process.kill(pid, "SIGINT") terminates the process: there the main thread
+      // interrupts when it gets the message, and a spinning cell cannot be stopped.
+      const interrupt = parse(frames, key).header.msg_type === "interrupt_request";
+      if (interrupt && RAISES_SIGINT) process.kill(process.pid, "SIGINT");
     } catch (error) {
       if (!(error instanceof WireError)) throw error;
       // The main thread parses again and logs why it dropped the message.
@@ -47,8 +54,15 @@ async function main(): Promise<void> {
   const heartbeat = new zmq.Reply();
   control.linger = 1000;
   heartbeat.linger = 0;
-  await control.bind(endpoint(connection, connection.control_port));
-  await heartbeat.bind(endpoint(connection, connection.hb_port));
+  try {
+    await bindNamed(control, "control", endpoint(connection, connection.control_port));
+    await bindNamed(heartbeat, "heartbeat", endpoint(connection, connection.hb_port));
+  } catch (error) {
+    control.close();
+    heartbeat.close();
+    post({ failed: (error as Error).message });
+    return;
+  }
 
   let sending: Promise<void> = Promise.resolve();
   parentPort!.on("message", (message: ToControlThread) => {
@@ -70,4 +84,5 @@ async function main(): Promise<void> {
   ]);
 }
 
-void main().catch((error) => post({ log: `control thread failed: ${(error as Error).stack ?? String(error)}` }));
+// Imported by the main thread too, for RAISES_SIGINT: serve only when started as the thread.
+if (parentPort) void main().catch((error) => post({ failed: `control thread failed: ${(error as Error).stack ?? String(error)}` }));

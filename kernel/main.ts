@@ -1,4 +1,5 @@
 /** `forklab kernel --connection-file F`: read the connection file, serve until shut down. */
+import crypto from "node:crypto";
 import fs from "node:fs";
 import { log } from "./log";
 import { KernelServer } from "./server";
@@ -15,6 +16,17 @@ export function readConnectionFile(file: string): ConnectionInfo {
   }
   const missing = REQUIRED_FIELDS.filter((field) => info[field] === undefined);
   if (missing.length > 0) throw new Error(`the connection file ${file} lacks ${missing.join(", ")}`);
+  for (const field of REQUIRED_FIELDS.filter((name) => name.endsWith("_port"))) {
+    const port = info[field];
+    if (!Number.isInteger(port) || (port as number) < 0 || (port as number) > 65535) {
+      throw new Error(`the connection file ${file} has ${field} ${JSON.stringify(port)}; expected a port number 0-65535`);
+    }
+  }
+  const scheme = String(info.signature_scheme ?? "hmac-sha256");
+  const digest = scheme.replace(/^hmac-/, "");
+  if (!scheme.startsWith("hmac-") || !crypto.getHashes().includes(digest)) {
+    throw new Error(`the connection file ${file} has signature_scheme ${JSON.stringify(scheme)}; expected hmac-<digest>, e.g. hmac-sha256`);
+  }
   return info as unknown as ConnectionInfo;
 }
 
@@ -39,21 +51,16 @@ const PARENT_POLL_MS = 1000;
 
 /**
  * A kernel whose Jupyter server died (even by SIGKILL) must not live on as an orphan, as
- * ipykernel's parent poller ensures. Node's `process.ppid` is read once at start, so ask the OS
- * whether that process still exists.
+ * ipykernel's parent poller ensures: when the parent is gone, the kernel is re-parented, and
+ * `process.ppid` (asked of the OS at each read) changes.
  */
 function watchParent(onGone: () => void): void {
   const parent = process.ppid;
-  if (parent <= 1) return;
   const timer = setInterval(() => {
-    try {
-      process.kill(parent, 0);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ESRCH") return;
-      clearInterval(timer);
-      log(`the parent process ${parent} is gone; shutting down`);
-      onGone();
-    }
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    log(`the parent process ${parent} is gone; shutting down`);
+    onGone();
   }, PARENT_POLL_MS);
   timer.unref();
 }

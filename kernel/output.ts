@@ -7,6 +7,7 @@
  * runs at that moment. Writes are coalesced into one `stream` message per tick.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
+import { StringDecoder } from "node:string_decoder";
 import type { Message } from "./wire";
 
 export interface CellContext {
@@ -70,8 +71,10 @@ export class OutputRouter {
     for (const name of ["stdout", "stderr"] as const) {
       const stream = process[name];
       const original = stream.write.bind(stream);
+      // Bytes arrive in chunks that may split a UTF-8 character: decode them as one stream.
+      const decoder = new StringDecoder("utf8");
       stream.write = ((chunk: string | Uint8Array, encoding?: BufferEncoding | ((e?: Error | null) => void), callback?: (e?: Error | null) => void) => {
-        const text = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString(typeof encoding === "string" ? encoding : "utf8");
+        const text = typeof chunk === "string" ? chunk : decoder.write(Buffer.from(chunk));
         if (!this.stream(name, text)) return original(chunk, encoding as BufferEncoding, callback);
         const done = typeof encoding === "function" ? encoding : callback;
         if (done) process.nextTick(done);

@@ -6,13 +6,13 @@
  */
 import type * as zmq from "zeromq";
 import { CellExecutor, type CellOutcome } from "./cell-executor";
+import { RAISES_SIGINT } from "./control-thread";
 import { History } from "./history";
 import { log } from "./log";
 import { OutputRouter, type CellContext } from "./output";
 import { plainText, toBundle } from "./rich-value";
 import { bindSockets, closeSockets, OrderedSender, type KernelSockets } from "./sockets";
 import { kernelInfo } from "./kernel-info";
-import { runtimeError } from "./traceback";
 import { newHeader, parse, serialize, WireError, type ConnectionInfo, type Message, type SigningKey } from "./wire";
 import { KERNEL_BRIDGE, type KernelBridge, type DisplayOptions, type MimeBundle } from "../src/protocol/kernel-bridge";
 
@@ -25,7 +25,8 @@ interface Pending {
   aborted: boolean;
 }
 
-const SHUTDOWN_GRACE_MS = 5000;
+/** How long shutdown waits for the library's cleanup; under jupyter_client's 5 s before SIGKILL. */
+const SHUTDOWN_GRACE_MS = 4000;
 
 export class KernelServer {
   readonly #key: SigningKey;
@@ -37,6 +38,8 @@ export class KernelServer {
   #sockets!: KernelSockets;
   #senders!: { shell: OrderedSender; control: OrderedSender; iopub: OrderedSender };
   #executionCount = 0;
+  /** Silent cells and cells not stored in history get no number; their scripts still need names. */
+  #unnumbered = 0;
   #queue: Pending[] = [];
   #wakeShellLoop: (() => void) | undefined;
   #running: CellContext | undefined;
@@ -170,7 +173,9 @@ export class KernelServer {
     this.#publishStatus("busy", message);
     try {
       if (type === "interrupt_request") {
-        this.interrupt();
+        // The control thread has already raised SIGINT, which interrupts; doing it here too could
+        // hit the next cell if this one ended in between.
+        if (!RAISES_SIGINT) this.interrupt();
         this.#reply("control", message, "interrupt_reply", { status: "ok" });
       } else if (type === "shutdown_request") {
         await this.#shutdownRequest(message, "control");
@@ -295,7 +300,8 @@ export class KernelServer {
     this.#interrupted = false;
     let outcome: CellOutcome;
     try {
-      outcome = await this.#output.run(context, () => this.#executor.execute(code, `In[${silent ? " " : count}]`));
+      const cellName = storeHistory ? `In[${count}]` : `<unnumbered cell ${++this.#unnumbered}>`;
+      outcome = await this.#output.run(context, () => this.#executor.execute(code, cellName));
       if (outcome.status === "ok" && outcome.hasValue && !silent) {
         const value = outcome.value;
         outcome = await this.#output.run(context, async () => {
@@ -305,7 +311,7 @@ export class KernelServer {
             if (storeHistory) this.#history.setOutput(count, data["text/plain"]);
             return { status: "ok", hasValue: false } as const;
           } catch (thrown) {
-            return { status: "error", error: runtimeError(thrown, new Map()) } as const;
+            return { status: "error", error: this.#executor.describeError(thrown) } as const;
           }
         });
       }

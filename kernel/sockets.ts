@@ -6,6 +6,7 @@ import path from "node:path";
 import { Worker } from "node:worker_threads";
 import * as zmq from "zeromq";
 import type { ControlThreadData, FromControlThread, ToControlThread } from "./control-thread";
+import { bindNamed } from "./bind";
 import { log } from "./log";
 import { endpoint, type ConnectionInfo } from "./wire";
 
@@ -36,10 +37,12 @@ export class OrderedSender {
 /** The control channel as the main thread sees it: messages in, frames out, through the thread. */
 export class ControlChannel implements FrameSink {
   readonly #worker: Worker;
+  readonly #exited: Promise<void>;
   #onMessage: (frames: Buffer[]) => void = () => {};
 
   private constructor(worker: Worker) {
     this.#worker = worker;
+    this.#exited = new Promise((resolve) => worker.once("exit", () => resolve()));
     worker.on("message", (message: FromControlThread) => {
       if ("received" in message) this.#onMessage(message.received.map((frame) => Buffer.from(frame)));
       else if ("log" in message) log(message.log);
@@ -53,7 +56,11 @@ export class ControlChannel implements FrameSink {
     const channel = new ControlChannel(worker);
     await new Promise<void>((resolve, reject) => {
       worker.once("error", reject);
-      worker.on("message", (message: FromControlThread) => "ready" in message && resolve());
+      worker.once("exit", (code) => reject(new Error(`the control thread exited (code ${code}) before it was ready`)));
+      worker.on("message", (message: FromControlThread) => {
+        if ("ready" in message) resolve();
+        else if ("failed" in message) reject(new Error(message.failed));
+      });
     });
     return channel;
   }
@@ -70,7 +77,7 @@ export class ControlChannel implements FrameSink {
   close(): Promise<void> {
     const message: ToControlThread = { close: true };
     this.#worker.postMessage(message);
-    return new Promise((resolve) => this.#worker.once("exit", () => resolve()));
+    return this.#exited;
   }
 }
 
@@ -81,19 +88,25 @@ export interface KernelSockets {
   control: ControlChannel;
 }
 
+/** Binds every channel, or none: on failure what was bound is closed, so the process can end. */
 export async function bindSockets(info: ConnectionInfo): Promise<KernelSockets> {
   const shell = new zmq.Router();
   const stdin = new zmq.Router();
   const iopub = new zmq.Publisher();
   // Let queued messages go out on close, but never hang shutdown on a missing peer.
   for (const socket of [shell, stdin, iopub]) socket.linger = 1000;
-  const [control] = await Promise.all([
-    ControlChannel.start(info),
-    shell.bind(endpoint(info, info.shell_port)),
-    stdin.bind(endpoint(info, info.stdin_port)),
-    iopub.bind(endpoint(info, info.iopub_port)),
+  const control = ControlChannel.start(info);
+  const bound = await Promise.allSettled([
+    control,
+    bindNamed(shell, "shell", endpoint(info, info.shell_port)),
+    bindNamed(stdin, "stdin", endpoint(info, info.stdin_port)),
+    bindNamed(iopub, "iopub", endpoint(info, info.iopub_port)),
   ]);
-  return { shell, stdin, iopub, control };
+  const failures = bound.flatMap((result) => (result.status === "rejected" ? [(result.reason as Error).message] : []));
+  if (failures.length === 0) return { shell, stdin, iopub, control: await control };
+  for (const socket of [shell, stdin, iopub]) socket.close();
+  await control.then((channel) => channel.close(), () => {});
+  throw new Error(failures.join("\n"));
 }
 
 export async function closeSockets(sockets: KernelSockets): Promise<void> {

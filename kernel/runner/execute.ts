@@ -51,7 +51,8 @@ export interface RunResult {
 
 const IDLE_GRACE_MS = 10_000;
 const INTERRUPT_GRACE_MS = 5_000;
-const SHUTDOWN_GRACE_MS = 3_000;
+/** Longer than the kernel's own wait for the library's cleanup (4 s), so its last updates arrive. */
+const SHUTDOWN_GRACE_MS = 6_000;
 
 /** The kernelspec of this installation's forklab kernel, started with this Node. */
 export function defaultKernelSpec(): FoundKernelSpec {

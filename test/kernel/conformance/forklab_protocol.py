@@ -55,21 +55,30 @@ class ForklabProtocolTests(unittest.TestCase):
         reply = self.reply_to(msg_id)
         return reply, self.outputs_of(msg_id)
 
+    def start_spinning_cell(self):
+        """Run a cell that never yields, and return once it is spinning.
+
+        The cell says it runs by creating a file: a SIGINT that arrives while tslab is still
+        type-checking the cell is taken by Node before the cell can listen for it.
+        """
+        marker = os.path.join(tempfile.mkdtemp(), "spinning")
+        msg_id = self.kc.execute(
+            'require("fs").writeFileSync(%s, "");\nwhile (true) {}' % json.dumps(marker)
+        )
+        deadline = time.monotonic() + TIMEOUT
+        while not os.path.exists(marker):
+            if time.monotonic() > deadline:
+                self.fail("the spinning cell did not start within %d s" % TIMEOUT)
+            time.sleep(0.02)
+        return msg_id
+
     def stdout_of(self, outputs):
         return "".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream")
 
     # -- tests -----------------------------------------------------------------------------
 
     def test_signal_interrupts_a_spinning_cell_and_the_kernel_lives(self):
-        # The cell says it is running by creating a file: a SIGINT that arrives while tslab is
-        # still type-checking the cell is taken by Node before the cell can listen for it.
-        marker = os.path.join(tempfile.mkdtemp(), "spinning")
-        msg_id = self.kc.execute(
-            'require("fs").writeFileSync(%s, "");\nwhile (true) {}' % json.dumps(marker)
-        )
-        deadline = time.monotonic() + TIMEOUT
-        while not os.path.exists(marker) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        msg_id = self.start_spinning_cell()
         self.km.interrupt_kernel()
         reply = self.reply_to(msg_id)
         self.assertEqual(reply["content"]["status"], "error")
@@ -80,13 +89,7 @@ class ForklabProtocolTests(unittest.TestCase):
         self.assertEqual(results[0]["content"]["data"]["text/plain"], "42")
 
     def test_interrupt_request_stops_a_spinning_cell(self):
-        marker = os.path.join(tempfile.mkdtemp(), "spinning")
-        msg_id = self.kc.execute(
-            'require("fs").writeFileSync(%s, "");\nwhile (true) {}' % json.dumps(marker)
-        )
-        deadline = time.monotonic() + TIMEOUT
-        while not os.path.exists(marker) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        msg_id = self.start_spinning_cell()
         self.kc.control_channel.send(self.kc.session.msg("interrupt_request", {}))
         reply = self.reply_to(msg_id)
         self.assertEqual(reply["content"]["status"], "error")
@@ -204,8 +207,6 @@ class ForklabProtocolTests(unittest.TestCase):
         reply, outputs = self.run_cell(
             'import { spawn } from "forklab";\n'
             "const p = spawn(() => new Promise(() => setInterval(() => {}, 1000)));\n"
-            "await new Promise((r) => setTimeout(r, 0));\n"
-            "while (p.pid === undefined) await new Promise((r) => setImmediate(r));\n"
             "console.log(p.pid);"
         )
         self.assertEqual(reply["content"]["status"], "ok", reply["content"])
