@@ -57,6 +57,11 @@ const handleContext: HandleContext = {
 const channel = new Channel(socket, {
   onMessage,
   onClose: parentGone,
+  // A task whose arguments could not be revived fails with that error, as if its target threw it.
+  onError: (error, message, during) => {
+    if (message.t !== "run" || during !== "revive") throw error;
+    void runTask(message, { error });
+  },
   handleContext,
 });
 
@@ -102,10 +107,11 @@ function resolve(target: TargetSpec | number): AnyFunction {
   return fn;
 }
 
-async function runTask(message: RunMessage): Promise<void> {
+async function runTask(message: RunMessage, failed?: { error: unknown }): Promise<void> {
   running++;
   const { id } = message;
   try {
+    if (failed) throw failed.error;
     const fn = resolve(message.target);
     const value = await fn(...message.args);
     sendResult(id, value);

@@ -3,7 +3,8 @@
  *
  * `send` serializes at once (so a value that cannot cross throws to the caller, synchronously) and
  * queues the record; every record queued in the same tick goes out in one write. Incoming records
- * are unbatched, their handle markers revived, and handed to `onMessage` in order.
+ * are unbatched, their handle markers revived, and handed to `onMessage` in order; a message that
+ * fails there goes to `onError` without holding up the others.
  */
 import type { Duplex } from "node:stream";
 import { encodeRecord, RecordDecoder, unbatch } from "./framing";
@@ -14,6 +15,11 @@ export interface ChannelOptions {
   onMessage: (message: Message) => void;
   /** The stream ended or failed: the other side is gone. */
   onClose: (error?: Error) => void;
+  /**
+   * A message whose handles could not be revived, or for which `onMessage` threw. The messages
+   * after it are still delivered. @default a note on stderr
+   */
+  onError?: (error: unknown, message: Message, during: "revive" | "onMessage") => void;
   /** Given to revivers of handles that arrive on this channel. */
   handleContext?: HandleContext;
 }
@@ -101,9 +107,22 @@ export class Channel {
       this.#close(error as Error);
       return;
     }
-    for (const message of messages) {
+    for (const message of messages) this.#deliver(message);
+  }
+
+  /** One message; whatever it throws stays with it, so the rest of a batch still arrives. */
+  #deliver(message: Message): void {
+    let during: "revive" | "onMessage" = "revive";
+    try {
       if ("h" in message && message.h === 1) reviveMessage(message, this.#options.handleContext);
+      during = "onMessage";
       this.#options.onMessage(message);
+    } catch (error) {
+      try {
+        (this.#options.onError ?? reportFailure)(error, message, during);
+      } catch (failure) {
+        reportFailure(failure, message);
+      }
     }
   }
 
@@ -112,6 +131,11 @@ export class Channel {
     this.#closed = true;
     this.#options.onClose(error);
   }
+}
+
+function reportFailure(error: unknown, message: Message): void {
+  const text = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
+  process.stderr.write(`forklab: could not handle a "${message.t}" message from the other process:\n${text}\n`);
 }
 
 function reviveMessage(message: Message, context: HandleContext | undefined): void {

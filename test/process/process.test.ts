@@ -311,6 +311,28 @@ describe("faults", () => {
     }
   });
 
+  it("fails the task when a handle in its arguments or result cannot be revived on the other side", async () => {
+    const protocol = path.resolve(__dirname, "../../dist/src/protocol/index.js");
+    const { registerHandleKind, TO_HANDLE } = require(protocol) as typeof import("../../dist/src/protocol/index.js");
+    registerHandleKind("test-parent-only", (state) => state);
+    const parentOnly = { [TO_HANDLE]: () => ({ kind: "test-parent-only", module: "", state: 1 }) };
+    const p = spawn((x: unknown) => x, [parentOnly], quiet);
+    await expect(p.result).rejects.toThrow(/^A handle of kind "test-parent-only" arrived but no reviver is registered/);
+    await p.join();
+    expect(p.exitCode).toBe(1);
+
+    const q = spawn(
+      (protocolPath: string) => {
+        const { registerHandleKind, TO_HANDLE } = require(protocolPath);
+        registerHandleKind("test-child-only", (state: unknown) => state);
+        return { [TO_HANDLE]: () => ({ kind: "test-child-only", module: "", state: 2 }) };
+      },
+      [protocol],
+      quiet,
+    );
+    await expect(q.result).rejects.toThrow(/^A handle of kind "test-child-only" arrived but no reviver is registered/);
+  });
+
   it("checks its arguments", () => {
     expect(() => spawn((x: unknown) => x, "nope" as never, quiet)).toThrow(/args must be an array/);
     expect(() => spawn(42 as never)).toThrow(/target must be a function or \{ module/);

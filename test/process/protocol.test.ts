@@ -1,5 +1,5 @@
 import { PassThrough, Duplex } from "node:stream";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   Channel,
   encodeRecord,
@@ -9,6 +9,7 @@ import {
   encodeHandles,
   reviveHandles,
   TO_HANDLE,
+  HANDLE_KEY,
   findUncloneable,
   toWireError,
   fromWireError,
@@ -81,6 +82,61 @@ describe("records", () => {
     const plain = { a: [1, 2] };
     expect(encodeHandles(plain).value).toBe(plain);
     expect(reviveHandles(plain)).toBe(plain);
+  });
+
+  it("keeps delivering a batch when a message fails to revive or its handler throws", async () => {
+    registerHandleKind("test-known", (state) => state);
+    const wire = new PassThrough();
+    const received: number[] = [];
+    const failures: [string, number, string][] = [];
+    new Channel(wire, {
+      onMessage: (m) => {
+        if (m.t === "result" && m.id === 3) throw new Error("handler failed");
+        if (m.t === "result") received.push(m.id);
+      },
+      onClose: () => {},
+      onError: (error, m, during) => failures.push([(error as Error).message, (m as { id: number }).id, during]),
+    });
+    const unknown = { [HANDLE_KEY]: "test-unknown", module: "", state: 1 };
+    wire.write(
+      encodeRecord({
+        t: "batch",
+        msgs: [
+          { t: "result", id: 1, value: 1 },
+          { t: "result", id: 2, value: [unknown], h: 1 },
+          { t: "result", id: 3, value: 3 },
+          { t: "result", id: 4, value: [{ [HANDLE_KEY]: "test-known", module: "", state: 4 }], h: 1 },
+        ],
+      }),
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(received).toEqual([1, 4]);
+    expect(failures).toEqual([
+      [expect.stringMatching(/handle of kind "test-unknown" arrived but no reviver is registered/), 2, "revive"],
+      ["handler failed", 3, "onMessage"],
+    ]);
+  });
+
+  it("reports a failed message on stderr when no onError is given", async () => {
+    const wire = new PassThrough();
+    const received: number[] = [];
+    new Channel(wire, {
+      onMessage: (m) => {
+        if (m.t !== "result") return;
+        if (m.id === 1) throw new Error("handler failed");
+        received.push(m.id);
+      },
+      onClose: () => {},
+    });
+    const write = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    try {
+      wire.write(encodeRecord({ t: "batch", msgs: [{ t: "result", id: 1, value: 1 }, { t: "result", id: 2, value: 2 }] }));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(write).toHaveBeenCalledWith(expect.stringMatching(/could not handle a "result" message from the other process:\nError: handler failed/));
+    } finally {
+      write.mockRestore();
+    }
+    expect(received).toEqual([2]);
   });
 });
 

@@ -15,6 +15,7 @@ import { existsSync } from "node:fs";
 import * as path from "node:path";
 import type { Readable } from "node:stream";
 import { Channel } from "../../protocol/channel";
+import { toWireError } from "../../protocol/errors";
 import type { HandleContext } from "../../protocol/handles";
 import type { Message } from "../../protocol/messages";
 import { spawnErrorMessage } from "../subprocess/errors";
@@ -63,10 +64,11 @@ export class ChildHandle {
       onPort: () => () => {},
     };
     this.channel = new Channel(this.child.stdio[3] as unknown as import("node:stream").Duplex, {
-      onMessage: (message) => {
-        if (message.t === "ready") this.#markBooted();
-        if (this.#listener) this.#listener(message);
-        else this.#held.push(message);
+      onMessage: (message) => this.#deliver(message),
+      // A result whose handles could not be revived becomes that task's error.
+      onError: (error, message, during) => {
+        if (message.t !== "result" || during !== "revive") throw error;
+        this.#deliver({ t: "error", id: message.id, error: toWireError(error, process.pid) });
       },
       onClose: () => {
         this.#closed = true;
@@ -74,6 +76,12 @@ export class ChildHandle {
       },
       handleContext,
     });
+  }
+
+  #deliver(message: Message): void {
+    if (message.t === "ready") this.#markBooted();
+    if (this.#listener) this.#listener(message);
+    else this.#held.push(message);
   }
 
   get pid(): number | undefined {
