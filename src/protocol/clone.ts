@@ -13,7 +13,8 @@ export interface Uncloneable {
   value: unknown;
 }
 
-function canClone(value: unknown): boolean {
+/** Whether the value can cross as it is (V8's serializer accepts it). */
+export function canClone(value: unknown): boolean {
   try {
     serialize(value);
     return true;

@@ -3,17 +3,8 @@
  * and own properties; the child's stack and pid travel as its `cause` (as CPython's pool attaches
  * a RemoteTraceback).
  */
-import { serialize } from "node:v8";
+import { canClone } from "./clone";
 import type { WireError } from "./messages";
-
-function clonable(value: unknown): boolean {
-  try {
-    serialize(value);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const SKIP = new Set(["name", "message", "stack", "cause"]);
 
@@ -26,14 +17,14 @@ export function toWireError(thrown: unknown, pid: number, depth = 0): WireError 
       props: {},
       pid,
       isError: false,
-      thrown: clonable(thrown) ? thrown : safeString(thrown),
+      thrown: canClone(thrown) ? thrown : safeString(thrown),
     };
   }
   const props: Record<string, unknown> = {};
   for (const key of Object.keys(thrown)) {
     if (SKIP.has(key)) continue;
     const value = (thrown as unknown as Record<string, unknown>)[key];
-    props[key] = clonable(value) ? value : `[${typeof value} that could not be cloned: ${safeString(value)}]`;
+    props[key] = canClone(value) ? value : `[${typeof value} that could not be cloned: ${safeString(value)}]`;
   }
   const wire: WireError = {
     name: String(thrown.name),
@@ -45,7 +36,7 @@ export function toWireError(thrown: unknown, pid: number, depth = 0): WireError 
   };
   if ("cause" in thrown && depth < 8) {
     const cause = (thrown as { cause?: unknown }).cause;
-    wire.cause = cause instanceof Error ? toWireError(cause, pid, depth + 1) : { thrown: clonable(cause) ? cause : safeString(cause) };
+    wire.cause = cause instanceof Error ? toWireError(cause, pid, depth + 1) : { thrown: canClone(cause) ? cause : safeString(cause) };
   }
   return wire;
 }
