@@ -9,32 +9,16 @@ import path from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { KernelClient } from "../../kernel/runner/client";
 import { newConnectionInfo } from "../../kernel/runner/launch";
+import { isGone, waitFor } from "../support/processes";
 
 const bin = path.resolve(__dirname, "..", "..", "bin", "forklab.js");
 const dir = mkdtempSync(path.join(tmpdir(), "forklab-parent-death-"));
 let kernelPid: number | undefined;
 
 afterAll(() => {
-  if (kernelPid !== undefined && isAlive(kernelPid)) process.kill(kernelPid, "SIGKILL");
+  if (kernelPid !== undefined && !isGone(kernelPid)) process.kill(kernelPid, "SIGKILL");
   rmSync(dir, { recursive: true, force: true });
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function waitUntil(condition: () => boolean, what: string, deadlineMs = 30_000): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 it("exits when the process that started it is SIGKILLed", async () => {
   const connection = await newConnectionInfo("forklab");
@@ -56,6 +40,6 @@ it("exits when the process that started it is SIGKILLed", async () => {
   }
 
   shell.kill("SIGKILL");
-  await waitUntil(() => !isAlive(kernelPid!), `the kernel ${kernelPid} exits`);
-  expect(isAlive(kernelPid)).toBe(false);
+  const pid = kernelPid;
+  await waitFor(`the kernel ${pid} to exit after its parent was SIGKILLed`, () => isGone(pid), 30_000);
 });

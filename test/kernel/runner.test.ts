@@ -17,6 +17,7 @@ import {
   type Notebook,
 } from "../../kernel/runner/notebook";
 import { jupyterAvailable, python } from "../support/jupyter";
+import { isGone, waitFor } from "../support/processes";
 import { packageRoot } from "../../kernel/kernelspec";
 
 function captureIo(): Io & { stdout: string; stderr: string } {
@@ -44,29 +45,6 @@ function writeNb(dir: string, name: string, cells: CellInput[]): string {
 }
 
 const code = (nb: Notebook, i: number) => nb.cells[i] as CodeCell;
-
-/** State of a process from /proc: undefined when gone; "Z" is a zombie waiting for its reaper. */
-function processState(pid: number): string | undefined {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.[0];
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Whether the process is gone (or a zombie) once SIGKILL has had its effect: delivery is
- * asynchronous, so poll until it is or a deadline passes.
- */
-async function isGone(pid: number, deadlineMs = 10_000): Promise<boolean> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const state = processState(pid);
-    if (state === undefined || state === "Z") return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 describe("notebook files", () => {
   it("reads list or string sources and writes them back as nbformat does", () => {
@@ -287,14 +265,15 @@ describe.skipIf(!jupyterAvailable("runner tests with the python3 ipykernel"))("r
     expect(died.message).toContain("os._exit(1)");
     const pid = Number((code(died.notebook!, 0).outputs[0] as { text: string }).text.trim());
     expect(pid).toBeGreaterThan(0);
-    expect(await isGone(pid)).toBe(true);
+    await waitFor(`the dead kernel's child ${pid} to be gone`, () => isGone(pid), 10_000);
   });
 
   it("kills the kernel's process group at the end of a successful run", async () => {
     const file = writeNb(dir, "orphans.ipynb", ["import subprocess\nchild = subprocess.Popen(['sleep', '600'])\nprint(child.pid)"]);
     const { notebook: nb } = await runNotebook(file, { kernel: "python3" });
     const pid = Number((code(nb, 0).outputs[0] as { text: string }).text.trim());
-    expect(await isGone(pid)).toBe(true);
+    expect(pid).toBeGreaterThan(0);
+    await waitFor(`the kernel's child ${pid} to be gone after the run`, () => isGone(pid), 10_000);
   });
 
   it("interrupts a cell that overruns its deadline, then fails", async () => {
@@ -362,7 +341,8 @@ describe.skipIf(!builtCli())("the forklab command", () => {
     });
     expect(exit).toBe(143);
     expect(stderr).toContain("SIGTERM, kernels stopped");
-    expect(await isGone(Number(readFileSync(pidFile, "utf8")))).toBe(true);
+    const pid = Number(readFileSync(pidFile, "utf8"));
+    await waitFor(`the kernel's child ${pid} to be gone after SIGTERM`, () => isGone(pid), 10_000);
   });
 });
 
