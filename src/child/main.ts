@@ -15,14 +15,7 @@ import { Channel } from "../protocol/channel";
 import { findUncloneable, uncloneableMessage } from "../protocol/clone";
 import { toWireError } from "../protocol/errors";
 import { encodeHandles, type HandleContext } from "../protocol/handles";
-import {
-  CHILD_STATE,
-  type ChildIdentity,
-  type ChildState,
-  type Message,
-  type RunMessage,
-  type TargetSpec,
-} from "../protocol/messages";
+import { setChildState, type ChildIdentity, type Message, type RunMessage, type TargetSpec } from "../protocol/messages";
 import { loadTarget } from "./targets";
 
 type AnyFunction = (...args: unknown[]) => unknown;
@@ -74,7 +67,7 @@ function onMessage(message: Message): void {
   switch (message.t) {
     case "init": {
       identity = message.proc;
-      (globalThis as { [CHILD_STATE]?: ChildState })[CHILD_STATE] = { proc: identity };
+      setChildState({ proc: identity });
       if (identity.mode === "process") process.title = `node ${identity.name}`;
       return;
     }

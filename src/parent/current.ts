@@ -1,7 +1,7 @@
 /** Python's current_process(), parent_process() and cpu_count(). */
 import * as os from "node:os";
 import * as util from "node:util";
-import { CHILD_STATE, type ChildState } from "../protocol/messages";
+import { childState } from "../protocol/messages";
 
 export interface ProcessInfo {
   readonly name: string;
@@ -21,19 +21,15 @@ function info(name: string, pid: number, daemon: boolean): ProcessInfo {
   });
 }
 
-function state(): ChildState | undefined {
-  return (globalThis as { [CHILD_STATE]?: ChildState })[CHILD_STATE];
-}
-
 /** This process: "MainProcess" in the kernel or a script; the Process's name inside a child. */
 export function currentProcess(): ProcessInfo {
-  const s = state();
+  const s = childState();
   return s ? info(s.proc.name, process.pid, s.proc.daemon) : info("MainProcess", process.pid, false);
 }
 
 /** The process that started this one, or null in the main process (as Python's None). */
 export function parentProcess(): ProcessInfo | null {
-  const s = state();
+  const s = childState();
   return s ? info(s.proc.parentName, s.proc.parentPid, false) : null;
 }
 

@@ -75,3 +75,13 @@ export const CHILD_STATE = Symbol.for("forklab.child");
 export interface ChildState {
   proc: ChildIdentity;
 }
+
+/** Who this process is when it is a child; undefined in the main process. */
+export function childState(): ChildState | undefined {
+  return (globalThis as { [CHILD_STATE]?: ChildState })[CHILD_STATE];
+}
+
+/** Set by the child runtime once it knows who it is. */
+export function setChildState(state: ChildState): void {
+  (globalThis as { [CHILD_STATE]?: ChildState })[CHILD_STATE] = state;
+}

@@ -19,13 +19,13 @@ import { findUncloneable, uncloneableMessage } from "../../protocol/clone";
 import { fromWireError } from "../../protocol/errors";
 import { encodeRecord } from "../../protocol/framing";
 import { encodeHandles } from "../../protocol/handles";
-import type { Message } from "../../protocol/messages";
+import { childState, type Message } from "../../protocol/messages";
 import { display, isInKernel, onInterrupt, type MimeBundle } from "../../render/display";
 import { renderProcessCard, renderProcessText, type ProcessCardData, type ProcessState } from "../../render/process-card";
 import { ProcessError } from "./errors";
 import { BoundedText, LineTail } from "./output";
 import { prepareSpare, startChild, startFailureMessage, takeSpare, type ChildHandle, type ChildOptions } from "./popen";
-import { childState, getStartMethod, nextIdentity, track, untrack, type StartMethod } from "./registry";
+import { getStartMethod, nextIdentity, track, untrack, type StartMethod } from "./registry";
 import { toTargetSpec, type Target } from "./target";
 
 export interface ProcessOptions {

@@ -3,7 +3,7 @@
  * method, and the clean-up that makes sure none outlives it (normal exit, kernel shutdown).
  */
 import { findKernelBridge, type KernelBridge } from "../../protocol/kernel-bridge";
-import { CHILD_STATE, type ChildState } from "../../protocol/messages";
+import { childState } from "../../protocol/messages";
 import { onShutdown } from "../../render/display";
 import { discardSpares } from "./popen";
 
@@ -18,10 +18,6 @@ const alive = new Set<Stoppable>();
 let counter = 0;
 let exitHookInstalled = false;
 const bridgesHooked = new WeakSet<KernelBridge>();
-
-export function childState(): ChildState | undefined {
-  return (globalThis as { [CHILD_STATE]?: ChildState })[CHILD_STATE];
-}
 
 /** Python's default names: Process-1, Process-2; in a child, Process-1:1 and so on. */
 export function nextIdentity(): number[] {
