@@ -4,11 +4,11 @@
  * blocks render, no cell fails, and no process of the run is left behind.
  */
 import { randomUUID } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { runNotebook, type RunResult } from "../../kernel/runner/execute";
 import type { CodeCell, Output } from "../../kernel/runner/notebook";
+import { environmentOf, isGone, processTable } from "../support/processes";
 
 const NOTEBOOKS = resolve(__dirname, "../../notebooks");
 
@@ -19,28 +19,7 @@ interface ProcessEntry {
 
 /** Processes whose environment carries `marker` (children inherit it, whatever their title). */
 function processesWith(marker: string): ProcessEntry[] {
-  const found: ProcessEntry[] = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      if (!readFileSync(`/proc/${name}/environ`, "latin1").split("\0").includes(marker)) continue;
-      const stat = readFileSync(`/proc/${name}/stat`, "latin1");
-      if (stat.slice(stat.lastIndexOf(")") + 2)[0] === "Z") continue; // exited, not yet reaped
-      found.push({ pid: Number(name), cmdline: readFileSync(`/proc/${name}/cmdline`, "latin1").replace(/\0+/g, " ").trim() });
-    } catch {
-      // gone meanwhile, or not ours to read
-    }
-  }
-  return found;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
+  return [...processTable()].filter(([pid]) => environmentOf(pid).includes(marker)).map(([pid, { cmdline }]) => ({ pid, cmdline }));
 }
 
 interface CourseRun {
@@ -145,7 +124,7 @@ function cleanRun(getRun: () => CourseRun) {
     for (const line of transcript(run)) for (const m of line.matchAll(/\bpid[= ](\d+)/g)) pids.add(Number(m[1]));
     for (const p of run.during) pids.add(p.pid);
     expect(pids.size).toBeGreaterThan(1);
-    expect([...pids].filter(isAlive)).toEqual([]);
+    expect([...pids].filter((pid) => !isGone(pid))).toEqual([]);
   });
 }
 
