@@ -4,6 +4,7 @@
  * and dark backgrounds).
  */
 import type { MimeBundle } from "../protocol/kernel-bridge";
+import { escapeHtml, formatDuration } from "./format";
 
 export type ProcessState = "initial" | "running" | "stopped";
 
@@ -31,19 +32,6 @@ export interface ProcessCardData {
   omittedLines: number;
   /** Short text of the outcome: the result or the error, when known. */
   outcome?: { ok: boolean; text: string };
-}
-
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
-}
-
-export function formatDuration(ms: number | undefined): string {
-  if (ms === undefined) return "-";
-  if (ms < 1) return `${ms.toFixed(2)} ms`;
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
-  const m = Math.floor(ms / 60_000);
-  return `${m} min ${Math.round((ms % 60_000) / 1000)} s`;
 }
 
 /** "running", "exited 0", "exited 3", "killed by SIGKILL (-9)", "not started". */

@@ -5,6 +5,7 @@
  * reads the same in light and dark themes; styles are inline and there is no script.
  */
 import type { MimeBundle } from "./display";
+import { escapeHtml, formatDuration } from "./format";
 
 export interface TerminalChunk {
   stream: "stdout" | "stderr";
@@ -37,18 +38,6 @@ const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)/g;
 
 export function stripAnsi(text: string): string {
   return text.indexOf("\x1b") === -1 ? text : text.replace(ANSI, "");
-}
-
-export function formatDuration(ms: number): string {
-  if (ms < 1) return `${ms.toFixed(2)} ms`;
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(2)} s`;
-  const minutes = Math.floor(ms / 60_000);
-  return `${minutes} min ${Math.round((ms % 60_000) / 1000)} s`;
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /** Keep the last lines of the chunks within the limits; count what was dropped. */

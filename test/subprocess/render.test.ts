@@ -24,7 +24,7 @@ describe("renderTerminal", () => {
 
   it("renders escaped HTML with inline styles and no script", () => {
     const html = renderTerminal(finished)["text/html"] as string;
-    expect(html).toContain("compiling &#60;App&#62; &#38; co");
+    expect(html).toContain("compiling &lt;App&gt; &amp; co");
     expect(html).toContain("node build.js --out &#39;dist dir&#39;");
     expect(html).toMatch(/<span style="color:#f48771">warning: slow\n<\/span>/);
     expect(html).toContain("background:#1e1e1e");

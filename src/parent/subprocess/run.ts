@@ -6,7 +6,7 @@
  */
 import { CompletedProcess, setCompletedDetails } from "./completed";
 import { TimeoutExpired, type Output } from "./errors";
-import { formatDuration } from "../../render/terminal";
+import { formatDuration } from "../../render/format";
 import { NORMALIZED, Popen } from "./popen";
 import { normalizeRunOptions, type Args, type PopenOptions, type RunOptions } from "./options";
 import { PIPE } from "./constants";
