@@ -36,6 +36,7 @@ export const TERMINAL_MAX_CHARS = 64 * 1024;
 
 const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)/g;
 
+/** The text without terminal escape sequences (colours, cursor moves, titles). */
 export function stripAnsi(text: string): string {
   return text.indexOf("\x1b") === -1 ? text : text.replace(ANSI, "");
 }

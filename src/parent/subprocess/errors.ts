@@ -4,6 +4,7 @@
  */
 import { constants as osConstants } from "node:os";
 import { delimiter } from "node:path";
+import { stripAnsi } from "../../render/terminal";
 
 export type Output = Buffer | string | null;
 
@@ -14,7 +15,7 @@ const TAIL_CHARS = 4000;
 export function outputTail(output: Output | undefined): string {
   if (output === null || output === undefined || output.length === 0) return "";
   let text = typeof output === "string" ? output : output.subarray(Math.max(0, output.length - TAIL_CHARS * 4)).toString("utf8");
-  text = text.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, "").replace(/\s+$/, "");
+  text = stripAnsi(text).replace(/\s+$/, "");
   let lines = text.split(/\r?\n/);
   const omitted = lines.length > TAIL_LINES;
   if (omitted) lines = lines.slice(-TAIL_LINES);
