@@ -13,7 +13,6 @@
  */
 import { AsyncResource } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
-import { constants } from "node:os";
 import * as util from "node:util";
 import { findUncloneable, uncloneableMessage } from "../../protocol/clone";
 import { fromWireError } from "../../protocol/errors";
@@ -22,6 +21,7 @@ import { encodeHandles } from "../../protocol/handles";
 import { childState, type Message } from "../../protocol/messages";
 import { display, isInKernel, onInterrupt, type MimeBundle } from "../../render/display";
 import { renderProcessCard, renderProcessText, type ProcessCardData, type ProcessState } from "../../render/process-card";
+import { toReturncode } from "../signals";
 import { ProcessError } from "./errors";
 import { BoundedText, LineTail } from "./output";
 import { prepareSpare, startChild, startFailureMessage, takeSpare, type ChildHandle, type ChildOptions } from "./popen";
@@ -66,10 +66,6 @@ const UPDATE_EVERY_MS = 100;
  */
 const RESULT_WAITS_FOR_EXIT_MS = 250;
 const TICK_MS = 1000;
-
-function signalNumber(signal: string): number {
-  return (constants.signals as Record<string, number>)[signal] ?? 0;
-}
 
 function short(value: unknown): string {
   const text = util.inspect(value, { depth: 2, breakLength: Infinity, maxArrayLength: 10, maxStringLength: 200 });
@@ -381,7 +377,7 @@ export class Process<R = unknown> {
     this.#state = "stopped";
     this.#endedAt = performance.now();
     this.#signal = signal;
-    this.#exitCode = code ?? (signal ? -signalNumber(signal) : null);
+    this.#exitCode = code === null && signal === null ? null : toReturncode(code, signal);
     if (this.#killTimer) clearTimeout(this.#killTimer);
     untrack(this);
     this.#unsubscribeInterrupt?.();

@@ -2,7 +2,8 @@
 import { inspect, type InspectOptions } from "node:util";
 import type { MimeBundle } from "../../render/display";
 import { renderTerminal, type TerminalChunk, type TerminalView } from "../../render/terminal";
-import { CalledProcessError, signalName } from "./errors";
+import { signalName } from "../signals";
+import { CalledProcessError } from "./errors";
 import { displayJoin } from "./sh";
 
 /** What the terminal block and error messages need beyond Python's four fields. */

@@ -2,9 +2,9 @@
  * Python's subprocess errors. Each message is built by one pure function below, and names the
  * command, the exit code or signal, the tail of stderr, and what to do.
  */
-import { constants as osConstants } from "node:os";
 import { delimiter } from "node:path";
 import { stripAnsi } from "../../render/terminal";
+import { signalName } from "../signals";
 
 export type Output = Buffer | string | null;
 
@@ -22,19 +22,6 @@ export function outputTail(output: Output | undefined): string {
   let tail = lines.join("\n");
   if (tail.length > TAIL_CHARS) tail = tail.slice(-TAIL_CHARS);
   return omitted || tail.length < text.length ? `[...]\n${tail}` : tail;
-}
-
-/** "SIGKILL" for 9, or undefined. */
-export function signalName(signal: number): string | undefined {
-  for (const [name, number] of Object.entries(osConstants.signals)) if (number === signal) return name;
-  return undefined;
-}
-
-/** Python's returncode for a program that ended: its exit code, or minus the signal number. */
-export function toReturncode(code: number | null, signal: NodeJS.Signals | null): number {
-  if (code !== null) return code;
-  const number = signal ? osConstants.signals[signal] : undefined;
-  return number === undefined ? -1 : -number;
 }
 
 function describeEnding(returncode: number): string {
