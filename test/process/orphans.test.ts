@@ -21,13 +21,15 @@ function startParent(mode: "idle" | "busy"): Promise<{ parent: number; child: nu
 }
 
 describe("no orphans", () => {
-  it.each([
+  for (const { mode, title } of [
     { mode: "idle", title: "a waiting child exits when its parent is SIGKILLed (the channel closes)" },
     { mode: "busy", title: "a busy child (never yields to its event loop) exits when its parent is SIGKILLed (the watchdog)" },
-  ] as const)("$title", async ({ mode }) => {
-    const { parent, child } = await startParent(mode);
-    expect(isGone(child)).toBe(false);
-    process.kill(parent, "SIGKILL");
-    await waitFor(`the ${mode} child ${child} to exit after its parent ${parent} was SIGKILLed`, () => isGone(child), 30_000);
-  });
+  ] as const) {
+    it(title, async () => {
+      const { parent, child } = await startParent(mode);
+      expect(isGone(child)).toBe(false);
+      process.kill(parent, "SIGKILL");
+      await waitFor(`the ${mode} child ${child} to exit after its parent ${parent} was SIGKILLed`, () => isGone(child), 30_000);
+    });
+  }
 });

@@ -4,20 +4,23 @@
  */
 import { readFileSync, readdirSync } from "node:fs";
 
-/** How often `waitFor` checks its condition. */
-const POLL_MS = 10;
+/** `waitFor` checks its condition after 5 ms first, then less often, at most every 100 ms. */
+const FIRST_POLL_MS = 5;
+const MAX_POLL_MS = 100;
 
 /**
- * Wait until `condition` holds, checking it again every few milliseconds; when `deadlineMs` passes
+ * Wait until `condition` holds, checking it again after short pauses; when `deadlineMs` passes
  * first, throws an error naming `what` it waited for. An error thrown by `condition` ends the wait
  * at once with that error. A wait for a condition, not a timed pause: it returns as soon as the
  * condition holds.
  */
 export async function waitFor(what: string, condition: () => boolean | Promise<boolean>, deadlineMs: number): Promise<void> {
   const deadline = Date.now() + deadlineMs;
+  let pause = FIRST_POLL_MS;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`gave up after ${deadlineMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    await new Promise((resolve) => setTimeout(resolve, pause));
+    pause = Math.min(pause * 2, MAX_POLL_MS);
   }
 }
 
