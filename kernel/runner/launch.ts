@@ -116,7 +116,7 @@ function killGroup(child: ChildProcess): void {
   signalGroup(child, "SIGKILL");
 }
 
-async function freePort(host: string): Promise<number> {
+export async function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();

@@ -16,13 +16,14 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packageRoot } from "../../kernel/kernelspec";
+import { freePort } from "../../kernel/runner/launch";
+import { processTable, waitFor } from "../support/processes";
 
 const CHROMIUM = "/usr/bin/chromium";
 const JUPYTER_NOTEBOOK = "/usr/bin/jupyter-notebook";
@@ -76,57 +77,11 @@ function lateOutputNotebook() {
   };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.on("error", fail);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? done(address.port) : fail(new Error("no port"))));
-    });
-  });
-}
-
-/** Poll `condition` until it returns a value other than undefined/false, or fail at the deadline. */
-async function waitFor<T>(what: string, condition: () => T | undefined | false | Promise<T | undefined | false>, deadlineMs = 60_000): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await condition();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`);
-    await new Promise((tick) => setTimeout(tick, 100));
-  }
-}
-
 /** Whether `promise` settles within `ms` (a deadline: resolves as soon as it settles). */
 function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<boolean>((done) => (timer = setTimeout(done, ms, false)));
   return Promise.race([promise.then(() => true), deadline]).finally(() => clearTimeout(timer));
-}
-
-/** pid → { ppid, cmdline } for every process we can read. */
-function processTable(): Map<number, { ppid: number; cmdline: string }> {
-  const table = new Map<number, { ppid: number; cmdline: string }>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      // Fields after the command name, which sits in parentheses and may contain spaces.
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (fields[0] === "Z") continue; // a zombie has exited; only its parent's wait is missing
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").join(" ").trim();
-      table.set(Number(entry), { ppid: Number(fields[1]), cmdline });
-    } catch {
-      // exited while we looked
-    }
-  }
-  return table;
 }
 
 /** Every live descendant of `pid`, with its command line. */
@@ -210,7 +165,7 @@ describe.skipIf(!browserTestAvailable())("classic Jupyter Notebook in Chromium",
       XDG_DATA_HOME: join(dirs.home, ".local/share"),
       BROWSER: "true",
     };
-    const port = await freePort();
+    const port = await freePort("127.0.0.1");
     token = randomBytes(24).toString("hex");
     baseUrl = `http://127.0.0.1:${port}`;
     const args = [
@@ -230,11 +185,19 @@ describe.skipIf(!browserTestAvailable())("classic Jupyter Notebook in Chromium",
     let exited = false;
     void serverExited.then(() => (exited = true));
 
-    await waitFor(`the notebook server at ${baseUrl}/api`, async () => {
-      if (exited) throw new Error(`jupyter-notebook exited early:\n${serverLog}`);
-      const response = await fetch(`${baseUrl}/api`, { headers: { Authorization: `token ${token}` } });
-      return response.ok && ((await response.json()) as { version?: string }).version;
-    });
+    await waitFor(
+      `the notebook server at ${baseUrl}/api`,
+      async () => {
+        if (exited) throw new Error(`jupyter-notebook exited early:\n${serverLog}`);
+        try {
+          const response = await fetch(`${baseUrl}/api`, { headers: { Authorization: `token ${token}` } });
+          return response.ok && typeof ((await response.json()) as { version?: string }).version === "string";
+        } catch {
+          return false; // not listening yet
+        }
+      },
+      60_000,
+    );
     const specs = (await (await fetch(`${baseUrl}/api/kernelspecs`, { headers: { Authorization: `token ${token}` } })).json()) as {
       kernelspecs: Record<string, unknown>;
     };
@@ -412,14 +375,8 @@ describe.skipIf(!browserTestAvailable())("classic Jupyter Notebook in Chromium",
     // SIGTERM: the server shuts its kernels down, then exits.
     signalGroup("SIGTERM");
     await serverExited;
-    const left = await waitFor(
-      "the kernel and its children to exit",
-      () => {
-        const alive = stillAlive(everything);
-        return alive.size === 0 ? alive : undefined;
-      },
-      30_000,
-    ).catch(() => stillAlive(everything));
-    expect([...left], serverLog).toEqual([]);
+    await waitFor("the kernel and its children to exit", () => stillAlive(everything).size === 0, 30_000).catch((error: Error) => {
+      throw new Error(`${error.message}; still running: ${JSON.stringify([...stillAlive(everything)])}\n${serverLog}`);
+    });
   });
 });
