@@ -24,15 +24,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-
-export interface Row {
-  name: string;
-  /** The row this one is compared with. */
-  anchor: string;
-  median_ms: number;
-  /** median_ms / the anchor's median_ms. */
-  ratio: number;
-}
+import { median, type Row } from "./stats";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 
@@ -162,12 +154,6 @@ interface DriverOutput {
   runs: Record<string, Start[]>;
   /** Starts that failed and were made again (the error, the kernel's exit code and output). */
   failed_starts: string[];
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 function python(): string {

@@ -15,21 +15,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { Process, setStartMethod } from "../src/parent/process";
 import { spareBooted } from "../src/parent/process/popen";
-
-export interface Row {
-  name: string;
-  /** The row this one is compared with. */
-  anchor: string;
-  median_ms: number;
-  /** median_ms / the anchor's median_ms. */
-  ratio: number;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
+import { median, type Row } from "./stats";
 
 const trivial = (x: number) => x + 1;
 

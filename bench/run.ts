@@ -12,14 +12,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { benchKernel } from "./kernel";
 import { benchProcess } from "./process";
+import { type Row } from "./stats";
 import { benchSubprocess } from "./subprocess";
-
-interface Row {
-  name: string;
-  anchor: string;
-  median_ms: number;
-  ratio: number;
-}
 
 const BENCHMARKS: Record<string, { what: string; run: () => Promise<Row[]> }> = {
   kernel: {

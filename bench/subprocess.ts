@@ -14,15 +14,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { run } from "../src/parent/subprocess";
-
-export interface Row {
-  name: string;
-  /** The row this one is compared with. */
-  anchor: string;
-  median_ms: number;
-  /** median_ms / the anchor's median_ms. */
-  ratio: number;
-}
+import { median, type Row } from "./stats";
 
 const CALLS = 200;
 const REPEATS = 7;
@@ -30,12 +22,6 @@ const PROGRAM = existsSync("/usr/bin/true") ? "/usr/bin/true" : process.execPath
 const PROGRAM_ARGS = PROGRAM === process.execPath ? ["-e", ""] : [];
 
 type Variant = { name: string; group: "inherit" | "capture"; call: () => Promise<unknown> };
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
 function nodeSpawn(capture: boolean): Promise<void> {
   return new Promise((resolve, reject) => {
