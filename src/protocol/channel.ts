@@ -42,10 +42,6 @@ export class Channel {
     stream.on("end", () => this.#close());
   }
 
-  get closed(): boolean {
-    return this.#closed;
-  }
-
   /** Queue a message; it is written with the others of this tick. Throws if it cannot be cloned. */
   send(message: Message): void {
     if (this.#closed) return;

@@ -7,7 +7,6 @@ import type { OutputLine } from "../../render/process-card";
 
 export class BoundedText {
   #text = "";
-  #dropped = 0;
   readonly #limit: number;
   readonly #decoder = new StringDecoder("utf8");
 
@@ -21,7 +20,6 @@ export class BoundedText {
     this.#text += text;
     if (this.#text.length > this.#limit * 1.25) {
       const cut = this.#text.length - this.#limit;
-      this.#dropped += cut;
       this.#text = this.#text.slice(cut);
     }
     return text;
@@ -35,11 +33,6 @@ export class BoundedText {
 
   get text(): string {
     return this.#text;
-  }
-
-  /** Characters dropped from the start to stay under the limit. */
-  get droppedChars(): number {
-    return this.#dropped;
   }
 }
 

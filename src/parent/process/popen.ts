@@ -34,10 +34,8 @@ export class ChildHandle {
   readonly child: ChildProcess;
   readonly channel: Channel;
   readonly key: string;
-  readonly startedAt = performance.now();
   #listener: ((message: Message) => void) | undefined;
   #held: Message[] = [];
-  #closeListener: (() => void) | undefined;
   #closed = false;
   #markBooted!: () => void;
   /** Resolves when the child runtime has started and announced itself. */
@@ -72,7 +70,6 @@ export class ChildHandle {
       },
       onClose: () => {
         this.#closed = true;
-        this.#closeListener?.();
       },
       handleContext,
     });
@@ -88,22 +85,13 @@ export class ChildHandle {
     return this.child.pid;
   }
 
-  get stdout(): Readable {
-    return this.child.stdout!;
-  }
-
-  get stderr(): Readable {
-    return this.child.stderr!;
-  }
-
   /** Alive and reachable: not exited, channel open. */
   get usable(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null && !this.#closed && this.child.pid !== undefined;
   }
 
-  listen(listener: (message: Message) => void, onChannelClose?: () => void): void {
+  listen(listener: (message: Message) => void): void {
     this.#listener = listener;
-    this.#closeListener = onChannelClose;
     const held = this.#held;
     this.#held = [];
     for (const message of held) listener(message);
