@@ -13,7 +13,7 @@ import { Socket } from "node:net";
 import type { Worker } from "node:worker_threads";
 import { Channel } from "../protocol/channel";
 import { findUncloneable, uncloneableMessage } from "../protocol/clone";
-import { toWireError } from "../protocol/errors";
+import { toErrorRecord } from "../protocol/errors";
 import { encodeHandles, type HandleContext } from "../protocol/handles";
 import { setChildState, type ChildIdentity, type Message, type RunMessage, type TargetSpec } from "../protocol/messages";
 import { loadTarget } from "./targets";
@@ -162,7 +162,7 @@ function reportError(id: number, error: unknown): void {
     const text = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : `Uncaught ${String(error)}`;
     process.stderr.write(`Process ${identity?.name ?? process.pid}:\n${text}\n`);
   }
-  channel.send({ t: "error", id, error: toWireError(error, process.pid) });
+  channel.send({ t: "error", id, error: toErrorRecord(error, process.pid) });
 }
 
 function finish(): void {

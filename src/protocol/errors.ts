@@ -4,12 +4,12 @@
  * a RemoteTraceback).
  */
 import { canClone } from "./clone";
-import type { WireError } from "./messages";
+import type { ErrorRecord } from "./messages";
 
 const SKIP = new Set(["name", "message", "stack", "cause"]);
 
-/** Turn anything thrown into a WireError (never throws). */
-export function toWireError(thrown: unknown, pid: number, depth = 0): WireError {
+/** Turn anything thrown into an ErrorRecord (never throws). */
+export function toErrorRecord(thrown: unknown, pid: number, depth = 0): ErrorRecord {
   if (!(thrown instanceof Error)) {
     return {
       name: "Error",
@@ -26,7 +26,7 @@ export function toWireError(thrown: unknown, pid: number, depth = 0): WireError 
     const value = (thrown as unknown as Record<string, unknown>)[key];
     props[key] = canClone(value) ? value : `[${typeof value} that could not be cloned: ${safeString(value)}]`;
   }
-  const wire: WireError = {
+  const record: ErrorRecord = {
     name: String(thrown.name),
     message: String(thrown.message),
     stack: typeof thrown.stack === "string" ? thrown.stack : undefined,
@@ -36,9 +36,9 @@ export function toWireError(thrown: unknown, pid: number, depth = 0): WireError 
   };
   if ("cause" in thrown && depth < 8) {
     const cause = (thrown as { cause?: unknown }).cause;
-    wire.cause = cause instanceof Error ? toWireError(cause, pid, depth + 1) : { thrown: canClone(cause) ? cause : safeString(cause) };
+    record.cause = cause instanceof Error ? toErrorRecord(cause, pid, depth + 1) : { thrown: canClone(cause) ? cause : safeString(cause) };
   }
-  return wire;
+  return record;
 }
 
 function safeString(value: unknown): string {
@@ -73,22 +73,22 @@ export class RemoteTraceback extends Error {
 }
 
 /** Rebuild an error in this process. A thrown non-Error comes back as the value itself. */
-export function fromWireError(wire: WireError): unknown {
-  if (!wire.isError) return wire.thrown;
-  const Ctor = BUILTIN[wire.name] ?? Error;
-  const error = new Ctor(wire.message);
-  if (error.name !== wire.name) {
-    Object.defineProperty(error, "name", { value: wire.name, writable: true, configurable: true, enumerable: false });
+export function fromErrorRecord(record: ErrorRecord): unknown {
+  if (!record.isError) return record.thrown;
+  const Ctor = BUILTIN[record.name] ?? Error;
+  const error = new Ctor(record.message);
+  if (error.name !== record.name) {
+    Object.defineProperty(error, "name", { value: record.name, writable: true, configurable: true, enumerable: false });
   }
-  Object.assign(error, wire.props);
+  Object.assign(error, record.props);
   let originalCause: unknown;
-  if (wire.cause) originalCause = "isError" in wire.cause ? fromWireError(wire.cause) : wire.cause.thrown;
+  if (record.cause) originalCause = "isError" in record.cause ? fromErrorRecord(record.cause) : record.cause.thrown;
   Object.defineProperty(error, "cause", {
-    value: new RemoteTraceback(wire.pid, wire.stack, originalCause),
+    value: new RemoteTraceback(record.pid, record.stack, originalCause),
     writable: true,
     configurable: true,
     enumerable: false,
   });
-  error.stack = `${wire.name}: ${wire.message}\n    at child process ${wire.pid} (its stack is this error's cause)`;
+  error.stack = `${record.name}: ${record.message}\n    at child process ${record.pid} (its stack is this error's cause)`;
   return error;
 }

@@ -43,7 +43,7 @@ export interface ReadyMessage { t: "ready"; pid: number }
 /** Child -> parent: a task's return value. */
 export interface ResultMessage { t: "result"; id: number; value: unknown; h?: 1 }
 /** Child -> parent: a task threw (or its promise rejected). */
-export interface ErrorMessage { t: "error"; id: number; error: WireError }
+export interface ErrorMessage { t: "error"; id: number; error: ErrorRecord }
 
 export type ParentMessage = InitMessage | DefineMessage | RunMessage | CloseMessage | PortMessage | BatchMessage;
 export type ChildMessage = ReadyMessage | ResultMessage | ErrorMessage | PortMessage | BatchMessage;
@@ -53,13 +53,13 @@ export type Message = ParentMessage | ChildMessage;
  * An error as it crosses: enough to rebuild one with the same name, message and own properties,
  * plus the child's stack and pid. A thrown non-Error crosses as `thrown`.
  */
-export interface WireError {
+export interface ErrorRecord {
   name: string;
   message: string;
   stack?: string;
   /** Own enumerable properties that could be cloned; others are described as strings. */
   props: Record<string, unknown>;
-  cause?: WireError | { thrown: unknown };
+  cause?: ErrorRecord | { thrown: unknown };
   pid: number;
   /** Set when a non-Error value was thrown: the value itself (if it could be cloned). */
   thrown?: unknown;

@@ -11,8 +11,8 @@ import {
   TO_HANDLE,
   HANDLE_KEY,
   findUncloneable,
-  toWireError,
-  fromWireError,
+  toErrorRecord,
+  fromErrorRecord,
   type Message,
 } from "../../dist/src/protocol/index.js";
 
@@ -152,7 +152,7 @@ describe("values that cannot cross", () => {
 describe("errors", () => {
   it("round-trips name, message, own properties and causes; the stack becomes the cause", () => {
     const original = Object.assign(new TypeError("bad input", { cause: new Error("root") }), { code: "E_X", fn: () => 1 });
-    const rebuilt = fromWireError(toWireError(original, 4242)) as TypeError & { code: string; fn: string; cause: Error & { pid: number; cause: Error } };
+    const rebuilt = fromErrorRecord(toErrorRecord(original, 4242)) as TypeError & { code: string; fn: string; cause: Error & { pid: number; cause: Error } };
     expect(rebuilt).toBeInstanceOf(TypeError);
     expect(rebuilt.message).toBe("bad input");
     expect(rebuilt.code).toBe("E_X");
@@ -160,6 +160,6 @@ describe("errors", () => {
     expect(rebuilt.cause.pid).toBe(4242);
     expect(rebuilt.cause.stack).toContain(original.stack!.split("\n")[1]!.trim());
     expect(rebuilt.cause.cause.message).toBe("root");
-    expect(fromWireError(toWireError("a string", 1))).toBe("a string");
+    expect(fromErrorRecord(toErrorRecord("a string", 1))).toBe("a string");
   });
 });

@@ -15,7 +15,7 @@ import { existsSync } from "node:fs";
 import * as path from "node:path";
 import type { Readable } from "node:stream";
 import { Channel } from "../../protocol/channel";
-import { toWireError } from "../../protocol/errors";
+import { toErrorRecord } from "../../protocol/errors";
 import type { HandleContext } from "../../protocol/handles";
 import type { Message } from "../../protocol/messages";
 import { spawnErrorMessage } from "../subprocess/errors";
@@ -66,7 +66,7 @@ export class ChildHandle {
       // A result whose handles could not be revived becomes that task's error.
       onError: (error, message, during) => {
         if (message.t !== "result" || during !== "revive") throw error;
-        this.#deliver({ t: "error", id: message.id, error: toWireError(error, process.pid) });
+        this.#deliver({ t: "error", id: message.id, error: toErrorRecord(error, process.pid) });
       },
       onClose: () => {
         this.#closed = true;

@@ -15,7 +15,7 @@ import { AsyncResource } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 import * as util from "node:util";
 import { findUncloneable, uncloneableMessage } from "../../protocol/clone";
-import { fromWireError } from "../../protocol/errors";
+import { fromErrorRecord } from "../../protocol/errors";
 import { encodeRecord } from "../../protocol/framing";
 import { encodeHandles } from "../../protocol/handles";
 import { childState, type Message } from "../../protocol/messages";
@@ -347,7 +347,7 @@ export class Process<R = unknown> {
       this.#settleAfterExit(() => this.#resolve(message.value as R));
     } else if (message.t === "error" && message.id === 1) {
       this.#settled = true;
-      const error = fromWireError(message.error);
+      const error = fromErrorRecord(message.error);
       this.#outcome = { ok: false, text: error instanceof Error ? `${error.name}: ${error.message}` : short(error) };
       this.#settleAfterExit(() => this.#reject(error));
     }
