@@ -100,6 +100,7 @@ export class Process<R = unknown> {
   #reject!: (error: unknown) => void;
   readonly #finished: Promise<void>;
   #markFinished!: () => void;
+  #finishedOnce = false;
   #displayId: string | undefined;
   #updateTimer: NodeJS.Timeout | undefined;
   #tickTimer: NodeJS.Timeout | undefined;
@@ -414,8 +415,6 @@ export class Process<R = unknown> {
     if (this.#displayId) display(this.#bundle(), { displayId: this.#displayId, update: true });
     this.#markFinished();
   }
-
-  #finishedOnce = false;
 
   #scheduleUpdate(): void {
     if (this.#updateTimer || this.#displayId === undefined || this.#state !== "running") return;
