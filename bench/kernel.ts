@@ -14,9 +14,10 @@
  * - cell: the same round trip on a warm kernel, median over `cells` cells per start.
  *
  * Each repeat starts each kernel once with NODE_EXTRA_CA_CERTS as the environment has it and once
- * without it (it makes every Node start load a certificate bundle); the order of the four starts
- * rotates from one repeat to the next. One unmeasured start of each kernel comes first. Rows give
- * medians; each forklab row is compared with the tslab row of the same measure and environment.
+ * without it (where it points at a certificate bundle, every Node start loads it); the order of
+ * the four starts rotates from one repeat to the next. One unmeasured start of each kernel comes
+ * first. Rows give medians; each forklab row is compared with the tslab row of the same measure and
+ * environment.
  *
  * Run: npx tsc -p . && node dist/bench/kernel.js [repeats] [cells]
  */

@@ -4,8 +4,8 @@
  * idea), next to Python's multiprocessing.Process with the spawn, forkserver and fork start methods
  * (time from start() to receiving the result over a Pipe). Medians over repeats.
  *
- * NODE_EXTRA_CA_CERTS makes every Node start load a certificate bundle; forklab children are
- * measured with it set (as the environment has it) and unset.
+ * Where NODE_EXTRA_CA_CERTS points at a certificate bundle, every Node start loads it; forklab
+ * children are measured with it set (as the environment has it) and unset.
  *
  * Run: npx tsc -p . && node dist/bench/process.js [repeats]
  */
