@@ -19,7 +19,7 @@ import { toErrorRecord } from "../../protocol/errors";
 import type { HandleContext } from "../../protocol/handles";
 import type { Message } from "../../protocol/messages";
 import { spawnErrorMessage } from "../subprocess/errors";
-import { diagnoseSpawnFailure } from "../subprocess/locate";
+import { spawnFailure } from "../subprocess/locate";
 
 export const CHILD_MAIN = path.join(__dirname, "..", "..", "child", "main.js");
 
@@ -117,20 +117,8 @@ export class ChildHandle {
  * only ENOENT (also for a missing working directory), so look at the file system instead.
  */
 export function startFailureMessage(who: string, options: ChildOptions): string {
-  const diagnosis = diagnoseSpawnFailure(process.execPath, options.cwd, options.env);
-  if (!diagnosis.cwdExists || diagnosis.code !== "UNKNOWN") {
-    return spawnErrorMessage({
-      code: diagnosis.code,
-      program: process.execPath,
-      display: who,
-      cwd: options.cwd,
-      cwdExists: diagnosis.cwdExists,
-      path: diagnosis.path,
-      platform: process.platform,
-      shell: false,
-      existsAsFile: diagnosis.existsAsFile,
-    });
-  }
+  const failure = spawnFailure(process.execPath, who, options.cwd, options.env, false);
+  if (!failure.cwdExists || failure.code !== "UNKNOWN") return spawnErrorMessage(failure);
   return `Could not start a child process for ${who} (${process.execPath}); the system may be out of processes or memory`;
 }
 

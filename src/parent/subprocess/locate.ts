@@ -4,7 +4,7 @@
  */
 import { accessSync, constants, statSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
-import { pathDirectories } from "./errors";
+import { pathDirectories, type SpawnErrorInit } from "./errors";
 import type { Env } from "./options";
 
 export interface SpawnDiagnosis {
@@ -44,7 +44,7 @@ function candidates(path: string, platform: NodeJS.Platform, env: Env): string[]
   return [path, ...exts.map((ext) => path + ext)];
 }
 
-export function diagnoseSpawnFailure(
+function diagnoseSpawnFailure(
   program: string,
   cwd: string | undefined,
   env: Env | undefined,
@@ -74,4 +74,16 @@ export function diagnoseSpawnFailure(
   const dirs = path === undefined ? ["/usr/local/bin", "/usr/bin", "/bin"] : pathDirectories(path, platform);
   const all = dirs.flatMap((dir) => candidates(join(dir, program), platform, effectiveEnv));
   return { code: verdict(all), cwdExists, path, existsAsFile };
+}
+
+/** What a SpawnError says about `program`, which could not be started: the diagnosis, as its init. */
+export function spawnFailure(
+  program: string,
+  display: string,
+  cwd: string | undefined,
+  env: Env | undefined,
+  shell: boolean,
+): SpawnErrorInit {
+  const { code, cwdExists, path, existsAsFile } = diagnoseSpawnFailure(program, cwd, env);
+  return { code, program, display, cwd, cwdExists, path, platform: process.platform, shell, existsAsFile };
 }

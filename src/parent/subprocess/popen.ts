@@ -16,7 +16,7 @@ import { decodeOutput, encodeInput, type TextMode } from "./encoding";
 import { signalName, toReturncode } from "../signals";
 import { ProgramNotFoundError, SpawnError, TimeoutExpired, type Output } from "./errors";
 import { ShownOutput } from "./live";
-import { diagnoseSpawnFailure } from "./locate";
+import { spawnFailure } from "./locate";
 import { normalizePopenOptions, normalizeTimeout, describe, type Args, type NormalizedPopenOptions, type PopenOptions, type StreamMode } from "./options";
 
 /** Internal: options already normalized by run(). Not exported from the package. */
@@ -179,20 +179,8 @@ export class Popen<O extends PopenOptions = PopenOptions> {
 
   #spawnError(): SpawnError {
     const { command, cwd, env } = this.#options;
-    const diagnosis = diagnoseSpawnFailure(command.file, cwd, env);
-    const init = {
-      code: diagnosis.code,
-      program: command.file,
-      display: command.display,
-      cwd,
-      cwdExists: diagnosis.cwdExists,
-      path: diagnosis.path,
-      platform: process.platform,
-      shell: command.shell,
-      existsAsFile: diagnosis.existsAsFile,
-      cmd: command.args,
-    };
-    return diagnosis.code === "ENOENT" && diagnosis.cwdExists ? new ProgramNotFoundError(init) : new SpawnError(init);
+    const init = { ...spawnFailure(command.file, command.display, cwd, env, command.shell), cmd: command.args };
+    return init.code === "ENOENT" && init.cwdExists ? new ProgramNotFoundError(init) : new SpawnError(init);
   }
 
   #finalExtra(): Partial<TerminalView> {
