@@ -25,7 +25,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { median, type Row } from "./stats";
+import { median, runAlone, type Row } from "./stats";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 
@@ -226,24 +226,10 @@ export async function benchKernel(options: { repeats?: number; cells?: number; p
   return rows;
 }
 
-function table(rows: Row[]): string {
-  const cells = [["name", "median ms", "ratio"], ...rows.map((r) => [r.name, r.median_ms.toFixed(1), `${r.ratio.toFixed(2)}x`])];
-  const widths = cells[0]!.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
-  return cells.map((c) => c.map((v, i) => (i === 0 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join("  ")).join("\n");
-}
-
 if (require.main === module) {
   const repeats = Number(process.argv[2] ?? 10);
   const cells = Number(process.argv[3] ?? 20);
-  benchKernel({ repeats, cells, progress: true }).then(
-    (rows) => {
-      console.log(`kernel start and cell round trip through jupyter_client, median of ${repeats} starts; ratio vs tslab`);
-      console.log(table(rows));
-      process.exit(0);
-    },
-    (error) => {
-      console.error(error);
-      process.exit(1);
-    },
+  runAlone(`kernel start and cell round trip through jupyter_client, median of ${repeats} starts; ratio vs tslab`, () =>
+    benchKernel({ repeats, cells, progress: true }),
   );
 }

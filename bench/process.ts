@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { Process, setStartMethod } from "../src/parent/process";
 import { spareBooted } from "../src/parent/process/popen";
-import { median, type Row } from "./stats";
+import { median, runAlone, type Row } from "./stats";
 
 const trivial = (x: number) => x + 1;
 
@@ -107,23 +107,7 @@ export async function benchProcess(options: { repeats?: number } = {}): Promise<
   return rows;
 }
 
-function table(rows: Row[]): string {
-  const cells = [["name", "median ms", "anchor", "ratio"], ...rows.map((r) => [r.name, r.median_ms.toFixed(2), r.anchor, `${r.ratio.toFixed(2)}x`])];
-  const widths = cells[0]!.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
-  return cells.map((c) => c.map((v, i) => (i === 1 || i === 3 ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join("  ")).join("\n");
-}
-
 if (require.main === module) {
   const repeats = Number(process.argv[2] ?? 30);
-  benchProcess({ repeats }).then(
-    (rows) => {
-      console.log(`start-to-result of a trivial target, median of ${repeats} runs`);
-      console.log(table(rows));
-      process.exit(0);
-    },
-    (error) => {
-      console.error(error);
-      process.exit(1);
-    },
-  );
+  runAlone(`start-to-result of a trivial target, median of ${repeats} runs`, () => benchProcess({ repeats }));
 }

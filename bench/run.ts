@@ -12,7 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { benchKernel } from "./kernel";
 import { benchProcess } from "./process";
-import { type Row } from "./stats";
+import { ms, type Row } from "./stats";
 import { benchSubprocess } from "./subprocess";
 
 const BENCHMARKS: Record<string, { what: string; run: () => Promise<Row[]> }> = {
@@ -31,10 +31,6 @@ const BENCHMARKS: Record<string, { what: string; run: () => Promise<Row[]> }> = 
 };
 
 const USAGE = `usage: node dist/bench/run.js [${Object.keys(BENCHMARKS).join(" | ")}]...  (default: all)`;
-
-function ms(value: number): string {
-  return value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
-}
 
 function markdown(results: [string, Row[]][]): string {
   const lines = ["| benchmark | variant | anchor | median ms | ratio |", "|---|---|---|--:|--:|"];

@@ -14,7 +14,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { run } from "../src/parent/subprocess";
-import { median, type Row } from "./stats";
+import { median, runAlone, type Row } from "./stats";
 
 const CALLS = 200;
 const REPEATS = 7;
@@ -125,25 +125,10 @@ export async function benchSubprocess(options: { calls?: number; repeats?: numbe
   return rows;
 }
 
-function table(rows: Row[]): string {
-  const header = ["name", "median ms/call", "vs anchor"];
-  const lines = rows.map((r) => [r.name, r.median_ms.toFixed(3), `${r.ratio.toFixed(2)}x`]);
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const fmt = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
-  return [fmt(header), fmt(widths.map((w) => "-".repeat(w))), ...lines.map(fmt)].join("\n");
-}
-
 if (require.main === module) {
-  benchSubprocess().then(
-    (rows) => {
-      console.log(`run ${PROGRAM} ${CALLS} times x ${REPEATS} repeats; node ${process.version}; ` +
-        `NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS ? "set" : "unset"}`);
-      console.log(table(rows));
-      console.log(JSON.stringify(rows));
-    },
-    (error) => {
-      console.error(error);
-      process.exitCode = 1;
-    },
+  runAlone(
+    `run ${PROGRAM} ${CALLS} times x ${REPEATS} repeats; node ${process.version}; ` +
+      `NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS ? "set" : "unset"}`,
+    () => benchSubprocess(),
   );
 }
