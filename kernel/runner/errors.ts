@@ -4,6 +4,9 @@
  * function (`cellMessage`).
  */
 import type { Notebook } from "./notebook";
+import { stripAnsi } from "../../src/render/terminal";
+
+export { stripAnsi };
 
 /** Base of every failure of a run; `notebook` holds the outputs gathered up to the failure. */
 export class NotebookRunError extends Error {
@@ -71,12 +74,6 @@ export class KernelDiedError extends NotebookRunError {
 /** The kernel never answered kernel_info_request. */
 export class KernelNotReadyError extends NotebookRunError {
   override name = "KernelNotReadyError";
-}
-
-const ANSI = /\u001b\[[0-9;?]*[ -/]*[@-~]|\u001b\][^\u0007]*(\u0007|\u001b\\)/g;
-
-export function stripAnsi(text: string): string {
-  return text.replace(ANSI, "");
 }
 
 function lastLines(text: string, count: number): string {
