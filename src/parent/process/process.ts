@@ -60,11 +60,6 @@ export interface ProcessInit<A extends unknown[] = unknown[], R = unknown> exten
 
 const JUPYTER_DISPLAY = Symbol.for("Jupyter.display");
 const UPDATE_EVERY_MS = 100;
-/**
- * How long a result waits for its child to exit before it is handed over anyway (a target may
- * leave a timer running, and then the child does not end by itself).
- */
-const RESULT_WAITS_FOR_EXIT_MS = 250;
 const TICK_MS = 1000;
 
 function short(value: unknown): string {
@@ -160,7 +155,11 @@ export class Process<R = unknown> {
     return this.#signal;
   }
 
-  /** The target's return value, or the error it threw (rebuilt here, the child's stack as cause). */
+  /**
+   * The target's return value, or the error it threw (rebuilt here, the child's stack as cause).
+   * It settles as soon as the target returns; `join()` waits for the child to exit and for all of
+   * its output, as in Python.
+   */
   get result(): Promise<R> {
     this.#keepAliveWhileAwaited();
     return this.#result;
@@ -345,34 +344,25 @@ export class Process<R = unknown> {
       this.#settled = true;
       // A target that returns nothing (like Python's) has no result worth a line on its card.
       if (message.value !== undefined) this.#outcome = { ok: true, text: short(message.value) };
-      this.#settleAfterExit(() => this.#resolve(message.value as R));
+      this.#showOutcome();
+      this.#resolve(message.value as R);
     } else if (message.t === "error" && message.id === 1) {
       this.#settled = true;
       const error = fromErrorRecord(message.error);
       this.#outcome = { ok: false, text: error instanceof Error ? `${error.name}: ${error.message}` : short(error) };
-      this.#settleAfterExit(() => this.#reject(error));
+      this.#showOutcome();
+      this.#reject(error);
     }
   }
 
   /**
-   * The child sends its result and then exits: settle `result` once it has, so that whoever awaits
-   * it sees all of the child's output and a final card (a notebook saved after such a cell shows
-   * the finished process, not a running one).
+   * Put the outcome on the card as soon as it is known: a cell that awaits `result` may end
+   * before the child has exited, and a notebook saved then shows this state.
    */
-  #settleAfterExit(settle: () => void): void {
-    const timer = setTimeout(
-      AsyncResource.bind(() => {
-        if (this.#displayId) display(this.#bundle(), { displayId: this.#displayId, update: true });
-        settle();
-      }),
-      RESULT_WAITS_FOR_EXIT_MS,
-    );
-    timer.unref();
-    void this.#finished.then(() => {
-      clearTimeout(timer);
-      settle();
-    });
+  #showOutcome(): void {
+    if (this.#displayId) display(this.#bundle(), { displayId: this.#displayId, update: true });
   }
+
 
   #onExit(code: number | null, signal: NodeJS.Signals | null): void {
     this.#state = "stopped";
