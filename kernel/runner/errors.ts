@@ -6,8 +6,6 @@
 import type { Notebook } from "./notebook";
 import { stripAnsi } from "../../src/render/terminal";
 
-export { stripAnsi };
-
 /** Base of every failure of a run; `notebook` holds the outputs gathered up to the failure. */
 export class NotebookRunError extends Error {
   override name = "NotebookRunError";

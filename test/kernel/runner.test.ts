@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cli, outputPath, parseRunArgs, type Io } from "../../kernel/cli";
-import { CellExecutionError, CellTimeoutError, KernelDiedError, cellMessage, stripAnsi } from "../../kernel/runner/errors";
+import { CellExecutionError, CellTimeoutError, KernelDiedError, cellMessage } from "../../kernel/runner/errors";
+import { stripAnsi } from "../../src/render/terminal";
 import { runNotebook } from "../../kernel/runner/execute";
 import {
   InvalidNotebookError,
