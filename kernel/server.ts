@@ -2,7 +2,8 @@
  * The Jupyter messaging protocol (5.3) over ZeroMQ, on top of a CellExecutor.
  *
  * Shell requests are handled one at a time, in arrival order; control requests (interrupt,
- * shutdown, kernel_info) are handled as they arrive, even while a cell runs.
+ * shutdown, kernel_info) as they arrive, even while a cell awaits something. A cell spinning in
+ * synchronous code holds this thread, so the control thread interrupts it by signal first.
  */
 import type * as zmq from "zeromq";
 import { CellExecutor, type CellOutcome } from "./cell-executor";
@@ -19,7 +20,7 @@ import { KERNEL_BRIDGE, type KernelBridge, type DisplayOptions, type MimeBundle 
 type Content = Record<string, unknown>;
 type ExecuteRequest = { code: string; silent?: boolean; store_history?: boolean; stop_on_error?: boolean; user_expressions?: Record<string, string> };
 
-/** A request waiting for the shell loop, with the socket its reply goes back on. */
+/** A shell request waiting its turn; `aborted` once a cell before it failed (stop_on_error). */
 interface Pending {
   message: Message;
   aborted: boolean;
