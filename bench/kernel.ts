@@ -30,7 +30,7 @@ import { median, runAlone, type Row } from "./stats";
 const ROOT = path.resolve(__dirname, "..", "..");
 
 const DRIVER = `
-import json, os, subprocess, sys, tempfile, time
+import atexit, json, os, shutil, subprocess, sys, tempfile, time
 from queue import Empty
 import jupyter_client
 from jupyter_client.kernelspec import KernelSpecManager
@@ -41,6 +41,7 @@ repeats, cells, cwd = config["repeats"], config["cells"], config["cwd"]
 kernels = config["kernels"]  # name -> argv with {connection_file}
 
 spec_root = tempfile.mkdtemp(prefix="forklab-bench-kernelspecs-")
+atexit.register(shutil.rmtree, spec_root, True)
 for name, argv in kernels.items():
     os.makedirs(os.path.join(spec_root, name))
     with open(os.path.join(spec_root, name, "kernel.json"), "w") as f:

@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -52,9 +52,13 @@ describe("a program that cannot be started", () => {
     const file = join(dir, "script.sh");
     writeFileSync(file, "#!/bin/sh\necho hi\n");
     chmodSync(file, 0o644);
-    const error = (await run([file]).catch((e: unknown) => e)) as SpawnError;
-    expect(error.code).toBe("EACCES");
-    expect(error.message).toContain("chmod +x");
+    try {
+      const error = (await run([file]).catch((e: unknown) => e)) as SpawnError;
+      expect(error.code).toBe("EACCES");
+      expect(error.message).toContain("chmod +x");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
