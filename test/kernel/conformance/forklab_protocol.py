@@ -203,6 +203,43 @@ class ForklabProtocolTests(unittest.TestCase):
         reply = self.kc.kernel_info(reply=True, timeout=TIMEOUT)
         self.assertEqual(reply["content"]["status"], "ok")
 
+    def wait_until_gone(self, pid):
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            if time.monotonic() > deadline:
+                self.fail("process %d still runs %d s later" % (pid, TIMEOUT))
+            time.sleep(0.05)
+
+    def test_an_interrupted_cell_terminates_the_processes_it_started(self):
+        reply, outputs = self.run_cell(
+            'import { spawn } from "forklab";\n'
+            "const earlier = spawn(() => new Promise(() => setInterval(() => {}, 1000)));\n"
+            "console.log(earlier.pid);"
+        )
+        earlier = int(self.stdout_of(outputs).strip().splitlines()[-1])
+        marker = os.path.join(tempfile.mkdtemp(), "started")
+        msg_id = self.kc.execute(
+            "const p = spawn(() => new Promise(() => setInterval(() => {}, 1000)));\n"
+            'require("fs").writeFileSync(%s, String(p.pid));\n'
+            "await p.join();" % json.dumps(marker)
+        )
+        deadline = time.monotonic() + TIMEOUT
+        while not (os.path.exists(marker) and os.path.getsize(marker) > 0):
+            if time.monotonic() > deadline:
+                self.fail("the cell did not start its process")
+            time.sleep(0.02)
+        with open(marker) as f:
+            pid = int(f.read())
+        self.km.interrupt_kernel()
+        reply = self.reply_to(msg_id)
+        self.assertEqual(reply["content"]["ename"], "Interrupted")
+        self.wait_until_gone(pid)
+        os.kill(earlier, 0)  # a process another cell started keeps running
+
     def test_library_processes_end_with_the_kernel(self):
         reply, outputs = self.run_cell(
             'import { spawn } from "forklab";\n'
@@ -213,15 +250,7 @@ class ForklabProtocolTests(unittest.TestCase):
         pid = int(self.stdout_of(outputs).strip().splitlines()[-1])
         os.kill(pid, 0)  # alive now
         self.km.shutdown_kernel(now=False)
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
-        with self.assertRaises(ProcessLookupError):
-            os.kill(pid, 0)
+        self.wait_until_gone(pid)
         self.km, self.kc = start_new_kernel(kernel_name=KERNEL)
 
 
