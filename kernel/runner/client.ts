@@ -27,8 +27,6 @@ export class KernelClient {
   readonly #pending = new Map<string, { resolve: (m: Message) => void; reject: (e: Error) => void }>();
   readonly #iopubListeners = new Set<(message: Message) => void>();
   #closed = false;
-  /** Messages dropped because they failed to parse or verify, with the reason. */
-  readonly wireErrors: string[] = [];
 
   constructor(connection: ConnectionInfo) {
     this.#key = { scheme: connection.signature_scheme, key: connection.key };
@@ -81,7 +79,8 @@ export class KernelClient {
     try {
       return parse(frames, this.#key);
     } catch (error) {
-      this.wireErrors.push((error as Error).message);
+      // Not fatal: say so where the run's progress goes, and go on with the next message.
+      process.stderr.write(`forklab: dropped a message from the kernel: ${(error as Error).message}\n`);
       return undefined;
     }
   }
