@@ -36,7 +36,7 @@ export class CellExecutor {
   readonly #cells = new Map<string, CellSource>();
   #scriptName: string | undefined;
   #lastSource = "";
-  /** An interrupt that came while the cell was still being type-checked: it must not start. */
+  /** Set by `interrupt()` while a cell runs, so that the error it causes is reported as one. */
   #interruptPending = false;
   #captured: { value?: { value: unknown }; thrown?: { value: unknown }; diagnostics: Diagnostic[] } = { diagnostics: [] };
 
@@ -106,7 +106,6 @@ export class CellExecutor {
       if (filename === undefined || typeof options === "string") return original(code, options);
       // Only the cell's own script: a cell awaiting may let other code run scripts meanwhile.
       executor.#scriptName = undefined;
-      if (executor.#interruptPending) throw new Error("interrupted before the cell started");
       cells.set(filename, { filename, source: executor.#lastSource, generated: code });
       return original(code, { ...options, filename });
     };
