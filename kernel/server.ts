@@ -37,7 +37,9 @@ export class KernelServer {
   readonly #output: OutputRouter;
   readonly #shutdownListeners = new Set<() => void | Promise<void>>();
   #sockets!: KernelSockets;
-  #senders!: { shell: OrderedSender; control: OrderedSender; iopub: OrderedSender };
+  #senders!: { shell: OrderedSender; control: OrderedSender; iopub: OrderedSender; stdin: OrderedSender };
+  /** input_request messages sent, by msg_id, waiting for the frontend's input_reply. */
+  readonly #inputs = new Map<string, { resolve: (value: string) => void; reject: (error: Error) => void }>();
   #executionCount = 0;
   /** Silent cells and cells not stored in history get no number; their scripts still need names. */
   #unnumbered = 0;
@@ -60,12 +62,13 @@ export class KernelServer {
       shell: new OrderedSender(this.#sockets.shell, onError),
       control: new OrderedSender(this.#sockets.control, onError),
       iopub: new OrderedSender(this.#sockets.iopub, onError),
+      stdin: new OrderedSender(this.#sockets.stdin, onError),
     };
     this.#output.captureProcessStreams();
     this.#installBridge();
     this.#sockets.control.onMessage((frames) => void this.#handleFrames(frames, (message) => this.#handleControl(message)));
     void this.#receive(this.#sockets.shell, (message) => this.#enqueue(message));
-    void this.#receive(this.#sockets.stdin, () => {});
+    void this.#receive(this.#sockets.stdin, (message) => this.#inputReply(message));
     void this.#shellLoop();
     this.#publishStatus("starting", undefined);
   }
@@ -74,6 +77,8 @@ export class KernelServer {
   interrupt(): void {
     const running = this.#running;
     if (!running) return;
+    for (const pending of this.#inputs.values()) pending.reject(new Error("interrupted while waiting for input"));
+    this.#inputs.clear();
     this.#executor.interrupt();
     this.#notifyInterrupted(running);
   }
@@ -134,18 +139,15 @@ export class KernelServer {
     }
   }
 
-  #reply(channel: "shell" | "control", request: Message, msgType: string, content: Content): void {
+  /** Answer `request` on its channel; returns the new message's id. */
+  #reply(channel: "shell" | "control" | "stdin", request: Message, msgType: string, content: Content): string {
+    const header = newHeader(msgType, this.#session);
     const frames = serialize(
-      {
-        identities: request.identities,
-        header: newHeader(msgType, this.#session),
-        parent_header: request.header,
-        metadata: {},
-        content,
-      },
+      { identities: request.identities, header, parent_header: request.header, metadata: {}, content },
       this.#key,
     );
     void this.#senders[channel].send(frames);
+    return header.msg_id;
   }
 
   #publish(msgType: string, content: Content, parent: Message | undefined): void {
@@ -355,6 +357,36 @@ export class KernelServer {
     return result;
   }
 
+  // --- stdin ------------------------------------------------------------------------------------
+
+  /** Ask the frontend that sent the running cell for a line, as ipykernel's input() does. */
+  #input(prompt: string, password: boolean): Promise<string> {
+    const request = this.#output.cells.getStore()?.request;
+    if (!request) return Promise.reject(new Error("input() can only ask while a cell runs"));
+    if (request.content.allow_stdin !== true) {
+      return Promise.reject(
+        new Error("input() is not available here: the frontend that ran this cell does not take input (allow_stdin is false)"),
+      );
+    }
+    this.#output.flush();
+    const msgId = this.#reply("stdin", request, "input_request", { prompt, password });
+    return new Promise((resolve, reject) => this.#inputs.set(msgId, { resolve, reject }));
+  }
+
+  #inputReply(message: Message): void {
+    // jupyter_client sends input_reply without a parent header, so like ipykernel take the reply
+    // as the answer to the request waiting longest when its parent does not say otherwise.
+    const parentId = (message.parent_header as { msg_id?: string }).msg_id;
+    const msgId = parentId !== undefined && this.#inputs.has(parentId) ? parentId : this.#inputs.keys().next().value;
+    if (message.header.msg_type !== "input_reply" || msgId === undefined) {
+      log(`unexpected ${message.header.msg_type} on stdin; ignored`);
+      return;
+    }
+    const pending = this.#inputs.get(msgId)!;
+    this.#inputs.delete(msgId);
+    pending.resolve(String(message.content.value ?? ""));
+  }
+
   // --- the library's way in --------------------------------------------------------------------
 
   #installBridge(): void {
@@ -381,6 +413,7 @@ export class KernelServer {
         this.#shutdownListeners.add(listener);
         return () => this.#shutdownListeners.delete(listener);
       },
+      input: (prompt, { password }) => this.#input(prompt, password),
     };
     (globalThis as { [KERNEL_BRIDGE]?: KernelBridge })[KERNEL_BRIDGE] = bridge;
     // `tslab.display` and `tslab.newDisplay()` send through this hook of tslab's.

@@ -1,4 +1,4 @@
-export { display, clearOutput, onInterrupt, onShutdown, isInKernel } from "./render/display";
+export { display, clearOutput, input, onInterrupt, onShutdown, isInKernel } from "./render/display";
 export type { MimeBundle, DisplayOptions } from "./render/display";
 export * from "./parent/subprocess";
 export { renderTerminal } from "./render/terminal";

@@ -25,6 +25,11 @@ export interface KernelBridge {
   onInterrupt(listener: () => void): () => void;
   /** Called once before the kernel shuts down or restarts; the kernel awaits what it returns. */
   onShutdown(listener: () => void | Promise<void>): () => void;
+  /**
+   * Ask the user for a line of text in the frontend (Jupyter's stdin channel), for the cell that
+   * runs now. Rejects when the frontend does not take input (`allow_stdin` false, as in nbclient).
+   */
+  input(prompt: string, options: { password: boolean }): Promise<string>;
 }
 
 export const KERNEL_BRIDGE = Symbol.for("forklab.kernel-bridge");

@@ -76,6 +76,26 @@ export function onShutdown(listener: () => void | Promise<void>): () => void {
   return findKernelBridge()?.onShutdown(listener) ?? (() => {});
 }
 
+/**
+ * Python's `input()`: ask for a line of text. In the forklab kernel the frontend shows a text box
+ * under the cell (with `password`, a masked one); outside a kernel the line is read from stdin.
+ * vanilla tslab has no way to ask, so there it rejects.
+ */
+export async function input(prompt = "", options: { password?: boolean } = {}): Promise<string> {
+  const bridge = findKernelBridge();
+  if (bridge) return bridge.input(String(prompt), { password: options.password === true });
+  if (findTslabWriter()) {
+    throw new Error("input() needs the forklab kernel: vanilla tslab cannot ask the frontend for input");
+  }
+  const readline = await import("node:readline/promises");
+  const lines = readline.createInterface({ input: process.stdin, output: process.stdout, terminal: false });
+  try {
+    return await lines.question(String(prompt));
+  } finally {
+    lines.close();
+  }
+}
+
 /** Whether a Jupyter frontend will render rich bundles (otherwise only text reaches anyone). */
 export function isInKernel(): boolean {
   return findKernelBridge() !== undefined || findTslabWriter() !== undefined;

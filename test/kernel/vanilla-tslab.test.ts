@@ -1,7 +1,7 @@
 /**
  * The library without the forklab kernel: in vanilla tslab's own kernel, `display()` sends a whole
  * MIME bundle through tslab's display hook (as far as tslab allows: no clear_output, no interrupt
- * hooks), and in a plain Node script it prints the text.
+ * hooks), and in a plain Node script it prints the text and `input()` reads stdin.
  */
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -71,5 +71,13 @@ describe("the library in a plain Node script", () => {
     const result = spawnSync(process.execPath, [script], { cwd: project, encoding: "utf8" });
     expect(result.status, result.stderr).toBe(0);
     expect(result.stdout).toBe("first\n");
+  });
+
+  it("reads input() from stdin", () => {
+    const script = path.join(project, "ask.js");
+    writeFileSync(script, 'require("forklab").input("Name? ").then((name) => console.log(`got ${name}`));\n');
+    const result = spawnSync(process.execPath, [script], { cwd: project, encoding: "utf8", input: "Ada\n" });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toBe("Name? got Ada\n");
   });
 });

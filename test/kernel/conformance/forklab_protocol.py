@@ -191,6 +191,27 @@ class ForklabProtocolTests(unittest.TestCase):
         self.assertTrue(inspect["found"])
         self.assertIn("Process", inspect["data"]["text/plain"])
 
+    def test_input_asks_the_frontend_on_the_stdin_channel(self):
+        msg_id = self.kc.execute(
+            'import { input } from "forklab";\n'
+            'const answer = await input("Your name? ");\n'
+            'console.log(`Hello, ${answer}!`);',
+            allow_stdin=True,
+        )
+        request = self.kc.get_stdin_msg(timeout=TIMEOUT)
+        self.assertEqual(request["msg_type"], "input_request")
+        self.assertEqual(request["content"], {"prompt": "Your name? ", "password": False})
+        self.assertEqual(request["parent_header"]["msg_id"], msg_id)
+        self.kc.input("Ada")
+        reply = self.reply_to(msg_id)
+        self.assertEqual(reply["content"]["status"], "ok", reply["content"])
+        self.assertIn("Hello, Ada!", self.stdout_of(self.outputs_of(msg_id)))
+
+    def test_input_without_stdin_fails_with_a_clear_error(self):
+        reply, _ = self.run_cell('import { input } from "forklab";\nawait input("? ");', allow_stdin=False)
+        self.assertEqual(reply["content"]["status"], "error")
+        self.assertIn("allow_stdin is false", reply["content"]["evalue"])
+
     def test_bad_signature_and_malformed_frames_are_dropped_and_the_kernel_serves_on(self):
         context = zmq.Context.instance()
         socket = context.socket(zmq.DEALER)
