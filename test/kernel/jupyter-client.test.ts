@@ -54,7 +54,7 @@ describe.skipIf(!available)("the kernel under jupyter_client", () => {
 
   it("interrupts, routes late output, aborts queued cells, drops bad messages, cleans up", () => {
     const { status, log } = unittest("forklab_protocol");
-    expect(log).toMatch(/Ran 13 tests/);
+    expect(log).toMatch(/Ran 14 tests/);
     expect(log).not.toMatch(/skipped/);
     expect(status, log).toBe(0);
   });

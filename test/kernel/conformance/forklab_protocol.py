@@ -212,6 +212,31 @@ class ForklabProtocolTests(unittest.TestCase):
         self.assertEqual(reply["content"]["status"], "error")
         self.assertIn("allow_stdin is false", reply["content"]["evalue"])
 
+    def test_a_program_a_cell_started_updates_its_block_after_the_cell_ended(self):
+        first = self.kc.execute(
+            'import { Popen, PIPE } from "forklab";\n'
+            "const program = new Popen([process.execPath, \"-e\", "
+            "\"console.log('first'); process.stdin.once('data', () => console.log('second'))\"], "
+            "{ stdin: PIPE });"
+        )
+        self.reply_to(first)
+        displays = [m for m in self.outputs_of(first) if m["msg_type"] == "display_data"]
+        self.assertEqual(len(displays), 1)
+        display_id = displays[0]["content"]["transient"]["display_id"]
+
+        second = self.kc.execute('program.stdin!.end("go\\n");\nawait program.wait();')
+        self.reply_to(second)
+        # The block's last update (with the exit code) may come just after the second cell's
+        # idle: the program's pipes can close after it exits. Wait for it, whenever it comes.
+        final = None
+        while final is None:
+            msg = self.kc.get_iopub_msg(timeout=TIMEOUT)
+            if msg["msg_type"] == "update_display_data" and "exit 0" in msg["content"]["data"]["text/plain"]:
+                final = msg
+        self.assertEqual(final["content"]["transient"]["display_id"], display_id)
+        self.assertEqual(final["parent_header"]["msg_id"], first)
+        self.assertIn("first\nsecond", final["content"]["data"]["text/plain"])
+
     def test_bad_signature_and_malformed_frames_are_dropped_and_the_kernel_serves_on(self):
         context = zmq.Context.instance()
         socket = context.socket(zmq.DEALER)
