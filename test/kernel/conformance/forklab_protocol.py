@@ -72,6 +72,25 @@ class ForklabProtocolTests(unittest.TestCase):
             time.sleep(0.02)
         return msg_id
 
+    def start_cell_that_awaits(self, code, report='""'):
+        """Run `code`, which awaits, and return once it is awaiting.
+
+        The cell writes a file (with `report`) from a setImmediate callback, which runs only once
+        the cell's synchronous part has ended: a SIGINT at the very moment it ends can be taken by
+        Node's own SIGINT watchdog for that script, and lost.
+        """
+        self.marker = os.path.join(tempfile.mkdtemp(), "awaiting")
+        msg_id = self.kc.execute(
+            'setImmediate(() => require("fs").writeFileSync(%s, %s + "\\n"));\n%s'
+            % (json.dumps(self.marker), report, code)
+        )
+        deadline = time.monotonic() + TIMEOUT
+        while not (os.path.exists(self.marker) and os.path.getsize(self.marker) > 0):
+            if time.monotonic() > deadline:
+                self.fail("the cell did not start awaiting within %d s" % TIMEOUT)
+            time.sleep(0.02)
+        return msg_id
+
     def stdout_of(self, outputs):
         return "".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream")
 
@@ -100,8 +119,7 @@ class ForklabProtocolTests(unittest.TestCase):
         self.assertEqual(reply["content"]["status"], "ok")
 
     def test_interrupt_request_stops_a_cell_awaiting_a_promise(self):
-        msg_id = self.kc.execute("await new Promise(() => {})")
-        self.wait_for_input(msg_id)
+        msg_id = self.start_cell_that_awaits("await new Promise(() => {});")
         self.kc.control_channel.send(self.kc.session.msg("interrupt_request", {}))
         control = self.kc.get_control_msg(timeout=TIMEOUT)
         self.assertEqual(control["msg_type"], "interrupt_reply")
@@ -267,18 +285,12 @@ class ForklabProtocolTests(unittest.TestCase):
             "console.log(earlier.pid);"
         )
         earlier = int(self.stdout_of(outputs).strip().splitlines()[-1])
-        marker = os.path.join(tempfile.mkdtemp(), "started")
-        msg_id = self.kc.execute(
+        msg_id = self.start_cell_that_awaits(
             "const p = spawn(() => new Promise(() => setInterval(() => {}, 1000)));\n"
-            'require("fs").writeFileSync(%s, String(p.pid));\n'
-            "await p.join();" % json.dumps(marker)
+            "await p.join();",
+            report="String(p.pid)",
         )
-        deadline = time.monotonic() + TIMEOUT
-        while not (os.path.exists(marker) and os.path.getsize(marker) > 0):
-            if time.monotonic() > deadline:
-                self.fail("the cell did not start its process")
-            time.sleep(0.02)
-        with open(marker) as f:
+        with open(self.marker) as f:
             pid = int(f.read())
         self.km.interrupt_kernel()
         reply = self.reply_to(msg_id)
