@@ -37,3 +37,16 @@ export const KERNEL_BRIDGE = Symbol.for("forklab.kernel-bridge");
 export function findKernelBridge(): KernelBridge | undefined {
   return (globalThis as { [KERNEL_BRIDGE]?: KernelBridge })[KERNEL_BRIDGE];
 }
+
+/**
+ * How an object shows itself in a notebook: a method under this symbol returns a MIME bundle (or a
+ * promise of one). The forklab kernel, tslab and IPython-style frontends all look for it.
+ */
+export const JUPYTER_DISPLAY: unique symbol = Symbol.for("Jupyter.display") as never;
+
+/**
+ * A live object (a Process, a Pool, a Queue) already has an output that it keeps up to date; this
+ * property holds that output's display id. A kernel that shows such an object as a cell's result
+ * shows it once per cell, with this display id, so that the result stays live too.
+ */
+export const LIVE_DISPLAY_ID: unique symbol = Symbol.for("forklab.liveDisplayId") as never;

@@ -20,7 +20,10 @@ describe("in a kernel", () => {
     const p = spawn(function runProc(name: string) {
       console.log(`Run child process ${name} (${process.pid})...`);
     }, ["test"]);
-    const mine = () => displays.filter((d) => d.options.displayId?.startsWith(`forklab-process-${p.pid}-`));
+    // The card's display id is the one the process reports to kernels as its live output.
+    const displayId = (p as unknown as Record<symbol, string | undefined>)[Symbol.for("forklab.liveDisplayId")];
+    expect(displayId).toMatch(/^forklab-process-/);
+    const mine = () => displays.filter((d) => d.options.displayId === displayId);
     expect(mine()).toHaveLength(1);
     expect(mine()[0]!.options.update).toBeFalsy();
     expect(mine()[0]!.bundle["text/plain"]).toContain("running");

@@ -12,14 +12,15 @@
  * As in Python, a daemon process cannot start children.
  */
 import { AsyncResource } from "node:async_hooks";
-import { randomUUID } from "node:crypto";
 import * as util from "node:util";
 import { findUncloneable, uncloneableMessage } from "../../protocol/clone";
 import { fromErrorRecord } from "../../protocol/errors";
 import { encodeRecord } from "../../protocol/framing";
 import { encodeHandles } from "../../protocol/handles";
 import { childState, type Message } from "../../protocol/messages";
-import { display, isInKernel, onInterrupt, type MimeBundle } from "../../render/display";
+import { JUPYTER_DISPLAY, LIVE_DISPLAY_ID } from "../../protocol/kernel-bridge";
+import { isInKernel, onInterrupt, type MimeBundle } from "../../render/display";
+import { LiveDisplay } from "../../render/live";
 import { renderProcessCard, renderProcessText, type ProcessCardData, type ProcessState } from "../../render/process-card";
 import { toReturncode } from "../signals";
 import { ProcessError } from "./errors";
@@ -58,9 +59,6 @@ export interface ProcessInit<A extends unknown[] = unknown[], R = unknown> exten
   args?: A;
 }
 
-const JUPYTER_DISPLAY = Symbol.for("Jupyter.display");
-const UPDATE_EVERY_MS = 100;
-const TICK_MS = 1000;
 
 function short(value: unknown): string {
   const text = util.inspect(value, { depth: 2, breakLength: Infinity, maxArrayLength: 10, maxStringLength: 200 });
@@ -96,9 +94,7 @@ export class Process<R = unknown> {
   readonly #finished: Promise<void>;
   #markFinished!: () => void;
   #finishedOnce = false;
-  #displayId: string | undefined;
-  #updateTimer: NodeJS.Timeout | undefined;
-  #tickTimer: NodeJS.Timeout | undefined;
+  readonly #live = new LiveDisplay(() => this.#bundle(), { kind: "forklab-process" });
   #unsubscribeInterrupt: (() => void) | undefined;
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -241,10 +237,7 @@ export class Process<R = unknown> {
       if (this.isAlive()) this.terminate("interrupt");
     });
     if (output === "display") {
-      this.#displayId = `forklab-process-${handle.pid}-${randomUUID().slice(0, 8)}`;
-      display(this.#bundle(), { displayId: this.#displayId });
-      this.#tickTimer = setInterval(AsyncResource.bind(() => this.#scheduleUpdate()), TICK_MS);
-      this.#tickTimer.unref();
+      this.#live.show();
     }
     return this;
   }
@@ -310,6 +303,11 @@ export class Process<R = unknown> {
     };
   }
 
+  /** The id of this process's card in the notebook, once shown (see LIVE_DISPLAY_ID). */
+  get [LIVE_DISPLAY_ID](): string | undefined {
+    return this.#live.displayId;
+  }
+
   [JUPYTER_DISPLAY](): MimeBundle {
     return this.#bundle();
   }
@@ -335,7 +333,7 @@ export class Process<R = unknown> {
     const text = (stream === "stdout" ? this.#stdout : this.#stderr).push(chunk);
     this.#tail.push(stream, text);
     if (output === "forward") (stream === "stdout" ? process.stdout : process.stderr).write(chunk);
-    else if (output === "display") this.#scheduleUpdate();
+    else if (output === "display") this.#live.changed();
   }
 
   #onMessage(message: Message): void {
@@ -360,7 +358,7 @@ export class Process<R = unknown> {
    * before the child has exited, and a notebook saved then shows this state.
    */
   #showOutcome(): void {
-    if (this.#displayId) display(this.#bundle(), { displayId: this.#displayId, update: true });
+    this.#live.updateNow();
   }
 
 
@@ -381,9 +379,6 @@ export class Process<R = unknown> {
     // 'close' (pipes drained) normally comes first; the timer set on exit is the fallback.
     if (this.#state !== "stopped" || this.#finishedOnce) return;
     this.#finishedOnce = true;
-    if (this.#tickTimer) clearInterval(this.#tickTimer);
-    if (this.#updateTimer) clearTimeout(this.#updateTimer);
-    this.#tickTimer = this.#updateTimer = undefined;
     this.#tail.push("stdout", this.#stdout.end());
     this.#tail.push("stderr", this.#stderr.end());
     if (!this.#settled) {
@@ -402,19 +397,7 @@ export class Process<R = unknown> {
       };
       this.#reject(error);
     }
-    if (this.#displayId) display(this.#bundle(), { displayId: this.#displayId, update: true });
+    this.#live.final();
     this.#markFinished();
-  }
-
-  #scheduleUpdate(): void {
-    if (this.#updateTimer || this.#displayId === undefined || this.#state !== "running") return;
-    this.#updateTimer = setTimeout(
-      AsyncResource.bind(() => {
-        this.#updateTimer = undefined;
-        if (this.#state === "running") display(this.#bundle(), { displayId: this.#displayId, update: true });
-      }),
-      UPDATE_EVERY_MS,
-    );
-    this.#updateTimer.unref();
   }
 }
