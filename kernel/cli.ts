@@ -3,7 +3,9 @@
  * start the course. Exit codes: 0 success, 1 failure, 2 usage error.
  */
 import { basename, dirname, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
 import { findKernelSpec, installKernelSpec, KernelSpecError, uninstallKernelSpec, type FoundKernelSpec, type InstallTarget } from "./kernelspec";
+import { ensureJupyterEnv, JupyterEnvError } from "./jupyter-env";
 import { forklabVersion } from "./kernel-info";
 import { NotebookRunError } from "./runner/errors";
 import { runNotebook, type ProgressEvent } from "./runner/execute";
@@ -47,13 +49,20 @@ Usage:
                        (default: this installation's forklab kernel, no kernelspec needed)
       Stops a notebook at its first failing cell (unless --allow-errors), writes what ran so far,
       and goes on to the next notebook; exits 1 if any notebook failed.
-  forklab start [-- JUPYTER_ARGS...]
-      Install the kernelspec for this checkout if needed, then open notebooks/ in JupyterLab
-      (or Jupyter Notebook). Without either, run the course headless into notebooks/executed/.
+  forklab setup [--python PYTHON]
+      Create (or update) the project's Jupyter environment in .venv/: a virtual environment with
+      the pinned JupyterLab, Notebook and jupyter_client of jupyter-requirements.txt.
+        --python PY    the Python 3.9+ to build it from (default: python3 on PATH)
+  forklab start [--no-install] [-- JUPYTER_ARGS...]
+      Install the kernelspec for this checkout if needed, then open notebooks/ in JupyterLab:
+      the one in .venv/, else jupyter-lab on PATH, else a new .venv/ made as "forklab setup" does
+      (then Jupyter Notebook on PATH). With none, run the course headless into notebooks/executed/.
+        --no-install   never create or update .venv/
+        -- ARGS        passed to Jupyter as they are (e.g. -- --port=8899 --no-browser)
   forklab help | --help | -h
 `;
 
-const COMMANDS = ["install", "uninstall", "kernel", "run", "start", "help"] as const;
+const COMMANDS = ["install", "uninstall", "kernel", "run", "setup", "start", "help"] as const;
 type Command = (typeof COMMANDS)[number];
 
 /** A mistake in the command line: printed with a pointer to --help, exit code 2. */
@@ -64,50 +73,62 @@ export class UsageError extends Error {
 interface FlagSpec {
   /** Takes a value (`--out DIR` or `--out=DIR`). */
   value?: boolean;
-  alias?: string;
+  /** A one-letter form (`-f FILE`). */
+  short?: string;
 }
 
 interface Parsed {
   flags: Map<string, string | true>;
   positional: string[];
-  /** Everything after a bare `--`. */
+  /** Everything after a bare `--`, untouched (for Jupyter, say). */
   rest: string[];
 }
 
+/** `--help` or `-h` among a command's own arguments: the CLI prints usage and exits 0. */
+class HelpRequested extends Error {}
+
+/**
+ * A command's arguments, tokenized by node:util's parseArgs and checked here, so that each mistake
+ * gets a message naming the option, the command and what is valid. `--help`/`-h` counts only
+ * before `--`: what follows `--` belongs to another program.
+ */
 export function parseFlags(command: string, args: string[], specs: Record<string, FlagSpec>, allowRest = false): Parsed {
+  const options = Object.fromEntries(
+    Object.entries(specs).map(([name, spec]) => [name, { type: spec.value ? "string" : "boolean", ...(spec.short ? { short: spec.short } : {}) } as const]),
+  );
+  // Not strict: unknown options and missing values come back as tokens, and are reported below.
+  const { tokens } = parseArgs({ args, options: { ...options, help: { type: "boolean", short: "h" } }, strict: false, allowPositionals: true, tokens: true });
+  const terminator = tokens.findIndex((token) => token.kind === "option-terminator");
+  const own = terminator < 0 ? tokens : tokens.slice(0, terminator);
+  if (own.some((token) => token.kind === "option" && token.name === "help" && (token.rawName === "--help" || token.rawName === "-h"))) {
+    throw new HelpRequested();
+  }
   const flags = new Map<string, string | true>();
   const positional: string[] = [];
-  const aliases = new Map(Object.entries(specs).flatMap(([name, s]) => (s.alias ? [[s.alias, name]] : [])));
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === "--") {
-      if (!allowRest) throw new UsageError(`"forklab ${command}" takes no arguments after "--"`);
-      return { flags, positional, rest: args.slice(i + 1) };
-    }
-    if (!arg.startsWith("-") || arg === "-") {
-      positional.push(arg);
+  for (const token of own) {
+    if (token.kind === "positional") {
+      positional.push(token.value);
       continue;
     }
-    const eq = arg.indexOf("=");
-    const raw = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
-    const name = aliases.get(raw) ?? raw.replace(/^--/, "");
-    const spec = arg.startsWith("--") || aliases.has(raw) ? specs[name] : undefined;
-    if (!spec) {
-      const valid = Object.entries(specs).map(([n, s]) => `--${n}${s.alias ? ` (${s.alias})` : ""}`);
+    if (token.kind !== "option") continue;
+    const spec = Object.hasOwn(specs, token.name) ? specs[token.name] : undefined;
+    if (!spec || (token.rawName !== `--${token.name}` && token.rawName !== `-${spec.short}`)) {
+      const valid = Object.entries(specs).map(([n, s]) => `--${n}${s.short ? ` (-${s.short})` : ""}`);
       throw new UsageError(
-        `unknown option ${JSON.stringify(raw)} for "forklab ${command}"; valid options: ${valid.length ? valid.join(", ") : "none"}`,
+        `unknown option ${JSON.stringify(token.rawName)} for "forklab ${command}"; valid options: ${valid.length ? valid.join(", ") : "none"}`,
       );
     }
     if (spec.value) {
-      const value = raw !== arg ? arg.slice(eq + 1) : args[++i];
-      if (value === undefined || value === "") throw new UsageError(`option --${name} of "forklab ${command}" needs a value`);
-      flags.set(name, value);
+      if (token.value === undefined || token.value === "") throw new UsageError(`option --${token.name} of "forklab ${command}" needs a value`);
+      flags.set(token.name, token.value);
     } else {
-      if (raw !== arg) throw new UsageError(`option --${name} of "forklab ${command}" takes no value, got ${JSON.stringify(arg)}`);
-      flags.set(name, true);
+      if (token.value !== undefined) throw new UsageError(`option --${token.name} of "forklab ${command}" takes no value, got ${JSON.stringify(args[token.index])}`);
+      flags.set(token.name, true);
     }
   }
-  return { flags, positional, rest: [] };
+  if (terminator >= 0 && !allowRest) throw new UsageError(`"forklab ${command}" takes no arguments after "--"`);
+  const rest = terminator >= 0 ? args.slice(tokens[terminator]!.index + 1) : [];
+  return { flags, positional, rest };
 }
 
 function noPositional(command: string, parsed: Parsed): void {
@@ -131,11 +152,15 @@ export async function cli(argv: string[], io: Io = processIo): Promise<number> {
   try {
     return await dispatch(argv, io);
   } catch (error) {
+    if (error instanceof HelpRequested) {
+      io.out(USAGE);
+      return 0;
+    }
     if (error instanceof UsageError) {
       io.err(`forklab: ${error.message}\nRun "forklab --help" for usage.\n`);
       return 2;
     }
-    if (error instanceof KernelSpecError || error instanceof KernelStartError) {
+    if (error instanceof KernelSpecError || error instanceof KernelStartError || error instanceof JupyterEnvError) {
       io.err(`forklab: ${error.message}\n`);
       return 1;
     }
@@ -161,10 +186,6 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
     const what = first.startsWith("-") ? "option" : "command";
     throw new UsageError(`unknown ${what} ${JSON.stringify(first)}; valid commands: ${COMMANDS.join(", ")}`);
   }
-  if (args.includes("--help") || args.includes("-h")) {
-    io.out(USAGE);
-    return 0;
-  }
   switch (first as Command) {
     case "install": {
       const parsed = parseFlags("install", args, TARGET_FLAGS);
@@ -181,7 +202,7 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
       return 0;
     }
     case "kernel": {
-      const parsed = parseFlags("kernel", args, { "connection-file": { value: true, alias: "-f" } });
+      const parsed = parseFlags("kernel", args, { "connection-file": { value: true, short: "f" } });
       noPositional("kernel", parsed);
       const file = parsed.flags.get("connection-file");
       if (typeof file !== "string") throw new UsageError(`"forklab kernel" needs --connection-file FILE`);
@@ -192,11 +213,18 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
     }
     case "run":
       return runCommand(parseRunArgs(args), io);
+    case "setup": {
+      const parsed = parseFlags("setup", args, { python: { value: true } });
+      noPositional("setup", parsed);
+      const dir = await ensureJupyterEnv({ python: parsed.flags.get("python") as string | undefined, log: io.err });
+      io.err(`The Jupyter environment is ${dir}\n`);
+      return 0;
+    }
     case "start": {
-      const parsed = parseFlags("start", args, {}, true);
+      const parsed = parseFlags("start", args, { "no-install": {} }, true);
       noPositional("start", parsed);
       const { start } = require("./start") as typeof import("./start");
-      return start(io, parsed.rest);
+      return start(io, { jupyterArgs: parsed.rest, noInstall: parsed.flags.has("no-install") });
     }
     case "help":
       io.out(USAGE);

@@ -131,7 +131,7 @@ describe("forklab install / uninstall", () => {
     expect(await cli(["install", "--prefix"], io)).toBe(2);
     expect(io.stderr).toMatch(/--prefix .* needs a value/);
     expect(await cli(["instal"], io)).toBe(2);
-    expect(io.stderr).toMatch(/unknown command "instal"; valid commands: install, uninstall, kernel, run, start, help/);
+    expect(io.stderr).toMatch(/unknown command "instal"; valid commands: install, uninstall, kernel, run, setup, start, help/);
   });
 
   it("prints usage for --help", async () => {
@@ -176,7 +176,12 @@ print(json.dumps({"dir": spec.resource_dir, "argv": spec.argv, "display_name": s
   });
 
   it("and our lookup agrees with jupyter_client on where python3 is", () => {
-    const theirs = python(`from jupyter_client.kernelspec import KernelSpecManager as K; print(K().get_kernel_spec("python3").resource_dir)`).trim();
-    expect(findKernelSpec("python3").resourceDir).toBe(theirs);
+    const [theirs, venv] = python(
+      `import sys; from jupyter_client.kernelspec import KernelSpecManager as K; print(K().get_kernel_spec("python3").resource_dir); print(sys.prefix if sys.prefix != sys.base_prefix else "")`,
+    ).split("\n");
+    // Jupyter in a virtual environment also looks in that environment, as forklab does once it is
+    // activated (VIRTUAL_ENV set).
+    const env = venv ? { ...process.env, VIRTUAL_ENV: venv } : process.env;
+    expect(findKernelSpec("python3", env).resourceDir).toBe(theirs);
   });
 });

@@ -1,17 +1,22 @@
 /**
- * Finding the Debian Jupyter (jupyter_client, ipykernel, nbformat under /usr/bin/python3) that
- * tests use as the reference implementation. Tests that need it are skipped, loudly, when it is
- * missing; with FORKLAB_REQUIRE_JUPYTER=1 a missing Jupyter fails the test file instead.
+ * Finding the Jupyter that tests use as the reference implementation: the project's environment
+ * (.venv/, made by `npx forklab setup` or `npm start` with jupyter-requirements.txt), or the Python
+ * FORKLAB_JUPYTER_PYTHON names. Tests that need it are skipped, loudly, when it is missing; with
+ * FORKLAB_REQUIRE_JUPYTER=1 (as in .ci/run) a missing Jupyter fails the test file instead.
  */
 import { spawnSync } from "node:child_process";
+import { venvDir, venvExecutable } from "../../kernel/jupyter-env";
+import { packageRoot } from "../../kernel/kernelspec";
 
-/** Pythons to try, first match wins; FORKLAB_JUPYTER_PYTHON replaces the default. */
-const CANDIDATES = process.env.FORKLAB_JUPYTER_PYTHON ? [process.env.FORKLAB_JUPYTER_PYTHON] : ["/usr/bin/python3"];
-const MODULES = "import jupyter_client, ipykernel, nbformat";
+/** An explicit FORKLAB_JUPYTER_PYTHON wins; otherwise the project's environment. */
+const CANDIDATES = process.env.FORKLAB_JUPYTER_PYTHON
+  ? [process.env.FORKLAB_JUPYTER_PYTHON]
+  : [venvExecutable("python", venvDir(packageRoot()))];
+const MODULES = "import jupyter_client, ipykernel, nbformat, nbclient, jupyter_kernel_test";
 
 let cached: string | null | undefined;
 
-/** The path of a Python that has jupyter_client, ipykernel and nbformat, or undefined. */
+/** The path of a Python that has the Jupyter stack the tests drive the kernel with, or undefined. */
 export function findJupyterPython(): string | undefined {
   if (cached !== undefined) return cached ?? undefined;
   cached = null;
@@ -25,6 +30,17 @@ export function findJupyterPython(): string | undefined {
   return cached ?? undefined;
 }
 
+/** An executable next to the Jupyter Python (`jupyter-lab`, `jupyter-notebook`), or undefined. */
+export function jupyterExecutable(name: string): string | undefined {
+  const python = findJupyterPython();
+  if (!python) return undefined;
+  const probe = spawnSync(python, ["-c", `import shutil, sys, os; print(shutil.which(${JSON.stringify(name)}, path=os.path.dirname(sys.executable)) or "")`], {
+    encoding: "utf8",
+    timeout: 30_000,
+  });
+  return probe.stdout.trim() || undefined;
+}
+
 /**
  * Whether the tests of `what` can run. Prints a warning when they cannot; throws (failing the
  * file) when FORKLAB_REQUIRE_JUPYTER=1.
@@ -33,8 +49,8 @@ export function jupyterAvailable(what: string): boolean {
   if (findJupyterPython()) return true;
   const message =
     `Jupyter not found (tried ${CANDIDATES.join(", ")} for "${MODULES}"): ${what} need it. ` +
-    `Install Debian's python3-jupyter-client, python3-ipykernel and python3-nbformat, ` +
-    `or point FORKLAB_JUPYTER_PYTHON at a Python that has them.`;
+    `Create the project's environment with "npx forklab setup" (after npm install; about a minute), ` +
+    `or point FORKLAB_JUPYTER_PYTHON at a Python that has jupyter-requirements.txt installed.`;
   if (process.env.FORKLAB_REQUIRE_JUPYTER === "1") throw new Error(`${message} (FORKLAB_REQUIRE_JUPYTER=1)`);
   console.warn(`\n!!! SKIPPED: ${message}\n`);
   return false;
