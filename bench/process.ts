@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { Process, setStartMethod } from "../src/parent/process";
-import { spareBooted } from "../src/parent/process/popen";
+import { spareBooted } from "../src/parent/process/child-handle";
 import { median, runAlone, type Row } from "./stats";
 
 const trivial = (x: number) => x + 1;
@@ -27,7 +27,7 @@ async function nodeRuns(method: "spawn" | "warm", env: NodeJS.ProcessEnv, repeat
   const times: number[] = [];
   for (let i = 0; i < repeats; i++) {
     if (method === "warm") {
-      const { prepareSpare } = await import("../src/parent/process/popen");
+      const { prepareSpare } = await import("../src/parent/process/child-handle");
       prepareSpare({ cwd: process.cwd(), env, execArgv: [] });
       await spareBooted({ cwd: process.cwd(), env, execArgv: [] });
     }

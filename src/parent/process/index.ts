@@ -1,4 +1,4 @@
-import { discardSpares, prepareSpare } from "./popen";
+import { discardSpares, prepareSpare } from "./child-handle";
 import { Process, type ProcessOptions } from "./process";
 import { getStartMethod, setStartMethodValue, tracked, type StartMethod } from "./registry";
 import type { ModuleTarget } from "./target";

@@ -25,7 +25,7 @@ import { renderProcessCard, renderProcessText, type ProcessCardData, type Proces
 import { toReturncode } from "../signals";
 import { ProcessError } from "./errors";
 import { BoundedText, LineTail } from "./output";
-import { prepareSpare, startChild, startFailureMessage, takeSpare, type ChildHandle, type ChildOptions } from "./popen";
+import { prepareSpare, startChild, startFailureMessage, takeSpare, type ChildHandle, type ChildOptions } from "./child-handle";
 import { getStartMethod, nextIdentity, track, untrack, type StartMethod } from "./registry";
 import { toTargetSpec, type Target } from "./target";
 

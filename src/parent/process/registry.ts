@@ -5,7 +5,7 @@
 import { findKernelBridge, type KernelBridge } from "../../protocol/kernel-bridge";
 import { childState } from "../../protocol/messages";
 import { onShutdown } from "../../render/display";
-import { discardSpares } from "./popen";
+import { discardSpares } from "./child-handle";
 
 export interface Stoppable {
   isAlive(): boolean;
