@@ -207,7 +207,7 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
       const file = parsed.flags.get("connection-file");
       if (typeof file !== "string") throw new UsageError(`"forklab kernel" needs --connection-file FILE`);
       // Loaded lazily: installing or running notebooks must not load tslab.
-      const { runKernel } = require("./main") as { runKernel(connectionFile: string): Promise<void> };
+      const { runKernel } = require("./server/main") as { runKernel(connectionFile: string): Promise<void> };
       await runKernel(resolve(file));
       return 0;
     }

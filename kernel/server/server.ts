@@ -7,15 +7,15 @@
  */
 import type * as zmq from "zeromq";
 import { CellExecutor, type CellOutcome } from "./cell-executor";
-import { RAISES_SIGINT } from "./control-thread";
+import { RAISES_SIGINT } from "../control/control-thread";
 import { History } from "./history";
-import { log } from "./log";
+import { log } from "../log";
 import { OutputRouter, type CellContext } from "./output";
 import { plainText, toBundle } from "./rich-value";
 import { bindSockets, closeSockets, OrderedSender, type KernelSockets } from "./sockets";
-import { kernelInfo } from "./kernel-info";
-import { newHeader, parse, serialize, WireError, type ConnectionInfo, type Message, type SigningKey } from "./wire";
-import { KERNEL_BRIDGE, type KernelBridge, type DisplayOptions, type MimeBundle } from "../src/protocol/kernel-bridge";
+import { kernelInfo } from "../kernel-info";
+import { newHeader, parse, serialize, WireError, type ConnectionInfo, type Message, type SigningKey } from "../wire";
+import { KERNEL_BRIDGE, type KernelBridge, type DisplayOptions, type MimeBundle } from "../../src/protocol/kernel-bridge";
 
 type Content = Record<string, unknown>;
 type ExecuteRequest = { code: string; silent?: boolean; store_history?: boolean; stop_on_error?: boolean; user_expressions?: Record<string, string> };

@@ -9,8 +9,8 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import * as zmq from "zeromq";
-import { bindNamed } from "./bind";
-import { endpoint, parse, WireError, type ConnectionInfo } from "./wire";
+import { bindNamed } from "../bind";
+import { endpoint, parse, WireError, type ConnectionInfo } from "../wire";
 
 export interface ControlThreadData {
   connection: ConnectionInfo;

@@ -1,9 +1,9 @@
 /** `forklab kernel --connection-file F`: read the connection file, serve until shut down. */
 import crypto from "node:crypto";
 import fs from "node:fs";
-import { log } from "./log";
+import { log } from "../log";
 import { KernelServer } from "./server";
-import type { ConnectionInfo } from "./wire";
+import type { ConnectionInfo } from "../wire";
 
 const REQUIRED_FIELDS = ["transport", "ip", "shell_port", "iopub_port", "stdin_port", "control_port", "hb_port", "key"] as const;
 

@@ -8,7 +8,7 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { StringDecoder } from "node:string_decoder";
-import type { Message } from "./wire";
+import type { Message } from "../wire";
 
 export interface CellContext {
   request: Message;

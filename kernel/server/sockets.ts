@@ -5,10 +5,10 @@
 import path from "node:path";
 import { Worker } from "node:worker_threads";
 import * as zmq from "zeromq";
-import type { ControlThreadData, FromControlThread, ToControlThread } from "./control-thread";
-import { bindNamed } from "./bind";
-import { log } from "./log";
-import { endpoint, type ConnectionInfo } from "./wire";
+import type { ControlThreadData, FromControlThread, ToControlThread } from "../control/control-thread";
+import { bindNamed } from "../bind";
+import { log } from "../log";
+import { endpoint, type ConnectionInfo } from "../wire";
 
 /** Something frames can be sent to, one send at a time. */
 export interface FrameSink {
@@ -52,7 +52,7 @@ export class ControlChannel implements FrameSink {
 
   static async start(connection: ConnectionInfo): Promise<ControlChannel> {
     const data: ControlThreadData = { connection };
-    const worker = new Worker(path.join(__dirname, "control-thread.js"), { workerData: data });
+    const worker = new Worker(path.join(__dirname, "..", "control", "control-thread.js"), { workerData: data });
     const channel = new ControlChannel(worker);
     await new Promise<void>((resolve, reject) => {
       worker.once("error", reject);

@@ -16,9 +16,9 @@ import path from "node:path";
 const TSLAB_TYPESCRIPT = "@tslab/typescript-for-tslab";
 export const LIBRARY_NAME = "forklab";
 
-/** The compiled library next to this kernel: dist/kernel/ -> dist/src/index.{js,d.ts}. */
-export const libraryEntry = path.resolve(__dirname, "..", "src", "index.js");
-const libraryTypes = path.resolve(__dirname, "..", "src", "index.d.ts");
+/** The compiled library next to this kernel: dist/kernel/server/ -> dist/src/index.{js,d.ts}. */
+export const libraryEntry = path.resolve(__dirname, "..", "..", "src", "index.js");
+const libraryTypes = path.resolve(__dirname, "..", "..", "src", "index.d.ts");
 
 type ModuleInternals = typeof Module & {
   _load(request: string, parent: unknown, isMain: boolean): unknown;
