@@ -7,6 +7,8 @@ import { isInKernel } from "../../render/display";
 import { DEVNULL, PIPE, STDOUT, type StderrSpec, type StdioSpec } from "./constants";
 import { isKnownEncoding, type DecodeErrors, type TextMode } from "./encoding";
 import { displayJoin, join, ShellCommand } from "./sh";
+import { describe, optionError } from "../option-errors";
+import { normalizeTimeout } from "../timeouts";
 
 /**
  * The program and its arguments: a list (`["ls", "-l"]`, no shell involved), a string (the
@@ -76,22 +78,8 @@ export interface NormalizedPopenOptions {
   inKernel: boolean;
 }
 
-/** `value (type)`, for messages. */
-export function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (value === undefined) return "undefined";
-  if (typeof value === "string") return `${JSON.stringify(value)} (string)`;
-  if (typeof value === "function") return `a function ${value.name || "(anonymous)"}`;
-  if (Array.isArray(value)) return `an array of ${value.length}`;
-  if (typeof value === "object") {
-    const name = (value as object).constructor?.name;
-    return name && name !== "Object" ? `a ${name}` : `an object with keys [${Object.keys(value).join(", ")}]`;
-  }
-  return `${String(value)} (${typeof value})`;
-}
-
 function fail(where: string, option: string, expected: string, value: unknown): never {
-  throw new TypeError(`${where}: option ${option} must be ${expected}, got ${describe(value)}`);
+  throw optionError(where, option, expected, value);
 }
 
 const KNOWN_POPEN_OPTIONS = new Set(["stdin", "stdout", "stderr", "cwd", "env", "shell", "text", "encoding", "errors", "live"]);
@@ -251,14 +239,6 @@ export interface NormalizedRunOptions {
 }
 
 const RUN_ONLY = new Set(["input", "captureOutput", "capture", "timeout", "check"]);
-
-export function normalizeTimeout(where: string, timeout: unknown): number | undefined {
-  if (timeout === undefined || timeout === null) return undefined;
-  if (typeof timeout !== "number" || !(timeout >= 0) || !Number.isFinite(timeout)) {
-    fail(where, "timeout", "a number of seconds >= 0 (as in Python; e.g. 2.5), or null for none", timeout);
-  }
-  return timeout;
-}
 
 export function normalizeRunOptions(where: string, args: unknown, options: RunOptions): NormalizedRunOptions {
   if (options === null || typeof options !== "object") fail(where, "options", "an object", options);

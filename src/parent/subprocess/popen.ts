@@ -17,7 +17,9 @@ import { signalName, toReturncode } from "../signals";
 import { ProgramNotFoundError, SpawnError, TimeoutExpired, type Output } from "./errors";
 import { ShownOutput } from "./live";
 import { spawnFailure } from "./locate";
-import { normalizePopenOptions, normalizeTimeout, describe, type Args, type NormalizedPopenOptions, type PopenOptions, type StreamMode } from "./options";
+import { describe } from "../option-errors";
+import { normalizeTimeout, timesOut } from "../timeouts";
+import { normalizePopenOptions, type Args, type NormalizedPopenOptions, type PopenOptions, type StreamMode } from "./options";
 
 /** Internal: options already normalized by run(). Not exported from the package. */
 export const NORMALIZED = Symbol("forklab.subprocess.normalized");
@@ -233,7 +235,7 @@ export class Popen<O extends PopenOptions = PopenOptions> {
     const timeout = normalizeTimeout("Popen.wait()", options?.timeout);
     this.#collect();
     if (this.#returncode === null) {
-      const timedOut = await this.#within(this.#exited, timeout);
+      const timedOut = await timesOut(this.#exited, timeout);
       if (timedOut) {
         throw new TimeoutExpired({ cmd: this.args, display: this.commandLine, timeout: timeout!, stdout: null, stderr: null, killed: false });
       }
@@ -278,7 +280,7 @@ export class Popen<O extends PopenOptions = PopenOptions> {
     }
     const collected = this.#collect();
     const all = Promise.all([this.#exited, this.#shownDone, collected.stdout?.done, collected.stderr?.done]);
-    const timedOut = await this.#within(all, timeout);
+    const timedOut = await timesOut(all, timeout);
     if (timedOut) {
       throw new TimeoutExpired({
         cmd: this.args,
@@ -323,24 +325,6 @@ export class Popen<O extends PopenOptions = PopenOptions> {
     }
     const bytes = entry.chunks[0] ?? Buffer.alloc(0);
     return this.#options.textMode ? decodeOutput(bytes, this.#options.textMode) : bytes;
-  }
-
-  /** Resolves to true if `timeout` seconds pass first. */
-  #within(promise: Promise<unknown>, timeout: number | undefined): Promise<boolean> {
-    if (timeout === undefined) return promise.then(() => false);
-    return new Promise<boolean>((resolve, reject) => {
-      const timer = setTimeout(() => resolve(true), timeout * 1000);
-      promise.then(
-        () => {
-          clearTimeout(timer);
-          resolve(false);
-        },
-        (error) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      );
-    });
   }
 
   /** Send `signal` (a name like "SIGTERM" or a number); does nothing once the program has ended. */
