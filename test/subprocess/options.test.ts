@@ -5,7 +5,7 @@ import { js } from "./helpers";
 describe("options are validated with expected value, actual value and type", () => {
   it.each([
     [{ stdout: "pipe" }, 'Popen(): option stdout must be PIPE, DEVNULL, null or a file descriptor, got "pipe" (string)'],
-    [{ stdin: STDOUT }, "option stdin must be PIPE, DEVNULL, null or a file descriptor (STDOUT is only for stderr)"],
+    [{ stdin: STDOUT }, "option stdin must be PIPE, DEVNULL, null, a file descriptor or a readable stream (another Popen's stdout) (STDOUT is only for stderr)"],
     [{ env: { N: 1 } }, "Popen(): option env.N must be a string (environment values are text; convert it with String()), got 1 (number)"],
     [{ cwd: 42 }, "option cwd must be a directory path (string or file: URL), got 42 (number)"],
     [{ shell: "yes" }, 'option shell must be true or false, got "yes" (string)'],

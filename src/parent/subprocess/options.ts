@@ -2,6 +2,7 @@
  * Options of Popen and run: normalized, then validated, with messages that give the expected
  * value, the actual value and its type.
  */
+import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { isInKernel } from "../../render/display";
 import { DEVNULL, PIPE, STDOUT, type StderrSpec, type StdioSpec } from "./constants";
@@ -20,8 +21,11 @@ export type Args = readonly string[] | string | ShellCommand;
 export type Env = Record<string, string | undefined>;
 
 export interface PopenOptions {
-  /** @default null (inherited; Python's None) */
-  stdin?: StdioSpec;
+  /**
+   * Also a readable stream, such as another Popen's `stdout`, whose data this process feeds to
+   * the program: Python's `Popen(b, stdin=a.stdout)` pipeline. @default null (inherited; Python's None)
+   */
+  stdin?: StdioSpec | Readable;
   /** @default null (shown: live in the cell in a notebook, inherited in a script) */
   stdout?: StdioSpec;
   /** @default null (shown); `STDOUT` merges it into stdout */
@@ -68,6 +72,8 @@ export interface NormalizedCommand {
 export interface NormalizedPopenOptions {
   command: NormalizedCommand;
   stdin: StreamMode;
+  /** With stdin "pipe": the stream fed into it (a pipeline), instead of the caller's writes. */
+  stdinFrom: Readable | undefined;
   stdout: StreamMode;
   stderr: StreamMode;
   cwd: string | undefined;
@@ -164,8 +170,14 @@ function normalizeStream(where: string, name: string, value: unknown): StreamMod
   if (value === null || value === undefined) return "show";
   if (typeof value === "number" && Number.isInteger(value) && value >= 0) return value;
   if (value === STDOUT && name === "stderr") return "merge";
-  const allowed = name === "stderr" ? "PIPE, STDOUT, DEVNULL, null or a file descriptor" : "PIPE, DEVNULL, null or a file descriptor";
-  const hint = value === STDOUT ? " (STDOUT is only for stderr)" : "";
+  const allowed =
+    name === "stderr"
+      ? "PIPE, STDOUT, DEVNULL, null or a file descriptor"
+      : name === "stdin"
+        ? "PIPE, DEVNULL, null, a file descriptor or a readable stream (another Popen's stdout)"
+        : "PIPE, DEVNULL, null or a file descriptor";
+  const popenGiven = typeof value === "object" && value !== null && "communicate" in value && "stdout" in value;
+  const hint = value === STDOUT ? " (STDOUT is only for stderr)" : popenGiven && name === "stdin" ? " (pass its .stdout, started with stdout: PIPE)" : "";
   return fail(where, name, allowed + hint, value);
 }
 
@@ -178,7 +190,8 @@ export function normalizePopenOptions(where: string, args: unknown, options: Pop
   }
   const command = normalizeArgs(where, args, options.shell);
 
-  let stdin = normalizeStream(where, "stdin", options.stdin);
+  const stdinFrom = options.stdin instanceof Readable ? checkStdinSource(where, options.stdin) : undefined;
+  let stdin = stdinFrom ? "pipe" : normalizeStream(where, "stdin", options.stdin);
   if (stdin === "show") stdin = "inherit";
   const stdout = normalizeStream(where, "stdout", options.stdout);
   const stderr = normalizeStream(where, "stderr", options.stderr);
@@ -215,7 +228,21 @@ export function normalizePopenOptions(where: string, args: unknown, options: Pop
   const inKernel = stdout === "show" || stderr === "show" ? isInKernel() : false;
   const live = options.live ?? inKernel;
 
-  return { command, stdin, stdout, stderr, cwd, env, textMode, live, inKernel };
+  return { command, stdin, stdinFrom, stdout, stderr, cwd, env, textMode, live, inKernel };
+}
+
+/** A stream given as stdin must still have all its data: nobody else may be reading it. */
+function checkStdinSource(where: string, source: Readable): Readable {
+  if (source.destroyed || source.readableEnded) {
+    throw new TypeError(`${where}: option stdin is a stream that is already closed or read to the end; pass a stream that still has its data`);
+  }
+  if (source.readableFlowing === true || source.listenerCount("data") > 0) {
+    throw new TypeError(
+      `${where}: option stdin is a stream that something else is already reading (communicate(), wait(), a "data" listener); ` +
+        "pass the other program's stdout before reading it or waiting for it",
+    );
+  }
+  return source;
 }
 
 export interface RunOptions extends PopenOptions {

@@ -21,6 +21,9 @@ import { describe } from "../option-errors";
 import { normalizeTimeout, timesOut } from "../timeouts";
 import { normalizePopenOptions, type Args, type NormalizedPopenOptions, type PopenOptions, type StreamMode } from "./options";
 
+/** Streams given to another Popen as its stdin: their data is that program's, not for communicate(). */
+const handedOver = new WeakSet<Readable>();
+
 /** Internal: options already normalized by run(). Not exported from the package. */
 export const NORMALIZED = Symbol("forklab.subprocess.normalized");
 
@@ -48,7 +51,7 @@ export class Popen<O extends PopenOptions = PopenOptions> {
   readonly args: string | string[];
   /** The process id. */
   readonly pid: number;
-  /** The program's stdin when it is `PIPE`, else null. Write to it, then `end()` it. */
+  /** The program's stdin when it is `PIPE` (not a stream), else null. Write to it, then `end()` it. */
   readonly stdin: Writable | null;
   /** The program's stdout when it is `PIPE` (with stderr when stderr is `STDOUT`), else null. */
   readonly stdout: Readable | null;
@@ -111,7 +114,8 @@ export class Popen<O extends PopenOptions = PopenOptions> {
     // Writing to a program that has closed its stdin fails with EPIPE: that is the program's
     // choice, not an error of this process (Python's communicate ignores it too).
     child.stdin?.on("error", () => {});
-    this.stdin = child.stdin;
+    this.stdin = normalized.stdinFrom ? null : child.stdin;
+    if (normalized.stdinFrom && child.stdin) this.#feed(normalized.stdinFrom, child.stdin);
 
     const stdoutShown = normalized.stdout === "show" && showPiped;
     const stderrShown = (normalized.stderr === "show" || (normalized.stderr === "merge" && stdoutShown)) && showPiped;
@@ -177,6 +181,24 @@ export class Popen<O extends PopenOptions = PopenOptions> {
 
     // In a kernel: an interrupt of the cell that started the program kills it; shutdown kills all.
     this.#unsubscribe.push(onInterrupt(() => this.kill()), onShutdown(() => this.kill()));
+  }
+
+  /**
+   * A pipeline: the source's data goes to the program's stdin, with backpressure. When this
+   * program ends, the source is closed, so a writer still writing gets SIGPIPE, as in Python once
+   * the parent has closed its copy of `p1.stdout`.
+   */
+  #feed(source: Readable, stdin: Writable): void {
+    handedOver.add(source);
+    source.pipe(stdin);
+    const stop = () => {
+      source.unpipe(stdin);
+      source.destroy();
+    };
+    stdin.once("error", stop);
+    this.#child.once("exit", () => {
+      if (!source.readableEnded) stop();
+    });
   }
 
   #spawnError(): SpawnError {
@@ -309,7 +331,7 @@ export class Popen<O extends PopenOptions = PopenOptions> {
       return entry;
     };
     this.#collected = {
-      stdout: this.stdout ? collect(this.stdout) : undefined,
+      stdout: this.stdout && !handedOver.has(this.stdout) ? collect(this.stdout) : undefined,
       stderr: this.stderr ? collect(this.stderr) : undefined,
     };
     return this.#collected;
