@@ -12,6 +12,7 @@
 import { Socket } from "node:net";
 import type { Worker } from "node:worker_threads";
 import { Channel } from "../protocol/channel";
+import { RecordError } from "../protocol/framing";
 import { findUncloneable, uncloneableMessage } from "../protocol/clone";
 import { toErrorRecord } from "../protocol/errors";
 import { encodeHandles, type HandleContext } from "../protocol/handles";
@@ -52,7 +53,7 @@ const channel = new Channel(socket, {
   onClose: parentGone,
   // A task whose arguments could not be revived fails with that error, as if its target threw it.
   onError: (error, message, during) => {
-    if (message.t !== "run" || during !== "revive") throw error;
+    if (message?.t !== "run" || during !== "revive") throw error;
     void runTask(message, { error });
   },
   handleContext,
@@ -120,7 +121,9 @@ function sendResult(id: number, value: unknown): void {
   try {
     const encoded = encodeHandles(value, handleContext);
     channel.send(encoded.found ? { t: "result", id, value: encoded.value, h: 1 } : { t: "result", id, value });
-  } catch {
+  } catch (failure) {
+    // Over the size cap: that error says so. Otherwise name what in the value cannot be cloned.
+    if (failure instanceof RecordError) return reportError(id, failure);
     const found = findUncloneable(value, "result");
     const error = new TypeError(
       found ? uncloneableMessage(found, "back to the parent") : "The return value could not be sent back to the parent",

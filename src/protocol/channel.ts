@@ -7,7 +7,7 @@
  * fails there goes to `onError` without holding up the others.
  */
 import type { Duplex } from "node:stream";
-import { encodeRecord, RecordDecoder, unbatch } from "./framing";
+import { encodeRecord, RecordDecoder, RecordError } from "./framing";
 import type { Message } from "./messages";
 import { reviveHandles, type HandleContext } from "./handles";
 
@@ -16,10 +16,11 @@ export interface ChannelOptions {
   /** The stream ended or failed: the other side is gone. */
   onClose: (error?: Error) => void;
   /**
-   * A message whose handles could not be revived, or for which `onMessage` threw. The messages
-   * after it are still delivered. @default a note on stderr
+   * A record that could not be read (`message` undefined, `error` a RecordError: over the size
+   * cap, or bytes that do not deserialize), a message whose handles could not be revived, or one
+   * for which `onMessage` threw. The messages after it are still delivered. @default a note on stderr
    */
-  onError?: (error: unknown, message: Message, during: "revive" | "onMessage") => void;
+  onError?: (error: unknown, message: Message | undefined, during: "decode" | "revive" | "onMessage") => void;
   /** Given to revivers of handles that arrive on this channel. */
   handleContext?: HandleContext;
 }
@@ -95,15 +96,15 @@ export class Channel {
   }
 
   #receive(chunk: Buffer): void {
-    let messages: Message[];
-    try {
-      messages = unbatch(this.#decoder.push(chunk));
-    } catch (error) {
-      this.#stream.destroy();
-      this.#close(error as Error);
-      return;
+    for (const record of this.#decoder.push(chunk)) {
+      if (record instanceof RecordError) this.#fail(record, undefined, "decode");
+      else this.#unbatch(record);
     }
-    for (const message of messages) this.#deliver(message);
+  }
+
+  #unbatch(message: Message): void {
+    if (message.t !== "batch") this.#deliver(message);
+    else if (Array.isArray(message.msgs)) for (const inner of message.msgs) this.#unbatch(inner);
   }
 
   /** One message; whatever it throws stays with it, so the rest of a batch still arrives. */
@@ -114,11 +115,15 @@ export class Channel {
       during = "onMessage";
       this.#options.onMessage(message);
     } catch (error) {
-      try {
-        (this.#options.onError ?? reportFailure)(error, message, during);
-      } catch (failure) {
-        reportFailure(failure, message);
-      }
+      this.#fail(error, message, during);
+    }
+  }
+
+  #fail(error: unknown, message: Message | undefined, during: "decode" | "revive" | "onMessage"): void {
+    try {
+      (this.#options.onError ?? reportFailure)(error, message, during);
+    } catch (failure) {
+      reportFailure(failure, message);
     }
   }
 
@@ -129,9 +134,15 @@ export class Channel {
   }
 }
 
-function reportFailure(error: unknown, message: Message): void {
-  const text = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
-  process.stderr.write(`forklab: could not handle a "${message.t}" message from the other process:\n${text}\n`);
+function reportFailure(error: unknown, message: Message | undefined): void {
+  let text: string;
+  try {
+    text = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
+  } catch {
+    text = Object.prototype.toString.call(error);
+  }
+  const what = message ? `a "${message.t}" message` : "a message";
+  process.stderr.write(`forklab: could not handle ${what} from the other process:\n${text}\n`);
 }
 
 function reviveMessage(message: Message, context: HandleContext | undefined): void {

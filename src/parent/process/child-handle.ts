@@ -65,7 +65,7 @@ export class ChildHandle {
       onMessage: (message) => this.#deliver(message),
       // A result whose handles could not be revived becomes that task's error.
       onError: (error, message, during) => {
-        if (message.t !== "result" || during !== "revive") throw error;
+        if (message?.t !== "result" || during !== "revive") throw error;
         this.#deliver({ t: "error", id: message.id, error: toErrorRecord(error, process.pid) });
       },
       onClose: () => {

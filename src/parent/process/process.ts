@@ -15,7 +15,7 @@ import { AsyncResource } from "node:async_hooks";
 import * as util from "node:util";
 import { findUncloneable, uncloneableMessage } from "../../protocol/clone";
 import { fromErrorRecord } from "../../protocol/errors";
-import { encodeRecord } from "../../protocol/framing";
+import { encodeRecord, RecordError } from "../../protocol/framing";
 import { encodeHandles } from "../../protocol/handles";
 import { childState, type Message } from "../../protocol/messages";
 import { JUPYTER_DISPLAY, LIVE_DISPLAY_ID } from "../../protocol/kernel-bridge";
@@ -193,6 +193,7 @@ export class Process<R = unknown> {
     try {
       record = encodeRecord({ t: "run", id: 1, target: spec, args: encoded.value as unknown[], ...(encoded.found ? { h: 1 as const } : {}) });
     } catch (error) {
+      if (error instanceof RecordError) throw error;
       const found = findUncloneable(this.#args, "args");
       throw new TypeError(
         found ? uncloneableMessage(found, `to ${this.name}`) : `The arguments of ${this.name} cannot be cloned: ${(error as Error).message}`,
