@@ -13,3 +13,24 @@ export function toReturncode(code: number | null, signal: NodeJS.Signals | null)
   const number = signal ? constants.signals[signal] : undefined;
   return number === undefined ? -1 : -number;
 }
+
+/**
+ * Send `signal` to the process group that `pid` leads (its own children included), falling back
+ * to the process alone where there are no groups (Windows) or it leads none. Silent when the
+ * process is already gone.
+ */
+export function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  if (process.platform !== "win32") {
+    try {
+      process.kill(-pid, signal);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
+    }
+  }
+  try {
+    process.kill(pid, signal);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
+  }
+}

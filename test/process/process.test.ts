@@ -136,9 +136,9 @@ describe("spawn and results", () => {
     expect(activeChildren()).not.toContain(p);
   });
 
-  it("stops waiting after join(timeoutMs) while the child still runs", async () => {
+  it("stops waiting after join(timeout) while the child still runs", async () => {
     const p = spawn(forever, [], quiet);
-    await p.join(1);
+    await p.join(0.001);
     expect(p.isAlive()).toBe(true);
     expect(p.exitCode).toBeNull();
     p.kill();
@@ -232,7 +232,7 @@ describe("faults", () => {
       process.on("SIGTERM", () => console.log("ignored SIGTERM"));
       console.log("ready");
       return new Promise(() => setInterval(() => {}, 1000));
-    }, [], { ...quiet, killGraceMs: 50 });
+    }, [], { ...quiet, killGrace: 0.05 });
     await waitFor(`${stubborn.name} to print "ready"`, () => stubborn.stdout.includes("ready"), 30_000);
     stubborn.terminate();
     await stubborn.join();

@@ -6,7 +6,8 @@
  * Children get their own process group (so a Jupyter interrupt, which signals the kernel's whole
  * group, reaches them only through the library) and end when the parent's channel closes.
  *
- * The "warm" start method keeps one spare child booted and idle; `spawn` hands it the task and
+ * The "warm" start method keeps one spare child booted and idle (one in all, for the options of
+ * the last start); `spawn` hands it the task and
  * boots the next spare in the background. That is Python's forkserver idea: pay the interpreter's
  * start-up before the user asks.
  */
@@ -20,6 +21,7 @@ import type { HandleContext } from "../../protocol/handles";
 import type { Message } from "../../protocol/messages";
 import { spawnErrorMessage } from "../subprocess/errors";
 import { spawnFailure } from "../subprocess/locate";
+import { signalGroup } from "../signals";
 
 export const CHILD_MAIN = path.join(__dirname, "..", "..", "child", "main.js");
 
@@ -145,7 +147,7 @@ export function takeSpare(options: ChildOptions): ChildHandle | undefined {
   for (const spare of spares) {
     if (!spare.usable) {
       spares.delete(spare);
-      spare.child.kill("SIGKILL");
+      if (spare.pid !== undefined) signalGroup(spare.pid, "SIGKILL");
       continue;
     }
     if (spare.key !== key) continue;
@@ -174,6 +176,8 @@ export function prepareSpare(options: ChildOptions, after?: Promise<unknown>): v
   }
   const timer = setImmediate(() => {
     for (const spare of spares) if (spare.key === key && spare.usable) return;
+    // One spare at a time: a spare for other options (another cwd, env or execArgv) goes.
+    discardSpares();
     let spare: ChildHandle;
     try {
       spare = new ChildHandle(options, key);
@@ -207,7 +211,7 @@ export async function spareBooted(options: ChildOptions): Promise<void> {
 export function discardSpares(): void {
   for (const spare of spares) {
     spare.channel.destroy();
-    spare.child.kill("SIGKILL");
+    if (spare.pid !== undefined) signalGroup(spare.pid, "SIGKILL");
   }
   spares.clear();
 }

@@ -1,6 +1,7 @@
 import { discardSpares, prepareSpare } from "./child-handle";
+import { optionError } from "../option-errors";
 import { Process, type ProcessOptions } from "./process";
-import { getStartMethod, setStartMethodValue, tracked, type StartMethod } from "./registry";
+import { getStartMethod, identityMark, rewindIdentity, setStartMethodValue, tracked, type StartMethod } from "./registry";
 import type { ModuleTarget } from "./target";
 
 export { Process, type ProcessInit, type ProcessOptions } from "./process";
@@ -12,7 +13,14 @@ export { getStartMethod, type StartMethod } from "./registry";
 export function spawn<A extends unknown[], R>(target: (...args: A) => R, args?: A, options?: ProcessOptions): Process<Awaited<R>>;
 export function spawn<R = unknown>(target: ModuleTarget, args?: unknown[], options?: ProcessOptions): Process<R>;
 export function spawn(target: unknown, args: unknown[] = [], options: ProcessOptions = {}): Process<unknown> {
-  return new Process({ ...options, target: target as ModuleTarget, args }).start();
+  if (options === null || typeof options !== "object") throw optionError("spawn()", "options", "an object of Process options", options);
+  const mark = identityMark();
+  try {
+    return new Process({ ...options, target: target as ModuleTarget, args }).start();
+  } catch (error) {
+    rewindIdentity(mark);
+    throw error;
+  }
 }
 
 /**

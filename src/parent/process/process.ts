@@ -22,37 +22,16 @@ import { JUPYTER_DISPLAY, LIVE_DISPLAY_ID } from "../../protocol/kernel-bridge";
 import { isInKernel, onInterrupt, type MimeBundle } from "../../render/display";
 import { LiveDisplay } from "../../render/live";
 import { renderProcessCard, renderProcessText, type ProcessCardData, type ProcessState } from "../../render/process-card";
-import { toReturncode } from "../signals";
+import { signalGroup, toReturncode } from "../signals";
+import { normalizeTimeout, setLongTimeout, timesOut, type LongTimer } from "../timeouts";
 import { ProcessError } from "./errors";
 import { BoundedText, LineTail } from "./output";
 import { prepareSpare, startChild, startFailureMessage, takeSpare, type ChildHandle, type ChildOptions } from "./child-handle";
-import { getStartMethod, nextIdentity, track, untrack, type StartMethod } from "./registry";
+import { checkProcessOptions, type ProcessOptions } from "./options";
+import { getStartMethod, nextIdentity, track, untrack } from "./registry";
 import { toTargetSpec, type Target } from "./target";
 
-export interface ProcessOptions {
-  /** @default "Process-N" (as Python: N counts the processes this process started) */
-  name?: string;
-  /** @default false, or the current process's daemon flag (as Python) */
-  daemon?: boolean;
-  /** Working directory of the child. @default process.cwd() */
-  cwd?: string;
-  /** @default process.env */
-  env?: NodeJS.ProcessEnv;
-  /** Node flags for the child (e.g. ["--max-old-space-size=256"]). @default [] */
-  execArgv?: string[];
-  /**
-   * Where the child's output goes, besides `stdout`/`stderr`: "display" shows a live card in the
-   * cell, "forward" writes it to this process's stdout/stderr, "none" only keeps it.
-   * @default "display" in a notebook kernel, "forward" elsewhere
-   */
-  output?: "display" | "forward" | "none";
-  /** How long terminate() waits after SIGTERM before SIGKILL. @default 2000 */
-  killGraceMs?: number;
-  /** "spawn" starts a fresh child; "warm" takes a booted spare. @default getStartMethod() */
-  startMethod?: StartMethod;
-  /** Characters of each stream kept in `stdout`/`stderr` (older text is dropped). @default 1_000_000 */
-  outputLimit?: number;
-}
+export type { ProcessOptions } from "./options";
 
 export interface ProcessInit<A extends unknown[] = unknown[], R = unknown> extends ProcessOptions {
   target: Target<A, R>;
@@ -82,7 +61,7 @@ export class Process<R = unknown> {
   #startedAt: number | undefined;
   #endedAt: number | undefined;
   #stoppedBy: string | undefined;
-  #killTimer: NodeJS.Timeout | undefined;
+  #killTimer: LongTimer | undefined;
   #stdout: BoundedText;
   #stderr: BoundedText;
   #tail = new LineTail(12);
@@ -103,6 +82,7 @@ export class Process<R = unknown> {
       throw new TypeError(`new Process() needs { target, args? }, got ${String(init)}; e.g. new Process({ target: runProc, args: ["test"] })`);
     }
     const { target, args = [], ...options } = init;
+    checkProcessOptions("Process()", options);
     this.#target = target as Target;
     this.#args = args;
     this.#options = options;
@@ -249,40 +229,49 @@ export class Process<R = unknown> {
   }
 
   /**
-   * Wait until the child has ended and its output has been read; with `timeoutMs`, stop waiting
-   * after that long (the process may still run: check `exitCode`, as in Python).
+   * Wait until the child has ended and its output has been read; with `timeout` (seconds, as in
+   * Python), stop waiting after that long (the process may still run: check `exitCode`).
    */
-  join(timeoutMs?: number): Promise<void> {
+  join(timeout?: number | null): Promise<void> {
+    let seconds: number | undefined;
+    try {
+      seconds = normalizeTimeout("join()", timeout);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (this.#state === "initial") return Promise.reject(new Error(`${this.name} was not started: call start() before join()`));
     this.#keepAliveWhileAwaited();
-    if (timeoutMs === undefined || this.#state === "stopped") return this.#finished;
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, Math.max(0, timeoutMs));
-      void this.#finished.then(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    if (seconds === undefined || this.#state === "stopped") return this.#finished;
+    return timesOut(this.#finished, seconds).then(() => undefined);
   }
 
-  /** SIGTERM now, then SIGKILL if the child is still running after `killGraceMs`. */
+  /**
+   * SIGTERM to the child's process group now (the child and what it started), then SIGKILL if the
+   * child still runs after `killGrace` seconds. Python's terminate() never escalates; forklab's
+   * does, so that a child that ignores SIGTERM cannot outlive the cell.
+   */
   terminate(reason = "terminate()"): void {
     if (!this.isAlive() || !this.#handle) return;
     this.#stoppedBy ??= reason;
-    this.#handle.child.kill("SIGTERM");
+    this.#signalGroup("SIGTERM");
     if (!this.#killTimer) {
-      this.#killTimer = setTimeout(() => {
-        if (this.isAlive()) this.#handle?.child.kill("SIGKILL");
-      }, this.#options.killGraceMs ?? 2000);
-      this.#killTimer.unref();
+      this.#killTimer = setLongTimeout(() => {
+        if (this.isAlive()) this.#signalGroup("SIGKILL");
+      }, this.#options.killGrace ?? 2).unref();
     }
   }
 
-  /** SIGKILL now. */
+  /** SIGKILL to the child's process group now. */
   kill(): void {
     if (!this.isAlive() || !this.#handle) return;
     this.#stoppedBy ??= "kill()";
-    this.#handle.child.kill("SIGKILL");
+    this.#signalGroup("SIGKILL");
+  }
+
+  /** The child leads its own process group: signal the group, so that its own children end too. */
+  #signalGroup(signal: NodeJS.Signals): void {
+    const pid = this.#handle?.pid;
+    if (pid !== undefined) signalGroup(pid, signal);
   }
 
   /** The data the card shows (also useful to inspect state in one object). */
@@ -368,7 +357,7 @@ export class Process<R = unknown> {
     this.#endedAt = performance.now();
     this.#signal = signal;
     this.#exitCode = code === null && signal === null ? null : toReturncode(code, signal);
-    if (this.#killTimer) clearTimeout(this.#killTimer);
+    this.#killTimer?.clear();
     untrack(this);
     this.#unsubscribeInterrupt?.();
     // Output may still be in the pipes; a grandchild could even hold them open: finish once they

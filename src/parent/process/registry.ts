@@ -11,7 +11,7 @@ export interface Stoppable {
   isAlive(): boolean;
   terminate(reason?: string): void;
   kill(): void;
-  join(timeoutMs?: number): Promise<void>;
+  join(timeout?: number | null): Promise<void>;
 }
 
 const alive = new Set<Stoppable>();
@@ -23,6 +23,19 @@ const bridgesHooked = new WeakSet<KernelBridge>();
 export function nextIdentity(): number[] {
   counter++;
   return [...(childState()?.proc.identity ?? []), counter];
+}
+
+/** Where the numbering stands, to give back numbers that a refused start took (see rewind). */
+export function identityMark(): number {
+  return counter;
+}
+
+/**
+ * Give back the numbers taken since `mark`: `spawn()` that refuses to start (bad arguments, no
+ * such directory) leaves no gap, so the next process is Process-2 after Process-1.
+ */
+export function rewindIdentity(mark: number): void {
+  counter = mark;
 }
 
 export function track(p: Stoppable): void {
