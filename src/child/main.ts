@@ -14,7 +14,7 @@ import type { Worker } from "node:worker_threads";
 import { Channel } from "../protocol/channel";
 import { RecordError } from "../protocol/framing";
 import { findUncloneable, uncloneableMessage } from "../protocol/clone";
-import { toErrorRecord } from "../protocol/errors";
+import { describeThrown, toErrorRecord } from "../protocol/errors";
 import { encodeHandles, type HandleContext } from "../protocol/handles";
 import { setChildState, type ChildIdentity, type Message, type RunMessage, type TargetSpec } from "../protocol/messages";
 import { loadTarget } from "./targets";
@@ -152,18 +152,15 @@ function cleanStack(stack: string): string {
 }
 
 function reportError(id: number, error: unknown): void {
-  if (error instanceof Error && typeof error.stack === "string") {
-    try {
-      error.stack = cleanStack(error.stack);
-    } catch {
-      // a frozen error keeps its stack
-    }
+  try {
+    if (error instanceof Error && typeof error.stack === "string") error.stack = cleanStack(error.stack);
+  } catch {
+    // a frozen error, or one whose stack getter throws, keeps its stack
   }
   // As Python does, the child prints its traceback before it ends with exit code 1.
   if (identity?.mode !== "worker") {
     process.exitCode = 1;
-    const text = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : `Uncaught ${String(error)}`;
-    process.stderr.write(`Process ${identity?.name ?? process.pid}:\n${text}\n`);
+    process.stderr.write(`Process ${identity?.name ?? process.pid}:\n${describeThrown(error)}\n`);
   }
   channel.send({ t: "error", id, error: toErrorRecord(error, process.pid) });
 }

@@ -10,6 +10,7 @@
  */
 import type * as TS from "typescript";
 import * as vm from "node:vm";
+import { registerErrorClass } from "../protocol/errors";
 
 export class TargetError extends Error {
   override name = "TargetError";
@@ -240,3 +241,6 @@ export function checkFunctionTarget(fn: (...args: never[]) => unknown): string {
   if (free.length) throw new TargetError(freeNamesMessage(fn.name, free), free.map((f) => f.name));
   return source;
 }
+
+// A child that starts its own children may throw this; it comes back to the parent as itself.
+registerErrorClass(TargetError);

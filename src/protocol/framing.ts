@@ -8,6 +8,7 @@
  * batched per write, and a plain socket also tells a child its parent died (end of stream).
  */
 import { deserialize, serialize } from "node:v8";
+import { registerErrorClass } from "./errors";
 import type { Message } from "./messages";
 
 export const HEADER_BYTES = 4;
@@ -63,6 +64,8 @@ export class RecordError extends Error {
     this.cap = cap;
   }
 }
+
+registerErrorClass(RecordError);
 
 function tooLargeMessage(size: number, cap: number): string {
   const exact = (n: number) => (n < 1024 ? formatBytes(n) : `${formatBytes(n)} (${n} bytes)`);

@@ -61,6 +61,8 @@ export interface ErrorRecord {
   props: Record<string, unknown>;
   cause?: ErrorRecord | { thrown: unknown };
   pid: number;
+  /** The name a forklab error class was registered under (see registerErrorClass): rebuilt as it. */
+  errorClass?: string;
   /** Set when a non-Error value was thrown: the value itself (if it could be cloned). */
   thrown?: unknown;
   isError: boolean;

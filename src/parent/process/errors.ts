@@ -2,6 +2,7 @@
  * The error for a process that ended without its target's result, built by one pure function
  * whose message names the process, the exit code or signal, and the tail of stderr.
  */
+import { registerErrorClass } from "../../protocol/errors";
 
 export interface ProcessEnd {
   name: string;
@@ -48,3 +49,6 @@ export class ProcessError extends Error {
     this.stderr = stderrTail(end.stderr, 40);
   }
 }
+
+// A child that starts its own children may throw this; it comes back to the parent as itself.
+registerErrorClass(ProcessError);

@@ -4,6 +4,7 @@
  */
 import { delimiter } from "node:path";
 import { stripAnsi } from "../../render/terminal";
+import { registerErrorClass } from "../../protocol/errors";
 import { signalName } from "../signals";
 
 export type Output = Buffer | string | null;
@@ -226,3 +227,6 @@ export class ProgramNotFoundError extends SpawnError {
     this.searched = /[\\/]/.test(init.program) ? [] : pathDirectories(init.path, init.platform);
   }
 }
+
+// Thrown in a child (a target that runs programs), these come back to the parent as themselves.
+for (const ErrorClass of [SubprocessError, CalledProcessError, TimeoutExpired, SpawnError, ProgramNotFoundError]) registerErrorClass(ErrorClass);
