@@ -22,6 +22,7 @@ import type { Message } from "../../protocol/messages";
 import { spawnErrorMessage } from "../subprocess/errors";
 import { spawnFailure } from "../subprocess/locate";
 import { signalGroup } from "../signals";
+import { reapWithParent } from "../reaper";
 
 export const CHILD_MAIN = path.join(__dirname, "..", "..", "child", "main.js");
 
@@ -57,6 +58,9 @@ export class ChildHandle {
     });
     // Without a handler, a failed spawn (EAGAIN, ENOMEM) would crash the parent.
     this.child.on("error", () => {});
+    // The child ends when its channel closes; what it started without forklab ends through the
+    // reaper, which signals the child's whole group if this process dies first.
+    if (this.child.pid !== undefined && process.platform !== "win32") this.child.once("exit", reapWithParent(this.child.pid, true));
     const handleContext: HandleContext = {
       side: "parent",
       peerPid: this.child.pid,

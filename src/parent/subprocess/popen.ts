@@ -9,11 +9,13 @@
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import { AsyncResource } from "node:async_hooks";
 import { PassThrough, type Readable, type Writable } from "node:stream";
+import { isatty } from "node:tty";
 import { inspect } from "node:util";
 import { onInterrupt, onShutdown, type MimeBundle } from "../../render/display";
 import { renderTerminal, type TerminalChunk, type TerminalView } from "../../render/terminal";
 import { decodeOutput, encodeInput, type TextMode } from "./encoding";
-import { signalName, toReturncode } from "../signals";
+import { signalGroup, signalName, toReturncode } from "../signals";
+import { reapWithParent } from "../reaper";
 import { ProgramNotFoundError, SpawnError, TimeoutExpired, type Output } from "./errors";
 import { ShownOutput } from "./live";
 import { spawnFailure } from "./locate";
@@ -71,6 +73,7 @@ export class Popen<O extends PopenOptions = PopenOptions> {
   #communicationStarted = false;
   #unsubscribe: Array<() => void> = [];
   #note: string | undefined;
+  #ownGroup = false;
 
   constructor(args: Args, options: O = {} as O) {
     const normalized: NormalizedPopenOptions =
@@ -97,10 +100,15 @@ export class Popen<O extends PopenOptions = PopenOptions> {
     }
     const stdio: StdioOptions = [spawnStdio(normalized.stdin, false), spawnStdio(normalized.stdout, showPiped), stderrSpawn];
 
+    // Its own process group (as a shell gives each job), so that an interrupt sent to the kernel's
+    // group does not reach it and ending it reaches what it started; but a program that reads
+    // this process's terminal stays in the terminal's foreground group, where Ctrl-C reaches it.
+    this.#ownGroup = process.platform !== "win32" && !(normalized.stdin === "inherit" && isatty(0));
     const child = spawn(command.file, command.argv, {
       cwd: normalized.cwd,
       env: normalized.env,
       stdio,
+      detached: this.#ownGroup,
       windowsHide: true,
       windowsVerbatimArguments: command.windowsVerbatimArguments,
     });
@@ -110,6 +118,7 @@ export class Popen<O extends PopenOptions = PopenOptions> {
       throw this.#spawnError();
     }
     this.pid = child.pid;
+    this.#unsubscribe.push(reapWithParent(child.pid, this.#ownGroup));
 
     // Writing to a program that has closed its stdin fails with EPIPE: that is the program's
     // choice, not an error of this process (Python's communicate ignores it too).
@@ -179,8 +188,9 @@ export class Popen<O extends PopenOptions = PopenOptions> {
       this.#shownDone = Promise.all([this.#exited, this.#shownDone]).then(() => shown.finish(this.#returncode!, this.#finalExtra()));
     }
 
-    // In a kernel: an interrupt of the cell that started the program kills it; shutdown kills all.
-    this.#unsubscribe.push(onInterrupt(() => this.kill()), onShutdown(() => this.kill()));
+    // In a kernel: an interrupt of the cell that started the program ends it and what it
+    // started (its process group); a shutdown ends them all.
+    this.#unsubscribe.push(onInterrupt(() => this.#killAll()), onShutdown(() => this.#killAll()));
   }
 
   /**
@@ -353,6 +363,13 @@ export class Popen<O extends PopenOptions = PopenOptions> {
   sendSignal(signal: NodeJS.Signals | number): void {
     if (this.#returncode !== null) return;
     this.#child.kill(signal);
+  }
+
+  /** SIGKILL to the program's process group (or the program alone when it has none). */
+  #killAll(): void {
+    if (this.#returncode !== null) return;
+    if (this.#ownGroup) signalGroup(this.pid, "SIGKILL");
+    else this.kill();
   }
 
   /** Ask the program to stop (SIGTERM; on Windows the same as kill). */
