@@ -1,0 +1,145 @@
+/**
+ * Reaching Redis: the URL and options a user gives, checked before anything connects; a probe that
+ * fails at once with the address and what to check; and the long-lived clients that reconnect
+ * after a Redis restart. Shared by the distributed Pool and Queue (in the kernel) and by
+ * `forklab worker` (on any host).
+ */
+import { Redis, type RedisOptions } from "ioredis";
+
+/** Redis options that pass through to the client (TLS, username/password, db, ...). */
+export type RedisConnectionOptions = RedisOptions;
+
+/** Where a URL points, for messages: `host:port` (and the db when not 0). */
+export interface RedisAddress {
+  url: string;
+  host: string;
+  port: number;
+  label: string;
+  options: RedisOptions;
+}
+
+/** Redis could not be reached, or refused us: names the address and what to check. */
+export class RedisConnectionError extends Error {
+  override name = "RedisConnectionError";
+  readonly address: string;
+  readonly code: string | undefined;
+  constructor(message: string, address: string, code: string | undefined, cause: unknown) {
+    super(message, { cause });
+    this.address = address;
+    this.code = code;
+  }
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (value === null || typeof value !== "object") return `${typeof value} ${String(value)}`;
+  return Array.isArray(value) ? "an array" : `an object with keys [${Object.keys(value).join(", ")}]`;
+}
+
+/**
+ * Check `redis` (a URL) and `extra` (client options) and turn them into client options; throws a
+ * TypeError naming `option` and the value, before any connection is tried.
+ */
+export function parseRedisUrl(url: unknown, option = "redis", extra: RedisConnectionOptions = {}): RedisAddress {
+  if (typeof url !== "string" || url === "") {
+    throw new TypeError(`${option} must be a Redis URL such as "redis://127.0.0.1:6379", got ${describeValue(url)}`);
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new TypeError(`${option} ${JSON.stringify(url)} is not a URL; write it as "redis://host:6379" (or "rediss://" for TLS)`);
+  }
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
+    throw new TypeError(
+      `${option} ${JSON.stringify(url)} has the scheme "${parsed.protocol}"; use "redis://host:port" (or "rediss://" for TLS)`,
+    );
+  }
+  if (!parsed.hostname) throw new TypeError(`${option} ${JSON.stringify(url)} names no host; write it as "redis://host:6379"`);
+  const port = parsed.port ? Number(parsed.port) : 6379;
+  const dbText = parsed.pathname.replace(/^\//, "");
+  if (dbText !== "" && !/^\d+$/.test(dbText)) {
+    throw new TypeError(`${option} ${JSON.stringify(url)} has the path "/${dbText}"; the path is the database number, e.g. "redis://host:6379/0"`);
+  }
+  if (extra === null || typeof extra !== "object" || Array.isArray(extra)) {
+    throw new TypeError(`redisOptions must be an object of Redis client options (tls, username, password, db, ...), got ${describeValue(extra)}`);
+  }
+  const host = parsed.hostname.replace(/^\[|\]$/g, "");
+  const options: RedisOptions = {
+    host,
+    port,
+    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    ...(dbText ? { db: Number(dbText) } : {}),
+    ...(parsed.protocol === "rediss:" ? { tls: {} } : {}),
+    ...extra,
+  };
+  const db = options.db ?? 0;
+  const label = `${host.includes(":") ? `[${host}]` : host}:${port}${db ? `/${db}` : ""}`;
+  // The URL without its password, for messages and pictures.
+  const shown = new URL(url);
+  if (shown.password) shown.password = "***";
+  return { url: shown.toString(), host, port, label, options };
+}
+
+function connectionAdvice(address: RedisAddress, error: NodeJS.ErrnoException | Error): { code: string | undefined; advice: string } {
+  const code = (error as NodeJS.ErrnoException).code;
+  const text = String(error.message);
+  if (/NOAUTH|WRONGPASS|invalid password|invalid username/i.test(text)) {
+    return { code: code ?? "AUTH", advice: "the server wants a username and password: check them in the URL (redis://user:password@host:port) or in redisOptions" };
+  }
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN") return { code, advice: `the host name ${address.host} does not resolve: check the spelling` };
+  if (code === "ECONNREFUSED") return { code, advice: `nothing listens there: start redis-server on that host and port, or fix the URL` };
+  if (code === "ETIMEDOUT" || /timeout/i.test(text)) return { code: code ?? "ETIMEDOUT", advice: "no answer: check the host, the port and any firewall between here and there" };
+  return { code, advice: "check the URL, that redis-server runs there, and the TLS and password options" };
+}
+
+/**
+ * Connect once, without retrying, and PING: resolves when Redis answers, otherwise rejects with a
+ * RedisConnectionError naming the address and what to check.
+ */
+export async function probeRedis(address: RedisAddress, connectTimeoutSeconds = 5): Promise<void> {
+  const client = new Redis({
+    ...address.options,
+    lazyConnect: true,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    connectTimeout: connectTimeoutSeconds * 1000,
+  });
+  let lastError: Error | undefined;
+  client.on("error", (error: Error) => (lastError = error));
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (error) {
+    const cause = lastError ?? (error as Error);
+    const { code, advice } = connectionAdvice(address, cause);
+    throw new RedisConnectionError(
+      `Cannot reach Redis at ${address.label} (${address.url}): ${code ? `${code}, ` : ""}${cause.message}; ${advice}`,
+      address.label,
+      code,
+      cause,
+    );
+  } finally {
+    client.disconnect();
+  }
+}
+
+/**
+ * A long-lived client: reconnects forever (backing off to 2 s), and keeps commands queued while
+ * Redis is away, so a Redis restart is a pause, not a failure. BullMQ needs
+ * `maxRetriesPerRequest: null` for its blocking commands.
+ */
+export function connectRedis(address: RedisAddress, name: string): Redis {
+  const client = new Redis({
+    ...address.options,
+    connectionName: name,
+    maxRetriesPerRequest: null,
+    enableReadyCheck: true,
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+  });
+  // ioredis reports each failed reconnect as an error event; without a listener Node would throw.
+  client.on("error", () => {});
+  return client;
+}

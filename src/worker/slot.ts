@@ -1,0 +1,120 @@
+/**
+ * One of a worker host's task slots: a long-lived forklab child process in worker mode (the same
+ * child runtime a local Pool uses) that runs chunk after chunk. A child that dies takes down the
+ * chunk it held, not the worker: the chunk fails as a crash (BullMQ retries it) and the next chunk
+ * gets a fresh child.
+ */
+import { ChildHandle, startChild, type ChildOptions } from "../parent/process/popen";
+import type { ErrorRecord, Message, TargetSpec } from "../protocol/messages";
+
+/** The child process that ran a chunk died before answering. */
+export class ChildCrashError extends Error {
+  override name = "ChildCrashError";
+  readonly pid: number | undefined;
+  constructor(pid: number | undefined, code: number | null, signal: NodeJS.Signals | null) {
+    const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+    super(`The child process ${pid ?? "(not started)"} that ran this task ${how} before the task finished`);
+    this.pid = pid;
+  }
+}
+
+interface Call {
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+export class Slot {
+  readonly #options: ChildOptions;
+  readonly #index: number;
+  #handle: ChildHandle | undefined;
+  #defined = new Map<string, number>();
+  #calls = new Map<number, Call>();
+  #nextId = 1;
+  #nextFid = 1;
+
+  constructor(options: ChildOptions, index: number) {
+    this.#options = options;
+    this.#index = index;
+  }
+
+  /** The pid of the current child (starting one if needed). */
+  get pid(): number | undefined {
+    return this.#ensure().pid;
+  }
+
+  #ensure(): ChildHandle {
+    if (this.#handle?.usable) return this.#handle;
+    const handle = startChild(this.#options);
+    this.#handle = handle;
+    this.#defined = new Map();
+    handle.child.stdout!.on("data", (chunk: Buffer) => process.stdout.write(chunk));
+    handle.child.stderr!.on("data", (chunk: Buffer) => process.stderr.write(chunk));
+    handle.child.once("exit", (code, signal) => {
+      const calls = this.#calls;
+      this.#calls = new Map();
+      if (this.#handle === handle) this.#handle = undefined;
+      for (const call of calls.values()) call.reject(new ChildCrashError(handle.pid, code, signal));
+    });
+    handle.listen((message) => this.#onMessage(message));
+    handle.channel.send({
+      t: "init",
+      proc: {
+        name: `ForkWorker-${this.#index}`,
+        daemon: true,
+        identity: [this.#index],
+        parentPid: process.pid,
+        parentName: "forklab worker",
+        mode: "worker",
+      },
+    });
+    return handle;
+  }
+
+  #onMessage(message: Message): void {
+    if (message.t === "batch") {
+      for (const inner of message.msgs) this.#onMessage(inner);
+      return;
+    }
+    if (message.t !== "result" && message.t !== "error") return;
+    const call = this.#calls.get(message.id);
+    if (!call) return;
+    this.#calls.delete(message.id);
+    if (message.t === "result") call.resolve(message.value);
+    else call.reject(new TargetFailure(message.error));
+  }
+
+  /** Run `target` once per argument tuple; resolves with the results in order, rejects on the first failure. */
+  async run(target: TargetSpec, argsList: unknown[][]): Promise<unknown[]> {
+    const handle = this.#ensure();
+    const key = JSON.stringify(target);
+    let fid = this.#defined.get(key);
+    if (fid === undefined) {
+      fid = this.#nextFid++;
+      this.#defined.set(key, fid);
+      handle.channel.send({ t: "def", fid, target });
+    }
+    const results = argsList.map((args) => {
+      const id = this.#nextId++;
+      const promise = new Promise<unknown>((resolve, reject) => this.#calls.set(id, { resolve, reject }));
+      handle.channel.send({ t: "run", id, target: fid!, args });
+      return promise;
+    });
+    return Promise.all(results);
+  }
+
+  /** Stop the child: gracefully (`close`, it finishes what it holds) or at once. */
+  stop(now: boolean): Promise<void> {
+    const handle = this.#handle;
+    this.#handle = undefined;
+    if (!handle || !handle.usable) return Promise.resolve();
+    const exited = new Promise<void>((resolve) => handle.child.once("exit", () => resolve()));
+    if (now) handle.child.kill("SIGKILL");
+    else handle.channel.send({ t: "close" });
+    return exited;
+  }
+}
+
+/** The target threw in the child: its error record travels on unchanged to the caller. */
+export class TargetFailure {
+  constructor(readonly record: ErrorRecord) {}
+}

@@ -1,0 +1,219 @@
+/**
+ * `forklab worker`: take a distributed Pool's tasks from a BullMQ queue on Redis and run each in a
+ * forklab child process, one child per slot (--concurrency). What a worker accepts:
+ * - module targets, resolved under --root (never outside it);
+ * - functions sent as source only with --accept-source: whoever can write to that Redis can then
+ *   run any code on this host, as this user.
+ * A target that throws fails its task at once (its error goes back to the caller); a child that
+ * dies fails it as a crash, which BullMQ retries up to the task's attempts; a worker host that dies
+ * leaves its tasks locked until the lock expires, then another worker takes them again (BullMQ's
+ * stalled-job recovery). Delivery is at least once: tasks should be idempotent.
+ */
+import { hostname } from "node:os";
+import * as path from "node:path";
+import { UnrecoverableError, Worker, type Job } from "bullmq";
+import type { Redis } from "ioredis";
+import { connectRedis, parseRedisUrl, probeRedis, type RedisConnectionOptions } from "../distributed/connection";
+import {
+  decodeValue,
+  encodeValue,
+  FAILURE_LOG_PREFIX,
+  START_LOG_PREFIX,
+  workersKey,
+  type AttemptFailure,
+  type RemoteTarget,
+  type TaskData,
+  type TaskResult,
+  type TaskStart,
+  type WorkerInfo,
+} from "../distributed/tasks";
+import { resolveModule } from "../parent/process/target";
+import { toErrorRecord } from "../protocol/errors";
+import type { TargetSpec } from "../protocol/messages";
+import { ChildCrashError, Slot, TargetFailure } from "./slot";
+
+export interface WorkerOptions {
+  redis: string;
+  queue: string;
+  /** Task slots, one child process each. @default 1 */
+  concurrency?: number;
+  /** Module targets resolve under this folder; children run in it. @default process.cwd() */
+  root?: string;
+  /** Run functions sent as source. @default false */
+  acceptSource?: boolean;
+  /** Seconds a task stays locked to this worker without a heartbeat before another may take it. @default 30 */
+  lockTimeout?: number;
+  redisOptions?: RedisConnectionOptions;
+}
+
+/** The worker would not run this target: a rule, not a crash; the task is not retried. */
+export class TaskRefusedError extends Error {
+  override name = "TaskRefusedError";
+}
+
+export function checkWorkerOptions(options: WorkerOptions): Required<Omit<WorkerOptions, "redisOptions">> & { redisOptions: RedisConnectionOptions } {
+  const { concurrency = 1, root = process.cwd(), acceptSource = false, lockTimeout = 30 } = options;
+  parseRedisUrl(options.redis, "--redis", options.redisOptions);
+  if (typeof options.queue !== "string" || !/^[A-Za-z0-9_.-]+$/.test(options.queue)) {
+    throw new TypeError(`--queue must be a name of letters, digits, "_", "." or "-", got ${JSON.stringify(options.queue)}`);
+  }
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new TypeError(`--concurrency must be a whole number of task slots, 1 or more, got ${JSON.stringify(concurrency)}`);
+  }
+  if (typeof lockTimeout !== "number" || !(lockTimeout > 0)) {
+    throw new TypeError(`--lock-timeout must be a number of seconds above 0, got ${JSON.stringify(lockTimeout)}`);
+  }
+  return { ...options, concurrency, root: path.resolve(root), acceptSource, lockTimeout, redisOptions: options.redisOptions ?? {} };
+}
+
+export class ForklabWorker {
+  readonly id: string;
+  readonly queue: string;
+  readonly #options: ReturnType<typeof checkWorkerOptions>;
+  readonly #slots: Slot[];
+  readonly #free: Slot[];
+  readonly #client: Redis;
+  #worker!: Worker;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #info: WorkerInfo;
+  #closing: Promise<void> | undefined;
+
+  private constructor(options: ReturnType<typeof checkWorkerOptions>, client: Redis) {
+    this.#options = options;
+    this.queue = options.queue;
+    this.id = `${hostname()}:${process.pid}`;
+    this.#client = client;
+    const childOptions = { cwd: options.root, env: process.env, execArgv: [] };
+    this.#slots = Array.from({ length: options.concurrency }, (_, i) => new Slot(childOptions, i + 1));
+    this.#free = [...this.#slots];
+    const now = Date.now();
+    this.#info = {
+      host: hostname(),
+      pid: process.pid,
+      concurrency: options.concurrency,
+      acceptSource: options.acceptSource,
+      started: now,
+      seen: now,
+      running: 0,
+      done: 0,
+      failed: 0,
+    };
+  }
+
+  /** Check the options, reach Redis (failing at once with the address), and start taking tasks. */
+  static async start(options: WorkerOptions): Promise<ForklabWorker> {
+    const checked = checkWorkerOptions(options);
+    const address = parseRedisUrl(checked.redis, "--redis", checked.redisOptions);
+    await probeRedis(address);
+    const client = connectRedis(address, `forklab-worker-${process.pid}`);
+    const worker = new ForklabWorker(checked, client);
+    worker.#start(address);
+    await worker.#beat();
+    return worker;
+  }
+
+  #start(address: ReturnType<typeof parseRedisUrl>): void {
+    const lockDuration = this.#options.lockTimeout * 1000;
+    this.#worker = new Worker<TaskData, TaskResult>(this.queue, (job) => this.#process(job), {
+      connection: connectRedis(address, `forklab-worker-${process.pid}-jobs`),
+      concurrency: this.#options.concurrency,
+      lockDuration,
+      stalledInterval: lockDuration,
+      // A task whose worker died is taken again this many times before it fails as stalled.
+      maxStalledCount: 2,
+    });
+    this.#worker.on("error", (error) => process.stderr.write(`forklab worker ${this.id}: ${error.message}\n`));
+    this.#heartbeat = setInterval(() => void this.#beat(), Math.max(500, lockDuration / 2));
+  }
+
+  async #beat(): Promise<void> {
+    this.#info.seen = Date.now();
+    try {
+      await this.#client.hset(workersKey(this.queue), this.id, JSON.stringify(this.#info));
+    } catch {
+      // Redis is away; the next beat says it again.
+    }
+  }
+
+  #resolveTarget(target: RemoteTarget): TargetSpec {
+    if (target.kind === "source") {
+      if (!this.#options.acceptSource) {
+        throw new TaskRefusedError(
+          `Worker ${this.id} does not run functions sent as source (${target.name || "anonymous"}): start it with ` +
+            `--accept-source to allow that (whoever can write to this Redis can then run code on this host), or ` +
+            `pass a module target { module: "./tasks.ts", export: "name" } that exists under its --root ${this.#options.root}`,
+        );
+      }
+      return { kind: "source", source: target.source, name: target.name };
+    }
+    const root = this.#options.root;
+    let resolved: string;
+    try {
+      resolved = resolveModule(target.module, root);
+    } catch (error) {
+      throw new TaskRefusedError(`Worker ${this.id}: ${(error as Error).message} (module targets resolve under --root ${root})`);
+    }
+    const relative = path.relative(root, resolved);
+    if (relative.startsWith("..") || path.isAbsolute(relative)) {
+      throw new TaskRefusedError(`Worker ${this.id} runs only modules under its --root ${root}; ${JSON.stringify(target.module)} resolves to ${resolved}`);
+    }
+    return { kind: "module", path: resolved, export: target.export, specifier: target.module };
+  }
+
+  async #fail(job: Job<TaskData>, failure: AttemptFailure): Promise<void> {
+    this.#info.failed++;
+    await job.log(FAILURE_LOG_PREFIX + encodeValue(failure));
+  }
+
+  async #process(job: Job<TaskData, TaskResult>): Promise<TaskResult> {
+    const attempt = job.attemptsStarted || job.attemptsMade + 1;
+    let spec: TargetSpec;
+    try {
+      spec = this.#resolveTarget(job.data.target);
+    } catch (error) {
+      await this.#fail(job, { worker: this.id, attempt, kind: "refused", error: toErrorRecord(error, process.pid) });
+      throw new UnrecoverableError((error as Error).message);
+    }
+    const slot = this.#free.pop() ?? new Slot({ cwd: this.#options.root, env: process.env, execArgv: [] }, this.#slots.length + 1);
+    this.#info.running++;
+    try {
+      const child = slot.pid ?? 0;
+      const start: TaskStart = { worker: this.id, child, attempt };
+      await Promise.all([job.log(START_LOG_PREFIX + JSON.stringify(start)), job.updateProgress(start as unknown as object)]);
+      const values = await slot.run(spec, decodeValue(job.data.args) as unknown[][]);
+      this.#info.done++;
+      return { values: encodeValue(values), worker: this.id, child };
+    } catch (error) {
+      if (error instanceof TargetFailure) {
+        await this.#fail(job, { worker: this.id, attempt, kind: "error", error: error.record });
+        const message = `${error.record.name}: ${error.record.message} (on ${this.id})`;
+        throw job.data.retryErrors ? new Error(message) : new UnrecoverableError(message);
+      }
+      if (error instanceof ChildCrashError) {
+        await this.#fail(job, { worker: this.id, attempt, kind: "crash", error: toErrorRecord(error, process.pid) });
+        throw new Error(`${error.message} (on ${this.id})`);
+      }
+      throw error;
+    } finally {
+      this.#info.running--;
+      this.#free.push(slot);
+    }
+  }
+
+  /** Stop taking tasks, let the running ones finish (or kill them with `now`), and leave Redis. */
+  close(now = false): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#heartbeat) clearInterval(this.#heartbeat);
+      if (now) await Promise.all(this.#slots.map((slot) => slot.stop(true)));
+      await this.#worker.close(now);
+      await Promise.all(this.#slots.map((slot) => slot.stop(false)));
+      try {
+        await this.#client.hdel(workersKey(this.queue), this.id);
+      } catch {
+        // Redis is away: readers drop workers that have not been seen for a while.
+      }
+      this.#client.disconnect();
+    })();
+    return this.#closing;
+  }
+}
