@@ -11,6 +11,7 @@ import { NotebookRunError } from "./runner/errors";
 import { runNotebook, type ProgressEvent } from "./runner/execute";
 import { KernelStartError } from "./runner/launch";
 import { InvalidNotebookError, notebookStem, writeNotebook } from "./runner/notebook";
+import { WORKER_USAGE } from "../src/worker/usage";
 
 export interface Io {
   out(text: string): void;
@@ -59,10 +60,10 @@ Usage:
       (then Jupyter Notebook on PATH). With none, run the course headless into notebooks/executed/.
         --no-install   never create or update .venv/
         -- ARGS        passed to Jupyter as they are (e.g. -- --port=8899 --no-browser)
-  forklab help | --help | -h
+${WORKER_USAGE}  forklab help | --help | -h
 `;
 
-const COMMANDS = ["install", "uninstall", "kernel", "run", "setup", "start", "help"] as const;
+const COMMANDS = ["install", "uninstall", "kernel", "run", "setup", "start", "worker", "help"] as const;
 type Command = (typeof COMMANDS)[number];
 
 /** A mistake in the command line: printed with a pointer to --help, exit code 2. */
@@ -225,6 +226,20 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
       noPositional("start", parsed);
       const { start } = require("./start") as typeof import("./start");
       return start(io, { jupyterArgs: parsed.rest, noInstall: parsed.flags.has("no-install") });
+    }
+    case "worker": {
+      const parsed = parseFlags("worker", args, {
+        redis: { value: true },
+        queue: { value: true },
+        concurrency: { value: true },
+        root: { value: true },
+        "accept-source": {},
+        "lock-timeout": { value: true },
+      });
+      noPositional("worker", parsed);
+      // Loaded lazily: the other commands must not load BullMQ.
+      const { runWorker } = require("../src/worker/command") as typeof import("../src/worker/command");
+      return runWorker(parsed.flags, io);
     }
     case "help":
       io.out(USAGE);

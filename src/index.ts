@@ -10,3 +10,8 @@ export type { ProcessInfo } from "./parent/current";
 export { TargetError } from "./parent/target-check";
 export { renderProcessCard } from "./render/process-card";
 export type { ProcessCardData } from "./render/process-card";
+export { DistributedPool, DistributedTaskError, PoolTerminatedError } from "./parent/distributed/pool";
+export type { DistributedPoolOptions, RemoteModuleTarget, FailedAttempt } from "./parent/distributed/pool";
+export { AsyncResult as DistributedAsyncResult, TimeoutError as DistributedTimeoutError } from "./parent/distributed/async-result";
+export { RedisConnectionError } from "./distributed/connection";
+export { renderDistributedPool } from "./render/distributed-pool";

@@ -127,18 +127,24 @@ export async function probeRedis(address: RedisAddress, connectTimeoutSeconds = 
 }
 
 /**
- * A long-lived client: reconnects forever (backing off to 2 s), and keeps commands queued while
- * Redis is away, so a Redis restart is a pause, not a failure. BullMQ needs
- * `maxRetriesPerRequest: null` for its blocking commands.
+ * Options for a long-lived client: reconnect forever (backing off to 2 s) and keep commands queued
+ * while Redis is away, so a Redis restart is a pause, not a failure. BullMQ needs
+ * `maxRetriesPerRequest: null` for its blocking commands. Given to BullMQ as options (not as a
+ * client), so that BullMQ closes the connections it opens.
  */
-export function connectRedis(address: RedisAddress, name: string): Redis {
-  const client = new Redis({
+export function clientOptions(address: RedisAddress, name: string): RedisOptions {
+  return {
     ...address.options,
     connectionName: name,
     maxRetriesPerRequest: null,
     enableReadyCheck: true,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-  });
+  };
+}
+
+/** A long-lived client of our own (see clientOptions). */
+export function connectRedis(address: RedisAddress, name: string): Redis {
+  const client = new Redis(clientOptions(address, name));
   // ioredis reports each failed reconnect as an error event; without a listener Node would throw.
   client.on("error", () => {});
   return client;

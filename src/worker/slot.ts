@@ -4,7 +4,7 @@
  * chunk it held, not the worker: the chunk fails as a crash (BullMQ retries it) and the next chunk
  * gets a fresh child.
  */
-import { ChildHandle, startChild, type ChildOptions } from "../parent/process/popen";
+import { ChildHandle, startChild, type ChildOptions } from "../parent/process/child-handle";
 import type { ErrorRecord, Message, TargetSpec } from "../protocol/messages";
 
 /** The child process that ran a chunk died before answering. */

@@ -11,9 +11,9 @@
  */
 import { hostname } from "node:os";
 import * as path from "node:path";
-import { UnrecoverableError, Worker, type Job } from "bullmq";
+import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from "bullmq";
 import type { Redis } from "ioredis";
-import { connectRedis, parseRedisUrl, probeRedis, type RedisConnectionOptions } from "../distributed/connection";
+import { clientOptions, connectRedis, parseRedisUrl, probeRedis, type RedisConnectionOptions } from "../distributed/connection";
 import {
   decodeValue,
   encodeValue,
@@ -115,7 +115,7 @@ export class ForklabWorker {
   #start(address: ReturnType<typeof parseRedisUrl>): void {
     const lockDuration = this.#options.lockTimeout * 1000;
     this.#worker = new Worker<TaskData, TaskResult>(this.queue, (job) => this.#process(job), {
-      connection: connectRedis(address, `forklab-worker-${process.pid}-jobs`),
+      connection: clientOptions(address, `forklab-worker-${process.pid}-jobs`) as ConnectionOptions,
       concurrency: this.#options.concurrency,
       lockDuration,
       stalledInterval: lockDuration,

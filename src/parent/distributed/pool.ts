@@ -1,0 +1,601 @@
+/**
+ * The distributed Pool: Python's Pool surface (apply, applyAsync, map, imap, imapUnordered,
+ * starmap, close, join, terminate) with tasks run by `forklab worker` processes on any host,
+ * through a BullMQ queue on Redis.
+ *
+ * BullMQ is the scheduler here: any worker takes any waiting job, so the local Pool's per-worker
+ * scheduler does not apply; this file only adds jobs and settles each caller's promise once, from
+ * the queue's event stream. A chunk of `map` is one job (as one message per chunk locally).
+ *
+ * Delivery is at least once: a task whose worker died is run again by another worker (BullMQ's
+ * stalled-job recovery), and one whose child process crashed is retried up to `attempts`; the
+ * caller gets exactly one result, or one error saying how many times and where it failed.
+ */
+import { randomUUID } from "node:crypto";
+import { Job, Queue, QueueEvents, type ConnectionOptions } from "bullmq";
+import type { Redis } from "ioredis";
+import { clientOptions, connectRedis, parseRedisUrl, probeRedis, type RedisAddress, type RedisConnectionOptions } from "../../distributed/connection";
+import {
+  decodeValue,
+  encodeValue,
+  FAILURE_LOG_PREFIX,
+  jobName,
+  START_LOG_PREFIX,
+  workersKey,
+  type AttemptFailure,
+  type RemoteTarget,
+  type TaskData,
+  type TaskResult,
+  type TaskStart,
+  type WorkerInfo,
+} from "../../distributed/tasks";
+import { fromErrorRecord } from "../../protocol/errors";
+import { JUPYTER_DISPLAY, LIVE_DISPLAY_ID } from "../../protocol/kernel-bridge";
+import { LiveDisplay } from "../../render/live";
+import { renderDistributedPool, type DistributedPoolView } from "../../render/distributed-pool";
+import { optionError } from "../option-errors";
+import { checkFunctionTarget } from "../target-check";
+import { normalizeTimeout, timesOut } from "../timeouts";
+import { AsyncResult, TimeoutError } from "./async-result";
+
+export interface DistributedPoolOptions {
+  /** The Redis URL: "redis://[user:password@]host:port[/db]", or "rediss://" for TLS. */
+  redis: string;
+  /** The queue's name; start workers with `forklab worker --queue NAME`. */
+  queue: string;
+  /** Redis client options passed through (tls, username, password, db, ...). */
+  redisOptions?: RedisConnectionOptions;
+  /** How many times a task may fail (its child crashed, or its target threw with retryErrors) before the caller gets an error. @default 3 */
+  attempts?: number;
+  /** Retry a task whose target threw, as a crashed one is. @default false (the error goes to the caller at once, as in a local Pool) */
+  retryErrors?: boolean;
+  /** Seconds to wait for Redis to answer at the start before failing. @default 5 */
+  connectTimeout?: number;
+}
+
+/** A module target as a remote worker resolves it: relative to its --root. */
+export interface RemoteModuleTarget {
+  module: string;
+  export?: string;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type RemoteTargetLike<A extends unknown[] = any[], R = unknown> = ((...args: A) => R) | RemoteModuleTarget;
+
+/** One failed attempt, as the error reports it. */
+export interface FailedAttempt {
+  attempt: number;
+  /** The worker, "host:pid", or "unknown" for a worker that died before it said. */
+  worker: string;
+  kind: "error" | "crash" | "refused" | "stalled";
+  message: string;
+}
+
+/** A task failed after all its attempts (or was refused): how many times, and where. */
+export class DistributedTaskError extends Error {
+  override name = "DistributedTaskError";
+  readonly jobId: string;
+  /** How many times the task was started. */
+  readonly attempts: number;
+  readonly failures: FailedAttempt[];
+  constructor(message: string, jobId: string, attempts: number, failures: FailedAttempt[], cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.jobId = jobId;
+    this.attempts = attempts;
+    this.failures = failures;
+  }
+}
+
+/** The pool was terminated while the task was pending. */
+export class PoolTerminatedError extends Error {
+  override name = "PoolTerminatedError";
+}
+
+interface Pending {
+  resolve(values: unknown[]): void;
+  reject(error: unknown): void;
+  label: string;
+  calls: number;
+  worker?: string;
+  state: "queued" | "running";
+}
+
+interface WorkerRow {
+  id: string;
+  running: number;
+  done: number;
+  failed: number;
+  alive: boolean;
+}
+
+let poolCount = 0;
+
+function checkOptions(options: unknown): Required<Omit<DistributedPoolOptions, "redisOptions">> & { address: RedisAddress } {
+  const where = "new Pool({ redis })";
+  if (typeof options !== "object" || options === null) throw optionError(where, "options", "an object", options);
+  const o = options as DistributedPoolOptions;
+  const address = parseRedisUrl(o.redis, "redis", o.redisOptions ?? {});
+  if (typeof o.queue !== "string" || !/^[A-Za-z0-9_.-]+$/.test(o.queue)) {
+    throw optionError(where, "queue", 'a name of letters, digits, "_", "." or "-" (the --queue of its workers)', o.queue);
+  }
+  const attempts = o.attempts ?? 3;
+  if (!Number.isInteger(attempts) || attempts < 1) throw optionError(where, "attempts", "a whole number, 1 or more", attempts);
+  const retryErrors = o.retryErrors ?? false;
+  if (typeof retryErrors !== "boolean") throw optionError(where, "retryErrors", "true or false", retryErrors);
+  const connectTimeout = normalizeTimeout(where, o.connectTimeout ?? 5, "connectTimeout")!;
+  const known = new Set(["redis", "queue", "redisOptions", "attempts", "retryErrors", "connectTimeout"]);
+  for (const key of Object.keys(o)) {
+    if (!known.has(key)) throw optionError(where, key, `one of the known options (${[...known].join(", ")})`, (o as never)[key]);
+  }
+  return { redis: o.redis, queue: o.queue, attempts, retryErrors, connectTimeout, address };
+}
+
+function toRemoteTarget(target: unknown): RemoteTarget {
+  if (typeof target === "function") {
+    const source = checkFunctionTarget(target as (...args: never[]) => unknown);
+    return { kind: "source", source, name: (target as { name?: string }).name ?? "" };
+  }
+  if (typeof target === "object" && target !== null && typeof (target as RemoteModuleTarget).module === "string") {
+    const t = target as RemoteModuleTarget;
+    const exportName = t.export ?? "default";
+    if (typeof exportName !== "string" || !exportName) throw optionError("Pool task", "target.export", "the name of an exported function", t.export);
+    return { kind: "module", module: t.module, export: exportName };
+  }
+  throw optionError("Pool task", "target", 'a function or { module: "./tasks.ts", export: "name" } (resolved under each worker\'s --root)', target);
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+export class DistributedPool {
+  readonly queueName: string;
+  readonly address: RedisAddress;
+  readonly #options: ReturnType<typeof checkOptions>;
+  readonly #id = `p${process.pid}x${(++poolCount).toString(36)}${randomUUID().slice(0, 6)}`;
+  #seq = 0;
+  readonly #pending = new Map<string, Pending>();
+  readonly #ready: Promise<void>;
+  #queue: Queue<TaskData, TaskResult> | undefined;
+  #events: QueueEvents | undefined;
+  #client: Redis | undefined;
+  #state: "running" | "closed" | "terminated" = "running";
+  readonly #workers = new Map<string, WorkerRow>();
+  #registered: WorkerInfo[] = [];
+  #counts = { done: 0, failed: 0, retries: 0, submitted: 0 };
+  readonly #idle: (() => void)[] = [];
+  readonly #live = new LiveDisplay(() => this[JUPYTER_DISPLAY](), { kind: "forklab-distributed-pool", tickMs: 1000 });
+  #refresh: NodeJS.Timeout | undefined;
+  #stopped: Promise<void> | undefined;
+
+  constructor(options: DistributedPoolOptions) {
+    this.#options = checkOptions(options);
+    this.queueName = this.#options.queue;
+    this.address = this.#options.address;
+    this.#ready = this.#connect();
+    // Callers see the failure on their first call (or on `ready()`); never as an unhandled rejection.
+    this.#ready.catch(() => {});
+  }
+
+  async #connect(): Promise<void> {
+    await probeRedis(this.address, this.#options.connectTimeout);
+    const name = `forklab-pool-${this.#id}`;
+    this.#client = connectRedis(this.address, name);
+    this.#queue = new Queue<TaskData, TaskResult>(this.queueName, { connection: clientOptions(this.address, `${name}-queue`) as ConnectionOptions });
+    this.#events = new QueueEvents(this.queueName, { connection: clientOptions(this.address, `${name}-events`) as ConnectionOptions });
+    this.#events.on("completed", ({ jobId, returnvalue }) => this.#completed(jobId, returnvalue as unknown as TaskResult | string));
+    this.#events.on("failed", ({ jobId }) => void this.#failed(jobId));
+    this.#events.on("progress", ({ jobId, data }) => this.#progress(jobId, data as unknown as TaskStart));
+    this.#events.on("stalled", ({ jobId }) => this.#retried(jobId));
+    this.#events.on("waiting", ({ jobId, prev }) => prev === "failed" && this.#retried(jobId));
+    this.#events.on("error", () => {});
+    // After Redis comes back, what finished while the stream was unread is read from the jobs.
+    let connectedOnce = false;
+    this.#client.on("ready", () => {
+      if (connectedOnce) void this.#reconcile();
+      connectedOnce = true;
+    });
+    await Promise.all([this.#queue.waitUntilReady(), this.#events.waitUntilReady()]);
+  }
+
+  /** Resolves when Redis answered; rejects with a RedisConnectionError naming the address otherwise. */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  #ownJob(jobId: string): Pending | undefined {
+    return jobId.startsWith(`${this.#id}-`) ? this.#pending.get(jobId) : undefined;
+  }
+
+  #row(worker: string): WorkerRow {
+    let row = this.#workers.get(worker);
+    if (!row) this.#workers.set(worker, (row = { id: worker, running: 0, done: 0, failed: 0, alive: true }));
+    return row;
+  }
+
+  #progress(jobId: string, start: TaskStart): void {
+    const pending = this.#ownJob(jobId);
+    if (!pending || typeof start !== "object" || !start || typeof start.worker !== "string") return;
+    if (pending.worker) this.#row(pending.worker).running--;
+    pending.worker = start.worker;
+    pending.state = "running";
+    this.#row(start.worker).running++;
+    this.#live.changed();
+  }
+
+  #retried(jobId: string): void {
+    const pending = this.#ownJob(jobId);
+    if (!pending) return;
+    this.#counts.retries++;
+    if (pending.worker) {
+      const row = this.#row(pending.worker);
+      row.running--;
+      row.failed++;
+    }
+    pending.worker = undefined;
+    pending.state = "queued";
+    this.#live.changed();
+  }
+
+  #settle(jobId: string): Pending | undefined {
+    const pending = this.#pending.get(jobId);
+    if (!pending) return undefined;
+    this.#pending.delete(jobId);
+    if (pending.worker) this.#row(pending.worker).running--;
+    if (this.#pending.size === 0) for (const resolve of this.#idle.splice(0)) resolve();
+    this.#live.changed();
+    return pending;
+  }
+
+  #completed(jobId: string, returnvalue: TaskResult | string): void {
+    if (!this.#ownJob(jobId)) return;
+    let result: TaskResult;
+    let values: unknown[];
+    try {
+      result = typeof returnvalue === "string" ? (JSON.parse(returnvalue) as TaskResult) : returnvalue;
+      values = decodeValue(result.values) as unknown[];
+    } catch (error) {
+      this.#settle(jobId)?.reject(new Error(`The result of task ${jobId} could not be read: ${(error as Error).message}`, { cause: error }));
+      return;
+    }
+    const pending = this.#settle(jobId)!;
+    this.#counts.done += pending.calls;
+    this.#row(result.worker).done += pending.calls;
+    pending.resolve(values);
+  }
+
+  async #failed(jobId: string): Promise<void> {
+    if (!this.#ownJob(jobId)) return;
+    let error: unknown;
+    try {
+      error = await this.#failureOf(jobId);
+    } catch (cause) {
+      error = new DistributedTaskError(`Task ${jobId} failed; its record could not be read: ${(cause as Error).message}`, jobId, 0, []);
+    }
+    const pending = this.#settle(jobId);
+    if (!pending) return;
+    this.#counts.failed += pending.calls;
+    pending.reject(error);
+  }
+
+  /** Build the caller's error from the job: its attempts, and what each failed attempt left in the log. */
+  async #failureOf(jobId: string): Promise<unknown> {
+    const queue = this.#queue!;
+    const [job, logs] = await Promise.all([Job.fromId<TaskData, TaskResult>(queue, jobId), queue.getJobLogs(jobId, 0, -1, true)]);
+    const pending = this.#pending.get(jobId);
+    const failures: FailedAttempt[] = [];
+    const records: AttemptFailure[] = [];
+    const starts: TaskStart[] = [];
+    for (const line of logs.logs) {
+      if (line.startsWith(START_LOG_PREFIX)) starts.push(JSON.parse(line.slice(START_LOG_PREFIX.length)) as TaskStart);
+      else if (line.startsWith(FAILURE_LOG_PREFIX)) records.push(decodeValue(line.slice(FAILURE_LOG_PREFIX.length)) as AttemptFailure);
+    }
+    const failedAt = new Set(records.map((r) => `${r.worker}#${r.attempt}`));
+    for (const start of starts) {
+      if (!failedAt.has(`${start.worker}#${start.attempt}`)) {
+        failures.push({ attempt: start.attempt, worker: start.worker, kind: "stalled", message: "the worker stopped answering (died or lost Redis) during the task" });
+      }
+    }
+    for (const r of records) failures.push({ attempt: r.attempt, worker: r.worker, kind: r.kind, message: `${r.error.name}: ${r.error.message}` });
+    failures.sort((a, b) => a.attempt - b.attempt);
+    const attempts = Math.max(job?.attemptsStarted ?? 0, starts.length);
+    const last = records.at(-1);
+    // The target's own error, not retried: the caller gets it as a local Pool would give it.
+    if (last && last.kind === "error" && !this.#options.retryErrors) {
+      const error = fromErrorRecord(last.error);
+      if (error instanceof Error) Object.defineProperty(error, "worker", { value: last.worker, enumerable: false, configurable: true });
+      return error;
+    }
+    if (last?.kind === "refused") {
+      return new DistributedTaskError(last.error.message, jobId, attempts, failures);
+    }
+    const label = pending?.label ?? jobId;
+    const list = failures.map((f) => `attempt ${f.attempt} on ${f.worker}: ${f.message}`).join("; ");
+    const reason = job?.failedReason ? ` (${job.failedReason})` : "";
+    return new DistributedTaskError(
+      `Task ${label} failed after ${attempts} attempt${attempts === 1 ? "" : "s"}${reason}: ${list || "no attempt left a record"}. ` +
+        `Tasks are delivered at least once: make them idempotent, and raise attempts in new Pool({ attempts }) if failures are transient.`,
+      jobId,
+      attempts,
+      failures,
+      last && last.kind === "error" ? fromErrorRecord(last.error) : undefined,
+    );
+  }
+
+  /** Read the pending jobs' state from Redis: for events missed while Redis was away. */
+  async #reconcile(): Promise<void> {
+    const queue = this.#queue;
+    if (!queue) return;
+    for (const jobId of [...this.#pending.keys()]) {
+      let job: Job<TaskData, TaskResult> | undefined;
+      try {
+        job = await Job.fromId<TaskData, TaskResult>(queue, jobId);
+      } catch {
+        return; // Redis went away again; the next reconnect tries again
+      }
+      if (!job) {
+        this.#settle(jobId)?.reject(
+          new DistributedTaskError(
+            `Task ${jobId} is gone from Redis at ${this.address.label}: the server restarted without persistence (enable appendonly) or the job was removed`,
+            jobId,
+            0,
+            [],
+          ),
+        );
+      } else if (job.finishedOn && job.returnvalue) this.#completed(jobId, job.returnvalue);
+      else if (job.finishedOn && job.failedReason) await this.#failed(jobId);
+    }
+  }
+
+  #checkRunning(what: string): void {
+    if (this.#state !== "running") throw new Error(`Pool not running (it was ${this.#state === "closed" ? "closed" : "terminated"}): cannot ${what}`);
+  }
+
+  /** Add chunks of calls as jobs; one promise of results per chunk, in order. */
+  #submit(target: RemoteTarget, chunkList: unknown[][][], label: string): Promise<unknown[]>[] {
+    const entries = chunkList.map((argsList) => {
+      const jobId = `${this.#id}-${++this.#seq}`;
+      let pending!: Pending;
+      const promise = new Promise<unknown[]>((resolve, reject) => {
+        pending = { resolve, reject, label: `${label} #${this.#seq}`, calls: argsList.length, state: "queued" };
+      });
+      this.#pending.set(jobId, pending);
+      // Encoded now, so that an argument that cannot cross fails in the caller's stack, at once.
+      const data: TaskData = { pool: this.#id, target, args: encodeValue(argsList), calls: argsList.length, retryErrors: this.#options.retryErrors };
+      return { jobId, promise, data };
+    });
+    this.#counts.submitted += entries.length;
+    this.#live.show();
+    this.#startRefresh();
+    void this.#ready
+      .then(() =>
+        this.#queue!.addBulk(
+          entries.map(({ jobId, data }) => ({
+            name: jobName(target),
+            data,
+            opts: {
+              jobId,
+              attempts: this.#options.attempts,
+              // Kept for an hour so that a caller reconnecting after a Redis restart can read them.
+              removeOnComplete: { age: 3600 },
+              removeOnFail: { age: 24 * 3600 },
+            },
+          })),
+        ),
+      )
+      .catch((error: unknown) => {
+        for (const { jobId } of entries) this.#settle(jobId)?.reject(error);
+      });
+    return entries.map((e) => e.promise);
+  }
+
+  /** Python's `apply`: run `target(...args)` on a worker and wait for its result. */
+  async apply<A extends unknown[], R>(target: RemoteTargetLike<A, R>, args: A = [] as unknown as A): Promise<Awaited<R>> {
+    return this.applyAsync(target, args).get();
+  }
+
+  /** Python's `apply_async`: an AsyncResult at once; `callback`/`errorCallback` when it settles. */
+  applyAsync<A extends unknown[], R>(
+    target: RemoteTargetLike<A, R>,
+    args: A = [] as unknown as A,
+    options: { callback?: (value: Awaited<R>) => void; errorCallback?: (error: unknown) => void } = {},
+  ): AsyncResult<Awaited<R>> {
+    this.#checkRunning("applyAsync()");
+    if (!Array.isArray(args)) throw optionError("pool.applyAsync()", "args", "an array of arguments", args);
+    const remote = toRemoteTarget(target);
+    const [promise] = this.#submit(remote, [[args]], jobName(remote));
+    return new AsyncResult(promise!.then((values) => values[0] as Awaited<R>), options.callback, options.errorCallback);
+  }
+
+  #checkChunksize(where: string, chunksize: unknown, count: number): number {
+    if (chunksize === undefined) {
+      // Python's default: about four chunks per worker; with unknown workers, aim for ~32 chunks.
+      return Math.max(1, Math.ceil(count / 32));
+    }
+    if (!Number.isInteger(chunksize) || (chunksize as number) < 1) throw optionError(where, "chunksize", "a whole number, 1 or more", chunksize);
+    return chunksize as number;
+  }
+
+  #argsOf(where: string, iterable: Iterable<unknown>, star: boolean): unknown[][] {
+    if (iterable === null || typeof (iterable as Iterable<unknown>)?.[Symbol.iterator] !== "function") {
+      throw optionError(where, "iterable", "an iterable (an array, a Set, a generator)", iterable);
+    }
+    return Array.from(iterable, (item, i) => {
+      if (!star) return [item];
+      if (!Array.isArray(item)) throw optionError(where, `iterable[${i}]`, "an array of arguments (starmap calls fn(...item))", item);
+      return item;
+    });
+  }
+
+  #mapChunks(where: string, target: unknown, iterable: Iterable<unknown>, chunksize: number | undefined, star: boolean, defaultOne = false) {
+    this.#checkRunning(`${where}`);
+    const remote = toRemoteTarget(target);
+    const argsList = this.#argsOf(where, iterable, star);
+    const size = defaultOne && chunksize === undefined ? 1 : this.#checkChunksize(where, chunksize, argsList.length);
+    return this.#submit(remote, chunks(argsList, size), `${where.replace(/^pool\.|\(\)$/g, "")}(${jobName(remote)})`);
+  }
+
+  /** Python's `map`: the results in order; the first failure rejects. */
+  async map<T, R>(target: RemoteTargetLike<[T], R>, iterable: Iterable<T>, chunksize?: number): Promise<Awaited<R>[]> {
+    const parts = await Promise.all(this.#mapChunks("pool.map()", target, iterable, chunksize, false));
+    return parts.flat() as Awaited<R>[];
+  }
+
+  /** Python's `starmap`: `target(...item)` for each item. */
+  async starmap<A extends unknown[], R>(target: RemoteTargetLike<A, R>, iterable: Iterable<A>, chunksize?: number): Promise<Awaited<R>[]> {
+    const parts = await Promise.all(this.#mapChunks("pool.starmap()", target, iterable, chunksize, true));
+    return parts.flat() as Awaited<R>[];
+  }
+
+  /** Python's `imap`: results in order, as they come (chunksize 1 by default, as in Python). */
+  async *imap<T, R>(target: RemoteTargetLike<[T], R>, iterable: Iterable<T>, chunksize?: number): AsyncGenerator<Awaited<R>> {
+    const parts = this.#mapChunks("pool.imap()", target, iterable, chunksize, false, true);
+    for (const part of parts) part.catch(() => {});
+    for (const part of parts) for (const value of await part) yield value as Awaited<R>;
+  }
+
+  /** Python's `imap_unordered`: results in the order they finish. */
+  async *imapUnordered<T, R>(target: RemoteTargetLike<[T], R>, iterable: Iterable<T>, chunksize?: number): AsyncGenerator<Awaited<R>> {
+    const parts = this.#mapChunks("pool.imapUnordered()", target, iterable, chunksize, false, true);
+    const waiting = new Map(parts.map((part, i) => [i, part.then((values) => ({ i, values }))]));
+    for (const part of waiting.values()) part.catch(() => {});
+    while (waiting.size) {
+      const { i, values } = await Promise.race(waiting.values());
+      waiting.delete(i);
+      for (const value of values) yield value as Awaited<R>;
+    }
+  }
+
+  /** Python's `close`: no more tasks; the pending ones still run. */
+  close(): void {
+    if (this.#state === "running") this.#state = "closed";
+  }
+
+  /** Python's `join`: after close() or terminate(), wait until every task of this pool has settled (at most `timeout` seconds). */
+  async join(timeout?: number): Promise<void> {
+    const seconds = normalizeTimeout("pool.join()", timeout);
+    if (this.#state === "running") throw new Error("pool.join() needs pool.close() or pool.terminate() first, as in Python");
+    const idle = this.#pending.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => this.#idle.push(resolve));
+    if (await timesOut(idle, seconds)) throw new TimeoutError(`pool.join(): ${this.#pending.size} task(s) still pending after ${seconds} s`);
+    await this.#stop();
+  }
+
+  /**
+   * Python's `terminate`: remove this pool's waiting tasks from Redis and reject every pending
+   * caller. A task already running on a worker finishes there; its result is dropped.
+   */
+  async terminate(): Promise<void> {
+    if (this.#state === "terminated") return this.#stop();
+    this.#state = "terminated";
+    const ids = [...this.#pending.keys()];
+    for (const id of ids) this.#settle(id)?.reject(new PoolTerminatedError(`Task ${id} was cancelled: pool.terminate() was called`));
+    try {
+      await this.#ready;
+      const queue = this.#queue!;
+      await Promise.all(ids.map((id) => queue.remove(id).catch(() => 0)));
+    } catch {
+      // Redis was never reached: nothing was added.
+    }
+    await this.#stop();
+  }
+
+  /** Close the connections once nothing is pending. */
+  #stop(): Promise<void> {
+    this.#stopped ??= (async () => {
+      clearInterval(this.#refresh);
+      try {
+        await this.#ready;
+      } catch {
+        this.#live.final();
+        return;
+      }
+      await this.#readWorkers();
+      this.#live.final();
+      await Promise.allSettled([this.#events?.close(), this.#queue?.close()]);
+      this.#client?.disconnect();
+    })();
+    return this.#stopped;
+  }
+
+  /** Python's `__enter__/__exit__`: `await using pool = new Pool(...)` terminates at the end. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.terminate();
+  }
+
+  async #readWorkers(): Promise<void> {
+    try {
+      const all = await this.#client!.hgetall(workersKey(this.queueName));
+      this.#registered = Object.values(all).map((text) => JSON.parse(text) as WorkerInfo);
+    } catch {
+      // Redis is away; the picture keeps what it had.
+    }
+  }
+
+  #startRefresh(): void {
+    if (this.#refresh) return;
+    this.#refresh = setInterval(() => {
+      if (this.#pending.size === 0) return;
+      void this.#ready.then(() => this.#readWorkers()).then(() => this.#live.changed(), () => {});
+    }, 1000);
+    this.#refresh.unref();
+  }
+
+  /** Counts for this pool: tasks (calls) done and failed, chunks pending, retries, and workers seen. */
+  stats(): { pending: number; queued: number; running: number; done: number; failed: number; retries: number; workers: WorkerRow[] } {
+    let running = 0;
+    for (const p of this.#pending.values()) if (p.state === "running") running++;
+    return {
+      pending: this.#pending.size,
+      queued: this.#pending.size - running,
+      running,
+      done: this.#counts.done,
+      failed: this.#counts.failed,
+      retries: this.#counts.retries,
+      workers: [...this.#workers.values()].map((row) => ({ ...row })),
+    };
+  }
+
+  #view(): DistributedPoolView {
+    const stats = this.stats();
+    const now = Date.now();
+    const registered = new Map(this.#registered.map((w) => [`${w.host}:${w.pid}`, w]));
+    const ids = new Set([...registered.keys(), ...this.#workers.keys()]);
+    return {
+      queue: this.queueName,
+      address: this.address.label,
+      state: this.#state,
+      queued: stats.queued,
+      running: stats.running,
+      done: stats.done,
+      failed: stats.failed,
+      retries: stats.retries,
+      workers: [...ids].sort().map((id) => {
+        const row = this.#workers.get(id);
+        const info = registered.get(id);
+        return {
+          id,
+          concurrency: info?.concurrency,
+          running: Math.max(0, row?.running ?? 0),
+          done: row?.done ?? 0,
+          failed: row?.failed ?? 0,
+          // A worker that has not said it is alive for a while is shown as gone.
+          alive: info !== undefined && now - info.seen < 15_000,
+        };
+      }),
+    };
+  }
+
+  get [LIVE_DISPLAY_ID](): string | undefined {
+    return this.#live.displayId;
+  }
+
+  [JUPYTER_DISPLAY](): { "text/plain": string; "text/html": string } {
+    return renderDistributedPool(this.#view());
+  }
+
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return renderDistributedPool(this.#view())["text/plain"];
+  }
+}

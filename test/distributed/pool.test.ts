@@ -1,0 +1,123 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DistributedPool, DistributedTaskError, PoolTerminatedError } from "../../src";
+import { redisAvailable, TestRedis } from "../support/redis";
+import { freshQueue, startWorker, type RunningWorker } from "./helpers";
+
+const enabled = redisAvailable("the distributed Pool tests");
+
+describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
+  let redis: TestRedis;
+  const workers: RunningWorker[] = [];
+  const pools: DistributedPool[] = [];
+
+  beforeAll(async () => {
+    redis = await TestRedis.start();
+  });
+  afterAll(async () => {
+    await Promise.all(pools.map((p) => p.terminate()));
+    await Promise.all(workers.map((w) => w.stop()));
+    await redis?.dispose();
+  });
+
+  async function worker(queue: string, flags: Parameters<typeof startWorker>[2] = {}): Promise<RunningWorker> {
+    const w = await startWorker(redis.url, queue, { acceptSource: true, ...flags });
+    workers.push(w);
+    return w;
+  }
+  function pool(queue: string, options: Partial<ConstructorParameters<typeof DistributedPool>[0]> = {}): DistributedPool {
+    const p = new DistributedPool({ redis: redis.url, queue, ...options });
+    pools.push(p);
+    return p;
+  }
+
+  it("maps many tasks over two workers: every result once, in order, from both workers", async () => {
+    const queue = freshQueue("map");
+    await Promise.all([worker(queue), worker(queue)]);
+    const p = pool(queue);
+    const square = (n: number) => ({ n, square: n * n, pid: process.pid });
+    const results = await p.map(square, Array.from({ length: 400 }, (_, i) => i), 5);
+    expect(results.map((r) => r.n)).toEqual(Array.from({ length: 400 }, (_, i) => i));
+    expect(results.every((r) => r.square === r.n * r.n)).toBe(true);
+    // Both worker hosts ran tasks (each in its own child process).
+    const rows = p.stats().workers;
+    expect(rows).toHaveLength(2);
+    expect(rows.every((row) => row.done > 0)).toBe(true);
+    expect(rows.reduce((sum, row) => sum + row.done, 0)).toBe(400);
+    expect(p.stats()).toMatchObject({ pending: 0, done: 400, failed: 0 });
+  });
+
+  it("apply, applyAsync, starmap, imap and imapUnordered keep Python's shapes; values cross by structured clone", async () => {
+    const queue = freshQueue("surface");
+    await worker(queue);
+    const p = pool(queue);
+    expect(await p.apply((a: number, b: number) => a + b, [2, 3])).toBe(5);
+    const result = p.applyAsync((m: Map<string, bigint>) => new Set([...m.values()].map((v) => v * 2n)), [new Map([["a", 21n]])]);
+    expect(await result.get()).toEqual(new Set([42n]));
+    expect(result.ready() && result.successful()).toBe(true);
+    expect(await p.starmap((a: number, b: number) => a * b, [[2, 3], [4, 5]])).toEqual([6, 20]);
+    const ordered: number[] = [];
+    for await (const v of p.imap((n: number) => n + 1, [1, 2, 3])) ordered.push(v);
+    expect(ordered).toEqual([2, 3, 4]);
+    const unordered: number[] = [];
+    for await (const v of p.imapUnordered((n: number) => n * 10, [1, 2, 3])) unordered.push(v);
+    expect(unordered.sort((a, b) => a - b)).toEqual([10, 20, 30]);
+  });
+
+  it("an error thrown by the target comes back with its class, message and properties, once, not retried", async () => {
+    const queue = freshQueue("error");
+    await worker(queue);
+    const p = pool(queue);
+    const boom = (n: number) => {
+      const error = new RangeError(`bad ${n}`);
+      Object.assign(error, { code: "E_BAD" });
+      throw error;
+    };
+    const error = await p.apply(boom, [7]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RangeError);
+    expect(error).toMatchObject({ message: "bad 7", code: "E_BAD" });
+    expect(p.stats()).toMatchObject({ failed: 1, retries: 0 });
+  });
+
+  it("a child that crashes mid-task takes down that task, not the worker: retried, then a typed error with each attempt's worker", async () => {
+    const queue = freshQueue("crash");
+    const w = await worker(queue);
+    const p = pool(queue, { attempts: 2 });
+    const error = (await p.apply(() => process.kill(process.pid, "SIGKILL"), []).catch((e: unknown) => e)) as DistributedTaskError;
+    expect(error).toBeInstanceOf(DistributedTaskError);
+    expect(error.attempts).toBe(2);
+    expect(error.failures.map((f) => [f.attempt, f.kind])).toEqual([[1, "crash"], [2, "crash"]]);
+    expect(error.message).toContain(`attempt 1 on`);
+    expect(error.message).toMatch(/killed by SIGKILL/);
+    // The worker host lives on and takes the next task.
+    expect(w.child.exitCode).toBeNull();
+    expect(await p.apply((x: number) => x * 2, [21])).toBe(42);
+  });
+
+  it("terminate() removes the pool's waiting tasks from Redis and rejects their callers", async () => {
+    const queue = freshQueue("terminate");
+    const p = pool(queue); // no worker: every task waits in Redis
+    await p.ready();
+    const results = Array.from({ length: 5 }, (_, i) => p.apply((n: number) => n, [i]).catch((e: unknown) => e));
+    const { Queue } = await import("bullmq");
+    const inspect = new Queue(queue, { connection: { host: "127.0.0.1", port: redis.port } });
+    try {
+      await expect.poll(() => inspect.getWaitingCount(), { timeout: 30_000 }).toBe(5);
+      await p.terminate();
+      for (const r of await Promise.all(results)) expect(r).toBeInstanceOf(PoolTerminatedError);
+      expect(await inspect.getWaitingCount()).toBe(0);
+    } finally {
+      await inspect.close();
+    }
+  });
+
+  it("a bad URL fails at once with a TypeError; an unreachable server with the address and what to check", async () => {
+    expect(() => new DistributedPool({ redis: "http://127.0.0.1:6379", queue: "q" })).toThrow(TypeError);
+    expect(() => new DistributedPool({ redis: "redis://127.0.0.1:6379", queue: "has space" })).toThrow(/option queue/);
+    const { freePort } = await import("../../kernel/runner/launch");
+    const port = await freePort("127.0.0.1");
+    const p = new DistributedPool({ redis: `redis://127.0.0.1:${port}`, queue: "q" });
+    await expect(p.ready()).rejects.toThrow(new RegExp(`Cannot reach Redis at 127\\.0\\.0\\.1:${port}.*ECONNREFUSED.*start redis-server`));
+    await expect(p.apply((x: number) => x, [1])).rejects.toThrow(/Cannot reach Redis/);
+    await p.terminate();
+  });
+});
