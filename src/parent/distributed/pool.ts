@@ -328,7 +328,7 @@ export class DistributedPool {
   async #reconcile(): Promise<void> {
     const queue = this.#queue;
     if (!queue) return;
-    for (const jobId of [...this.#pending.keys()]) {
+    for (const jobId of [...this.#pending.keys()].slice(0, 200)) {
       let job: Job<TaskData, TaskResult> | undefined;
       try {
         job = await Job.fromId<TaskData, TaskResult>(queue, jobId);
@@ -535,9 +535,15 @@ export class DistributedPool {
 
   #startRefresh(): void {
     if (this.#refresh) return;
+    let ticks = 0;
     this.#refresh = setInterval(() => {
       if (this.#pending.size === 0) return;
-      void this.#ready.then(() => this.#readWorkers()).then(() => this.#live.changed(), () => {});
+      // Now and then read the pending jobs themselves: an event the stream dropped (Redis restarted
+      // between a job's end and our read) must not leave a caller waiting forever.
+      const reconcile = ++ticks % 5 === 0;
+      void this.#ready
+        .then(() => Promise.all([this.#readWorkers(), reconcile ? this.#reconcile() : undefined]))
+        .then(() => this.#live.changed(), () => {});
     }, 1000);
     this.#refresh.unref();
   }

@@ -1,0 +1,103 @@
+/**
+ * At-least-once delivery with real processes: a worker SIGKILLed mid-task, a worker that joins
+ * late, a Redis restart mid-run, and the rules a worker applies to targets.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DistributedPool, DistributedTaskError } from "../../src";
+import { isGone, waitFor } from "../support/processes";
+import { redisAvailable, TestRedis } from "../support/redis";
+import { freshQueue, startWorker, type RunningWorker } from "./helpers";
+
+const enabled = redisAvailable("the distributed delivery tests");
+const ROOT = path.join(__dirname, "fixtures", "root");
+
+describe.skipIf(!enabled)("distributed delivery on a real redis-server", () => {
+  let redis: TestRedis;
+  let scratch: string;
+  const workers: RunningWorker[] = [];
+  const pools: DistributedPool[] = [];
+
+  beforeAll(async () => {
+    redis = await TestRedis.start({ persist: true });
+    scratch = mkdtempSync(path.join(tmpdir(), "forklab-distributed-"));
+  });
+  afterAll(async () => {
+    await Promise.all(pools.map((p) => p.terminate()));
+    await Promise.all(workers.map((w) => w.stop()));
+    await redis?.dispose();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  async function worker(queue: string, flags: Parameters<typeof startWorker>[2] = {}): Promise<RunningWorker> {
+    const w = await startWorker(redis.url, queue, { acceptSource: true, root: ROOT, ...flags });
+    workers.push(w);
+    return w;
+  }
+  function pool(queue: string, options: Partial<ConstructorParameters<typeof DistributedPool>[0]> = {}): DistributedPool {
+    const p = new DistributedPool({ redis: redis.url, queue, ...options });
+    pools.push(p);
+    return p;
+  }
+
+  it("a worker SIGKILLed mid-task: the task runs again on a worker that joined late, and its caller gets one result", async () => {
+    const queue = freshQueue("killed");
+    const first = await worker(queue);
+    const p = pool(queue);
+    const marker = path.join(scratch, "first-attempt");
+    // The first attempt records its pid and never ends; a second attempt returns at once.
+    const task = (file: string) => {
+      const fs = require("node:fs");
+      if (!fs.existsSync(file)) {
+        fs.writeFileSync(file, String(process.pid));
+        return new Promise(() => {});
+      }
+      return `again in ${process.pid}`;
+    };
+    const result = p.apply(task, [marker]);
+    await waitFor("the first worker to start the task", () => existsSync(marker) && p.stats().running === 1, 30_000);
+    const firstChild = Number(readFileSync(marker, "utf8"));
+    first.child.kill("SIGKILL");
+    await first.exited;
+    // Its child process notices and ends: no orphan.
+    await waitFor(`child ${firstChild} of the killed worker to end`, () => isGone(firstChild), 30_000);
+    const late = await worker(queue);
+    expect(await result).toMatch(/^again in \d+$/);
+    const stats = p.stats();
+    expect(stats).toMatchObject({ done: 1, failed: 0, retries: 1, pending: 0 });
+    const lateRow = stats.workers.find((row) => row.id.endsWith(`:${late.pid}`));
+    expect(lateRow?.done).toBe(1);
+  });
+
+  it("Redis restarts mid-run: acknowledged tasks survive, the pool and a late worker reconnect, every result arrives once", async () => {
+    const queue = freshQueue("restart");
+    const p = pool(queue);
+    await p.ready();
+    const results = p.map((n: number) => n * 3, Array.from({ length: 20 }, (_, i) => i), 2);
+    const { Queue } = await import("bullmq");
+    const inspect = new Queue(queue, { connection: { host: "127.0.0.1", port: redis.port } });
+    await expect.poll(() => inspect.getWaitingCount(), { timeout: 30_000 }).toBe(10);
+    await inspect.close();
+    await redis.restart();
+    await worker(queue);
+    expect(await results).toEqual(Array.from({ length: 20 }, (_, i) => i * 3));
+    expect(p.stats()).toMatchObject({ done: 20, pending: 0 });
+  });
+
+  it("a worker without --accept-source refuses functions sent as source, and says how to allow them", async () => {
+    const queue = freshQueue("refuse");
+    await worker(queue, { acceptSource: false });
+    const p = pool(queue);
+    const error = (await p.apply((n: number) => n, [1]).catch((e: unknown) => e)) as DistributedTaskError;
+    expect(error).toBeInstanceOf(DistributedTaskError);
+    expect(error.message).toMatch(/does not run functions sent as source.*--accept-source.*whoever can write to this Redis/);
+    expect(error.attempts).toBe(1);
+    // Module targets under its --root run; one that resolves outside it is refused.
+    expect(await p.map({ module: "./tasks.js", export: "square" }, [1, 2, 3])).toEqual([1, 4, 9]);
+    const outside = (await p.apply({ module: "../outside.js", export: "escape" }, []).catch((e: unknown) => e)) as Error;
+    expect(outside).toBeInstanceOf(DistributedTaskError);
+    expect(outside.message).toMatch(/runs only modules under its --root/);
+  });
+});
