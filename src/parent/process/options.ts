@@ -3,6 +3,7 @@
  * that names the option, the value and its type, and what is allowed.
  */
 import { describe, optionError } from "../option-errors";
+import { checkEnv } from "../env-check";
 import { normalizeTimeout } from "../timeouts";
 import type { StartMethod } from "./registry";
 
@@ -35,23 +36,6 @@ const KNOWN = ["name", "daemon", "cwd", "env", "execArgv", "output", "killGrace"
 const RENAMED: Record<string, string> = { killGraceMs: "killGrace (in seconds, as every duration in forklab)" };
 const OUTPUTS = ["display", "forward", "none"];
 const START_METHODS = ["spawn", "warm"];
-
-/** A variable's name and value as the system takes them: no "=" in a name, no NUL anywhere. */
-export function checkEnv(where: string, env: unknown): void {
-  if (typeof env !== "object" || env === null || Array.isArray(env)) {
-    throw optionError(where, "env", "an object of strings (e.g. { ...process.env, DEBUG: \"1\" })", env);
-  }
-  for (const [key, value] of Object.entries(env)) {
-    if (key === "" || key.includes("=") || key.includes("\0")) {
-      throw new TypeError(`${where}: option env has the name ${JSON.stringify(key)}, which cannot be an environment variable: names are not empty and contain no "=" or NUL character`);
-    }
-    if (value === undefined) continue;
-    if (typeof value !== "string") {
-      throw optionError(where, `env.${key}`, "a string (environment values are text; convert it with String())", value);
-    }
-    if (value.includes("\0")) throw optionError(where, `env.${key}`, "a string without NUL characters", value);
-  }
-}
 
 function oneOf(where: string, option: string, allowed: string[], value: unknown): void {
   if (value !== undefined && !allowed.includes(value as string)) {

@@ -6,10 +6,11 @@ import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { isInKernel } from "../../render/display";
 import { DEVNULL, PIPE, STDOUT, type StderrSpec, type StdioSpec } from "./constants";
-import { isKnownEncoding, type DecodeErrors, type TextMode } from "./encoding";
+import { encodeInput, isKnownEncoding, type DecodeErrors, type TextMode } from "./encoding";
 import { displayJoin, join, ShellCommand } from "./sh";
 import { describe, optionError } from "../option-errors";
 import { normalizeTimeout } from "../timeouts";
+import { checkEnv } from "../env-check";
 
 /**
  * The program and its arguments: a list (`["ls", "-l"]`, no shell involved), a string (the
@@ -203,12 +204,7 @@ export function normalizePopenOptions(where: string, args: unknown, options: Pop
 
   let env: Env | undefined;
   if (options.env !== undefined && options.env !== null) {
-    if (typeof options.env !== "object" || Array.isArray(options.env)) fail(where, "env", "an object of strings", options.env);
-    for (const [key, value] of Object.entries(options.env)) {
-      if (value !== undefined && typeof value !== "string") {
-        fail(where, `env.${key}`, "a string (environment values are text; convert it with String())", value);
-      }
-    }
+    checkEnv(where, options.env);
     env = options.env;
   }
 
@@ -290,9 +286,18 @@ export function normalizeRunOptions(where: string, args: unknown, options: RunOp
   }
   if (input !== undefined) popenOptions.stdin = PIPE;
   const popen = normalizePopenOptions(where, args, popenOptions, RUN_ONLY);
+  // Encoded now, so that an encoding that cannot encode the input fails before the program starts.
+  let rawInput: string | Uint8Array | undefined = input;
+  if (typeof input === "string") {
+    try {
+      rawInput = encodeInput(input, popen.textMode?.encoding);
+    } catch (error) {
+      throw new TypeError(`${where}: ${(error as Error).message}`);
+    }
+  }
   return {
     popen,
-    rawInput: input,
+    rawInput,
     timeout: normalizeTimeout(where, options.timeout),
     check: options.check === true,
   };
