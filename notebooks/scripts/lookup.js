@@ -23,7 +23,10 @@ const LABELS = { a: "Address: ", mx: "mail exchanger = ", ns: "nameserver = " };
 
 let type = "a";
 const say = (text) => process.stdout.write(text + "\n");
-const prompt = () => process.stdout.write("> ");
+// nslookup prompts only at a terminal: with stdin from a pipe, its output is the answers alone.
+const prompt = () => {
+  if (process.stdin.isTTY) process.stdout.write("> ");
+};
 
 function answer(name) {
   const entry = TABLE[name.toLowerCase().replace(/\.$/, "")];
