@@ -15,3 +15,5 @@ export type { DistributedPoolOptions, RemoteModuleTarget, FailedAttempt } from "
 export { AsyncResult as DistributedAsyncResult, TimeoutError as DistributedTimeoutError } from "./parent/distributed/async-result";
 export { RedisConnectionError } from "./distributed/connection";
 export { renderDistributedPool } from "./render/distributed-pool";
+export { RedisQueue, RedisJoinableQueue, QueueEmptyError, QueueFullError } from "./parent/distributed/queue";
+export type { RedisQueueOptions } from "./parent/distributed/queue";

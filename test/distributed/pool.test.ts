@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DistributedPool, DistributedTaskError, PoolTerminatedError } from "../../src";
+import { DistributedPool, DistributedTaskError, PoolTerminatedError } from "../../dist/src/index.js";
 import { redisAvailable, TestRedis } from "../support/redis";
 import { freshQueue, startWorker, type RunningWorker } from "./helpers";
 

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DistributedPool, DistributedTaskError } from "../../src";
+import { DistributedPool, DistributedTaskError } from "../../dist/src/index.js";
 import { isGone, waitFor } from "../support/processes";
 import { redisAvailable, TestRedis } from "../support/redis";
 import { freshQueue, startWorker, type RunningWorker } from "./helpers";
