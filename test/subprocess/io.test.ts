@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { DEVNULL, PIPE, Popen, run, STDOUT } from "../../src/parent/subprocess";
 import { js } from "./helpers";
+import { waitFor } from "../support/processes";
 
 const MB = 1 << 20;
 
@@ -42,6 +43,14 @@ describe("large outputs and stdin", () => {
     const input = Buffer.alloc(20 * MB, 120);
     const done = await run(js("process.stdin.pipe(process.stdout)"), { input, captureOutput: true });
     expect(done.stdout!.equals(input)).toBe(true);
+  });
+
+  it("keeps the output of a program that ended before anything read it, for communicate()", async () => {
+    const p = new Popen(js("process.stdout.write('kept'); process.stderr.write('also kept')"), { stdout: PIPE, stderr: PIPE });
+    // poll(), unlike wait(), reads nothing: the program ends with its output unread.
+    await waitFor("the program exited", () => p.poll() !== null, 10_000);
+    const [stdout, stderr] = await p.communicate();
+    expect([stdout!.toString(), stderr!.toString()]).toEqual(["kept", "also kept"]);
   });
 
   it("wait() does not deadlock on a full pipe; communicate() returns what was kept", async () => {

@@ -175,6 +175,7 @@ export class Popen<O extends PopenOptions = PopenOptions> {
         bind((code: number | null, signal: NodeJS.Signals | null) => {
           this.#returncode = toReturncode(code, signal);
           this.#end = performance.now();
+          this.#keepUnread();
           for (const unsubscribe of this.#unsubscribe) unsubscribe();
           this.#unsubscribe = [];
           resolve();
@@ -209,6 +210,17 @@ export class Popen<O extends PopenOptions = PopenOptions> {
     this.#child.once("exit", () => {
       if (!source.readableEnded) stop();
     });
+  }
+
+  /**
+   * Once a program has exited, Node throws away what its pipes still hold unless something reads
+   * them; Python leaves it in the pipe for a later communicate(). So keep it from now on. (Called
+   * from the "exit" event, which Node emits before it discards.)
+   */
+  #keepUnread(): void {
+    const unread = (stream: Readable | null) =>
+      stream !== null && !handedOver.has(stream) && stream.readableFlowing !== true && stream.listenerCount("data") === 0 && stream.listenerCount("readable") === 0;
+    if (unread(this.stdout) || unread(this.stderr)) this.#collect();
   }
 
   #spawnError(): SpawnError {
