@@ -1,5 +1,6 @@
 export { display, clearOutput, input, onInterrupt, onShutdown, isInKernel } from "./render/display";
 export type { MimeBundle, DisplayOptions } from "./render/display";
+export { EOFError } from "./render/stdin-lines";
 export * from "./parent/subprocess";
 export { renderTerminal } from "./render/terminal";
 export type { TerminalView, TerminalChunk } from "./render/terminal";

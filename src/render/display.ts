@@ -4,6 +4,7 @@
  * plain Node script or a test), where text goes to stdout.
  */
 import { findKernelBridge, type DisplayOptions, type MimeBundle } from "../protocol/kernel-bridge";
+import { readStdinLine } from "./stdin-lines";
 
 export type { DisplayOptions, MimeBundle } from "../protocol/kernel-bridge";
 
@@ -78,7 +79,8 @@ export function onShutdown(listener: () => void | Promise<void>): () => void {
 
 /**
  * Python's `input()`: ask for a line of text. In the forklab kernel the frontend shows a text box
- * under the cell (with `password`, a masked one); outside a kernel the line is read from stdin.
+ * under the cell (with `password`, a masked one); outside a kernel the line is read from stdin,
+ * and the end of stdin rejects with EOFError.
  * vanilla tslab has no way to ask, so there it rejects.
  */
 export async function input(prompt = "", options: { password?: boolean } = {}): Promise<string> {
@@ -87,13 +89,7 @@ export async function input(prompt = "", options: { password?: boolean } = {}): 
   if (findTslabWriter()) {
     throw new Error("input() needs the forklab kernel: vanilla tslab cannot ask the frontend for input");
   }
-  const readline = await import("node:readline/promises");
-  const lines = readline.createInterface({ input: process.stdin, output: process.stdout, terminal: false });
-  try {
-    return await lines.question(String(prompt));
-  } finally {
-    lines.close();
-  }
+  return readStdinLine(String(prompt));
 }
 
 /** Whether a Jupyter frontend will render rich bundles (otherwise only text reaches anyone). */

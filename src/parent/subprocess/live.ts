@@ -2,10 +2,11 @@
  * Output that the program shows (Python's inherited stdout/stderr). In a notebook it goes to a
  * terminal block in the cell that started the program, updated while the program runs and
  * finished with the exit code; with `live: false` it is written to this process's stdout/stderr,
- * which the kernel routes to the running cell.
+ * which the kernel routes to the running cell. Outside a notebook, `live: true` prints the command
+ * line, then the output as it arrives, then the status line, as text (updates cannot be shown).
  */
-import { display } from "../../render/display";
-import { renderTerminal, tailChunks, TERMINAL_MAX_CHARS, type TerminalChunk, type TerminalView } from "../../render/terminal";
+import { display, isInKernel } from "../../render/display";
+import { renderTerminal, statusText, tailChunks, TERMINAL_MAX_CHARS, type TerminalChunk, type TerminalView } from "../../render/terminal";
 import { streamDecoder } from "./encoding";
 
 /** Minimum milliseconds between two updates of a live block. */
@@ -16,6 +17,8 @@ let counter = 0;
 
 export class ShownOutput {
   readonly #live: boolean;
+  /** live: true where no frontend renders a block (a script): text as it arrives. */
+  readonly #asText: boolean;
   readonly #command: string;
   readonly #decoders: Record<"stdout" | "stderr", (chunk?: Uint8Array) => string>;
   #chunks: TerminalChunk[] = [];
@@ -31,7 +34,8 @@ export class ShownOutput {
   readonly #flush: () => void;
 
   constructor(options: { live: boolean; command: string; encoding: string | undefined; bind: <F extends (...args: never[]) => unknown>(fn: F) => F }) {
-    this.#live = options.live;
+    this.#asText = options.live && !isInKernel();
+    this.#live = options.live && !this.#asText;
     this.#command = options.command;
     this.#decoders = { stdout: streamDecoder(options.encoding), stderr: streamDecoder(options.encoding) };
     this.#start = performance.now();
@@ -44,6 +48,7 @@ export class ShownOutput {
   /** Show the block: call once the program has started. */
   start(pid: number): void {
     this.#pid = pid;
+    if (this.#asText) process.stdout.write(`$ ${this.#command}\n`);
     if (!this.#live) return;
     this.#displayId = `forklab-subprocess-${process.pid}-${pid}-${++counter}`;
     display(renderTerminal(this.view(null)), { displayId: this.#displayId });
@@ -123,6 +128,7 @@ export class ShownOutput {
       const rest = this.#decoders[stream]();
       if (rest && this.#live) this.#chunks.push({ stream, text: rest });
     }
+    if (this.#asText) process.stdout.write(`[${statusText(this.view(returncode, extra))}]\n`);
     this.#update(this.view(returncode, extra));
   }
 }
