@@ -14,14 +14,26 @@ type TslabWriteDisplayData = (
   update: boolean,
 ) => void;
 
+/** null: looked, and this process is not vanilla tslab's kernel. */
+let tslabWriter: TslabWriteDisplayData | null | undefined;
+
+/**
+ * tslab's hook, looked up once: tslab loads `jupyter.js` when its kernel starts, before any cell
+ * runs, so the first call already knows, and later calls need not scan the module cache again.
+ */
 function findTslabWriter(): TslabWriteDisplayData | undefined {
-  for (const [file, mod] of Object.entries(require.cache)) {
+  if (tslabWriter !== undefined) return tslabWriter ?? undefined;
+  tslabWriter = null;
+  for (const file of Object.keys(require.cache)) {
     if (!/[\\/]tslab[\\/]dist[\\/]jupyter\.js$/.test(file)) continue;
-    const writer = (mod?.exports as { lastWriteDisplayData?: TslabWriteDisplayData } | undefined)
+    const writer = (require.cache[file]?.exports as { lastWriteDisplayData?: TslabWriteDisplayData } | undefined)
       ?.lastWriteDisplayData;
-    if (typeof writer === "function") return writer;
+    if (typeof writer === "function") {
+      tslabWriter = writer;
+      break;
+    }
   }
-  return undefined;
+  return tslabWriter ?? undefined;
 }
 
 function checkBundle(bundle: MimeBundle): void {
@@ -50,9 +62,9 @@ export function display(bundle: MimeBundle, options: DisplayOptions = {}): void 
   checkBundle(bundle);
   const bridge = findKernelBridge();
   if (bridge) return bridge.display(bundle, options);
-  const tslabWriter = findTslabWriter();
-  if (tslabWriter) {
-    return tslabWriter(
+  const writer = findTslabWriter();
+  if (writer) {
+    return writer(
       { data: bundle, metadata: options.metadata ?? {}, transient: { display_id: options.displayId } },
       options.update === true,
     );

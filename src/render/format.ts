@@ -1,4 +1,14 @@
 /** Small pure helpers shared by the renderers. */
+import { stripVTControlCharacters } from "node:util";
+
+/**
+ * The text without terminal escape sequences: colours, cursor moves, titles, and character-set
+ * switches such as ESC(B, which tput sgr0 and ncurses programs emit. Node's own parser, so there
+ * is one definition of what an escape sequence is.
+ */
+export function stripAnsi(text: string): string {
+  return text.indexOf("\x1b") === -1 && text.indexOf("\x9b") === -1 ? text : stripVTControlCharacters(text);
+}
 
 /** Text for HTML content or a quoted attribute. */
 export function escapeHtml(text: string): string {

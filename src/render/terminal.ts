@@ -5,7 +5,7 @@
  * reads the same in light and dark themes; styles are inline and there is no script.
  */
 import type { MimeBundle } from "./display";
-import { escapeHtml, formatDuration } from "./format";
+import { escapeHtml, formatDuration, stripAnsi } from "./format";
 
 export interface TerminalChunk {
   stream: "stdout" | "stderr";
@@ -34,12 +34,8 @@ export interface TerminalView {
 export const TERMINAL_MAX_LINES = 400;
 export const TERMINAL_MAX_CHARS = 64 * 1024;
 
-const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)/g;
-
-/** The text without terminal escape sequences (colours, cursor moves, titles). */
-export function stripAnsi(text: string): string {
-  return text.indexOf("\x1b") === -1 ? text : text.replace(ANSI, "");
-}
+// Kept here too for the modules that import it from the terminal block.
+export { stripAnsi };
 
 /** Keep the last lines of the chunks within the limits; count what was dropped. */
 export function tailChunks(
@@ -80,16 +76,17 @@ export function tailChunks(
   return { chunks: kept.reverse(), omitted };
 }
 
+/** Join runs of one stream, then strip escapes: a sequence split across two reads goes too. */
 function mergeChunks(chunks: readonly TerminalChunk[]): TerminalChunk[] {
   const merged: TerminalChunk[] = [];
   for (const chunk of chunks) {
-    const text = stripAnsi(chunk.text);
-    if (text === "") continue;
+    if (chunk.text === "") continue;
     const last = merged[merged.length - 1];
-    if (last && last.stream === chunk.stream) last.text += text;
-    else merged.push({ stream: chunk.stream, text });
+    if (last && last.stream === chunk.stream) last.text += chunk.text;
+    else merged.push({ stream: chunk.stream, text: chunk.text });
   }
-  return merged;
+  for (const chunk of merged) chunk.text = stripAnsi(chunk.text);
+  return merged.filter((chunk) => chunk.text !== "");
 }
 
 /** The status line's words: "exit 0 · 12 ms · pid 4242". */
