@@ -18,3 +18,7 @@ export { RedisConnectionError } from "./distributed/connection";
 export { renderDistributedPool } from "./render/distributed-pool";
 export { RedisQueue, RedisJoinableQueue, QueueEmptyError, QueueFullError } from "./parent/distributed/queue";
 export type { RedisQueueOptions } from "./parent/distributed/queue";
+export { Pool, AsyncResult, TimeoutError, AbortError, WorkerLostError, BrokenPoolError } from "./parent/pool";
+export type { PoolOptions, ApplyOptions, PoolStats, TaskStats } from "./parent/pool";
+export { renderPoolTimeline } from "./render/pool-timeline";
+export type { PoolSnapshot } from "./render/pool-timeline";

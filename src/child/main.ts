@@ -18,6 +18,7 @@ import { describeThrown, toErrorRecord } from "../protocol/errors";
 import { encodeHandles, type HandleContext } from "../protocol/handles";
 import { setChildState, type ChildIdentity, type Message, type RunMessage, type TargetSpec } from "../protocol/messages";
 import { loadTarget } from "./targets";
+import { WorkerLoop } from "./worker";
 
 type AnyFunction = (...args: unknown[]) => unknown;
 
@@ -32,6 +33,8 @@ const loaded = new Map<number, AnyFunction>();
 let identity: ChildIdentity | undefined;
 let running = 0;
 let closing = false;
+/** In "worker" mode (a pool's worker), the loop that runs its batches. */
+let worker: WorkerLoop | undefined;
 
 const handleContext: HandleContext = {
   side: "child",
@@ -53,8 +56,10 @@ const channel = new Channel(socket, {
   onClose: parentGone,
   // A task whose arguments could not be revived fails with that error, as if its target threw it.
   onError: (error, message, during) => {
-    if (message?.t !== "run" || during !== "revive") throw error;
-    void runTask(message, { error });
+    if (during !== "revive" || !message) throw error;
+    if (message.t === "run") void runTask(message, { error });
+    else if (message.t === "tasks") channel.send({ t: "done", id: message.id, values: [], errors: message.items.map((_, i) => [i, errorRecord(error)]), at: [0, 0] });
+    else throw error;
   },
   handleContext,
 });
@@ -70,8 +75,15 @@ function onMessage(message: Message): void {
       identity = message.proc;
       setChildState({ proc: identity });
       if (identity.mode === "process") process.title = `node ${identity.name}`;
+      else worker = new WorkerLoop({ send: sendEncoded, resolve, errorRecord, finish });
       return;
     }
+    case "setup":
+      worker?.setup(message);
+      return;
+    case "tasks":
+      worker?.enqueue(message);
+      return;
     case "def":
       defined.set(message.fid, message.target);
       return;
@@ -82,6 +94,7 @@ function onMessage(message: Message): void {
       for (const listener of portListeners.get(message.port) ?? []) listener(message.data);
       return;
     case "close":
+      if (worker) return worker.close();
       closing = true;
       if (running === 0) finish();
       return;
@@ -151,18 +164,31 @@ function cleanStack(stack: string): string {
     .join("\n");
 }
 
-function reportError(id: number, error: unknown): void {
+/** Send a message whose payload may hold handles (a worker's results and output). */
+function sendEncoded(message: Message): void {
+  const payload = message.t === "done" ? message.values : undefined;
+  const encoded = payload === undefined ? undefined : encodeHandles(payload, handleContext);
+  if (encoded?.found && message.t === "done") channel.send({ ...message, values: encoded.value as unknown[], h: 1 });
+  else channel.send(message);
+}
+
+function errorRecord(error: unknown): ReturnType<typeof toErrorRecord> {
   try {
     if (error instanceof Error && typeof error.stack === "string") error.stack = cleanStack(error.stack);
   } catch {
     // a frozen error, or one whose stack getter throws, keeps its stack
   }
+  return toErrorRecord(error, process.pid);
+}
+
+function reportError(id: number, error: unknown): void {
+  const record = errorRecord(error);
   // As Python does, the child prints its traceback before it ends with exit code 1.
   if (identity?.mode !== "worker") {
     process.exitCode = 1;
     process.stderr.write(`Process ${identity?.name ?? process.pid}:\n${describeThrown(error)}\n`);
   }
-  channel.send({ t: "error", id, error: toErrorRecord(error, process.pid) });
+  channel.send({ t: "error", id, error: record });
 }
 
 function finish(): void {

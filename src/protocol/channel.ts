@@ -149,4 +149,7 @@ function reviveMessage(message: Message, context: HandleContext | undefined): vo
   if (message.t === "run") message.args = reviveHandles(message.args, context) as unknown[];
   else if (message.t === "result") message.value = reviveHandles(message.value, context);
   else if (message.t === "port") message.data = reviveHandles(message.data, context);
+  else if (message.t === "tasks") message.items = reviveHandles(message.items, context) as unknown[];
+  else if (message.t === "done") message.values = reviveHandles(message.values, context) as unknown[];
+  else if (message.t === "setup") message.initargs = reviveHandles(message.initargs, context) as unknown[];
 }

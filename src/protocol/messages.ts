@@ -31,6 +31,13 @@ export interface InitMessage { t: "init"; proc: ChildIdentity }
 export interface DefineMessage { t: "def"; fid: number; target: TargetSpec }
 /** Parent -> child: run a target with arguments; the answer carries the same id. */
 export interface RunMessage { t: "run"; id: number; target: TargetSpec | number; args: unknown[]; h?: 1 }
+/**
+ * Parent -> pool worker: a batch of tasks for target `fid` (defined earlier by `def`), run one
+ * after the other: `fn(...item)` when `star`, else `fn(item)` (Python's `mapstar`/`starmapstar`).
+ */
+export interface TasksMessage { t: "tasks"; id: number; fid: number; items: unknown[]; star: boolean; h?: 1 }
+/** Parent -> pool worker, once after `init`: run `initializer(...initargs)` before the first task. */
+export interface SetupMessage { t: "setup"; initializer?: TargetSpec; initargs: unknown[]; h?: 1 }
 /** Parent -> child: no more tasks will come; finish the ones held, then end. */
 export interface CloseMessage { t: "close" }
 /** Either side: data for a handle's port (queues, pipes): routed by number to whoever owns it. */
@@ -44,9 +51,20 @@ export interface ReadyMessage { t: "ready"; pid: number }
 export interface ResultMessage { t: "result"; id: number; value: unknown; h?: 1 }
 /** Child -> parent: a task threw (or its promise rejected). */
 export interface ErrorMessage { t: "error"; id: number; error: ErrorRecord }
+/** Pool worker -> parent: `setup` ran (with `error` if the initializer threw; the worker then ends). */
+export interface SetUpMessage { t: "up"; error?: ErrorRecord }
+/**
+ * Pool worker -> parent: the answer to a `tasks` batch: a value per task (by position), the
+ * errors of those that threw, and when the batch started and ended (ms since the epoch).
+ */
+export interface DoneMessage { t: "done"; id: number; values: unknown[]; errors?: [number, ErrorRecord][]; at: [number, number]; h?: 1 }
+/** Pool worker -> parent: text a task printed (batch `id`, task `i` in it; id 0 outside any task). */
+export interface OutputMessage { t: "out"; id: number; i: number; s: "stdout" | "stderr"; text: string }
 
-export type ParentMessage = InitMessage | DefineMessage | RunMessage | CloseMessage | PortMessage | BatchMessage;
-export type ChildMessage = ReadyMessage | ResultMessage | ErrorMessage | PortMessage | BatchMessage;
+export type ParentMessage =
+  | InitMessage | DefineMessage | RunMessage | TasksMessage | SetupMessage | CloseMessage | PortMessage | BatchMessage;
+export type ChildMessage =
+  | ReadyMessage | ResultMessage | ErrorMessage | SetUpMessage | DoneMessage | OutputMessage | PortMessage | BatchMessage;
 export type Message = ParentMessage | ChildMessage;
 
 /**

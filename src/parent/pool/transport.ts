@@ -65,8 +65,9 @@ export interface WorkerEvents {
   /** A batch was answered. */
   done(batchId: number, outcome: BatchOutcome): void;
   /**
-   * The worker printed `text` while running the task at `position` of batch `batchId`, or outside
-   * any task (`batchId` undefined: an initializer, a timer a task left behind, a grandchild).
+   * The worker printed `text` while running the task at `position` of batch `batchId`; `batchId`
+   * undefined when the transport cannot tell (output outside any task, or bytes that bypassed the
+   * runtime): the scheduler gives it to the batch that runs on that worker now, if any.
    */
   output(batchId: number | undefined, position: number, stream: "stdout" | "stderr", text: string): void;
   /** `send` returned false earlier; the worker takes batches again. */
@@ -85,6 +86,11 @@ export interface WorkerTransport {
   close(): void;
   /** End the worker now (SIGKILL for a child); `exit` follows. */
   kill(): void;
+  /**
+   * Whether the worker keeps this process's event loop alive: the pool asks for it only while it
+   * has tasks, so that a script with an idle pool can end. Optional for a remote worker.
+   */
+  setRef?(ref: boolean): void;
 }
 
 /** What every worker of a pool is started with. */

@@ -1,0 +1,195 @@
+/**
+ * A pool worker's side of the child runtime ("worker" mode): run batches of tasks one task at a
+ * time, in the order they arrive, async tasks included (as Python's pool workers do), and answer
+ * each batch with one `done` message.
+ *
+ * While a task runs, what it writes to process.stdout/stderr (console.log included) is sent over
+ * the channel tagged with the batch and the task's position, instead of going to the stdout pipe.
+ * The channel is one ordered stream, so a task's output always reaches the parent before its
+ * result, and the parent can show it as that task's output. Only bytes written to fd 1/2 behind
+ * Node's back (a native addon, a grandchild that inherited them) still go through the pipes.
+ */
+import { findUncloneable, uncloneableMessage } from "../protocol/clone";
+import type { ErrorRecord, Message, SetupMessage, TargetSpec, TasksMessage } from "../protocol/messages";
+
+type AnyFunction = (...args: unknown[]) => unknown;
+
+export interface WorkerHost {
+  /** Send a message to the parent (encodes handles; throws if it cannot be cloned). */
+  send(message: Message): void;
+  /** The function defined under `fid`, or a freshly loaded target. */
+  resolve(target: number | TargetSpec): AnyFunction;
+  /** An error as it crosses, its stack cleaned of the runtime's frames. */
+  errorRecord(error: unknown): ErrorRecord;
+  /** No batch is left and the parent said close: let the process end. */
+  finish(): void;
+}
+
+const now = (): number => performance.timeOrigin + performance.now();
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === "object" || typeof value === "function") && value !== null && typeof (value as { then?: unknown }).then === "function";
+}
+
+export class WorkerLoop {
+  readonly #host: WorkerHost;
+  readonly #queue: TasksMessage[] = [];
+  #head = 0;
+  #busy = false;
+  #closing = false;
+  /** The batch and position whose task runs now (0: none), for tagging output. */
+  #batch = 0;
+  #position = 0;
+  #pendingOutput: { s: "stdout" | "stderr"; text: string; id: number; i: number } | undefined;
+  #setupDone: Promise<void> = Promise.resolve();
+
+  constructor(host: WorkerHost) {
+    this.#host = host;
+    this.#captureStreams();
+  }
+
+  /** Run the initializer before any batch; report `up` (with the error if it threw, then end). */
+  setup(message: SetupMessage): void {
+    this.#setupDone = (async () => {
+      try {
+        if (message.initializer) await this.#host.resolve(message.initializer)(...message.initargs);
+        this.#flushOutput();
+        this.#host.send({ t: "up" });
+      } catch (error) {
+        this.#flushOutput();
+        this.#host.send({ t: "up", error: this.#host.errorRecord(error) });
+        // As Python's worker does when its initializer raises: end; the pool decides what next.
+        process.exitCode = 1;
+        this.#closing = true;
+        this.#queue.length = 0;
+        this.#host.finish();
+        throw error;
+      }
+    })();
+    this.#setupDone.catch(() => {});
+  }
+
+  enqueue(message: TasksMessage): void {
+    if (this.#closing && process.exitCode === 1) return;
+    this.#queue.push(message);
+    if (!this.#busy) void this.#drain();
+  }
+
+  close(): void {
+    this.#closing = true;
+    if (!this.#busy) this.#host.finish();
+  }
+
+  async #drain(): Promise<void> {
+    this.#busy = true;
+    try {
+      await this.#setupDone;
+    } catch {
+      return;
+    }
+    while (this.#head < this.#queue.length) {
+      const batch = this.#queue[this.#head++]!;
+      if (this.#head > 1024) {
+        this.#queue.splice(0, this.#head);
+        this.#head = 0;
+      }
+      const pending = this.#run(batch);
+      if (pending) await pending;
+    }
+    this.#queue.length = 0;
+    this.#head = 0;
+    this.#busy = false;
+    if (this.#closing) this.#host.finish();
+  }
+
+  /** Run one batch; synchronous tasks stay synchronous (no await per tiny task). */
+  #run(batch: TasksMessage): Promise<void> | undefined {
+    const startedAt = now();
+    const values: unknown[] = new Array(batch.items.length);
+    const errors: [number, ErrorRecord][] = [];
+    let fn: AnyFunction;
+    try {
+      fn = this.#host.resolve(batch.fid);
+    } catch (error) {
+      const record = this.#host.errorRecord(error);
+      for (let i = 0; i < batch.items.length; i++) errors.push([i, record]);
+      this.#answer(batch, values, errors, startedAt);
+      return undefined;
+    }
+    const items = batch.items;
+    const step = (from: number): Promise<void> | undefined => {
+      this.#batch = batch.id;
+      for (let i = from; i < items.length; i++) {
+        this.#position = i;
+        let value: unknown;
+        try {
+          value = batch.star ? fn(...(items[i] as unknown[])) : fn(items[i]);
+        } catch (error) {
+          errors.push([i, this.#host.errorRecord(error)]);
+          continue;
+        }
+        if (isThenable(value)) {
+          return Promise.resolve(value).then(
+            (v) => {
+              values[i] = v;
+              return step(i + 1);
+            },
+            (error: unknown) => {
+              errors.push([i, this.#host.errorRecord(error)]);
+              return step(i + 1);
+            },
+          );
+        }
+        values[i] = value;
+      }
+      this.#answer(batch, values, errors, startedAt);
+      return undefined;
+    };
+    return step(0);
+  }
+
+  #answer(batch: TasksMessage, values: unknown[], errors: [number, ErrorRecord][], startedAt: number): void {
+    this.#flushOutput();
+    this.#batch = 0;
+    const at: [number, number] = [startedAt, now()];
+    try {
+      this.#host.send({ t: "done", id: batch.id, values, ...(errors.length ? { errors } : {}), at });
+    } catch {
+      // Some value cannot cross: that task fails with an error naming where; the others keep theirs.
+      for (let i = 0; i < values.length; i++) {
+        const found = values[i] === undefined ? undefined : findUncloneable(values[i], "result");
+        if (!found) continue;
+        values[i] = undefined;
+        errors.push([i, this.#host.errorRecord(new TypeError(uncloneableMessage(found, "back to the parent")))]);
+      }
+      this.#host.send({ t: "done", id: batch.id, values, errors, at });
+    }
+  }
+
+  /** Tasks' writes to process.stdout/stderr become `out` messages (merged while one task writes). */
+  #captureStreams(): void {
+    for (const name of ["stdout", "stderr"] as const) {
+      const stream = process[name];
+      stream.write = ((chunk: string | Uint8Array, encoding?: BufferEncoding | ((error?: Error | null) => void), callback?: (error?: Error | null) => void) => {
+        const text = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8");
+        const pending = this.#pendingOutput;
+        if (pending && pending.s === name && pending.id === this.#batch && pending.i === this.#position) pending.text += text;
+        else {
+          this.#flushOutput();
+          this.#pendingOutput = { s: name, text, id: this.#batch, i: this.#position };
+          queueMicrotask(() => this.#flushOutput());
+        }
+        const done = typeof encoding === "function" ? encoding : callback;
+        if (done) process.nextTick(done);
+        return true;
+      }) as typeof stream.write;
+    }
+  }
+
+  #flushOutput(): void {
+    const pending = this.#pendingOutput;
+    if (!pending) return;
+    this.#pendingOutput = undefined;
+    this.#host.send({ t: "out", id: pending.id, i: pending.i, s: pending.s, text: pending.text });
+  }
+}

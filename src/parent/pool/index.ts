@@ -1,0 +1,5 @@
+export { Pool, defaultChunksize, type PoolOptions, type ApplyOptions } from "./pool";
+export { AsyncResult } from "./async-result";
+export { TimeoutError, AbortError, WorkerLostError, BrokenPoolError } from "./errors";
+export type { PoolStats, TaskStats } from "./snapshot";
+export type { WorkerTransport, WorkerStarter, WorkerEvents, WorkerInit, WorkerEnd, TaskBatch, BatchOutcome } from "./transport";

@@ -1,0 +1,358 @@
+/**
+ * The jobs a pool runs, one per call: an apply (one task), a map (a list cut into chunks, one batch
+ * each, answered all at once), an imap (a lazy input pulled as workers free up, answered one by
+ * one, in order or as they finish). Each job turns batch outcomes into what its caller awaits.
+ */
+import type { AsyncResource } from "node:async_hooks";
+import { encodeHandles } from "../../protocol/handles";
+import type { TargetSpec } from "../../protocol/messages";
+import type { Batch, BatchSpec, Job } from "./scheduler";
+import type { BatchOutcome } from "./transport";
+
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/** The function a job runs, as numbered by its pool. */
+export interface JobTarget {
+  fid: number;
+  target: TargetSpec;
+  star: boolean;
+}
+
+/** Where a job's tasks print: the submitting cell, tagged with the worker pid. */
+export type OutputSink = (pid: number | undefined, stream: "stdout" | "stderr", text: string) => void;
+
+abstract class BaseJob implements Job {
+  readonly #context: AsyncResource;
+  readonly #sink: OutputSink;
+  protected readonly target: JobTarget;
+
+  constructor(target: JobTarget, context: AsyncResource, sink: OutputSink) {
+    this.target = target;
+    this.#context = context;
+    this.#sink = sink;
+  }
+
+  abstract next(): BatchSpec | undefined;
+  abstract readonly exhausted: boolean;
+  abstract done(batch: Batch, outcome: BatchOutcome): void;
+  abstract failed(batch: Batch, errorAt: (position: number) => unknown): void;
+  abstract cancel(error: unknown): void;
+
+  output(pid: number | undefined, stream: "stdout" | "stderr", text: string): void {
+    this.#context.runInAsyncScope(() => this.#sink(pid, stream, text));
+  }
+
+  /** Run a callback in the submitting cell's context. */
+  protected inContext(fn: () => void): void {
+    this.#context.runInAsyncScope(fn);
+  }
+
+  protected spec(items: unknown[], firstIndex: number): BatchSpec {
+    const encoded = encodeHandles(items);
+    return { ...this.target, items: encoded.value as unknown[], handles: encoded.found, firstIndex };
+  }
+}
+
+/** One task: `fn(...args)`. */
+export class ApplyJob<T> extends BaseJob {
+  readonly #args: unknown[];
+  readonly #settle: (outcome: Outcome<T>) => void;
+  #given = false;
+  #settled = false;
+
+  constructor(target: JobTarget, args: unknown[], context: AsyncResource, sink: OutputSink, settle: (outcome: Outcome<T>) => void) {
+    super(target, context, sink);
+    this.#args = args;
+    this.#settle = settle;
+  }
+
+  get exhausted(): boolean {
+    return this.#given || this.#settled;
+  }
+
+  get pending(): number {
+    return this.exhausted ? 0 : 1;
+  }
+
+  next(): BatchSpec | undefined {
+    if (this.exhausted) return undefined;
+    this.#given = true;
+    return this.spec([this.#args], 0);
+  }
+
+  done(_batch: Batch, outcome: BatchOutcome): void {
+    const failure = outcome.errors[0];
+    this.#finish(failure ? { ok: false, error: failure[1] } : { ok: true, value: outcome.values[0] as T });
+  }
+
+  failed(_batch: Batch, errorAt: (position: number) => unknown): void {
+    this.#finish({ ok: false, error: errorAt(0) });
+  }
+
+  cancel(error: unknown): void {
+    this.#finish({ ok: false, error });
+  }
+
+  #finish(outcome: Outcome<T>): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.inContext(() => this.#settle(outcome));
+  }
+}
+
+/** A list in chunks, all results at once, in order; the first failure fails the whole map. */
+export class MapJob<T> extends BaseJob {
+  readonly #items: unknown[];
+  readonly #chunksize: number;
+  readonly #settle: (outcome: Outcome<T[]>) => void;
+  readonly #results: T[];
+  #offset = 0;
+  #remaining: number;
+  #settled = false;
+
+  constructor(
+    target: JobTarget,
+    items: unknown[],
+    chunksize: number,
+    context: AsyncResource,
+    sink: OutputSink,
+    settle: (outcome: Outcome<T[]>) => void,
+  ) {
+    super(target, context, sink);
+    this.#items = items;
+    this.#chunksize = chunksize;
+    this.#settle = settle;
+    this.#results = new Array(items.length);
+    this.#remaining = items.length;
+    if (items.length === 0) this.#finish({ ok: true, value: [] });
+  }
+
+  get exhausted(): boolean {
+    return this.#settled || this.#offset >= this.#items.length;
+  }
+
+  get pending(): number {
+    return this.#settled ? 0 : this.#items.length - this.#offset;
+  }
+
+  next(): BatchSpec | undefined {
+    if (this.exhausted) return undefined;
+    const first = this.#offset;
+    this.#offset = Math.min(this.#items.length, first + this.#chunksize);
+    return this.spec(this.#items.slice(first, this.#offset), first);
+  }
+
+  done(batch: Batch, outcome: BatchOutcome): void {
+    if (this.#settled) return;
+    if (outcome.errors.length) return this.#finish({ ok: false, error: outcome.errors[0]![1] });
+    const first = batch.spec.firstIndex;
+    const values = outcome.values as T[];
+    for (let i = 0; i < values.length; i++) this.#results[first + i] = values[i]!;
+    this.#remaining -= values.length;
+    if (this.#remaining === 0) this.#finish({ ok: true, value: this.#results });
+  }
+
+  failed(_batch: Batch, errorAt: (position: number) => unknown): void {
+    this.#finish({ ok: false, error: errorAt(0) });
+  }
+
+  cancel(error: unknown): void {
+    this.#finish({ ok: false, error });
+  }
+
+  #finish(outcome: Outcome<T[]>): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.inContext(() => this.#settle(outcome));
+  }
+}
+
+/**
+ * A lazy input, pulled a chunk at a time only when a worker can take it and the consumer is not
+ * too far behind; results handed out one by one, in input order or as they finish.
+ */
+export class ImapJob<T> extends BaseJob {
+  readonly #source: Iterator<unknown> | AsyncIterator<unknown>;
+  readonly #async: boolean;
+  readonly #chunksize: number;
+  readonly #ordered: boolean;
+  /** Most tasks pulled and not yet consumed. */
+  readonly #highWater: number;
+  readonly #wake: () => void;
+  #pulled = 0;
+  #consumed = 0;
+  #ready: BatchSpec | undefined;
+  #pulling = false;
+  #sourceDone = false;
+  #sourceError: { error: unknown; at: number } | undefined;
+  #ended = false;
+  /** Ordered: results by index. Unordered: in arrival order. */
+  readonly #byIndex = new Map<number, Outcome<T>>();
+  readonly #arrived: Outcome<T>[] = [];
+  #waiter: ((result: IteratorResult<T>) => void) | undefined;
+  #waiterReject: ((error: unknown) => void) | undefined;
+
+  constructor(
+    target: JobTarget,
+    source: Iterable<unknown> | AsyncIterable<unknown>,
+    options: { chunksize: number; ordered: boolean; highWater: number; wake: () => void },
+    context: AsyncResource,
+    sink: OutputSink,
+  ) {
+    super(target, context, sink);
+    this.#async = typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function";
+    this.#source = this.#async
+      ? (source as AsyncIterable<unknown>)[Symbol.asyncIterator]()
+      : (source as Iterable<unknown>)[Symbol.iterator]();
+    this.#chunksize = options.chunksize;
+    this.#ordered = options.ordered;
+    this.#highWater = Math.max(options.highWater, options.chunksize);
+    this.#wake = options.wake;
+  }
+
+  get exhausted(): boolean {
+    return this.#ended || ((this.#sourceDone || this.#sourceError !== undefined) && !this.#ready);
+  }
+
+  /** The scheduler's side: a chunk, if one is pulled and the consumer is not too far behind. */
+  next(): BatchSpec | undefined {
+    if (this.#ended) return undefined;
+    // A sync source is pulled here and now; an async one was pulled ahead, or is being pulled.
+    this.#pullAhead();
+    const ready = this.#ready;
+    this.#ready = undefined;
+    if (ready) this.#pullAhead();
+    return ready;
+  }
+
+  #pullAhead(): void {
+    if (this.#pulling || this.#ready || this.#sourceDone || this.#sourceError || this.#ended) return;
+    if (this.#pulled - this.#consumed >= this.#highWater) return;
+    const first = this.#pulled;
+    const items: unknown[] = [];
+    if (!this.#async) {
+      try {
+        while (items.length < this.#chunksize) {
+          const step = (this.#source as Iterator<unknown>).next();
+          if (step.done) {
+            this.#sourceDone = true;
+            break;
+          }
+          items.push(step.value);
+        }
+      } catch (error) {
+        this.#sourceError = { error, at: first + items.length };
+      }
+      this.#pulled += items.length;
+      if (items.length) this.#ready = this.spec(items, first);
+      this.#checkEnd();
+      return;
+    }
+    this.#pulling = true;
+    void (async () => {
+      try {
+        while (items.length < this.#chunksize) {
+          const step = await (this.#source as AsyncIterator<unknown>).next();
+          if (step.done) {
+            this.#sourceDone = true;
+            break;
+          }
+          items.push(step.value);
+        }
+      } catch (error) {
+        this.#sourceError = { error, at: first + items.length };
+      }
+      this.#pulling = false;
+      this.#pulled += items.length;
+      if (items.length && !this.#ended) this.#ready = this.spec(items, first);
+      this.#checkEnd();
+      this.#wake();
+    })();
+  }
+
+  done(batch: Batch, outcome: BatchOutcome): void {
+    const failures = new Map(outcome.errors);
+    for (let i = 0; i < batch.spec.items.length; i++) {
+      this.#arrive(
+        batch.spec.firstIndex + i,
+        failures.has(i) ? { ok: false, error: failures.get(i) } : { ok: true, value: outcome.values[i] as T },
+      );
+    }
+  }
+
+  failed(batch: Batch, errorAt: (position: number) => unknown): void {
+    for (let i = 0; i < batch.spec.items.length; i++) this.#arrive(batch.spec.firstIndex + i, { ok: false, error: errorAt(i) });
+  }
+
+  cancel(error: unknown): void {
+    if (this.#ended) return;
+    this.#sourceError ??= { error, at: this.#consumed };
+    this.#ended = true;
+    this.#deliver();
+  }
+
+  #arrive(index: number, outcome: Outcome<T>): void {
+    if (this.#ended && !this.#waiter) return;
+    if (this.#ordered) this.#byIndex.set(index, outcome);
+    else this.#arrived.push(outcome);
+    this.#deliver();
+  }
+
+  #checkEnd(): void {
+    this.#deliver();
+  }
+
+  /** Hand the next result to a waiting consumer, if there is one to hand. */
+  #deliver(): void {
+    const resolve = this.#waiter;
+    const reject = this.#waiterReject;
+    if (!resolve || !reject) return;
+    let outcome: Outcome<T> | undefined;
+    if (this.#ordered) {
+      outcome = this.#byIndex.get(this.#consumed);
+      if (outcome) this.#byIndex.delete(this.#consumed);
+    } else outcome = this.#arrived.shift();
+    if (!outcome && this.#sourceError && this.#consumed >= this.#sourceError.at) outcome = { ok: false, error: this.#sourceError.error };
+    if (outcome) {
+      this.#waiter = this.#waiterReject = undefined;
+      this.#consumed++;
+      this.#wake();
+      const found = outcome;
+      if (found.ok) this.inContext(() => resolve({ value: found.value, done: false }));
+      else {
+        this.#ended = true;
+        this.inContext(() => reject(found.error));
+      }
+      return;
+    }
+    if ((this.#sourceDone && this.#consumed >= this.#pulled) || this.#ended) {
+      this.#waiter = this.#waiterReject = undefined;
+      this.#ended = true;
+      resolve({ value: undefined, done: true });
+    }
+  }
+
+  /** The consumer's side (for await ... of). */
+  iterator(): AsyncIterableIterator<T> {
+    return {
+      next: () => this.#take(),
+      return: async () => {
+        this.#ended = true;
+        return { value: undefined, done: true };
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+  }
+
+  #take(): Promise<IteratorResult<T>> {
+    if (this.#waiter) return Promise.reject(new Error("imap(): wait for one next() before calling it again"));
+    return new Promise<IteratorResult<T>>((resolve, reject) => {
+      this.#waiter = resolve;
+      this.#waiterReject = reject;
+      this.#deliver();
+      this.#wake();
+    });
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * A pool worker on a local child process: the child runtime (src/child/main.ts) in "worker" mode,
+ * reached over its channel on fd 3. Implements `WorkerTransport` for the scheduler.
+ */
+import type { Duplex } from "node:stream";
+import { fromErrorRecord } from "../../protocol/errors";
+import type { Message } from "../../protocol/messages";
+import { childState } from "../../protocol/messages";
+import { toReturncode } from "../signals";
+import { startChild, startFailureMessage, type ChildHandle, type ChildOptions } from "../process/child-handle";
+import { nextIdentity } from "../process/registry";
+import type { WorkerEvents, WorkerInit, WorkerStarter, WorkerTransport } from "./transport";
+
+/** Characters of a worker's stderr kept for the error that reports its death. */
+const STDERR_KEPT = 8192;
+/** After exit, how long to wait for the pipes to close (a grandchild may hold them open). */
+const PIPES_GRACE_MS = 500;
+
+class LocalWorker implements WorkerTransport {
+  readonly #handle: ChildHandle;
+  readonly #events: WorkerEvents;
+  readonly #stream: Duplex;
+  readonly #defined = new Set<number>();
+  #stderr = "";
+  #blocked = false;
+  #ended = false;
+
+  constructor(init: WorkerInit, events: WorkerEvents, options: ChildOptions) {
+    this.#events = events;
+    const handle = startChild(options);
+    if (handle.pid === undefined) throw new Error(startFailureMessage(`${init.poolName} worker ${init.workerIndex}`, options));
+    this.#handle = handle;
+    this.#stream = handle.child.stdio[3] as unknown as Duplex;
+    const child = handle.child;
+    const identity = nextIdentity();
+    handle.channel.send({
+      t: "init",
+      proc: {
+        name: `SpawnPoolWorker-${identity.at(-1)}`,
+        daemon: true,
+        identity,
+        parentPid: process.pid,
+        parentName: childState()?.proc.name ?? "MainProcess",
+        mode: "worker",
+      },
+    });
+    handle.channel.send({ t: "setup", initializer: init.initializer, initargs: init.initargs });
+    // Bytes on the pipes were written behind Node's back (see src/child/worker.ts): their task is
+    // whichever runs now, which the scheduler knows.
+    child.stdout!.setEncoding("utf8").on("data", (text: string) => events.output(undefined, 0, "stdout", text));
+    child.stderr!.setEncoding("utf8").on("data", (text: string) => {
+      this.#keepStderr(text);
+      events.output(undefined, 0, "stderr", text);
+    });
+    this.#stream.on("drain", () => {
+      if (!this.#blocked) return;
+      this.#blocked = false;
+      events.drain();
+    });
+    child.once("exit", (code, signal) => {
+      const timer = setTimeout(() => this.#end(code, signal), PIPES_GRACE_MS);
+      timer.unref();
+      child.once("close", () => (clearTimeout(timer), this.#end(code, signal)));
+    });
+    handle.listen((message) => this.#receive(message));
+  }
+
+  get pid(): number | undefined {
+    return this.#handle.pid;
+  }
+
+  send(batch: Parameters<WorkerTransport["send"]>[0]): boolean {
+    const channel = this.#handle.channel;
+    if (!this.#defined.has(batch.fid)) {
+      channel.send({ t: "def", fid: batch.fid, target: batch.target });
+      this.#defined.add(batch.fid);
+    }
+    channel.send({ t: "tasks", id: batch.id, fid: batch.fid, items: batch.items, star: batch.star, ...(batch.handles ? { h: 1 as const } : {}) });
+    // What earlier ticks wrote is still in the socket's buffer: past its mark, wait for "drain".
+    if (this.#stream.writableNeedDrain) this.#blocked = true;
+    return !this.#blocked;
+  }
+
+  close(): void {
+    this.#handle.channel.send({ t: "close" });
+  }
+
+  kill(): void {
+    if (this.#handle.usable) this.#handle.child.kill("SIGKILL");
+  }
+
+  /** Whether this worker keeps the parent's event loop alive (a pool with work to do does). */
+  setRef(ref: boolean): void {
+    this.#handle.setRef(ref);
+  }
+
+  #receive(message: Message): void {
+    switch (message.t) {
+      case "up":
+        this.#events.ready(message.error ? fromErrorRecord(message.error) : undefined);
+        return;
+      case "done":
+        this.#events.done(message.id, {
+          values: message.values,
+          errors: (message.errors ?? []).map(([position, record]) => [position, fromErrorRecord(record)]),
+          startedAt: message.at[0] || undefined,
+          endedAt: message.at[1] || undefined,
+        });
+        return;
+      case "out":
+        this.#events.output(message.id || undefined, message.i, message.s, message.text);
+        if (message.s === "stderr") this.#keepStderr(message.text);
+        return;
+      default:
+        return;
+    }
+  }
+
+  #keepStderr(text: string): void {
+    this.#stderr = (this.#stderr + text).slice(-STDERR_KEPT);
+  }
+
+  #end(code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#handle.channel.destroy();
+    this.#events.exit({
+      pid: this.pid,
+      exitCode: code === null && signal === null ? null : toReturncode(code, signal),
+      signal,
+      stderrTail: this.#stderr,
+    });
+  }
+}
+
+/** Workers as child processes of this one, started with `options`. */
+export function localWorkers(options: ChildOptions): WorkerStarter {
+  return (init, events) => new LocalWorker(init, events, options);
+}
