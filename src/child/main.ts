@@ -75,7 +75,7 @@ function onMessage(message: Message): void {
       identity = message.proc;
       setChildState({ proc: identity });
       if (identity.mode === "process") process.title = `node ${identity.name}`;
-      else worker = new WorkerLoop({ send: sendEncoded, resolve, errorRecord, finish });
+      else worker = new WorkerLoop({ send: (m) => channel.send(m), encode: (v) => encodeHandles(v, handleContext), resolve, errorRecord, finish });
       return;
     }
     case "setup":
@@ -162,14 +162,6 @@ function cleanStack(stack: string): string {
     )
     .filter((line) => !(/^\s+at /.test(line) && RUNTIME_FRAME.test(line)))
     .join("\n");
-}
-
-/** Send a message whose payload may hold handles (a worker's results and output). */
-function sendEncoded(message: Message): void {
-  const payload = message.t === "done" ? message.values : undefined;
-  const encoded = payload === undefined ? undefined : encodeHandles(payload, handleContext);
-  if (encoded?.found && message.t === "done") channel.send({ ...message, values: encoded.value as unknown[], h: 1 });
-  else channel.send(message);
 }
 
 function errorRecord(error: unknown): ReturnType<typeof toErrorRecord> {

@@ -10,13 +10,15 @@
  * Node's back (a native addon, a grandchild that inherited them) still go through the pipes.
  */
 import { findUncloneable, uncloneableMessage } from "../protocol/clone";
-import type { ErrorRecord, Message, SetupMessage, TargetSpec, TasksMessage } from "../protocol/messages";
+import type { DoneMessage, ErrorRecord, Message, SetupMessage, TargetSpec, TasksMessage } from "../protocol/messages";
 
 type AnyFunction = (...args: unknown[]) => unknown;
 
 export interface WorkerHost {
-  /** Send a message to the parent (encodes handles; throws if it cannot be cloned). */
+  /** Send a message to the parent now (throws if it cannot be cloned). */
   send(message: Message): void;
+  /** Replace handles (queues, pipes) in a value by their markers; `found` says if there were any. */
+  encode(value: unknown): { value: unknown; found: boolean };
   /** The function defined under `fid`, or a freshly loaded target. */
   resolve(target: number | TargetSpec): AnyFunction;
   /** An error as it crosses, its stack cleaned of the runtime's frames. */
@@ -42,6 +44,8 @@ export class WorkerLoop {
   #position = 0;
   #pendingOutput: { s: "stdout" | "stderr"; text: string; id: number; i: number } | undefined;
   #setupDone: Promise<void> = Promise.resolve();
+  /** Messages of this tick, sent as one record (one serialization for many tiny tasks). */
+  #outbox: Message[] = [];
 
   constructor(host: WorkerHost) {
     this.#host = host;
@@ -54,15 +58,15 @@ export class WorkerLoop {
       try {
         if (message.initializer) await this.#host.resolve(message.initializer)(...message.initargs);
         this.#flushOutput();
-        this.#host.send({ t: "up" });
+        this.#send({ t: "up" });
       } catch (error) {
         this.#flushOutput();
-        this.#host.send({ t: "up", error: this.#host.errorRecord(error) });
+        this.#send({ t: "up", error: this.#host.errorRecord(error) });
         // As Python's worker does when its initializer raises: end; the pool decides what next.
         process.exitCode = 1;
         this.#closing = true;
         this.#queue.length = 0;
-        this.#host.finish();
+        this.#finish();
         throw error;
       }
     })();
@@ -77,7 +81,7 @@ export class WorkerLoop {
 
   close(): void {
     this.#closing = true;
-    if (!this.#busy) this.#host.finish();
+    if (!this.#busy) this.#finish();
   }
 
   async #drain(): Promise<void> {
@@ -99,7 +103,7 @@ export class WorkerLoop {
     this.#queue.length = 0;
     this.#head = 0;
     this.#busy = false;
-    if (this.#closing) this.#host.finish();
+    if (this.#closing) this.#finish();
   }
 
   /** Run one batch; synchronous tasks stay synchronous (no await per tiny task). */
@@ -151,18 +155,52 @@ export class WorkerLoop {
   #answer(batch: TasksMessage, values: unknown[], errors: [number, ErrorRecord][], startedAt: number): void {
     this.#flushOutput();
     this.#batch = 0;
-    const at: [number, number] = [startedAt, now()];
+    const encoded = this.#host.encode(values);
+    const message: DoneMessage = { t: "done", id: batch.id, values: encoded.value as unknown[], at: [startedAt, now()] };
+    if (errors.length) message.errors = errors;
+    if (encoded.found) message.h = 1;
+    this.#send(message);
+  }
+
+  /** Send a done message whose values may not all cross: those that cannot fail with an error naming where. */
+  #sendDone(message: DoneMessage): void {
     try {
-      this.#host.send({ t: "done", id: batch.id, values, ...(errors.length ? { errors } : {}), at });
+      this.#host.send(message);
     } catch {
-      // Some value cannot cross: that task fails with an error naming where; the others keep theirs.
-      for (let i = 0; i < values.length; i++) {
-        const found = values[i] === undefined ? undefined : findUncloneable(values[i], "result");
+      const errors = message.errors ?? [];
+      for (let i = 0; i < message.values.length; i++) {
+        const found = message.values[i] === undefined ? undefined : findUncloneable(message.values[i], "result");
         if (!found) continue;
-        values[i] = undefined;
+        message.values[i] = undefined;
         errors.push([i, this.#host.errorRecord(new TypeError(uncloneableMessage(found, "back to the parent")))]);
       }
-      this.#host.send({ t: "done", id: batch.id, values, errors, at });
+      this.#host.send({ ...message, errors });
+    }
+  }
+
+  /** What is queued goes out first, then the runtime may end. */
+  #finish(): void {
+    this.#flushOutput();
+    this.#flushOutbox();
+    this.#host.finish();
+  }
+
+  #send(message: Message): void {
+    if (this.#outbox.push(message) === 1) queueMicrotask(() => this.#flushOutbox());
+  }
+
+  #flushOutbox(): void {
+    const messages = this.#outbox;
+    this.#outbox = [];
+    if (messages.length === 0) return;
+    try {
+      this.#host.send(messages.length === 1 ? messages[0]! : { t: "batch", msgs: messages });
+    } catch {
+      // One of them cannot cross: send them one by one, so that only that one fails.
+      for (const message of messages) {
+        if (message.t === "done") this.#sendDone(message);
+        else this.#host.send(message);
+      }
     }
   }
 
@@ -190,6 +228,6 @@ export class WorkerLoop {
     const pending = this.#pendingOutput;
     if (!pending) return;
     this.#pendingOutput = undefined;
-    this.#host.send({ t: "out", id: pending.id, i: pending.i, s: pending.s, text: pending.text });
+    this.#send({ t: "out", id: pending.id, i: pending.i, s: pending.s, text: pending.text });
   }
 }

@@ -22,6 +22,8 @@ class LocalWorker implements WorkerTransport {
   readonly #stream: Duplex;
   readonly #defined = new Set<number>();
   #stderr = "";
+  /** Messages of this tick, sent as one record (one serialization for many tiny tasks). */
+  #outbox: Message[] = [];
   #blocked = false;
   #ended = false;
 
@@ -70,19 +72,30 @@ class LocalWorker implements WorkerTransport {
   }
 
   send(batch: Parameters<WorkerTransport["send"]>[0]): boolean {
-    const channel = this.#handle.channel;
     if (!this.#defined.has(batch.fid)) {
-      channel.send({ t: "def", fid: batch.fid, target: batch.target });
+      this.#post({ t: "def", fid: batch.fid, target: batch.target });
       this.#defined.add(batch.fid);
     }
-    channel.send({ t: "tasks", id: batch.id, fid: batch.fid, items: batch.items, star: batch.star, ...(batch.handles ? { h: 1 as const } : {}) });
+    const message: Message = { t: "tasks", id: batch.id, fid: batch.fid, items: batch.items, star: batch.star };
+    if (batch.handles) message.h = 1;
+    this.#post(message);
     // What earlier ticks wrote is still in the socket's buffer: past its mark, wait for "drain".
     if (this.#stream.writableNeedDrain) this.#blocked = true;
     return !this.#blocked;
   }
 
   close(): void {
-    this.#handle.channel.send({ t: "close" });
+    this.#post({ t: "close" });
+  }
+
+  #post(message: Message): void {
+    if (this.#outbox.push(message) === 1) queueMicrotask(() => this.#flush());
+  }
+
+  #flush(): void {
+    const messages = this.#outbox;
+    this.#outbox = [];
+    this.#handle.channel.send(messages.length === 1 ? messages[0]! : { t: "batch", msgs: messages });
   }
 
   kill(): void {

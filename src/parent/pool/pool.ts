@@ -100,14 +100,21 @@ export class Pool {
   /** How many workers run tasks at once. */
   readonly processes: number;
   readonly #scheduler: Scheduler;
-  readonly #targets = new WeakMap<object, JobTarget>();
-  readonly #moduleTargets = new Map<string, JobTarget>();
+  /** Targets by source (or module and export), numbered once. */
+  readonly #targets = new Map<string, JobTarget>();
   readonly #output = new TaggedOutput();
   readonly #context = new AsyncResource("forklab.Pool");
   readonly #live = new LiveDisplay(() => this.#bundle(), { kind: "forklab-pool" });
   readonly #cwd: string;
   readonly #stoppable;
   #fids = 0;
+  /** Whether a frontend shows the timeline (decided once: a pool is made in a cell or a script). */
+  readonly #inKernel = isInKernel();
+  /**
+   * The submissions of the current tick: one cell context and one interrupt listener for all of
+   * them (a loop that submits 20k tasks registers one, not 20k).
+   */
+  #tick: { context: AsyncResource; jobs: Set<Job> } | undefined;
   #state: "running" | "closed" | "terminated" = "running";
   #joined = false;
 
@@ -165,7 +172,7 @@ export class Pool {
     if (!Array.isArray(args)) throw new TypeError(`applyAsync(): args must be an array of fn's arguments, got ${describe(args)}; e.g. pool.applyAsync(fn, [1, "a"])`);
     const { callback, errorCallback, signal } = this.#applyOptions("applyAsync()", options);
     return new AsyncResult<Result<F>>((settle) => {
-      const job = new ApplyJob<Result<F>>(target, args, new AsyncResource("forklab.PoolTask"), this.#sink, (outcome) => {
+      const job = new ApplyJob<Result<F>>(target, args, this.#currentTick().context, this.#sink, (outcome) => {
         signal?.removeEventListener("abort", onAbort);
         settle(outcome);
         this.#callBack(outcome, callback, errorCallback);
@@ -273,23 +280,32 @@ export class Pool {
       throw new Error(`Pool not running: ${this.name} was ${this.#state === "closed" ? "closed" : "terminated"}, so it takes no new tasks (as Python's ValueError); create a new Pool`);
     }
     this.#scheduler.add(job);
-    if (isInKernel()) this.#live.show();
-    // Interrupting the cell that submitted a job ends that job (its running tasks' workers are replaced).
-    onInterrupt(() => this.#scheduler.abortJob(job, new AbortError("The cell that submitted the task was interrupted")));
+    if (this.#inKernel) this.#live.show();
+    this.#currentTick().jobs.add(job);
+  }
+
+  /** The cell context of what is submitted now; interrupting that cell ends those jobs. */
+  #currentTick(): { context: AsyncResource; jobs: Set<Job> } {
+    if (this.#tick) return this.#tick;
+    const tick = (this.#tick = { context: new AsyncResource("forklab.PoolTask"), jobs: new Set<Job>() });
+    setImmediate(() => (this.#tick = undefined));
+    // Interrupting the cell ends its jobs; the workers running their tasks are replaced.
+    onInterrupt(() => {
+      for (const job of tick.jobs) this.#scheduler.abortJob(job, new AbortError("The cell that submitted the task was interrupted"));
+    });
+    return tick;
   }
 
   #target(where: string, fn: unknown, star: boolean): JobTarget {
     if (this.#state !== "running") this.#submit(undefined as never);
-    const key = typeof fn === "object" && fn !== null ? `${(fn as ModuleTarget).module}#${(fn as ModuleTarget).export ?? "default"}` : undefined;
-    const known = key === undefined ? this.#targets.get(fn as object) : this.#moduleTargets.get(key);
-    if (known) return known.star === star ? known : { ...known, star };
     if (typeof fn !== "function" && (typeof fn !== "object" || fn === null)) {
       throw new TypeError(`${where}: fn must be a function or { module: "./tasks.ts", export: "name" }, got ${describe(fn)}`);
     }
-    const target: JobTarget = { fid: ++this.#fids, target: toTargetSpec(fn, process.cwd()).spec, star };
-    if (key === undefined) this.#targets.set(fn as object, target);
-    else this.#moduleTargets.set(key, target);
-    return target;
+    // By source: a loop that passes a new arrow function each time still defines it once per worker.
+    const key = typeof fn === "function" ? Function.prototype.toString.call(fn) : `${(fn as ModuleTarget).module}\0${(fn as ModuleTarget).export ?? "default"}`;
+    let known = this.#targets.get(key);
+    if (!known) this.#targets.set(key, (known = { fid: ++this.#fids, target: toTargetSpec(fn, process.cwd()).spec, star }));
+    return known.star === star ? known : { ...known, star };
   }
 
   #applyOptions<R>(where: string, options: ApplyOptions<R>): ApplyOptions<R> {
@@ -330,7 +346,7 @@ export class Pool {
     const size = this.#chunksize(where, chunksize);
     if (!isIterable(iterable)) throw new TypeError(`${where}: iterable must be an array, an iterable or an async iterable, got ${describe(iterable)}`);
     const { callback, errorCallback } = this.#applyOptions(where, options);
-    const context = new AsyncResource("forklab.PoolTask");
+    const context = this.#currentTick().context;
     return new AsyncResult<R[]>((settle) => {
       const finish = (outcome: Outcome<R[]>) => {
         settle(outcome);
@@ -367,8 +383,8 @@ export class Pool {
       target,
       iterable,
       // Pulled ahead of the consumer: enough to keep every worker and its prefetch busy, no more.
-      { chunksize: size, ordered, highWater: this.processes * size * 40, wake: () => this.#scheduler.wake() },
-      new AsyncResource("forklab.PoolTask"),
+      { chunksize: size, ordered, highWater: this.processes * (2 * size + 1024), wake: () => this.#scheduler.wake() },
+      this.#currentTick().context,
       this.#sink,
     );
     this.#submit(job);

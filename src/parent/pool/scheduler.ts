@@ -88,12 +88,18 @@ export interface SchedulerOptions {
   output?: (pid: number | undefined, stream: "stdout" | "stderr", text: string) => void;
 }
 
-/** Batches in a worker's pipe beyond the one it runs, by how short its batches are. */
+/** Work kept waiting in a worker's pipe, in ms of its typical batch: enough to cover a round trip. */
+const PREFETCH_MS = 2;
+const MAX_PREFETCH = 1024;
+
+/**
+ * Batches in a worker's pipe beyond the one it runs: about PREFETCH_MS of work, so that tiny tasks
+ * never wait for a round trip, and none for batches longer than that (they go to whichever worker
+ * frees up first).
+ */
 function prefetchFor(slot: WorkerSlot): number {
   if (slot.batchMs === undefined || !slot.ready) return 0;
-  if (slot.batchMs < 0.25) return 32;
-  if (slot.batchMs < 2) return 4;
-  return 0;
+  return Math.min(MAX_PREFETCH, Math.floor(PREFETCH_MS / Math.max(slot.batchMs, 0.001)));
 }
 
 /** Batches kept for stats() and the picture (the oldest are dropped past this). */
@@ -101,7 +107,9 @@ const HISTORY = 20_000;
 
 export class Scheduler {
   readonly #options: SchedulerOptions;
-  readonly #jobs: Job[] = [];
+  /** Jobs in submission order, from #jobHead (those before it are done giving out work). */
+  #jobs: Job[] = [];
+  #jobHead = 0;
   /** Batches that must run again (they were waiting in a worker that ended). */
   readonly #retry: Batch[] = [];
   readonly #workers: WorkerSlot[] = [];
@@ -173,7 +181,7 @@ export class Scheduler {
 
   /** End a job: its batches not yet run are skipped, those running end their workers; then `job.cancel(reason)`. */
   abortJob(job: Job, reason: unknown): void {
-    const index = this.#jobs.indexOf(job);
+    const index = this.#jobs.indexOf(job, this.#jobHead);
     if (index >= 0) this.#jobs.splice(index, 1);
     for (const batch of this.#retry) if (batch.job === job) batch.cancelled = true;
     for (const slot of this.#workers) for (const batch of [...slot.inflight]) if (batch.job === job) this.abort(batch, reason);
@@ -198,7 +206,8 @@ export class Scheduler {
       for (const batch of worker.inflight.splice(0)) this.#fail(batch, "aborted", error);
       worker.transport.kill();
     }
-    for (const job of this.#jobs.splice(0)) job.cancel(this.#broken ?? error());
+    for (const job of this.#jobs.splice(0).slice(this.#jobHead)) job.cancel(this.#broken ?? error());
+    this.#jobHead = 0;
     this.#maybeFinish();
   }
 
@@ -215,12 +224,27 @@ export class Scheduler {
   }
 
   #isIdle(): boolean {
-    return this.#retry.length === 0 && this.#jobs.every((j) => j.exhausted) && this.#workers.every((w) => w.inflight.length === 0);
+    this.#dropExhaustedJobs();
+    return (
+      this.#retry.length === 0 &&
+      this.#workers.every((w) => w.inflight.length === 0) &&
+      this.#jobs.every((j, i) => i < this.#jobHead || j.exhausted)
+    );
+  }
+
+  /** Advance past the jobs at the front that have nothing more to give (amortized O(1) per job). */
+  #dropExhaustedJobs(): void {
+    while (this.#jobHead < this.#jobs.length && this.#jobs[this.#jobHead]!.exhausted) this.#jobHead++;
+    if (this.#jobHead > 1024 && this.#jobHead * 2 > this.#jobs.length) {
+      this.#jobs = this.#jobs.slice(this.#jobHead);
+      this.#jobHead = 0;
+    }
   }
 
   /** Jobs that still have tasks to give out. */
   get jobs(): readonly Job[] {
-    return this.#jobs;
+    this.#dropExhaustedJobs();
+    return this.#jobs.slice(this.#jobHead);
   }
 
   #startWorker(): void {
@@ -249,7 +273,7 @@ export class Scheduler {
       return;
     }
     slot = { index, transport, startedAt: performance.now(), ready: false, blocked: false, retiring: false, inflight: [], tasksGiven: 0 };
-    transport.setRef?.(this.#jobs.length > 0 || this.#retry.length > 0);
+    transport.setRef?.(!this.#isIdle());
     this.#workers.push(slot);
     this.#options.onChange?.();
   }
@@ -300,7 +324,8 @@ export class Scheduler {
       const batch = this.#retry.shift()!;
       if (!batch.cancelled) return batch;
     }
-    for (let i = 0; i < this.#jobs.length; i++) {
+    this.#dropExhaustedJobs();
+    for (let i = this.#jobHead; i < this.#jobs.length; i++) {
       const job = this.#jobs[i]!;
       const spec = job.next();
       if (spec) {
@@ -308,9 +333,7 @@ export class Scheduler {
         this.#remember(batch);
         return batch;
       }
-      if (job.exhausted) {
-        this.#jobs.splice(i--, 1);
-      }
+      if (i === this.#jobHead && job.exhausted) this.#jobHead++;
     }
     return undefined;
   }
@@ -365,9 +388,10 @@ export class Scheduler {
   }
 
   #onDone(slot: WorkerSlot, id: number, outcome: BatchOutcome): void {
-    const at = slot.inflight.findIndex((b) => b.id === id);
+    // Answers come in the order batches were sent: the first one, nearly always.
+    const at = slot.inflight[0]?.id === id ? 0 : slot.inflight.findIndex((b) => b.id === id);
     if (at < 0) return;
-    const [batch] = slot.inflight.splice(at, 1) as [Batch];
+    const batch = at === 0 ? slot.inflight.shift()! : slot.inflight.splice(at, 1)[0]!;
     slot.timer?.clear();
     slot.timer = undefined;
     const ran = outcome.startedAt !== undefined && outcome.endedAt !== undefined ? outcome.endedAt - outcome.startedAt : undefined;
