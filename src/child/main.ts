@@ -75,7 +75,7 @@ function onMessage(message: Message): void {
       identity = message.proc;
       setChildState({ proc: identity });
       if (identity.mode === "process") process.title = `node ${identity.name}`;
-      else worker = new WorkerLoop({ send: (m) => channel.send(m), encode: (v) => encodeHandles(v, handleContext), resolve, errorRecord, finish });
+      else worker = new WorkerLoop({ send: (m) => channel.send(m), encode: (v) => encodeHandles(v, handleContext), resolve, errorRecord, finish, flush: () => channel.flush() });
       return;
     }
     case "setup":

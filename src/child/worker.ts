@@ -25,6 +25,8 @@ export interface WorkerHost {
   errorRecord(error: unknown): ErrorRecord;
   /** No batch is left and the parent said close: let the process end. */
   finish(): void;
+  /** Write what the channel holds now (the process is about to exit). */
+  flush(): void;
 }
 
 const now = (): number => performance.timeOrigin + performance.now();
@@ -50,6 +52,13 @@ export class WorkerLoop {
   constructor(host: WorkerHost) {
     this.#host = host;
     this.#captureStreams();
+    // A task that calls process.exit(): the answers of the batches before it still go out (the
+    // write is attempted at once), so the parent knows exactly which task took the worker down.
+    process.on("exit", () => {
+      this.#flushOutput();
+      this.#flushOutbox();
+      this.#host.flush();
+    });
   }
 
   /** Run the initializer before any batch; report `up` (with the error if it threw, then end). */

@@ -147,10 +147,12 @@ export function renderPoolHtml(s: PoolSnapshot): string {
   });
   const step = tickStep(to - from);
   const ticks: string[] = [];
-  for (let t = Math.ceil(from / step) * step; t <= to + 1e-9; t += step) {
+  // Time counts from the first task shown.
+  for (let t = 0; from + t <= to + 1e-9; t += step) {
+    const left = x(from + t);
     ticks.push(
-      `<div style="position:absolute;left:${x(t).toFixed(1)}px;top:0;height:4px;border-left:1px solid #888888;"></div>` +
-        `<div style="position:absolute;left:${(x(t) + 2).toFixed(1)}px;top:3px;font-size:10px;color:#666666;white-space:nowrap;">${tickLabel(t - from, step)}</div>`,
+      `<div style="position:absolute;left:${left.toFixed(1)}px;top:0;height:4px;border-left:1px solid #888888;"></div>` +
+        `<div style="position:absolute;left:${(left + 2).toFixed(1)}px;top:3px;font-size:10px;color:#666666;white-space:nowrap;">${tickLabel(t, step)}</div>`,
     );
   }
   const axis =

@@ -11,16 +11,18 @@ export class AsyncResult<T = unknown> {
 
   /** @internal The pool creates these; `settle` is how it ends one. */
   constructor(executor: (settle: (outcome: { ok: true; value: T } | { ok: false; error: unknown }) => void) => void) {
-    this.#promise = new Promise<T>((resolve, reject) => {
-      executor((outcome) => {
-        if (this.#outcome) return;
-        this.#outcome = outcome;
-        if (outcome.ok) resolve(outcome.value);
-        else reject(outcome.error);
-      });
-    });
+    let resolve!: (value: T) => void;
+    let reject!: (error: unknown) => void;
+    this.#promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
     // Nobody has to call get(): a failed task must not become an unhandled rejection.
     this.#promise.catch(() => {});
+    // Outside the promise's executor, so that a bad submission throws to the caller at once.
+    executor((outcome) => {
+      if (this.#outcome) return;
+      this.#outcome = outcome;
+      if (outcome.ok) resolve(outcome.value);
+      else reject(outcome.error);
+    });
   }
 
   /**

@@ -1,0 +1,315 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { isGone, waitFor } from "../support/processes";
+// The built library: the child runtime is compiled JS started by path.
+import * as lib from "../../dist/src/index.js";
+const { Pool, AbortError, BrokenPoolError, TimeoutError, WorkerLostError, TargetError } = lib;
+
+type PoolT = InstanceType<typeof Pool>;
+const pools: PoolT[] = [];
+function pool(processes?: number, options?: ConstructorParameters<typeof Pool>[1]): PoolT {
+  const p = new Pool(processes, options);
+  pools.push(p);
+  return p;
+}
+
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((p) => p.terminate()));
+});
+
+/** What the pool writes to this process's stdout while `body` runs: task output, tagged by pid. */
+function captureStdout(): { text(): string; stop(): void } {
+  const original = process.stdout.write.bind(process.stdout);
+  let text = "";
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    text += typeof chunk === "string" ? chunk : Buffer.from(chunk).toString();
+    return original(chunk as string, ...(rest as []));
+  }) as typeof process.stdout.write;
+  return { text: () => text, stop: () => void (process.stdout.write = original) };
+}
+
+/** Wait until a task printed `marker` and return the pid of the worker that printed it. */
+async function printedBy(output: { text(): string }, marker: string): Promise<number> {
+  await waitFor(`a task to print ${marker}`, () => output.text().includes(marker), 60_000);
+  const line = output.text().split("\n").find((l) => l.includes(marker))!;
+  return Number(/^\[(\d+)\]/.exec(line)![1]);
+}
+
+const forever = (marker: string) => {
+  console.log(marker);
+  return new Promise(() => setInterval(() => {}, 1000));
+};
+
+describe("Pool: results", () => {
+  it("applies, maps, starmaps and imaps with results in order, on worker processes", async () => {
+    const p = pool(2);
+    expect(await p.apply((a: number, b: number) => a + b, [2, 3])).toBe(5);
+    expect(await p.map((x: number) => x * 2, [1, 2, 3])).toEqual([2, 4, 6]);
+    expect(await p.starmap((a: number, b: number) => a * b, [[2, 3], [4, 5]])).toEqual([6, 20]);
+    const out: number[] = [];
+    for await (const r of p.imap((x: number) => x + 1, [1, 2, 3])) out.push(r);
+    expect(out).toEqual([2, 3, 4]);
+    const unordered: number[] = [];
+    for await (const r of p.imapUnordered((x: number) => x + 1, new Set([1, 2, 3]))) unordered.push(r);
+    expect(unordered.sort()).toEqual([2, 3, 4]);
+    const pids = await p.map(() => process.pid, [1, 2, 3, 4], 1);
+    expect(pids.every((pid) => pid !== process.pid)).toBe(true);
+    const r = p.applyAsync(() => "x");
+    await r.wait();
+    expect(r.ready()).toBe(true);
+    expect(r.successful()).toBe(true);
+    expect(await r.get()).toBe("x");
+  });
+
+  it("runs module targets and calls callback / errorCallback", async () => {
+    const p = pool(1);
+    const tasks = { module: require.resolve("../process/fixtures/tasks.js"), export: "add" };
+    expect(await p.apply(tasks, [2, 40])).toBe(42);
+    const got: unknown[] = [];
+    await p.applyAsync((x: number) => x * 3, [3], { callback: (v) => got.push(v) }).get();
+    await p.applyAsync(() => { throw new Error("no"); }, [], { errorCallback: (e) => got.push((e as Error).message) }).wait();
+    expect(got).toEqual([9, "no"]);
+  });
+
+  it("a throwing task rejects with its own class and properties; the pool goes on", async () => {
+    const p = pool(1);
+    const error = await p
+      .apply(() => {
+        throw Object.assign(new RangeError("out of range"), { code: "E_RANGE", detail: { n: 3 } });
+      })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RangeError);
+    expect(error).toMatchObject({ message: "out of range", code: "E_RANGE", detail: { n: 3 } });
+    expect(String((error as Error).cause)).toMatch(/child process \d+/);
+    expect(await p.apply(() => 1)).toBe(1);
+    // In a map, each item keeps its own outcome; the map fails with the first error.
+    await expect(p.map((x: number) => { if (x === 2) throw new TypeError(`bad ${x}`); return x; }, [1, 2, 3])).rejects.toThrow(TypeError);
+  });
+
+  it("checks targets and options before anything starts", () => {
+    const p = pool(1);
+    const outer = 5;
+    expect(() => p.applyAsync(() => outer)).toThrow(TargetError);
+    expect(() => new Pool(0)).toThrow(/processes must be a whole number >= 1/);
+    expect(() => new Pool(2, { taskTimeout: -1 })).toThrow(/option taskTimeout must be a number of seconds/);
+    expect(() => new Pool(2, { maxTasksPerChild: 1.5 })).toThrow(/option maxTasksPerChild/);
+    expect(() => new Pool(2, { nope: 1 } as never)).toThrow(/unknown option nope/);
+    expect(() => p.map((x: number) => x, [1], 0)).toThrow(/option chunksize must be a whole number/);
+    expect(() => p.applyAsync((x: number) => x, 3 as never)).toThrow(/args must be an array/);
+    expect(() => p.map((x: number) => x, 3 as never)).toThrow(/iterable must be/);
+  });
+
+  it("close() makes new submissions fail with a clear error; join() waits for the tasks", async () => {
+    const p = pool(2);
+    const r = p.applyAsync(async () => 7);
+    await expect(p.join()).rejects.toThrow(/call pool.close\(\)/);
+    p.close();
+    expect(() => p.applyAsync(() => 1)).toThrow(/Pool not running: .* was closed/);
+    await p.join();
+    expect(await r.get()).toBe(7);
+  });
+});
+
+describe("Pool: workers that die never hang a task", () => {
+  it("a worker killed from outside mid-task rejects exactly that task with WorkerLostError; it is replaced", async () => {
+    const p = pool(2);
+    const output = captureStdout();
+    try {
+      const held = p.applyAsync(forever, ["held-task"]);
+      const other = p.applyAsync(async () => "other");
+      const pid = await printedBy(output, "held-task");
+      expect(await other.get()).toBe("other");
+      process.kill(pid, "SIGKILL");
+      const error = await held.get().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(WorkerLostError);
+      expect(error).toMatchObject({ pid, signal: "SIGKILL", taskIndex: 0 });
+      expect((error as Error).message).toMatch(new RegExp(`Worker pid ${pid} was killed by SIGKILL while running task 0`));
+      const pids = await p.map(() => process.pid, [1, 2, 3, 4], 1);
+      expect(pids).not.toContain(pid);
+    } finally {
+      output.stop();
+    }
+  });
+
+  it("a worker calling process.exit mid-map rejects the map with its exit code, task index and stderr", async () => {
+    const p = pool(2);
+    const error = await p
+      .map((x: number) => {
+        if (x === 3) {
+          process.stderr.write("about to leave\n");
+          process.exit(7);
+        }
+        return x;
+      }, [0, 1, 2, 3, 4, 5], 1)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WorkerLostError);
+    expect(error).toMatchObject({ exitCode: 7, signal: null, taskIndex: 3 });
+    expect((error as { stderr: string }).stderr).toContain("about to leave");
+    expect(await p.map((x: number) => x + 1, [1, 2])).toEqual([2, 3]);
+  });
+
+  it("taskTimeout ends a task that runs too long with TimeoutError and replaces its worker", async () => {
+    const p = pool(1, { taskTimeout: 0.3 });
+    const before = await p.apply(() => process.pid);
+    const error = await p.apply(() => new Promise(() => setInterval(() => {}, 1000))).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TimeoutError);
+    expect((error as Error).message).toMatch(/ran longer than taskTimeout \(0.3 s\)/);
+    const after = await p.apply(() => process.pid);
+    expect(after).not.toBe(before);
+    await waitFor(`the timed-out worker ${before} to exit`, () => isGone(before), 30_000);
+  });
+
+  it("get(timeout) rejects with TimeoutError while the task goes on", async () => {
+    const p = pool(1);
+    const flag = path.join(os.tmpdir(), `forklab-pool-go-${process.pid}`);
+    const r = p.applyAsync(async (file: string) => {
+      const fs = require("node:fs");
+      while (!fs.existsSync(file)) await new Promise((s) => setTimeout(s, 5));
+      return "finished";
+    }, [flag]);
+    await expect(r.get(0.05)).rejects.toBeInstanceOf(TimeoutError);
+    expect(r.ready()).toBe(false);
+    fs.writeFileSync(flag, "");
+    try {
+      expect(await r.get()).toBe("finished");
+    } finally {
+      fs.rmSync(flag);
+    }
+  });
+
+  it("a signal aborts a waiting task without touching a worker, and a running one by replacing its worker", async () => {
+    const p = pool(1);
+    const output = captureStdout();
+    try {
+      const running = new AbortController();
+      const waiting = new AbortController();
+      const a = p.applyAsync(forever, ["aborted-task"], { signal: running.signal });
+      const b = p.applyAsync(() => "never", [], { signal: waiting.signal });
+      const pid = await printedBy(output, "aborted-task");
+      waiting.abort();
+      await expect(b.get()).rejects.toBeInstanceOf(AbortError);
+      expect(isGone(pid)).toBe(false);
+      running.abort(new Error("enough"));
+      const error = await a.get().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(AbortError);
+      expect(((error as Error).cause as Error).message).toBe("enough");
+      await waitFor(`worker ${pid} to end`, () => isGone(pid), 30_000);
+      expect(await p.apply(() => "after")).toBe("after");
+    } finally {
+      output.stop();
+    }
+  });
+
+  it("terminate() during map rejects it at once and leaves no worker behind", async () => {
+    const p = new Pool(2);
+    const output = captureStdout();
+    try {
+      const mapped = p.map(forever, ["t0", "t1", "t2"], 1);
+      const pids = [await printedBy(output, "t0"), await printedBy(output, "t1")];
+      const rejected = expect(mapped).rejects.toThrow(/terminated/);
+      await p.terminate();
+      await rejected;
+      for (const pid of pids) expect(isGone(pid)).toBe(true);
+      expect(() => p.applyAsync(() => 1)).toThrow(/Pool not running/);
+    } finally {
+      output.stop();
+    }
+  });
+});
+
+describe("Pool: workers", () => {
+  it("maxTasksPerChild replaces a worker after that many tasks", async () => {
+    const p = pool(1, { maxTasksPerChild: 2 });
+    const pids = await p.map(() => process.pid, [1, 2, 3, 4, 5, 6], 1);
+    expect(new Set(pids).size).toBe(3);
+    expect(pids[0]).toBe(pids[1]);
+    expect(pids[2]).toBe(pids[3]);
+    expect(pids[1]).not.toBe(pids[2]);
+    await waitFor("the recycled workers to exit", () => isGone(pids[0]!) && isGone(pids[2]!), 30_000);
+  });
+
+  it("initializer(...initargs) runs once in each worker before its first task", async () => {
+    const p = pool(2, {
+      initializer: (value: number) => {
+        (globalThis as { seed?: number; runs?: number }).seed = value;
+        (globalThis as { runs?: number }).runs = ((globalThis as { runs?: number }).runs ?? 0) + 1;
+      },
+      initargs: [42],
+    });
+    const seen = await p.map(() => [(globalThis as { seed?: number }).seed, (globalThis as { runs?: number }).runs], [1, 2, 3, 4, 5, 6], 1);
+    expect(seen.every(([seed, runs]) => seed === 42 && runs === 1)).toBe(true);
+  });
+
+  it("an initializer that throws breaks the pool with BrokenPoolError instead of respawning forever", async () => {
+    const p = pool(2, { initializer: () => { throw new Error("no database"); } });
+    const error = await p.apply(() => 1).catch((e: unknown) => e);
+    expect(String(error)).toMatch(/initializer of Pool-\d+ threw .*no database/);
+    expect(() => p.applyAsync(() => 1)).toThrow(BrokenPoolError);
+  });
+
+  it("runs at most `processes` tasks at once, and that many in parallel", async () => {
+    const p = pool(3);
+    const spans = await p.map(async () => {
+      const start = performance.timeOrigin + performance.now();
+      await new Promise((r) => setTimeout(r, 30));
+      return [start, performance.timeOrigin + performance.now(), process.pid];
+    }, Array.from({ length: 12 }, (_, i) => i), 1);
+    const events = spans.flatMap(([s, e]) => [[s!, 1], [e!, -1]]).sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!);
+    let running = 0;
+    let most = 0;
+    for (const [, delta] of events) most = Math.max(most, (running += delta!));
+    expect(most).toBe(3);
+    // One task at a time per worker: a worker's spans never overlap.
+    for (const pid of new Set(spans.map((s) => s[2]))) {
+      const mine = spans.filter((s) => s[2] === pid).sort((a, b) => a[0]! - b[0]!);
+      for (let i = 1; i < mine.length; i++) expect(mine[i]![0]!).toBeGreaterThanOrEqual(mine[i - 1]![1]!);
+    }
+  });
+});
+
+describe("Pool: many tasks, lazy input", () => {
+  it("100k tiny tasks complete exactly once each (applyAsync, map, imapUnordered)", async () => {
+    const p = pool(2);
+    const n = 100_000;
+    const results = Array.from({ length: 20_000 }, (_, i) => p.applyAsync((x: number) => x * 2, [i]));
+    const applied = await Promise.all(results.map((r) => r.get()));
+    expect(applied.every((v, i) => v === i * 2)).toBe(true);
+    const mapped = await p.map((x: number) => x + 1, Array.from({ length: n }, (_, i) => i));
+    expect(mapped.length).toBe(n);
+    expect(mapped.every((v, i) => v === i + 1)).toBe(true);
+    const seen = new Uint8Array(n);
+    for await (const i of p.imapUnordered((x: number) => x, Array.from({ length: n }, (_, i) => i), 50)) seen[i as number]!++;
+    expect(seen.every((count) => count === 1)).toBe(true);
+    const stats = p.stats();
+    expect(stats.done).toBe(20_000 + 2 * n);
+    expect(stats.failed).toBe(0);
+  });
+
+  it("imap pulls a million-item async input only as workers free up", async () => {
+    const p = pool(2);
+    const total = 1_000_000;
+    let pulled = 0;
+    let consumed = 0;
+    let mostAhead = 0;
+    async function* numbers() {
+      for (let i = 0; i < total; i++) {
+        pulled++;
+        mostAhead = Math.max(mostAhead, pulled - consumed);
+        yield i;
+      }
+    }
+    let sum = 0;
+    for await (const v of p.imap((x: number) => x % 7, numbers(), 2000)) {
+      consumed++;
+      sum += v as number;
+    }
+    expect(consumed).toBe(total);
+    let expected = 0;
+    for (let i = 0; i < total; i++) expected += i % 7;
+    expect(sum).toBe(expected);
+    // Never more than a few chunks per worker ahead of the consumer, out of a million.
+    expect(mostAhead).toBeLessThanOrEqual(2 * (2 * 2000 + 1024) + 2000);
+  });
+});
