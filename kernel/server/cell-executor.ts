@@ -34,6 +34,7 @@ export class CellExecutor {
   #printQuickInfo!: (info: unknown) => string;
   #isCompleteCode!: (code: string) => { completed: boolean; indent?: string };
   readonly #cells = new Map<string, CellSource>();
+  readonly #declarations = new Declarations();
   #scriptName: string | undefined;
   #lastSource = "";
   /** Set by `interrupt()` while a cell runs, so that the error it causes is reported as one. */
@@ -67,11 +68,12 @@ export class CellExecutor {
     /* eslint-enable @typescript-eslint/no-require-imports */
     this.#isCompleteCode = isCompleteCode;
     let browser: { close(): void } | undefined;
-    const node = createConverter({ isJS: false, isBrowser: false });
+    const node = this.#declarations.converter(createConverter({ isJS: false, isBrowser: false }));
+    const declarations = this.#declarations;
     const converters = {
       node,
       get browser() {
-        return (browser ??= createConverter({ isJS: false, isBrowser: true }));
+        return (browser ??= declarations.converter(createConverter({ isJS: false, isBrowser: true })));
       },
       close() {
         node.close();
@@ -124,6 +126,8 @@ export class CellExecutor {
       return { status: "error", error: runtimeError(thrown, this.#cells) };
     } finally {
       this.#scriptName = undefined;
+      // A cell that type-checked has run, to its end or not: what it declared stays declared.
+      this.#declarations.commit();
     }
     const { value, thrown, diagnostics } = this.#captured;
     if (diagnostics.length > 0) return { status: "error", error: diagnosticsError(diagnostics, source, cellName) };
@@ -167,5 +171,45 @@ export class CellExecutor {
 
   close(): void {
     this.#created?.close();
+  }
+}
+
+interface TslabConverter {
+  convert(prevDecl: string, src: string): { diagnostics: unknown[]; declOutput?: string };
+  inspect(prevDecl: string, src: string, position: number): unknown;
+  complete(prevDecl: string, src: string, position: number): unknown;
+  close(): void;
+}
+
+/**
+ * The declarations of the cells run so far, which each new cell is checked against.
+ *
+ * tslab's executor keeps them itself, but only when a cell ends without an exception, so after
+ * `const x = 5; throw e` (or an interrupt) the next cell cannot see `x`, although it exists. Here
+ * the converter is handed these declarations instead of the executor's, and a cell's declarations
+ * are committed once it type-checked, however it ended; a cell with diagnostics ran nothing and
+ * declares nothing.
+ */
+class Declarations {
+  #committed = "";
+  /** What the cell being run declares, once it type-checked. */
+  #pending: string | undefined;
+
+  converter<C extends TslabConverter>(converter: C): C {
+    return Object.assign(Object.create(converter) as C, {
+      convert: (_prevDecl: string, src: string) => {
+        const converted = converter.convert(this.#committed, src);
+        this.#pending = converted.diagnostics.length > 0 ? undefined : (converted.declOutput ?? "");
+        return converted;
+      },
+      inspect: (_prevDecl: string, src: string, position: number) => converter.inspect(this.#committed, src, position),
+      complete: (_prevDecl: string, src: string, position: number) => converter.complete(this.#committed, src, position),
+      close: () => converter.close(),
+    });
+  }
+
+  commit(): void {
+    if (this.#pending !== undefined) this.#committed = this.#pending;
+    this.#pending = undefined;
   }
 }

@@ -12,6 +12,8 @@ import type { Message } from "../wire";
 
 export interface CellContext {
   request: Message;
+  /** Bytes written to stdout/stderr in this cell's context may split a character: one decoder each. */
+  decoders?: { stdout: StringDecoder; stderr: StringDecoder };
   /** Registered by the library while this cell ran: called if this cell is interrupted. */
   interruptListeners: Set<() => void>;
 }
@@ -71,11 +73,14 @@ export class OutputRouter {
     for (const name of ["stdout", "stderr"] as const) {
       const stream = process[name];
       const original = stream.write.bind(stream);
-      // Bytes arrive in chunks that may split a UTF-8 character: decode them as one stream.
-      const decoder = new StringDecoder("utf8");
       stream.write = ((chunk: string | Uint8Array, encoding?: BufferEncoding | ((e?: Error | null) => void), callback?: (e?: Error | null) => void) => {
-        const text = typeof chunk === "string" ? chunk : decoder.write(Buffer.from(chunk));
-        if (!this.stream(name, text)) return original(chunk, encoding as BufferEncoding, callback);
+        const context = this.current();
+        if (!context) return original(chunk, encoding as BufferEncoding, callback);
+        // Bytes arrive in chunks that may split a UTF-8 character: decode them as one stream per
+        // cell, so that a character one cell left unfinished never prefixes another cell's output.
+        context.decoders ??= { stdout: new StringDecoder("utf8"), stderr: new StringDecoder("utf8") };
+        const text = typeof chunk === "string" ? chunk : context.decoders[name].write(Buffer.from(chunk));
+        if (text !== "") this.stream(name, text);
         const done = typeof encoding === "function" ? encoding : callback;
         if (done) process.nextTick(done);
         return true;

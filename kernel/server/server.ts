@@ -11,6 +11,7 @@ import { RAISES_SIGINT } from "../control/control-thread";
 import { History } from "./history";
 import { log } from "../log";
 import { OutputRouter, type CellContext } from "./output";
+import { contentProblem } from "./request-content";
 import { plainText, toBundle } from "./rich-value";
 import { bindSockets, closeSockets, OrderedSender, type KernelSockets } from "./sockets";
 import { kernelInfo } from "../kernel-info";
@@ -228,6 +229,12 @@ export class KernelServer {
     const content = message.content;
     this.#publishStatus("busy", message);
     try {
+      const problem = contentProblem(type, content);
+      if (problem !== undefined) {
+        const count = type === "execute_request" ? { execution_count: this.#executionCount } : {};
+        this.#reply("shell", message, type.replace(/_request$/, "_reply"), { status: "error", ...count, ename: "TypeError", evalue: problem, traceback: [] });
+        return;
+      }
       switch (type) {
         case "execute_request":
           if (aborted) this.#reply("shell", message, "execute_reply", { status: "aborted", execution_count: this.#executionCount });
@@ -301,6 +308,9 @@ export class KernelServer {
     const context: CellContext = { request: message, interruptListeners: new Set() };
     this.#running = context;
     this.#interrupted = false;
+    // The cell may block the event loop at once: busy and execute_input must be handed to zeromq
+    // (whose own thread puts them on the wire) before it starts, or the frontend shows idle.
+    await this.#senders.iopub.drained();
     let outcome: CellOutcome;
     try {
       const cellName = storeHistory ? `In[${count}]` : `<unnumbered cell ${++this.#unnumbered}>`;

@@ -170,8 +170,12 @@ try:
                 seen.append({"parent": parent, "text": msg["content"]["text"]})
             if parent == msg_id and msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
                 break
+        # By parent: start_new_kernel may have sent kernel_info twice, and its second reply can
+        # arrive now, before this cell's.
         reply = kc.get_shell_msg(timeout=60)
-        assert reply["parent_header"]["msg_id"] == msg_id and reply["content"]["status"] == "ok", reply["content"]
+        while reply["parent_header"].get("msg_id") != msg_id:
+            reply = kc.get_shell_msg(timeout=60)
+        assert reply["content"]["status"] == "ok", reply["content"]
         return msg_id
     timer = run(json.loads(sys.stdin.readline()))
     waiter = run(json.loads(sys.stdin.readline()))
