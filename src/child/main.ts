@@ -39,10 +39,7 @@ let worker: WorkerLoop | undefined;
 const handleContext: HandleContext = {
   side: "child",
   peerPid: parentPid,
-  sendPort: (port, data) => {
-    const encoded = encodeHandles(data, handleContext);
-    channel.send(encoded.found ? { t: "port", port, data: encoded.value, h: 1 } : { t: "port", port, data });
-  },
+  sendPort: (port, data) => channel.send({ t: "port", port, data }),
   onPort: (port, listener) => {
     let set = portListeners.get(port);
     if (!set) portListeners.set(port, (set = new Set()));
@@ -132,8 +129,7 @@ async function runTask(message: RunMessage, failed?: { error: unknown }): Promis
 
 function sendResult(id: number, value: unknown): void {
   try {
-    const encoded = encodeHandles(value, handleContext);
-    channel.send(encoded.found ? { t: "result", id, value: encoded.value, h: 1 } : { t: "result", id, value });
+    channel.send({ t: "result", id, value });
   } catch (failure) {
     // Over the size cap: that error says so. Otherwise name what in the value cannot be cloned.
     if (failure instanceof RecordError) return reportError(id, failure);

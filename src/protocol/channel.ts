@@ -7,9 +7,9 @@
  * fails there goes to `onError` without holding up the others.
  */
 import type { Duplex } from "node:stream";
-import { encodeRecord, RecordDecoder, RecordError } from "./framing";
+import { RecordDecoder, RecordError } from "./framing";
 import type { Message } from "./messages";
-import { reviveHandles, type HandleContext } from "./handles";
+import { encodeMessage, reviveHandles, type HandleContext } from "./handles";
 
 export interface ChannelOptions {
   onMessage: (message: Message) => void;
@@ -43,13 +43,16 @@ export class Channel {
     stream.on("end", () => this.#close());
   }
 
-  /** Queue a message; it is written with the others of this tick. Throws if it cannot be cloned. */
+  /**
+   * Queue a message; it is written with the others of this tick. Handles in its payload become
+   * markers (see handles.ts). Throws if it cannot be cloned.
+   */
   send(message: Message): void {
     if (this.#closed) return;
-    this.sendRecord(encodeRecord(message));
+    this.sendRecord(encodeMessage(message, this.#options.handleContext));
   }
 
-  /** Queue a record made earlier by `encodeRecord` (e.g. to check a message before a child exists). */
+  /** Queue a record made earlier by `encodeMessage` (e.g. to check a message before a child exists). */
   sendRecord(record: Buffer): void {
     if (this.#closed) return;
     this.#queue.push(record);

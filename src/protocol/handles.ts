@@ -8,9 +8,16 @@
  * registered for its kind; if none is registered yet, it first `require`s `module` (the file that
  * defines the kind and registers it), so a child never needs to know the kinds in advance.
  *
- * Messages without handles are never walked: encoding walks only when some kind is registered, and
- * decoding only when the sender set `h: 1`.
+ * Messages without handles are never walked. A handleable object fails `v8.serialize` by
+ * construction (`makeHandleable` gives it an enumerable function-valued property), so encoding a
+ * message is one serialize when it holds no handle, and only a failed serialize leads to the walk
+ * (`encodeMessage`); decoding walks only when the sender set `h: 1`. A marker holds everything
+ * needed to reach the object's owner (e.g. a queue's socket path), so it can be encoded before the
+ * channel it travels on exists, and passed on from a child to a grandchild unchanged.
  */
+import { canClone } from "./clone";
+import { encodeRecord } from "./framing";
+import type { Message } from "./messages";
 
 export const HANDLE_KEY = "$forklab.handle";
 export const TO_HANDLE: unique symbol = Symbol.for("forklab.toHandle") as never;
@@ -47,6 +54,18 @@ export function registerHandleKind(kind: string, reviver: HandleReviver): void {
   revivers.set(kind, reviver);
 }
 
+/** The property that makes a handleable object fail `v8.serialize` (a function cannot be cloned). */
+const UNCLONEABLE_KEY = "$forklab.handle";
+
+/**
+ * Make `object` a handle: `toHandle` describes it for the other side, and the object can no longer
+ * be structured-cloned as plain data by accident (its state would be copied, its link lost).
+ */
+export function makeHandleable(object: object, toHandle: (context: HandleContext | undefined) => HandleDescriptor): void {
+  Object.defineProperty(object, TO_HANDLE, { value: toHandle, enumerable: false });
+  Object.defineProperty(object, UNCLONEABLE_KEY, { value: toHandle, enumerable: true });
+}
+
 export function isHandleable(value: unknown): value is Handleable {
   return typeof value === "object" && value !== null && typeof (value as Partial<Handleable>)[TO_HANDLE] === "function";
 }
@@ -66,7 +85,9 @@ function isMarker(value: unknown): value is Marker {
  * Returns the value unchanged (and `found: false`) when there is nothing to replace.
  */
 export function encodeHandles(value: unknown, context?: HandleContext): { value: unknown; found: boolean } {
-  if (revivers.size === 0) return { value, found: false };
+  // Plain data is not walked (a handle fails serialize). Channel.send does this itself, with one
+  // serialize for plain data: call this only for values that are not sent as a message's payload.
+  if (canClone(value)) return { value, found: false };
   let found = false;
   const seen = new Map<object, unknown>();
   const walk = (v: unknown): unknown => {
@@ -131,7 +152,12 @@ export function reviveHandles(value: unknown, context?: HandleContext): unknown 
     if (seen.has(v)) return v;
     seen.add(v);
     if (Array.isArray(v)) v.forEach((item, i) => (v[i] = walk(item)));
-    else if (v instanceof Map) for (const [k, item] of [...v]) v.set(k, walk(item));
+    else if (v instanceof Map) {
+      // Keys may be handles too: rebuild the entries in their order.
+      const entries = [...v].map(([k, item]) => [walk(k), walk(item)] as const);
+      v.clear();
+      for (const [k, item] of entries) v.set(k, item);
+    }
     else if (v instanceof Set) {
       const items = [...v].map(walk);
       v.clear();
@@ -158,4 +184,25 @@ function revive(marker: Marker, context: HandleContext | undefined): unknown {
     );
   }
   return reviver(reviveHandles(marker.state, context), context);
+}
+
+/** Where each kind of message carries user data that may hold handles. */
+const PAYLOAD_FIELD: Partial<Record<Message["t"], string>> = { run: "args", result: "value", port: "data" };
+
+/**
+ * Encode a message into a record, with its handles replaced by markers (and `h: 1`). Plain data
+ * costs one serialize; the walk happens only when that serialize fails. Throws V8's DataCloneError
+ * when the payload cannot cross even with its handles replaced.
+ */
+export function encodeMessage(message: Message, context?: HandleContext): Buffer {
+  try {
+    return encodeRecord(message);
+  } catch (error) {
+    // Only a value V8 refused can hold handles; a record over the size cap (RecordError) stays as it is.
+    const field = PAYLOAD_FIELD[message.t];
+    if (!field || !/could not be cloned/.test((error as Error).message)) throw error;
+    const encoded = encodeHandles((message as unknown as Record<string, unknown>)[field], context);
+    if (!encoded.found) throw error;
+    return encodeRecord({ ...message, [field]: encoded.value, h: 1 } as Message);
+  }
 }

@@ -313,9 +313,10 @@ describe("faults", () => {
 
   it("fails the task when a handle in its arguments or result cannot be revived on the other side", async () => {
     const protocol = path.resolve(__dirname, "../../dist/src/protocol/index.js");
-    const { registerHandleKind, TO_HANDLE } = require(protocol) as typeof import("../../dist/src/protocol/index.js");
+    const { registerHandleKind, makeHandleable } = require(protocol) as typeof import("../../dist/src/protocol/index.js");
     registerHandleKind("test-parent-only", (state) => state);
-    const parentOnly = { [TO_HANDLE]: () => ({ kind: "test-parent-only", module: "", state: 1 }) };
+    const parentOnly = {};
+    makeHandleable(parentOnly, () => ({ kind: "test-parent-only", module: "", state: 1 }));
     const p = spawn((x: unknown) => x, [parentOnly], quiet);
     await expect(p.result).rejects.toThrow(/^A handle of kind "test-parent-only" arrived but no reviver is registered/);
     await p.join();
@@ -323,9 +324,11 @@ describe("faults", () => {
 
     const q = spawn(
       (protocolPath: string) => {
-        const { registerHandleKind, TO_HANDLE } = require(protocolPath);
+        const { registerHandleKind, makeHandleable } = require(protocolPath);
         registerHandleKind("test-child-only", (state: unknown) => state);
-        return { [TO_HANDLE]: () => ({ kind: "test-child-only", module: "", state: 2 }) };
+        const childOnly = {};
+        makeHandleable(childOnly, () => ({ kind: "test-child-only", module: "", state: 2 }));
+        return childOnly;
       },
       [protocol],
       quiet,

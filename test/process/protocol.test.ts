@@ -7,8 +7,8 @@ import {
   unbatch,
   registerHandleKind,
   encodeHandles,
+  makeHandleable,
   reviveHandles,
-  TO_HANDLE,
   HANDLE_KEY,
   findUncloneable,
   toErrorRecord,
@@ -60,9 +60,8 @@ describe("records", () => {
 
   it("delivers messages across a stream pair, reviving handles", async () => {
     class Counter {
-      constructor(readonly port: number) {}
-      [TO_HANDLE]() {
-        return { kind: "test-counter", module: "", state: { port: this.port } };
+      constructor(readonly port: number) {
+        makeHandleable(this, () => ({ kind: "test-counter", module: "", state: { port: this.port } }));
       }
     }
     registerHandleKind("test-counter", (state) => new Counter((state as { port: number }).port));

@@ -15,8 +15,8 @@ import { AsyncResource } from "node:async_hooks";
 import * as util from "node:util";
 import { findUncloneable, uncloneableMessage } from "../../protocol/clone";
 import { fromErrorRecord } from "../../protocol/errors";
-import { encodeRecord, RecordError } from "../../protocol/framing";
-import { encodeHandles } from "../../protocol/handles";
+import { RecordError } from "../../protocol/framing";
+import { encodeMessage } from "../../protocol/handles";
 import { childState, type Message } from "../../protocol/messages";
 import { JUPYTER_DISPLAY, LIVE_DISPLAY_ID } from "../../protocol/kernel-bridge";
 import { isInKernel, onInterrupt, type MimeBundle } from "../../render/display";
@@ -168,10 +168,9 @@ export class Process<R = unknown> {
     if (!Array.isArray(this.#args)) {
       throw new TypeError(`args must be an array of the target's arguments, got ${short(this.#args)}; e.g. spawn(fn, [1, "a"])`);
     }
-    const encoded = encodeHandles(this.#args);
     let record: Buffer;
     try {
-      record = encodeRecord({ t: "run", id: 1, target: spec, args: encoded.value as unknown[], ...(encoded.found ? { h: 1 as const } : {}) });
+      record = encodeMessage({ t: "run", id: 1, target: spec, args: this.#args });
     } catch (error) {
       if (error instanceof RecordError) throw error;
       const found = findUncloneable(this.#args, "args");
