@@ -7,7 +7,9 @@
  * statement's identifiers and literals, so the cell line sharing the most tokens with the
  * generated line is the one that ran.
  */
+import path from "node:path";
 import util from "node:util";
+import { libraryEntry } from "./tslab-loader";
 
 export interface ErrorContent {
   ename: string;
@@ -50,8 +52,15 @@ function excerpt(lines: string[], line: number, column: number): string[] {
   return [`${gutter}${text}`, `${" ".repeat(gutter.length + Math.max(0, column - 1))}^`];
 }
 
-const FRAME = /^(\s*at (?:.*?\()?)([^()]+?):(\d+):(\d+)(\)?)$/;
+// `at f (In[1]:2:3)`, `at In[1]:2:3`, and `at async In[1]:2:3` (a cell's top-level await).
+const FRAME = /^(\s*at (?:async )?(?:.*?\()?)([^()]+?):(\d+):(\d+)(\)?)$/;
 const INTERNAL_FRAME = /node:internal|node:vm|\(node:|[\\/]tslab[\\/]dist[\\/]|[\\/]dist[\\/]kernel[\\/]/;
+/** The compiled library's folder: its frames are forklab's workings, not the user's code. */
+const LIBRARY_DIR = path.dirname(libraryEntry) + path.sep;
+
+function isLibraryFrame(frame: string): boolean {
+  return frame.includes(LIBRARY_DIR);
+}
 
 export function runtimeError(thrown: unknown, cells: ReadonlyMap<string, CellSource>): ErrorContent {
   if (!(thrown instanceof Error)) {
@@ -65,7 +74,7 @@ export function runtimeError(thrown: unknown, cells: ReadonlyMap<string, CellSou
   const traceback = [`${thrown.name}: ${thrown.message}`];
   let excerptShown = false;
   for (const frame of frames) {
-    if (INTERNAL_FRAME.test(frame)) continue;
+    if (INTERNAL_FRAME.test(frame) || isLibraryFrame(frame)) continue;
     const match = FRAME.exec(frame);
     const cell = match ? cells.get(match[2]) : undefined;
     if (!match || !cell) {
@@ -80,7 +89,10 @@ export function runtimeError(thrown: unknown, cells: ReadonlyMap<string, CellSou
       excerptShown = true;
     }
   }
-  const ownProperties = Object.keys(thrown).filter((key) => key !== "stack" && key !== "message");
+  // As IPython does for a library's exceptions: the library's own errors say in their message what
+  // matters (the command, the exit code, the stderr tail); a dump of their fields only repeats it.
+  const fromLibrary = frames.length > 0 && isLibraryFrame(frames[0]!);
+  const ownProperties = fromLibrary ? [] : Object.keys(thrown).filter((key) => key !== "stack" && key !== "message");
   if (ownProperties.length > 0) {
     const props = Object.fromEntries(ownProperties.map((key) => [key, (thrown as unknown as Record<string, unknown>)[key]]));
     traceback.push(`  ${util.inspect(props, { colors: false, breakLength: 100 })}`);

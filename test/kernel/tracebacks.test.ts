@@ -1,0 +1,54 @@
+/**
+ * What an uncaught error shows, through jupyter_client: every frame of a cell at that cell's line
+ * (top-level awaits included), and for forklab's own errors the message and the cell's frames
+ * only, as IPython shows a library's exceptions.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stripAnsi } from "../../src/render/terminal";
+import { jupyterAvailable } from "../support/jupyter";
+import { KernelSession } from "./client/session";
+
+/** The cell line of every `In[N]:line:column` frame in a traceback. */
+function cellLines(traceback: string[]): number[] {
+  return traceback.flatMap((line) => [...stripAnsi(line).matchAll(/^\s*at .*In\[\d+\]:(\d+):\d+\)?$/gm)].map((m) => Number(m[1])));
+}
+
+describe.skipIf(!jupyterAvailable("the traceback tests"))("tracebacks under jupyter_client", () => {
+  let kernel: KernelSession;
+
+  beforeAll(async () => {
+    kernel = await KernelSession.start();
+  });
+
+  afterAll(async () => {
+    await kernel?.stop();
+  });
+
+  it("maps `at async In[N]` frames back to the cell's line", async () => {
+    const { reply } = await kernel.run(
+      `async function fails() {\n  await null;\n  throw new RangeError("from an async function");\n}\nawait fails();`,
+    );
+    expect(reply.content.ename).toBe("RangeError");
+    const traceback = reply.content.traceback as string[];
+    expect(traceback.join("\n")).toMatch(/at async In\[\d+\]:5:/);
+    expect(cellLines(traceback)).toEqual([3, 5]);
+  });
+
+  it("shows a library error as its message and the cell's frames, without the library's frames or fields", async () => {
+    const { reply, outputs } = await kernel.run(`import { run } from "forklab";\nawait run(["false"], { check: true });`);
+    expect(reply.content.ename).toBe("CalledProcessError");
+    const traceback = (reply.content.traceback as string[]).map(stripAnsi);
+    const text = traceback.join("\n");
+    expect(traceback[0]).toBe(`CalledProcessError: ${reply.content.evalue}`);
+    expect(text).not.toMatch(/[\\/]dist[\\/]src[\\/]/);
+    expect(text).not.toMatch(/returncode:|cmd:/);
+    expect(cellLines(traceback)).toEqual([2]);
+    const error = outputs.find((m) => m.msg_type === "error");
+    expect(error?.content.traceback).toEqual(reply.content.traceback);
+  });
+
+  it("keeps the fields of an error the user's code made", async () => {
+    const { reply } = await kernel.run(`throw Object.assign(new Error("with fields"), { detail: "kept" });`);
+    expect((reply.content.traceback as string[]).join("\n")).toContain("detail: 'kept'");
+  });
+});
