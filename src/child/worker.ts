@@ -68,6 +68,10 @@ export class WorkerLoop {
         if (message.initializer) await this.#host.resolve(message.initializer)(...message.initargs);
         this.#flushOutput();
         this.#send({ t: "up" });
+        // Written before any task runs: a task that kills its worker at once must not look like a
+        // worker that never started (the parent would give that task to another worker).
+        this.#flushOutbox();
+        this.#host.flush();
       } catch (error) {
         this.#flushOutput();
         this.#send({ t: "up", error: this.#host.errorRecord(error) });

@@ -47,6 +47,8 @@ export interface PoolSnapshot {
   omittedBars: number;
   done: number;
   failed: number;
+  /** Aborted, or ended by terminate(). */
+  cancelled: number;
   running: number;
   waiting: number;
   /** Tasks finished per second. */
@@ -77,6 +79,7 @@ function rate(perSecond: number): string {
 function progressText(s: PoolSnapshot): string {
   const parts = [`${s.done} done`];
   if (s.failed) parts.push(`${s.failed} failed`);
+  if (s.cancelled) parts.push(`${s.cancelled} cancelled`);
   parts.push(`${s.running} running`, `${s.waiting} waiting`);
   if (s.done) parts.push(`${rate(s.throughput)} tasks/s`);
   return parts.join(", ");
@@ -164,8 +167,8 @@ export function renderPoolHtml(s: PoolSnapshot): string {
   const waiting =
     `<tr><td style="${cell}font-size:12px;color:#333333;">waiting</td><td style="${cell}font-size:12px;color:#333333;">` +
     `${boxes}${s.waiting > MAX_WAITING_BOXES ? ` +${s.waiting - MAX_WAITING_BOXES}` : ""}${s.waiting ? ` ${s.waiting} task${s.waiting === 1 ? "" : "s"}` : "none"}</td></tr>`;
-  const total = s.done + s.failed + s.running + s.waiting;
-  const fraction = total ? (s.done + s.failed) / total : 0;
+  const total = s.done + s.failed + s.cancelled + s.running + s.waiting;
+  const fraction = total ? (s.done + s.failed + s.cancelled) / total : 0;
   const progress =
     `<div style="width:${TRACK_PX}px;height:6px;background:#e5e7eb;margin:4px 0 2px 0;">` +
     `<div style="width:${(fraction * TRACK_PX).toFixed(1)}px;height:6px;background:${s.failed ? COLOURS.error.fill : COLOURS.ok.fill};"></div></div>`;

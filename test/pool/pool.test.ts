@@ -133,6 +133,14 @@ describe("Pool: workers that die never hang a task", () => {
     }
   });
 
+  it("a task that kills its worker at once, on a fresh pool, rejects with WorkerLostError (it is not run again)", async () => {
+    const p = pool(1);
+    const error = await p.apply(() => process.kill(process.pid, "SIGKILL")).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WorkerLostError);
+    expect(error).toMatchObject({ signal: "SIGKILL", taskIndex: 0 });
+    expect(await p.apply(() => "still usable")).toBe("still usable");
+  });
+
   it("a worker calling process.exit mid-map rejects the map with its exit code, task index and stderr", async () => {
     const p = pool(2);
     const error = await p
@@ -251,20 +259,30 @@ describe("Pool: workers", () => {
 
   it("runs at most `processes` tasks at once, and that many in parallel", async () => {
     const p = pool(3);
-    const spans = await p.map(async () => {
-      const start = performance.timeOrigin + performance.now();
-      await new Promise((r) => setTimeout(r, 30));
-      return [start, performance.timeOrigin + performance.now(), process.pid];
-    }, Array.from({ length: 12 }, (_, i) => i), 1);
-    const events = spans.flatMap(([s, e]) => [[s!, 1], [e!, -1]]).sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!);
-    let running = 0;
-    let most = 0;
-    for (const [, delta] of events) most = Math.max(most, (running += delta!));
-    expect(most).toBe(3);
-    // One task at a time per worker: a worker's spans never overlap.
-    for (const pid of new Set(spans.map((s) => s[2]))) {
-      const mine = spans.filter((s) => s[2] === pid).sort((a, b) => a[0]! - b[0]!);
-      for (let i = 1; i < mine.length; i++) expect(mine[i]![0]!).toBeGreaterThanOrEqual(mine[i - 1]![1]!);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "forklab-pool-barrier-"));
+    try {
+      // The first three tasks wait for each other: the map ends only if three run at the same time.
+      const spans = await p.starmap(async (i: number, barrier: string) => {
+        const fs = require("node:fs");
+        const start = performance.timeOrigin + performance.now();
+        if (i < 3) {
+          fs.writeFileSync(`${barrier}/${i}`, "");
+          while (fs.readdirSync(barrier).length < 3) await new Promise((r) => setTimeout(r, 5));
+        } else await new Promise((r) => setTimeout(r, 5));
+        return [start, performance.timeOrigin + performance.now(), process.pid];
+      }, Array.from({ length: 12 }, (_, i) => [i, dir]), 1);
+      const events = spans.flatMap(([s, e]) => [[s!, 1], [e!, -1]]).sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!);
+      let running = 0;
+      let most = 0;
+      for (const [, delta] of events) most = Math.max(most, (running += delta!));
+      expect(most).toBe(3);
+      // One task at a time per worker: a worker's spans never overlap.
+      for (const pid of new Set(spans.map((s) => s[2]))) {
+        const mine = spans.filter((s) => s[2] === pid).sort((a, b) => a[0]! - b[0]!);
+        for (let i = 1; i < mine.length; i++) expect(mine[i]![0]!).toBeGreaterThanOrEqual(mine[i - 1]![1]!);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -21,6 +21,7 @@ const snapshot: lib.PoolSnapshot = {
   omittedBars: 0,
   done: 1,
   failed: 2,
+  cancelled: 0,
   running: 1,
   waiting: 3,
   throughput: 0.67,

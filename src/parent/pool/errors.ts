@@ -29,7 +29,7 @@ export class WorkerLostError extends Error {
   readonly pid: number | undefined;
   readonly exitCode: number | null;
   readonly signal: string | null;
-  /** The task's index in its submission (0 for apply, the item's position for map). */
+  /** The task's index: the item's position for map and imap, the pool's count of applies for apply (0, 1, ...). */
   readonly taskIndex: number;
   readonly stderr: string;
 

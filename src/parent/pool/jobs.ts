@@ -25,6 +25,7 @@ abstract class BaseJob implements Job {
   readonly #context: AsyncResource;
   readonly #sink: OutputSink;
   protected readonly target: JobTarget;
+  readonly submittedAt = performance.now();
 
   constructor(target: JobTarget, context: AsyncResource, sink: OutputSink) {
     this.target = target;
@@ -56,13 +57,16 @@ abstract class BaseJob implements Job {
 /** One task: `fn(...args)`. */
 export class ApplyJob<T> extends BaseJob {
   readonly #args: unknown[];
+  readonly #index: number;
   readonly #settle: (outcome: Outcome<T>) => void;
   #given = false;
   #settled = false;
 
-  constructor(target: JobTarget, args: unknown[], context: AsyncResource, sink: OutputSink, settle: (outcome: Outcome<T>) => void) {
+  /** `index` numbers the pool's applies (0, 1, 2...): the task's label in the picture and in errors. */
+  constructor(target: JobTarget, args: unknown[], index: number, context: AsyncResource, sink: OutputSink, settle: (outcome: Outcome<T>) => void) {
     super(target, context, sink);
     this.#args = args;
+    this.#index = index;
     this.#settle = settle;
   }
 
@@ -77,7 +81,7 @@ export class ApplyJob<T> extends BaseJob {
   next(): BatchSpec | undefined {
     if (this.exhausted) return undefined;
     this.#given = true;
-    return this.spec([this.#args], 0);
+    return this.spec([this.#args], this.#index);
   }
 
   done(_batch: Batch, outcome: BatchOutcome): void {

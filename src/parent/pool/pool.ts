@@ -108,6 +108,8 @@ export class Pool {
   readonly #cwd: string;
   readonly #stoppable;
   #fids = 0;
+  /** applyAsync calls so far: the index of the next one. */
+  #applies = 0;
   /** Whether a frontend shows the timeline (decided once: a pool is made in a cell or a script). */
   readonly #inKernel = isInKernel();
   /**
@@ -172,7 +174,7 @@ export class Pool {
     if (!Array.isArray(args)) throw new TypeError(`applyAsync(): args must be an array of fn's arguments, got ${describe(args)}; e.g. pool.applyAsync(fn, [1, "a"])`);
     const { callback, errorCallback, signal } = this.#applyOptions("applyAsync()", options);
     return new AsyncResult<Result<F>>((settle) => {
-      const job = new ApplyJob<Result<F>>(target, args, this.#currentTick().context, this.#sink, (outcome) => {
+      const job = new ApplyJob<Result<F>>(target, args, this.#applies++, this.#currentTick().context, this.#sink, (outcome) => {
         signal?.removeEventListener("abort", onAbort);
         settle(outcome);
         this.#callBack(outcome, callback, errorCallback);

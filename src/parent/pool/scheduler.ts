@@ -35,6 +35,8 @@ export interface Job {
   cancel(error: unknown): void;
   /** Tasks not yet given out, when known (for the picture). */
   readonly pending?: number;
+  /** performance.now() when it was submitted: its tasks wait from then. */
+  readonly submittedAt: number;
 }
 
 export type BatchState = "waiting" | "running" | "ok" | "error" | "lost" | "timeout" | "aborted";
@@ -127,7 +129,10 @@ export class Scheduler {
   #exitWaiters: (() => void)[] = [];
   readonly startedAt = performance.now();
   tasksDone = 0;
+  /** Tasks that raised, timed out, or lost their worker. */
   tasksFailed = 0;
+  /** Tasks aborted, or ended by terminate(). */
+  tasksCancelled = 0;
 
   constructor(options: SchedulerOptions) {
     this.#options = options;
@@ -175,6 +180,7 @@ export class Scheduler {
     }
     batch.cancelled = true;
     this.#settle(batch, "aborted");
+    this.tasksCancelled += batch.spec.items.length;
     batch.job.failed(batch, () => reason);
     this.wake();
   }
@@ -198,7 +204,7 @@ export class Scheduler {
   /** Reject everything not finished, end every worker now. */
   terminate(reason: string): void {
     this.#closed = this.#terminated = true;
-    const error = () => new Error(reason);
+    const error = () => new AbortError(reason);
     for (const batch of this.#retry.splice(0)) this.#fail(batch, "aborted", error);
     for (const worker of this.#workers) {
       worker.retiring = true;
@@ -329,7 +335,7 @@ export class Scheduler {
       const job = this.#jobs[i]!;
       const spec = job.next();
       if (spec) {
-        const batch: Batch = { id: this.#batchIds++, spec, job, state: "waiting", queuedAt: performance.now() };
+        const batch: Batch = { id: this.#batchIds++, spec, job, state: "waiting", queuedAt: job.submittedAt };
         this.#remember(batch);
         return batch;
       }
@@ -487,7 +493,8 @@ export class Scheduler {
   #fail(batch: Batch, state: BatchState, errorAt: (position: number) => unknown): void {
     this.#settle(batch, state);
     batch.failures = batch.spec.items.length;
-    this.tasksFailed += batch.spec.items.length;
+    if (state === "aborted") this.tasksCancelled += batch.spec.items.length;
+    else this.tasksFailed += batch.spec.items.length;
     if (!batch.cancelled) batch.job.failed(batch, errorAt);
   }
 

@@ -10,7 +10,7 @@ import { workerEndText } from "./errors";
 const MAX_BARS = 400;
 
 export interface TaskStats {
-  /** The task's index in its submission (0 for apply, the item's position for map). */
+  /** The item's position for map and imap; for apply, the pool's count of applies (0, 1, ...). */
   index: number;
   pid: number | undefined;
   /** From submission to start, ms. */
@@ -27,6 +27,7 @@ export interface PoolStats {
   processes: number;
   done: number;
   failed: number;
+  cancelled: number;
   running: number;
   waiting: number;
   /** Finished tasks per second since the first task started. */
@@ -82,6 +83,7 @@ export function poolSnapshot(scheduler: Scheduler, meta: Pick<PoolSnapshot, "nam
     omittedBars: dropped + batches.length - shown.length,
     done: scheduler.tasksDone,
     failed: scheduler.tasksFailed,
+    cancelled: scheduler.tasksCancelled,
     running,
     waiting: waiting + inPipes,
     throughput: elapsed > 0 ? (scheduler.tasksDone / elapsed) * 1000 : 0,
@@ -110,6 +112,7 @@ export function poolStats(snapshot: PoolSnapshot, scheduler: Scheduler): PoolSta
     processes: snapshot.processes,
     done: snapshot.done,
     failed: snapshot.failed,
+    cancelled: snapshot.cancelled,
     running: snapshot.running,
     waiting: snapshot.waiting,
     throughput: snapshot.throughput,
