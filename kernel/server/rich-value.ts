@@ -4,10 +4,10 @@
  * anything else as text, the way Node inspects it, without ANSI colours.
  */
 import util from "node:util";
+import { JUPYTER_DISPLAY } from "../../src/protocol/kernel-bridge";
 
 export type Bundle = Record<string, unknown> & { "text/plain": string };
 
-const JUPYTER_DISPLAY = Symbol.for("Jupyter.display");
 
 export function plainText(value: unknown): string {
   return util.inspect(value, { colors: false, depth: 4, maxArrayLength: 100, breakLength: 100 });

@@ -16,10 +16,17 @@ import { plainText, toBundle } from "./rich-value";
 import { bindSockets, closeSockets, OrderedSender, type KernelSockets } from "./sockets";
 import { kernelInfo } from "../kernel-info";
 import { newHeader, parse, serialize, WireError, type ConnectionInfo, type Message, type SigningKey } from "../wire";
-import { KERNEL_BRIDGE, type KernelBridge, type DisplayOptions, type MimeBundle } from "../../src/protocol/kernel-bridge";
+import { KERNEL_BRIDGE, LIVE_DISPLAY_ID, type KernelBridge, type DisplayOptions, type MimeBundle } from "../../src/protocol/kernel-bridge";
 
 type Content = Record<string, unknown>;
 type ExecuteRequest = { code: string; silent?: boolean; store_history?: boolean; stop_on_error?: boolean; user_expressions?: Record<string, string> };
+
+/** The display id of the output a live object (a Process, a Pool) keeps up to date, if it has one. */
+function liveDisplayId(value: unknown): string | undefined {
+  if (value === null || (typeof value !== "object" && typeof value !== "function")) return undefined;
+  const id = (value as { [LIVE_DISPLAY_ID]?: unknown })[LIVE_DISPLAY_ID];
+  return typeof id === "string" ? id : undefined;
+}
 
 /** A shell request waiting its turn; `aborted` once a cell before it failed (stop_on_error). */
 interface Pending {
@@ -305,7 +312,7 @@ export class KernelServer {
     if (!silent) this.#output.send("execute_input", { code, execution_count: count }, message);
     if (storeHistory) this.#history.add(count, code);
 
-    const context: CellContext = { request: message, interruptListeners: new Set() };
+    const context: CellContext = { request: message, displayIds: new Set(), interruptListeners: new Set() };
     this.#running = context;
     this.#interrupted = false;
     // The cell may block the event loop at once: busy and execute_input must be handed to zeromq
@@ -319,8 +326,16 @@ export class KernelServer {
         const value = outcome.value;
         outcome = await this.#output.run(context, async () => {
           try {
+            const liveId = liveDisplayId(value);
+            // A live object keeps its own output up to date: show that output, once per cell.
+            if (liveId !== undefined && context.displayIds.has(liveId)) return { status: "ok", hasValue: false } as const;
             const data = await toBundle(value);
-            this.#output.send("execute_result", { execution_count: count, data, metadata: {} }, message);
+            if (liveId !== undefined) {
+              context.displayIds.add(liveId);
+              this.#output.send("display_data", { data, metadata: {}, transient: { display_id: liveId } }, message);
+            } else {
+              this.#output.send("execute_result", { execution_count: count, data, metadata: {} }, message);
+            }
             if (storeHistory) this.#history.setOutput(count, data["text/plain"]);
             return { status: "ok", hasValue: false } as const;
           } catch (thrown) {
@@ -403,7 +418,9 @@ export class KernelServer {
     const display = (bundle: MimeBundle, options: DisplayOptions = {}) => {
       const transient = options.displayId ? { display_id: options.displayId } : {};
       const content = { data: bundle, metadata: options.metadata ?? {}, transient };
-      const parent = this.#output.current()?.request;
+      const cell = this.#output.current();
+      const parent = cell?.request;
+      if (options.displayId && !options.update) cell?.displayIds.add(options.displayId);
       if (options.update) {
         // An update reaches every output with this id, whichever cell it is in.
         this.#output.send("update_display_data", content, parent);
