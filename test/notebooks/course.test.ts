@@ -12,7 +12,7 @@ import { join, resolve } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { runNotebook, type RunResult } from "../../kernel/runner/execute";
 import { readNotebook, type Cell, type CodeCell, type Output } from "../../kernel/runner/notebook";
-import { environmentOf, isGone, processTable } from "../support/processes";
+import { environmentOf, isGone, processTable, waitFor } from "../support/processes";
 import { COURSE, type CourseNotebook } from "./course-table";
 import { SEED_PYTHON } from "./seed-python";
 
@@ -31,7 +31,7 @@ function processesWith(marker: string): ProcessEntry[] {
 interface CourseRun {
   result: RunResult;
   kernelPid: number;
-  /** Processes of the run seen while it ran (at each cell start), and after it. */
+  /** Processes of the run seen while it ran (at each cell start), and those left after it. */
   during: ProcessEntry[];
   after: ProcessEntry[];
 }
@@ -57,7 +57,10 @@ async function startRun(name: string): Promise<CourseRun> {
       if (event.type === "cell") during.push(...processesWith(marker));
     },
   });
-  const after = processesWith(marker);
+  // The kernel's shutdown ends its children; the reaper of their process groups ends right
+  // after them. Wait for the run's processes to end, up to a deadline: `after` is what is left.
+  let after: ProcessEntry[] = [];
+  await waitFor("the run's processes to end", () => (after = processesWith(marker)).length === 0, 10_000).catch(() => {});
   const kernels = [...new Set(during.filter((p) => / kernel --connection-file /.test(p.cmdline)).map((p) => p.pid))];
   expect(kernels, "exactly one kernel process carried the marker").toHaveLength(1);
   return { result, kernelPid: kernels[0], during, after };
