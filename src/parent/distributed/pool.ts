@@ -169,6 +169,7 @@ export class DistributedPool {
   readonly #live = new LiveDisplay(() => this[JUPYTER_DISPLAY](), { kind: "forklab-distributed-pool", tickMs: 1000 });
   #refresh: NodeJS.Timeout | undefined;
   #stopped: Promise<void> | undefined;
+  #reading: Promise<void> | undefined;
 
   constructor(options: DistributedPoolOptions) {
     this.#options = checkOptions(options);
@@ -215,6 +216,15 @@ export class DistributedPool {
     return row;
   }
 
+  /** A worker not seen before: read the workers' registry, for its slots in the picture. */
+  #learnWorker(worker: string): void {
+    if (this.#reading || this.#registered.some((w) => `${w.host}:${w.pid}` === worker)) return;
+    this.#reading = this.#readWorkers().finally(() => {
+      this.#reading = undefined;
+      this.#live.changed();
+    });
+  }
+
   #progress(jobId: string, start: TaskStart): void {
     const pending = this.#ownJob(jobId);
     if (!pending || typeof start !== "object" || !start || typeof start.worker !== "string") return;
@@ -222,6 +232,7 @@ export class DistributedPool {
     pending.worker = start.worker;
     pending.state = "running";
     this.#row(start.worker).running++;
+    this.#learnWorker(start.worker);
     this.#live.changed();
   }
 
@@ -263,6 +274,7 @@ export class DistributedPool {
     const pending = this.#settle(jobId)!;
     this.#counts.done += pending.calls;
     this.#row(result.worker).done += pending.calls;
+    this.#learnWorker(result.worker);
     pending.resolve(values);
   }
 
@@ -586,8 +598,8 @@ export class DistributedPool {
           running: Math.max(0, row?.running ?? 0),
           done: row?.done ?? 0,
           failed: row?.failed ?? 0,
-          // A worker that has not said it is alive for a while is shown as gone.
-          alive: info !== undefined && now - info.seen < 15_000,
+          // A worker that has not said it is alive for a while (or left) is shown as gone.
+          alive: info ? now - info.seen < 15_000 : this.#registered.length === 0 && row !== undefined,
         };
       }),
     };

@@ -1,0 +1,89 @@
+/**
+ * notebooks/06-distributed.ipynb executed through the forklab kernel: the Python master and worker
+ * run and print what the tutorial shows; with redis-server, the same program runs on Redis with two
+ * forklab workers, a killed worker's task runs again on the other, and nothing the notebook started
+ * (Redis, workers, their children) outlives the run. Without redis-server the notebook skips its
+ * live part and says what to install.
+ */
+import { randomUUID } from "node:crypto";
+import { join, resolve } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { runNotebook, type RunResult } from "../../kernel/runner/execute";
+import type { CodeCell, Output } from "../../kernel/runner/notebook";
+import { environmentOf, processTable } from "../support/processes";
+import { redisAvailable } from "../support/redis";
+
+const NOTEBOOK = join(resolve(__dirname, "../../notebooks"), "06-distributed.ipynb");
+
+function outputText(output: Output): string {
+  if (output.output_type === "stream") return output.text;
+  if (output.output_type === "error") return `${output.ename}: ${output.evalue}`;
+  return String(output.data["text/plain"] ?? "");
+}
+
+function processesWith(marker: string): string[] {
+  return [...processTable()].filter(([pid]) => environmentOf(pid).includes(marker)).map(([pid, { cmdline }]) => `${pid} ${cmdline}`);
+}
+
+describe("notebook 06-distributed", () => {
+  let result: RunResult;
+  let lines: string[];
+  let left: string[];
+  const withRedis = redisAvailable("the live part of notebook 06");
+
+  beforeAll(async () => {
+    const marker = `FORKLAB_NB06_RUN=${randomUUID()}`;
+    const [key, value] = marker.split("=");
+    result = await runNotebook(NOTEBOOK, { env: { ...process.env, [key!]: value } });
+    left = processesWith(marker);
+    lines = result.notebook.cells.flatMap((c) => (c.cell_type === "code" ? (c as CodeCell).outputs.flatMap((o) => outputText(o).split("\n")) : []));
+  });
+
+  it("runs every cell without an error, and leaves no process behind", () => {
+    expect(result.errors).toEqual([]);
+    expect(lines.filter((line) => /Error/.test(line) && !/DistributedTaskError/.test(line))).toEqual([]);
+    expect(left).toEqual([]);
+  });
+
+  it("the Python master and worker print what the tutorial shows", () => {
+    const text = lines.join("\n");
+    expect(text).toMatch(/Connect to server 127\.0\.0\.1\.\.\./);
+    expect(lines.filter((l) => /^run task \d+ \* \d+\.\.\.$/.test(l)).length).toBeGreaterThanOrEqual(10);
+    expect(lines.filter((l) => /^Put task \d+\.\.\.$/.test(l)).length).toBeGreaterThanOrEqual(10);
+    const results = lines.filter((l) => /^Result: \d+ \* \d+ = \d+$/.test(l));
+    expect(results.length).toBeGreaterThanOrEqual(10);
+    for (const line of results) {
+      const [, a, b, c] = line.match(/^Result: (\d+) \* (\d+) = (\d+)$/)!;
+      expect(Number(a) * Number(b)).toBe(Number(c));
+    }
+    expect(text).toContain("master exit.");
+  });
+
+  it.skipIf(!withRedis)("on Redis: two workers, the tutorial's program one to one, the Pool's picture, a killed worker's task run again elsewhere", () => {
+    const workers = lines.filter((l) => /^forklab worker .*:\d+: taking tasks of queue "squares"/.test(l));
+    expect(workers.length).toBe(3); // two, then one that replaces the killed worker
+    // Twenty results computed on the workers: the queue program and the Pool's map.
+    expect(lines.filter((l) => /^Result: \d+ \* \d+ = \d+$/.test(l)).length, lines.join("\n")).toBe(20);
+    expect(lines.filter((l) => /^\d+ \* \d+ = \d+ \(on pid \d+\)$/.test(l))).toHaveLength(10);
+    expect(lines.filter((l) => l === "worker exit.").length).toBe(2);
+    const killed = lines.find((l) => /^the task started on worker pid \d+: kill -9 \d+$/.test(l))!;
+    const victim = Number(killed.match(/pid (\d+)/)![1]);
+    const again = lines.find((l) => /^12 \* 12 = 144, run again by worker pid \d+$/.test(l))!;
+    expect(Number(again.match(/pid (\d+)$/)![1])).not.toBe(victim);
+    expect(lines).toContain("retries: 1");
+    // The picture: text and HTML, one row per worker host:pid.
+    const pictures = result.notebook.cells.flatMap((c) =>
+      c.cell_type === "code" ? (c as CodeCell).outputs.filter((o): o is Extract<Output, { data: unknown }> => "data" in o && String(o.data["text/plain"]).startsWith("Pool on Redis")) : [],
+    );
+    expect(pictures.length).toBeGreaterThan(0);
+    const html = String(pictures.at(-1)!.data["text/html"]);
+    expect(html).toMatch(/^<div style=/);
+    expect(html).toContain("worker (host:pid)");
+    expect(html).not.toMatch(/<script|<style|<svg|var\(--/i);
+    expect(lines).toContain("stopped 2 workers and redis-server");
+  });
+
+  it.skipIf(withRedis)("without redis-server it says what to install and skips the live part", () => {
+    expect(lines.join("\n")).toContain("redis-server is not installed");
+  });
+});
