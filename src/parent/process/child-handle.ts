@@ -19,7 +19,7 @@ import { Channel } from "../../protocol/channel";
 import { toErrorRecord } from "../../protocol/errors";
 import type { HandleContext } from "../../protocol/handles";
 import type { Message } from "../../protocol/messages";
-import { spawnErrorMessage } from "../subprocess/errors";
+import { SpawnError } from "../subprocess/errors";
 import { spawnFailure } from "../subprocess/locate";
 import { signalGroup } from "../signals";
 import { reapWithParent } from "../reaper";
@@ -119,13 +119,16 @@ export class ChildHandle {
 }
 
 /**
- * Why starting a child for `who` failed, and what to do. The system's error comes later and says
- * only ENOENT (also for a missing working directory), so look at the file system instead.
+ * Why starting a child for `who` failed, and what to do, as a SpawnError. The system's own code
+ * (`systemCode`) is kept when it says more than the file system can; ENOENT comes also for a
+ * missing working directory, so that is looked up.
  */
-export function startFailureMessage(who: string, options: ChildOptions): string {
-  const failure = spawnFailure(process.execPath, who, options.cwd, options.env, false);
-  if (!failure.cwdExists || failure.code !== "UNKNOWN") return spawnErrorMessage(failure);
-  return `Could not start a child process for ${who} (${process.execPath}); the system may be out of processes or memory`;
+export function startFailure(who: string, options: ChildOptions, systemCode?: string, cause?: unknown): SpawnError {
+  const failure = { ...spawnFailure(process.execPath, who, options.cwd, options.env, false, systemCode), cmd: [process.execPath, ...options.execArgv, CHILD_MAIN] };
+  const error = new SpawnError(failure, cause === undefined ? undefined : { cause });
+  if (!failure.cwdExists || failure.code !== "UNKNOWN") return error;
+  error.message = `Could not start a child process for ${who} (${process.execPath}); the system may be out of processes or memory`;
+  return error;
 }
 
 function envKey(env: NodeJS.ProcessEnv): string {

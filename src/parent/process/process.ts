@@ -26,7 +26,7 @@ import { signalGroup, toReturncode } from "../signals";
 import { normalizeTimeout, setLongTimeout, timesOut, type LongTimer } from "../timeouts";
 import { ProcessError } from "./errors";
 import { BoundedText, LineTail } from "./output";
-import { prepareSpare, startChild, startFailureMessage, takeSpare, type ChildHandle, type ChildOptions } from "./child-handle";
+import { prepareSpare, startChild, startFailure, takeSpare, type ChildHandle, type ChildOptions } from "./child-handle";
 import { checkProcessOptions, type ProcessOptions } from "./options";
 import { getStartMethod, nextIdentity, track, untrack } from "./registry";
 import { toTargetSpec, type Target } from "./target";
@@ -182,8 +182,17 @@ export class Process<R = unknown> {
     const childOptions: ChildOptions = { cwd, env: this.#options.env ?? process.env, execArgv: this.#options.execArgv ?? [] };
     const method = this.#options.startMethod ?? getStartMethod();
     let handle = method === "warm" ? takeSpare(childOptions) : undefined;
-    handle ??= startChild(childOptions);
-    if (handle.pid === undefined) throw new Error(startFailureMessage(this.name, childOptions));
+    if (!handle) {
+      try {
+        handle = startChild(childOptions);
+      } catch (error) {
+        // Node throws at once for some refusals (ENOTDIR, E2BIG, ...), and reports others later.
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === undefined) throw error;
+        throw startFailure(this.name, childOptions, code, error);
+      }
+    }
+    if (handle.pid === undefined) throw startFailure(this.name, childOptions);
     if (method === "warm") prepareSpare(childOptions, this.#result);
     this.#handle = handle;
     this.#state = "running";

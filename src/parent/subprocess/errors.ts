@@ -2,7 +2,7 @@
  * Python's subprocess errors. Each message is built by one pure function below, and names the
  * command, the exit code or signal, the tail of stderr, and what to do.
  */
-import { delimiter } from "node:path";
+import { delimiter, dirname } from "node:path";
 import { stripAnsi } from "../../render/terminal";
 import { registerErrorClass } from "../../protocol/errors";
 import { signalName } from "../signals";
@@ -154,7 +154,30 @@ export interface SpawnErrorInit {
   shell: boolean;
   /** Whether the program exists as given (relative to cwd) although it was not found on PATH. */
   existsAsFile?: boolean;
+  /** The missing interpreter named by the program's `#!` line. */
+  interpreter?: string;
+  /** Whether cwd names a file rather than a directory. */
+  cwdIsFile?: boolean;
 }
+
+/** What the system's refusal means and what to do, for the codes that are not about PATH. */
+const SYSTEM_ADVICE: Record<string, (init: SpawnErrorInit) => string> = {
+  ENOTDIR: (init) =>
+    init.cwd !== undefined && init.cwdIsFile
+      ? `its working directory ${JSON.stringify(init.cwd)} is a file, not a directory (ENOTDIR).\n\nPass a directory as cwd (the file's folder is ${JSON.stringify(dirname(init.cwd))}).`
+      : `a part of the path ${JSON.stringify(init.program)} is a file, not a directory (ENOTDIR).\n\nCheck the path: every part before the last must be a directory.`,
+  E2BIG: () =>
+    "the arguments and the environment together are larger than the system allows (E2BIG).\n\nPass large data through stdin (run's input option) or a file, not as arguments; or pass a smaller env.",
+  ELOOP: (init) =>
+    `too many symbolic links while resolving ${JSON.stringify(init.program)}${init.cwd ? ` or the working directory ${JSON.stringify(init.cwd)}` : ""}: a link points back to itself (ELOOP).\n\nFind the loop with readlink -f and fix the link.`,
+  EBADF: () =>
+    "a file descriptor given as stdin, stdout or stderr is not open (EBADF).\n\nPass an open descriptor (from fs.openSync, and not closed yet), or PIPE, DEVNULL or null.",
+  EMFILE: () => "this process has too many open files (EMFILE).\n\nClose files and programs you no longer need (await their end), or raise the limit (ulimit -n).",
+  ENFILE: () => "the system has too many open files (ENFILE).\n\nClose files and programs you no longer need, then try again.",
+  EAGAIN: () => "the system has no processes left for this user (EAGAIN).\n\nWait for running programs to end (or end them), then try again.",
+  ENOMEM: () => "the system is out of memory (ENOMEM).\n\nEnd other programs or processes, then try again.",
+  ENAMETOOLONG: (init) => `the path ${JSON.stringify(init.program)} is longer than the system allows (ENAMETOOLONG).\n\nUse a shorter path (cwd plus a relative name).`,
+};
 
 /** The directories a program name is searched in, in order. */
 export function pathDirectories(path: string | undefined, platform: NodeJS.Platform): string[] {
@@ -165,12 +188,19 @@ export function pathDirectories(path: string | undefined, platform: NodeJS.Platf
 /** The message of a SpawnError or ProgramNotFoundError; pure. */
 export function spawnErrorMessage(init: SpawnErrorInit): string {
   const name = JSON.stringify(init.program);
+  if (init.cwdIsFile) return `Cannot run ${init.display}: ${SYSTEM_ADVICE.ENOTDIR!(init)}`;
   if (!init.cwdExists && init.cwd !== undefined) {
     return `Cannot run ${init.display}: its working directory ${JSON.stringify(init.cwd)} does not exist.\n\nCreate it first, or pass an existing cwd.`;
   }
   if (init.code === "EACCES") {
     return `Cannot run ${name}: permission denied (EACCES).\n\nMake it executable (chmod +x ${init.program}) or run it through its interpreter, e.g. [process.execPath, ${name}].`;
   }
+  if (init.interpreter) {
+    return `Cannot run ${name}: its #! line names the interpreter ${JSON.stringify(init.interpreter)}, which does not exist (the system says ENOENT).\n\n` +
+      `Install that interpreter, fix the #! line (e.g. #!/usr/bin/env node), or run the script through an interpreter you have, e.g. ["sh", ${name}].`;
+  }
+  const system = SYSTEM_ADVICE[init.code];
+  if (system) return `Cannot run ${init.display}: ${system(init)}`;
   if (init.code !== "ENOENT") {
     const windowsBatch = init.platform === "win32" && /\.(cmd|bat)$/i.test(init.program);
     return `Cannot run ${init.display}: the system refused to start it (${init.code}).` +

@@ -2,7 +2,7 @@
  * Why a program could not be started, found out after the fact from the file system, so that
  * Popen can throw at once (as Python does) with a message that says what to do.
  */
-import { accessSync, constants, statSync } from "node:fs";
+import { accessSync, closeSync, constants, openSync, readSync, statSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { pathDirectories, type SpawnErrorInit } from "./errors";
 import type { Env } from "./options";
@@ -13,6 +13,8 @@ export interface SpawnDiagnosis {
   /** The PATH the system searched, or undefined when env was given without one. */
   path: string | undefined;
   existsAsFile: boolean;
+  /** The interpreter named by the program's `#!` line, when that interpreter does not exist. */
+  interpreter?: string;
 }
 
 function isDirectory(path: string): boolean {
@@ -44,6 +46,26 @@ function candidates(path: string, platform: NodeJS.Platform, env: Env): string[]
   return [path, ...exts.map((ext) => path + ext)];
 }
 
+/** The interpreter on `file`'s `#!` line if that interpreter does not exist (else undefined). */
+function missingInterpreter(file: string, platform: NodeJS.Platform): string | undefined {
+  if (platform === "win32") return undefined;
+  let head: string;
+  try {
+    const fd = openSync(file, "r");
+    try {
+      const buffer = Buffer.alloc(256);
+      head = buffer.toString("latin1", 0, readSync(fd, buffer, 0, buffer.length, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+  const line = /^#!\s*(\S+)/.exec(head);
+  if (!line) return undefined;
+  return probe(line[1]!, platform) === "executable" ? undefined : line[1];
+}
+
 function diagnoseSpawnFailure(
   program: string,
   cwd: string | undefined,
@@ -57,11 +79,16 @@ function diagnoseSpawnFailure(
   const existsAsFile = probe(resolve(base, program), platform) !== "missing";
   if (!cwdExists) return { code: "ENOENT", cwdExists, path, existsAsFile };
 
+  let interpreter: string | undefined;
   const verdict = (paths: string[]): string => {
     let denied = false;
     for (const candidate of paths) {
       const state = probe(candidate, platform);
-      if (state === "executable") return "UNKNOWN";
+      if (state === "executable") {
+        // Found and executable, yet the system said ENOENT: a script whose #! interpreter is missing.
+        interpreter = missingInterpreter(candidate, platform);
+        return interpreter ? "ENOENT" : "UNKNOWN";
+      }
       if (state === "not-executable") denied = true;
     }
     return denied ? "EACCES" : "ENOENT";
@@ -69,21 +96,34 @@ function diagnoseSpawnFailure(
 
   if (/[\\/]/.test(program)) {
     const full = isAbsolute(program) ? program : resolve(base, program);
-    return { code: verdict(candidates(full, platform, effectiveEnv)), cwdExists, path, existsAsFile };
+    const code = verdict(candidates(full, platform, effectiveEnv));
+    return { code, cwdExists, path, existsAsFile, interpreter };
   }
   const dirs = path === undefined ? ["/usr/local/bin", "/usr/bin", "/bin"] : pathDirectories(path, platform);
   const all = dirs.flatMap((dir) => candidates(join(dir, program), platform, effectiveEnv));
-  return { code: verdict(all), cwdExists, path, existsAsFile };
+  const code = verdict(all);
+  return { code, cwdExists, path, existsAsFile, interpreter };
 }
 
-/** What a SpawnError says about `program`, which could not be started: the diagnosis, as its init. */
+/** The codes the file system can explain better than the system's error can (it says ENOENT alike). */
+const DIAGNOSED = new Set([undefined, "ENOENT", "EACCES", "UNKNOWN"]);
+
+/**
+ * What a SpawnError says about `program`, which could not be started: the diagnosis, as its init.
+ * `systemCode` is the system's own error code when there is one (ENOTDIR, E2BIG, ELOOP, EBADF,
+ * ...): kept as it is, since the file system cannot tell more.
+ */
 export function spawnFailure(
   program: string,
   display: string,
   cwd: string | undefined,
   env: Env | undefined,
   shell: boolean,
+  systemCode?: string,
 ): SpawnErrorInit {
-  const { code, cwdExists, path, existsAsFile } = diagnoseSpawnFailure(program, cwd, env);
-  return { code, program, display, cwd, cwdExists, path, platform: process.platform, shell, existsAsFile };
+  const diagnosis = diagnoseSpawnFailure(program, cwd, env);
+  const { cwdExists, path, existsAsFile, interpreter } = diagnosis;
+  const cwdIsFile = cwd !== undefined && !cwdExists && probe(cwd, process.platform) !== "missing";
+  const code = cwdIsFile ? "ENOTDIR" : DIAGNOSED.has(systemCode) || !cwdExists ? diagnosis.code : systemCode!;
+  return { code, program, display, cwd, cwdExists, path, platform: process.platform, shell, existsAsFile, interpreter, cwdIsFile };
 }

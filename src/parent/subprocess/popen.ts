@@ -104,14 +104,20 @@ export class Popen<O extends PopenOptions = PopenOptions> {
     // group does not reach it and ending it reaches what it started; but a program that reads
     // this process's terminal stays in the terminal's foreground group, where Ctrl-C reaches it.
     this.#ownGroup = process.platform !== "win32" && !(normalized.stdin === "inherit" && isatty(0));
-    const child = spawn(command.file, command.argv, {
-      cwd: normalized.cwd,
-      env: normalized.env,
-      stdio,
-      detached: this.#ownGroup,
-      windowsHide: true,
-      windowsVerbatimArguments: command.windowsVerbatimArguments,
-    });
+    let child: ChildProcess;
+    try {
+      child = spawn(command.file, command.argv, {
+        cwd: normalized.cwd,
+        env: normalized.env,
+        stdio,
+        detached: this.#ownGroup,
+        windowsHide: true,
+        windowsVerbatimArguments: command.windowsVerbatimArguments,
+      });
+    } catch (error) {
+      // Node throws at once for what it does not report later (ENOTDIR, E2BIG, ELOOP, EBADF, ...).
+      throw this.#spawnError((error as NodeJS.ErrnoException).code, error);
+    }
     this.#child = child;
     if (child.pid === undefined) {
       child.once("error", () => {});
@@ -223,10 +229,11 @@ export class Popen<O extends PopenOptions = PopenOptions> {
     if (unread(this.stdout) || unread(this.stderr)) this.#collect();
   }
 
-  #spawnError(): SpawnError {
+  #spawnError(systemCode?: string, cause?: unknown): SpawnError {
     const { command, cwd, env } = this.#options;
-    const init = { ...spawnFailure(command.file, command.display, cwd, env, command.shell), cmd: command.args };
-    return init.code === "ENOENT" && init.cwdExists ? new ProgramNotFoundError(init) : new SpawnError(init);
+    const init = { ...spawnFailure(command.file, command.display, cwd, env, command.shell, systemCode), cmd: command.args };
+    const options = cause === undefined ? undefined : { cause };
+    return init.code === "ENOENT" && init.cwdExists && !init.interpreter ? new ProgramNotFoundError(init, options) : new SpawnError(init, options);
   }
 
   #finalExtra(): Partial<TerminalView> {
