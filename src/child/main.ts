@@ -15,7 +15,7 @@ import { Channel } from "../protocol/channel";
 import { RecordError } from "../protocol/framing";
 import { findUncloneable, uncloneableMessage } from "../protocol/clone";
 import { describeThrown, toErrorRecord } from "../protocol/errors";
-import { encodeHandles, type HandleContext } from "../protocol/handles";
+import type { HandleContext } from "../protocol/handles";
 import { setChildState, type ChildIdentity, type Message, type RunMessage, type TargetSpec } from "../protocol/messages";
 import { loadTarget } from "./targets";
 import { WorkerLoop } from "./worker";
@@ -72,7 +72,7 @@ function onMessage(message: Message): void {
       identity = message.proc;
       setChildState({ proc: identity });
       if (identity.mode === "process") process.title = `node ${identity.name}`;
-      else worker = new WorkerLoop({ send: (m) => channel.send(m), encode: (v) => encodeHandles(v, handleContext), resolve, errorRecord, finish, flush: () => channel.flush() });
+      else worker = new WorkerLoop({ send: (m) => channel.send(m), resolve, errorRecord, finish, flush: () => channel.flush() });
       return;
     }
     case "setup":

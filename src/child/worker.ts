@@ -15,10 +15,8 @@ import type { DoneMessage, ErrorRecord, Message, SetupMessage, TargetSpec, Tasks
 type AnyFunction = (...args: unknown[]) => unknown;
 
 export interface WorkerHost {
-  /** Send a message to the parent now (throws if it cannot be cloned). */
+  /** Send a message to the parent now, its handles encoded (throws if it cannot be cloned). */
   send(message: Message): void;
-  /** Replace handles (queues, pipes) in a value by their markers; `found` says if there were any. */
-  encode(value: unknown): { value: unknown; found: boolean };
   /** The function defined under `fid`, or a freshly loaded target. */
   resolve(target: number | TargetSpec): AnyFunction;
   /** An error as it crosses, its stack cleaned of the runtime's frames. */
@@ -168,10 +166,8 @@ export class WorkerLoop {
   #answer(batch: TasksMessage, values: unknown[], errors: [number, ErrorRecord][], startedAt: number): void {
     this.#flushOutput();
     this.#batch = 0;
-    const encoded = this.#host.encode(values);
-    const message: DoneMessage = { t: "done", id: batch.id, values: encoded.value as unknown[], at: [startedAt, now()] };
+    const message: DoneMessage = { t: "done", id: batch.id, values, at: [startedAt, now()] };
     if (errors.length) message.errors = errors;
-    if (encoded.found) message.h = 1;
     this.#send(message);
   }
 
@@ -209,7 +205,7 @@ export class WorkerLoop {
     try {
       this.#host.send(messages.length === 1 ? messages[0]! : { t: "batch", msgs: messages });
     } catch {
-      // One of them cannot cross: send them one by one, so that only that one fails.
+      // One of them holds handles (encoded only when sent alone) or cannot cross: one by one.
       for (const message of messages) {
         if (message.t === "done") this.#sendDone(message);
         else this.#host.send(message);

@@ -187,7 +187,14 @@ function revive(marker: Marker, context: HandleContext | undefined): unknown {
 }
 
 /** Where each kind of message carries user data that may hold handles. */
-const PAYLOAD_FIELD: Partial<Record<Message["t"], string>> = { run: "args", result: "value", port: "data" };
+const PAYLOAD_FIELD: Partial<Record<Message["t"], string>> = {
+  run: "args",
+  result: "value",
+  port: "data",
+  tasks: "items",
+  done: "values",
+  setup: "initargs",
+};
 
 /**
  * Encode a message into a record, with its handles replaced by markers (and `h: 1`). Plain data

@@ -88,6 +88,13 @@ describe("Pool: results", () => {
     await expect(p.map((x: number) => { if (x === 2) throw new TypeError(`bad ${x}`); return x; }, [1, 2, 3])).rejects.toThrow(TypeError);
   });
 
+  it("a task whose arguments cannot be cloned fails with an error naming where; the others run", async () => {
+    const p = pool(1);
+    const [bad, good] = [p.applyAsync((x: unknown) => x, [{ handler: () => 1 }]), p.applyAsync((x: number) => x, [2])];
+    await expect(bad.get()).rejects.toThrow(/args\[0\]\.handler/);
+    expect(await good.get()).toBe(2);
+  });
+
   it("checks targets and options before anything starts", () => {
     const p = pool(1);
     const outer = 5;

@@ -4,7 +4,6 @@
  * one, in order or as they finish). Each job turns batch outcomes into what its caller awaits.
  */
 import type { AsyncResource } from "node:async_hooks";
-import { encodeHandles } from "../../protocol/handles";
 import type { TargetSpec } from "../../protocol/messages";
 import type { Batch, BatchSpec, Job } from "./scheduler";
 import type { BatchOutcome } from "./transport";
@@ -49,8 +48,7 @@ abstract class BaseJob implements Job {
   }
 
   protected spec(items: unknown[], firstIndex: number): BatchSpec {
-    const encoded = encodeHandles(items);
-    return { ...this.target, items: encoded.value as unknown[], handles: encoded.found, firstIndex };
+    return { fid: this.target.fid, target: this.target.target, star: this.target.star, items, firstIndex };
   }
 }
 

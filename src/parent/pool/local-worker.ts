@@ -3,6 +3,7 @@
  * reached over its channel on fd 3. Implements `WorkerTransport` for the scheduler.
  */
 import type { Duplex } from "node:stream";
+import { findUncloneable, uncloneableMessage } from "../../protocol/clone";
 import { fromErrorRecord } from "../../protocol/errors";
 import type { Message } from "../../protocol/messages";
 import { childState } from "../../protocol/messages";
@@ -76,9 +77,7 @@ class LocalWorker implements WorkerTransport {
       this.#post({ t: "def", fid: batch.fid, target: batch.target });
       this.#defined.add(batch.fid);
     }
-    const message: Message = { t: "tasks", id: batch.id, fid: batch.fid, items: batch.items, star: batch.star };
-    if (batch.handles) message.h = 1;
-    this.#post(message);
+    this.#post({ t: "tasks", id: batch.id, fid: batch.fid, items: batch.items, star: batch.star });
     // What earlier ticks wrote is still in the socket's buffer: past its mark, wait for "drain".
     if (this.#stream.writableNeedDrain) this.#blocked = true;
     return !this.#blocked;
@@ -95,7 +94,26 @@ class LocalWorker implements WorkerTransport {
   #flush(): void {
     const messages = this.#outbox;
     this.#outbox = [];
-    this.#handle.channel.send(messages.length === 1 ? messages[0]! : { t: "batch", msgs: messages });
+    if (messages.length === 1) return this.#sendOne(messages[0]!);
+    try {
+      this.#handle.channel.send({ t: "batch", msgs: messages });
+    } catch {
+      // Some payload holds handles, or cannot cross at all: one by one, so that only its task fails.
+      for (const message of messages) this.#sendOne(message);
+    }
+  }
+
+  #sendOne(message: Message): void {
+    try {
+      this.#handle.channel.send(message);
+    } catch (error) {
+      if (message.t !== "tasks") throw error;
+      // Named as the task sees it: its argument list (apply, starmap) or its one argument (map).
+      let found: ReturnType<typeof findUncloneable>;
+      for (const item of message.items) if ((found = findUncloneable(message.star ? item : [item], "args"))) break;
+      const failure = new TypeError(found ? uncloneableMessage(found, "to a pool worker") : `The task's arguments cannot be cloned: ${(error as Error).message}`);
+      this.#events.done(message.id, { values: [], errors: message.items.map((_, i) => [i, failure]) });
+    }
   }
 
   kill(): void {

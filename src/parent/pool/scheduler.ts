@@ -359,7 +359,7 @@ export class Scheduler {
     slot.tasksGiven += batch.spec.items.length;
     let ok: boolean;
     try {
-      ok = slot.transport.send({ id: batch.id, fid: batch.spec.fid, target: batch.spec.target, items: batch.spec.items, star: batch.spec.star, handles: batch.spec.handles });
+      ok = slot.transport.send({ id: batch.id, fid: batch.spec.fid, target: batch.spec.target, items: batch.spec.items, star: batch.spec.star });
     } catch (error) {
       // The batch cannot cross (a value that cannot be cloned): its tasks fail, nothing else.
       slot.inflight.pop();

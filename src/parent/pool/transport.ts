@@ -28,10 +28,11 @@ export interface TaskBatch {
   target: TargetSpec;
   /** One entry per task: its argument list when `star`, else its single argument. */
   items: unknown[];
-  /** `fn(...item)` (apply, starmap) or `fn(item)` (map, imap). */
+  /**
+   * `fn(...item)` (apply, starmap) or `fn(item)` (map, imap). Items may hold handles (queues,
+   * pipes): a transport encodes them as its wire needs (the local one's channel does).
+   */
   star: boolean;
-  /** Whether `items` contain handles (queues, pipes) that the receiving side must revive. */
-  handles: boolean;
 }
 
 /** The answer to one batch: a value or an error for each task, by position in the batch. */
