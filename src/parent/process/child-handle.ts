@@ -131,6 +131,11 @@ export function startFailure(who: string, options: ChildOptions, systemCode?: st
   return error;
 }
 
+/** The message of startFailure(), for callers that build their own error. */
+export function startFailureMessage(who: string, options: ChildOptions, systemCode?: string): string {
+  return startFailure(who, options, systemCode).message;
+}
+
 function envKey(env: NodeJS.ProcessEnv): string {
   let key = "";
   for (const name in env) key += `${name}=${env[name]}\0`;
