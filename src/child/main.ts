@@ -13,7 +13,7 @@ import { Socket } from "node:net";
 import type { Worker } from "node:worker_threads";
 import { Channel } from "../protocol/channel";
 import { RecordError } from "../protocol/framing";
-import { findUncloneable, uncloneableMessage } from "../protocol/clone";
+import { ClassInstanceError, findUncloneable, uncloneableMessage } from "../protocol/clone";
 import { describeThrown, toErrorRecord } from "../protocol/errors";
 import type { HandleContext } from "../protocol/handles";
 import { setChildState, type ChildIdentity, type Message, type RunMessage, type TargetSpec } from "../protocol/messages";
@@ -132,7 +132,7 @@ function sendResult(id: number, value: unknown): void {
     channel.send({ t: "result", id, value });
   } catch (failure) {
     // Over the size cap: that error says so. Otherwise name what in the value cannot be cloned.
-    if (failure instanceof RecordError) return reportError(id, failure);
+    if (failure instanceof RecordError || failure instanceof ClassInstanceError) return reportError(id, failure);
     const found = findUncloneable(value, "result");
     const error = new TypeError(
       found ? uncloneableMessage(found, "back to the parent") : "The return value could not be sent back to the parent",

@@ -3,6 +3,7 @@
  * cross sits, so the error can say `args[1].handler is a function` instead of V8's bare
  * "could not be cloned".
  */
+import { types } from "node:util";
 import { serialize } from "node:v8";
 
 export interface Uncloneable {
@@ -29,6 +30,9 @@ function describeKind(value: unknown, path = ""): string {
     return name && !path.endsWith(`.${name}`) ? `a function (${name})` : "a function";
   }
   if (typeof value === "symbol") return `a symbol (${String(value)})`;
+  // Before anything that reads the value: a Proxy's traps would answer for it.
+  if (types.isProxy(value)) return "a Proxy";
+  if (types.isGeneratorObject(value)) return "a generator object";
   if (value instanceof Promise) return "a Promise";
   if (value instanceof WeakMap) return "a WeakMap";
   if (value instanceof WeakSet) return "a WeakSet";
@@ -76,10 +80,118 @@ export function findUncloneable(value: unknown, root: string): Uncloneable | und
 
 /** The message for a value that cannot cross, in the form `args[1].handler is a function: ...`. */
 export function uncloneableMessage(found: Uncloneable, where: string): string {
-  const fnHint =
-    typeof found.value === "function"
-      ? "functions cannot be sent to another process; pass data instead, or define the function inside the target"
-      : "only structured-clone values cross between processes (primitives, plain objects, arrays, Map, Set, Date, " +
-        "RegExp, BigInt, ArrayBuffer and typed arrays, Error)";
-  return `${found.path} is ${found.what}: it cannot be sent ${where}; ${fnHint}`;
+  return `${found.path} is ${found.what}: it cannot be sent ${where}; ${uncloneableHint(found.value)}`;
+}
+
+function uncloneableHint(value: unknown): string {
+  if (typeof value === "function") return "functions cannot be sent to another process; pass data instead, or define the function inside the target";
+  if (types.isProxy(value)) return "a Proxy's behaviour lives in its handler, which cannot cross; pass the plain object it wraps, or a copy of it ({ ...value })";
+  if (types.isGeneratorObject(value)) {
+    return "a generator's paused state cannot be copied to another process; pass its values instead ([...gen]), or create the generator in the target";
+  }
+  return (
+    "only structured-clone values cross between processes (primitives, plain objects, arrays, Map, Set, Date, " +
+    "RegExp, BigInt, ArrayBuffer and typed arrays, Error)"
+  );
+}
+
+/**
+ * A class instance would cross as a plain object: its own fields arrive, its methods do not, and
+ * the target fails far away (`p.norm is not a function`). Python pickles an instance by a reference
+ * to its class, importable in the child; a class defined in a cell is not, so forklab refuses it.
+ */
+export class ClassInstanceError extends TypeError {
+  override name = "TypeError";
+  readonly code = "ERR_FORKLAB_CLASS_INSTANCE";
+  readonly path: string;
+  readonly className: string;
+
+  constructor(path: string, instance: object) {
+    const ctor = classOf(instance);
+    const className = ctor?.name || "(anonymous class)";
+    const methods = methodNames(instance).slice(0, 4);
+    const fields = Object.keys(instance).slice(0, 4);
+    const plain = fields.length ? `{ ${fields.join(", ")} }` : "{ ... }";
+    super(
+      `${path} is an instance of class ${className}: it would reach the other process as a plain object, without ` +
+        `its class and its methods (${methods.join(", ")}). Pass plain data instead (e.g. ${plain}) and rebuild the ` +
+        `${className} in the target (new ${className}(...)), with the class defined inside the target or in a module it requires`,
+    );
+    this.path = path;
+    this.className = className;
+  }
+}
+
+function classOf(value: object): { name?: string } | undefined {
+  const proto = Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null;
+  return proto?.constructor;
+}
+
+/** Methods and accessors the prototype chain gives `value` (up to Object.prototype). */
+function methodNames(value: object): string[] {
+  const names: string[] = [];
+  for (let proto = Object.getPrototypeOf(value); proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+    for (const key of Object.getOwnPropertyNames(proto)) if (key !== "constructor" && !names.includes(key)) names.push(key);
+  }
+  return names;
+}
+
+const PLAIN_PROTOTYPES = new Set<unknown>([Object.prototype, Array.prototype, null]);
+
+/** Whether `value` is an object whose class gives it behaviour that structured clone would drop. */
+function losesBehaviour(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  if (PLAIN_PROTOTYPES.has(proto)) return false;
+  // Built-ins that clone as themselves, and handles (they cross as markers).
+  if (value instanceof Map || value instanceof Set || value instanceof Date || value instanceof RegExp || value instanceof Error) return false;
+  if (ArrayBuffer.isView(value) || types.isAnyArrayBuffer(value) || types.isBoxedPrimitive(value)) return false;
+  if (typeof (value as Record<symbol, unknown>)[Symbol.for("forklab.toHandle")] === "function") return false;
+  return methodNames(value).length > 0;
+}
+
+/**
+ * How many values the class-instance check looks at per message. It runs on every message after
+ * a successful serialize, so it must stay constant-cost: the values nearest the root, breadth
+ * first (where a mistaken `spawn(fn, [new Point(1, 2)])` puts an instance), never a whole array.
+ */
+export const CLASS_CHECK_BUDGET = 256;
+
+/**
+ * The first class instance (see ClassInstanceError) among the first `budget` values under `value`,
+ * breadth first; undefined if none is there. Never reads past the budget.
+ */
+export function findClassInstance(value: unknown, root: string, budget = CLASS_CHECK_BUDGET): { path: string; value: object } | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const queue: [object, string][] = [[value, root]];
+  let steps = 0;
+  const more = () => steps++ < budget;
+  for (let head = 0; head < queue.length && more(); head++) {
+    const [v, path] = queue[head]!;
+    if (types.isProxy(v)) continue;
+    if (losesBehaviour(v)) return { path, value: v };
+    const add = (child: unknown, childPath: () => string) => {
+      if (typeof child === "object" && child !== null) queue.push([child, childPath()]);
+    };
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length && more(); i++) add(v[i], () => `${path}[${i}]`);
+    } else if (v instanceof Map) {
+      for (const [k, item] of v) {
+        if (!more()) break;
+        add(item, () => `${path}.get(${typeof k === "string" ? JSON.stringify(k) : String(k)})`);
+      }
+    } else if (v instanceof Set) {
+      let i = 0;
+      for (const item of v) {
+        if (!more()) break;
+        const index = i++;
+        add(item, () => `[...${path}][${index}]`);
+      }
+    } else if (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null) {
+      for (const key in v) {
+        if (!more()) break;
+        add((v as Record<string, unknown>)[key], () => (IDENT.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`));
+      }
+    }
+  }
+  return undefined;
 }

@@ -8,6 +8,7 @@
  * batched per write, and a plain socket also tells a child its parent died (end of stream).
  */
 import { deserialize, serialize } from "node:v8";
+import { ClassInstanceError, findClassInstance } from "./clone";
 import { registerErrorClass } from "./errors";
 import type { Message } from "./messages";
 
@@ -85,11 +86,27 @@ function causeText(cause: unknown): string {
 }
 
 /**
- * Serialize one message into a record (header + payload). Throws a DataCloneError as V8 does, and
- * a RecordError when the payload is over the cap: the sender learns it, not a reader far away.
+ * Refuse a class instance in a message's user data (its methods would be lost silently). Cheap:
+ * a bounded look at the values nearest the root of each payload, after the serialize succeeded.
+ */
+function checkClassInstances(message: Message): void {
+  const found =
+    message.t === "run" ? findClassInstance(message.args, "args")
+    : message.t === "result" ? findClassInstance(message.value, "result")
+    : message.t === "port" ? findClassInstance(message.data, "data")
+    : undefined;
+  if (found) throw new ClassInstanceError(found.path, found.value);
+  if (message.t === "batch") for (const inner of message.msgs) checkClassInstances(inner);
+}
+
+/**
+ * Serialize one message into a record (header + payload). Throws a DataCloneError as V8 does, a
+ * ClassInstanceError for a class instance in its data, and a RecordError when the payload is over
+ * the cap: the sender learns it, not a reader far away.
  */
 export function encodeRecord(message: Message, options?: RecordDecoderOptions): Buffer {
   const payload = serialize(message);
+  checkClassInstances(message);
   const cap = options?.maxRecordBytes ?? maxRecordBytes();
   if (payload.length > cap) throw new RecordError("ERR_FORKLAB_RECORD_TOO_LARGE", payload.length, cap);
   const record = Buffer.allocUnsafe(HEADER_BYTES + payload.length);

@@ -13,7 +13,7 @@
  */
 import { AsyncResource } from "node:async_hooks";
 import * as util from "node:util";
-import { findUncloneable, uncloneableMessage } from "../../protocol/clone";
+import { ClassInstanceError, findUncloneable, uncloneableMessage } from "../../protocol/clone";
 import { fromErrorRecord } from "../../protocol/errors";
 import { RecordError } from "../../protocol/framing";
 import { encodeMessage } from "../../protocol/handles";
@@ -172,7 +172,7 @@ export class Process<R = unknown> {
     try {
       record = encodeMessage({ t: "run", id: 1, target: spec, args: this.#args });
     } catch (error) {
-      if (error instanceof RecordError) throw error;
+      if (error instanceof RecordError || error instanceof ClassInstanceError) throw error;
       const found = findUncloneable(this.#args, "args");
       throw new TypeError(
         found ? uncloneableMessage(found, `to ${this.name}`) : `The arguments of ${this.name} cannot be cloned: ${(error as Error).message}`,

@@ -1,0 +1,89 @@
+import { afterAll, describe, expect, it } from "vitest";
+import * as lib from "../../dist/src/index.js";
+import { CLASS_CHECK_BUDGET, encodeRecord, findClassInstance, findUncloneable, uncloneableMessage } from "../../dist/src/protocol/index.js";
+const { spawn, activeChildren } = lib;
+
+const quiet = { output: "none" as const };
+
+class Point {
+  constructor(readonly x: number, readonly y: number) {}
+  norm(): number {
+    return Math.hypot(this.x, this.y);
+  }
+}
+
+afterAll(() => {
+  for (const p of activeChildren()) p.kill();
+});
+
+describe("class instances", () => {
+  it("refuses one in the arguments before any process starts, naming path, class, methods and the fix", () => {
+    const before = activeChildren().length;
+    expect(() => spawn((p: Point) => p.norm(), [new Point(3, 4)], quiet)).toThrow(
+      /^args\[0\] is an instance of class Point: it would reach the other process as a plain object, without its class and its methods \(norm\)\. Pass plain data instead \(e\.g\. \{ x, y \}\) and rebuild the Point in the target \(new Point\(\.\.\.\)\)/,
+    );
+    expect(() => spawn((o: unknown) => o, [{ shapes: [1, new Point(1, 1)] }], quiet)).toThrow(/^args\[0\]\.shapes\[1\] is an instance of class Point/);
+    expect(() => spawn((m: unknown) => m, [new Map([["origin", new Point(0, 0)]])], quiet)).toThrow(/^args\[0\]\.get\("origin"\) is an instance of class Point/);
+    expect(activeChildren().length).toBe(before);
+  });
+
+  it("refuses one as a result, as the task's error", async () => {
+    const p = spawn(() => {
+      class Vector {
+        constructor(readonly x: number) {}
+        length() {
+          return Math.abs(this.x);
+        }
+      }
+      return { v: new Vector(2) };
+    }, [], quiet);
+    await expect(p.result).rejects.toThrow(/^result\.v is an instance of class Vector: .*methods \(length\)/);
+  });
+
+  it("lets through what clones as itself, and classes without methods", async () => {
+    class Fields {
+      a = 1;
+    }
+    const p = spawn(
+      (...values: unknown[]) => values.map((v) => Object.prototype.toString.call(v)),
+      [new Map(), new Set(), new Date(0), new RangeError("r"), new Uint8Array(2), Buffer.from("b"), /x/, new Fields(), Object.create(null), [[{ deep: 1 }]]],
+      quiet,
+    );
+    expect(await p.result).toEqual([
+      "[object Map]", "[object Set]", "[object Date]", "[object Error]", "[object Uint8Array]", "[object Uint8Array]",
+      "[object RegExp]", "[object Object]", "[object Object]", "[object Array]",
+    ]);
+  });
+
+  it("looks at a bounded number of values, so plain data costs a constant", () => {
+    let reads = 0;
+    const wide: Record<string, number> = {};
+    for (let i = 0; i < 10_000; i++) {
+      Object.defineProperty(wide, `k${i}`, {
+        enumerable: true,
+        get() {
+          reads++;
+          return i;
+        },
+      });
+    }
+    expect(findClassInstance({ wide }, "args")).toBeUndefined();
+    expect(reads).toBeLessThanOrEqual(CLASS_CHECK_BUDGET);
+    // A whole message: serialize reads every value once, the check only the first few.
+    reads = 0;
+    encodeRecord({ t: "run", id: 1, target: 1, args: [wide] });
+    expect(reads).toBeLessThanOrEqual(10_000 + CLASS_CHECK_BUDGET);
+  });
+});
+
+describe("values that cannot cross, described", () => {
+  it("names a Proxy and a generator object, with what to pass instead", () => {
+    const proxy = findUncloneable({ config: new Proxy({ a: 1 }, {}) }, "args")!;
+    expect(proxy).toMatchObject({ path: "args.config", what: "a Proxy" });
+    expect(uncloneableMessage(proxy, "to Process-1")).toMatch(/^args\.config is a Proxy: it cannot be sent to Process-1; .*pass the plain object it wraps/);
+    const gen = findUncloneable([(function* numbers() {})()], "args")!;
+    expect(gen).toMatchObject({ path: "args[0]", what: "a generator object" });
+    expect(uncloneableMessage(gen, "to Process-1")).toMatch(/pass its values instead \(\[\.\.\.gen\]\)/);
+    expect(() => spawn((x: unknown) => x, [new Proxy([1, 2], {})], quiet)).toThrow(/^args\[0\] is a Proxy/);
+  });
+});
