@@ -189,7 +189,9 @@ export function findClassInstance(value: unknown, root: string, budget = CLASS_C
     } else if (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null) {
       for (const key in v) {
         if (!more()) break;
-        add((v as Record<string, unknown>)[key], () => (IDENT.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`));
+        // Data properties only: a getter already ran once for the serialize, and must not run twice.
+        const descriptor = Object.getOwnPropertyDescriptor(v, key);
+        if (descriptor && "value" in descriptor) add(descriptor.value, () => (IDENT.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`));
       }
     }
   }
