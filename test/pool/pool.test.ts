@@ -106,6 +106,7 @@ describe("Pool: results", () => {
     expect(() => p.map((x: number) => x, [1], 0)).toThrow(/option chunksize must be a whole number/);
     expect(() => p.applyAsync((x: number) => x, 3 as never)).toThrow(/args must be an array/);
     expect(() => p.map((x: number) => x, 3 as never)).toThrow(/iterable must be/);
+    expect(() => new Pool(1, { cwd: "/no/such/folder" })).toThrow(/\/no\/such\/folder/);
   });
 
   it("close() makes new submissions fail with a clear error; join() waits for the tasks", async () => {

@@ -8,7 +8,7 @@ import { fromErrorRecord } from "../../protocol/errors";
 import type { Message } from "../../protocol/messages";
 import { childState } from "../../protocol/messages";
 import { toReturncode } from "../signals";
-import { startChild, startFailureMessage, type ChildHandle, type ChildOptions } from "../process/child-handle";
+import { startChild, startFailure, type ChildHandle, type ChildOptions } from "../process/child-handle";
 import { nextIdentity } from "../process/registry";
 import type { WorkerEvents, WorkerInit, WorkerStarter, WorkerTransport } from "./transport";
 
@@ -30,8 +30,16 @@ class LocalWorker implements WorkerTransport {
 
   constructor(init: WorkerInit, events: WorkerEvents, options: ChildOptions) {
     this.#events = events;
-    const handle = startChild(options);
-    if (handle.pid === undefined) throw new Error(startFailureMessage(`${init.poolName} worker ${init.workerIndex}`, options));
+    const who = `${init.poolName} worker ${init.workerIndex}`;
+    let handle: ChildHandle;
+    try {
+      handle = startChild(options);
+    } catch (error) {
+      // Node throws at once for some refusals (ENOTDIR, E2BIG, ...), and reports others later.
+      const code = (error as NodeJS.ErrnoException).code;
+      throw code === undefined ? error : startFailure(who, options, code, error);
+    }
+    if (handle.pid === undefined) throw startFailure(who, options);
     this.#handle = handle;
     this.#stream = handle.child.stdio[3] as unknown as Duplex;
     const child = handle.child;

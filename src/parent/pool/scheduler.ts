@@ -136,7 +136,8 @@ export class Scheduler {
 
   constructor(options: SchedulerOptions) {
     this.#options = options;
-    for (let i = 0; i < options.processes; i++) this.#startWorker();
+    // The first worker's failure to start (a missing cwd, no memory) is the constructor's error.
+    for (let i = 0; i < options.processes; i++) this.#startWorker(i === 0);
   }
 
   get workers(): readonly WorkerSlot[] {
@@ -253,7 +254,7 @@ export class Scheduler {
     return this.#jobs.slice(this.#jobHead);
   }
 
-  #startWorker(): void {
+  #startWorker(throwOnFailure = false): void {
     if (this.#terminated) return;
     const index = this.#nextWorker++;
     let slot!: WorkerSlot;
@@ -275,6 +276,7 @@ export class Scheduler {
     try {
       transport = this.#options.start({ ...this.#options.init, workerIndex: index }, events);
     } catch (error) {
+      if (throwOnFailure) throw error;
       this.#breakPool(new BrokenPoolError(`Could not start a worker for ${this.#options.init.poolName}: ${(error as Error).message}`, { cause: error }));
       return;
     }
