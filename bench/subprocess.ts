@@ -4,7 +4,8 @@
  *
  *     npx tsc -p . && node dist/bench/subprocess.js
  *
- * Two groups: output inherited (Python's default) and output captured. Each variant runs
+ * Two groups: output inherited (Python's default) and output captured. "node spawn + own group +
+ * reaper" is Node's spawn with what forklab adds so that no program outlives its parent. Each variant runs
  * `CALLS` calls in a loop, `REPEATS` times, interleaved with the other variants; the row gives the
  * median of the per-loop milliseconds per call, and its ratio to Node's spawn in the same group.
  * Python times its own loop (the time to start Python itself is not counted).
@@ -13,6 +14,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { reapWithParent } from "../src/parent/reaper";
 import { run } from "../src/parent/subprocess";
 import { median, runAlone, type Row } from "./stats";
 
@@ -23,9 +25,15 @@ const PROGRAM_ARGS = PROGRAM === process.execPath ? ["-e", ""] : [];
 
 type Variant = { name: string; group: "inherit" | "capture"; call: () => Promise<unknown> };
 
-function nodeSpawn(capture: boolean): Promise<void> {
+/**
+ * Node's spawn, plainly or with what forklab adds for "no orphans" (`guarded`): its own process
+ * group and a registration with the reaper, withdrawn on exit. The ratio of the two is the cost
+ * of that guard per start, measured in the same run.
+ */
+function nodeSpawn(capture: boolean, guarded = false): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(PROGRAM, PROGRAM_ARGS, { stdio: capture ? "pipe" : "inherit" });
+    const child = spawn(PROGRAM, PROGRAM_ARGS, { stdio: capture ? "pipe" : "inherit", detached: guarded });
+    if (guarded) child.once("exit", reapWithParent(child.pid!, true));
     child.on("error", reject);
     if (capture) {
       const chunks: Buffer[] = [];
@@ -92,6 +100,7 @@ export async function benchSubprocess(options: { calls?: number; repeats?: numbe
   const program = [PROGRAM, ...PROGRAM_ARGS];
   const variants: Variant[] = [
     { name: "node child_process.spawn (inherit)", group: "inherit", call: () => nodeSpawn(false) },
+    { name: "node spawn + own group + reaper (inherit)", group: "inherit", call: () => nodeSpawn(false, true) },
     { name: "forklab run (inherit)", group: "inherit", call: () => run(program, { live: false }) },
     { name: "node child_process.spawn (pipe)", group: "capture", call: () => nodeSpawn(true) },
     { name: "forklab run (captureOutput)", group: "capture", call: () => run(program, { captureOutput: true }) },
