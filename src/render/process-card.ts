@@ -96,7 +96,8 @@ export function renderProcessCard(data: ProcessCardData): MimeBundle {
         `font-family:monospace;font-size:12px;white-space:pre-wrap;max-height:16em;overflow:auto">${omitted}${lines}</div>`
       : "";
   const html =
-    `<div style="border:1px solid rgba(127,127,127,.35);border-left:4px solid ${accent};border-radius:6px;` +
+    // data-forklab marks forklab's pictures for tests and tools (JupyterLab drops it when untrusted).
+    `<div data-forklab="process" style="border:1px solid rgba(127,127,127,.35);border-left:4px solid ${accent};border-radius:6px;` +
     `padding:8px 10px;margin:2px 0;font-family:system-ui,-apple-system,sans-serif;font-size:13px;line-height:1.45;max-width:760px">` +
     `<div style="display:flex;gap:8px;align-items:center;margin-bottom:4px">` +
     `<b style="font-size:14px">${escapeHtml(data.name)}</b>${badge}` +

@@ -141,7 +141,7 @@ export function terminalHtml(view: TerminalView): string {
   const stateColor = view.returncode === null ? COLORS.running : view.returncode === 0 ? COLORS.ok : COLORS.failed;
   const status = `<span style="color:${stateColor}">●</span> <span style="color:${COLORS.muted}">${escapeHtml(statusText(view))}</span>`;
   return (
-    `<pre style="margin:0.25em 0;padding:8px 10px;background:${COLORS.background};color:${COLORS.text};` +
+    `<pre data-forklab="terminal" style="margin:0.25em 0;padding:8px 10px;background:${COLORS.background};color:${COLORS.text};` +
     `border-radius:4px;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;` +
     `line-height:1.4;white-space:pre-wrap;word-break:break-all;max-height:32em;overflow:auto">` +
     `<span style="color:${COLORS.prompt}">$</span> <span style="color:${COLORS.command};font-weight:bold">${escapeHtml(view.command)}</span>\n` +

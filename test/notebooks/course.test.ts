@@ -361,7 +361,7 @@ describe("04-subprocess", () => {
     const [, [, pid]] = inOrder(transcript(run), [/^\$ \S*node -e "console\.log\('pong from pid', process\.pid\)"$/, /^pong from pid (\d+)$/, /^Exit code: 0$/]);
     const block = bundles(called, "display_data")[0];
     expect(String(block.data["text/plain"])).toMatch(new RegExp(`^\\[exit 0 · .* · pid ${pid}\\]$`, "m"));
-    expect(String(block.data["text/html"])).toMatch(/^<pre style=/);
+    expect(String(block.data["text/html"])).toMatch(/^<pre data-forklab="terminal" style=/);
     expect(String(block.data["text/html"])).toContain(`pong from pid ${pid}`);
   });
 
@@ -379,7 +379,7 @@ describe("04-subprocess", () => {
   it("run: a CompletedProcess shown as a terminal block; errors name the command", () => {
     const result = bundles(cell(run, "run"), "execute_result")[0];
     expect(String(result.data["text/plain"])).toMatch(/\nto stdout\nto stderr\n\[exit 0 · /);
-    expect(String(result.data["text/html"])).toMatch(/^<pre style=/);
+    expect(String(result.data["text/html"])).toMatch(/^<pre data-forklab="terminal" style=/);
     const failed = cellText(cell(run, "check"));
     expect(failed).toMatch(/^Command failed with exit code 3: /);
     expect(failed).toContain("something went wrong");
