@@ -80,7 +80,7 @@ export function renderProcessCard(data: ProcessCardData): MimeBundle {
     data.daemon ? field("daemon", "yes") : "",
   ].join("");
   const outcome = data.outcome
-    ? `<div style="margin-top:6px;font-family:monospace;font-size:12px;white-space:pre-wrap;color:${data.outcome.ok ? "inherit" : ACCENT.fail}">` +
+    ? `<div style="margin-top:6px;font-family:monospace;font-size:12px;white-space:pre-wrap${data.outcome.ok ? "" : `;color:${ACCENT.fail}`}">` +
       `<span style="opacity:.65">${data.outcome.ok ? "result" : "error"}</span> ${escapeHtml(data.outcome.text)}</div>`
     : "";
   const lines = data.tail

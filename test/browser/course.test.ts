@@ -23,13 +23,15 @@ import { packageRoot } from "../../kernel/kernelspec";
 import { courseNotebooks } from "../../kernel/start";
 import { isGone, processTable, waitFor } from "../support/processes";
 import { browserTestMissing, launchBrowser, JupyterServer, type Browser } from "./jupyter-server";
-import { cellsSeen, closeNotebook, command, kernelId, kernelState, openNotebook, saveNotebook, waitForApp, waitForKernel, waitForRunToEnd, type CellSeen } from "./notebook-page";
+import { cellsSeen, closeNotebook, command, kernelId, kernelState, lowestContrast, openNotebook, saveNotebook, waitForApp, waitForKernel, waitForRunToEnd, type CellSeen } from "./notebook-page";
 
 const root = packageRoot();
 const NOTEBOOKS = courseNotebooks(join(root, "notebooks")).map((file) => basename(file));
 /** How long a whole notebook may take to run before the test gives up (not a measurement). */
 const RUN_DEADLINE_MS = 300_000;
 const SCREENSHOTS = process.env.FORKLAB_SCREENSHOTS;
+/** The notebooks whose run in JupyterLab showed forklab pictures, in order. */
+const withPictures: string[] = [];
 
 function available(): boolean {
   const missing = browserTestMissing();
@@ -163,6 +165,7 @@ describe.skipIf(!available())("the course in JupyterLab 4, in Chromium", () => {
     await saveNotebook(page);
     await closeNotebook(page);
     trustedRuns.set(name, cells);
+    if (cells.some((c) => c.outputs.some((o) => o.forklab.length))) withPictures.push(name);
   });
 
   it.each(NOTEBOOKS)("reopens %s saved with its outputs, untrusted, and its pictures still render", async (name) => {
@@ -239,6 +242,66 @@ describe.skipIf(!available())("the course in JupyterLab 4, in Chromium", () => {
     expect(restarted).not.toBe(kernel);
     expect(isGone(kernel!)).toBe(true);
     expect(browser.errors).toEqual([]);
+    await closeNotebook(page);
+  });
+
+  it("keeps the pictures readable in JupyterLab's dark theme", async () => {
+    const name = [...trustedRuns].find(([, cells]) => cells.some((c) => c.outputs.some((o) => o.forklab.length)))?.[0];
+    expect(name, "a notebook with forklab pictures ran before").toBeDefined();
+    await command(page, "apputils:change-theme", { args: { theme: "JupyterLab Dark" } });
+    await page.waitForFunction(() => document.body.dataset.jpThemeLight === "false", undefined, { timeout: 60_000 });
+    await openNotebook(page, name!, false);
+    const cells = await cellsSeen(page);
+    expectRendered(name!, cells, browser.errors, "stripped");
+    const worst = await lowestContrast(page);
+    expect(worst, "text in the pictures").toBeDefined();
+    // 3:1, WCAG's minimum for large text and interface parts; body text in the light theme is ~15:1.
+    expect(worst!.ratio, JSON.stringify(worst)).toBeGreaterThanOrEqual(3);
+    await screenshot(page, `dark-${name}`);
+    expect(browser.errors).toEqual([]);
+    await closeNotebook(page);
+    await command(page, "apputils:change-theme", { args: { theme: "JupyterLab Light" } });
+  });
+});
+
+describe.skipIf(!available())("one notebook of the course in Notebook 7, in Chromium", () => {
+  let server: JupyterServer;
+  let browser: Browser;
+  // One that showed pictures in JupyterLab (else one that starts processes).
+  const fallback =
+    NOTEBOOKS.find((n) =>
+      JSON.parse(readFileSync(join(root, "notebooks", n), "utf8")).cells.some(
+        (c: { cell_type: string; source: string[] | string }) => c.cell_type === "code" && [c.source].flat().join("").includes("spawn("),
+      ),
+    ) ?? NOTEBOOKS[0]!;
+
+  beforeAll(async () => {
+    server = await JupyterServer.start({ app: "jupyter-notebook", notebooks: join(root, "notebooks") });
+    browser = await launchBrowser(server);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it("runs a notebook of the course with its pictures rendered and no error", async () => {
+    const name = withPictures[0] ?? fallback;
+    const page = browser.page;
+    await page.goto(server.url(`/notebooks/${name}`));
+    await waitForApp(page);
+    const cells = await runNotebook(page, name, true);
+    server.remember();
+    const why = report(name, cells, browser.errors);
+    expect(cellErrors(cells), why).toEqual([]);
+    expect(cells.filter((c) => c.type === "code" && c.executionCount === null).map((c) => c.index + 1), why).toEqual([]);
+    expect(cells.flatMap((c) => c.outputs.flatMap((o) => o.forklab)).length, why).toBeGreaterThan(0);
+    expectRendered(name, cells, browser.errors, "kept");
+    // Notebook 7.6.5's shortcuts plugin reads the schema of a plugin its settings registry does
+    // not have (notebook_core, pluginChanged handler), with or without user settings; that error
+    // is Notebook's own. Any other is a failure.
+    const notebookOwn = (error: string) => /reading 'schema'\)[\s\S]*\/static\/notebook\/notebook_core\./.test(error);
+    expect(browser.errors.filter((error) => !notebookOwn(error)), why).toEqual([]);
     await closeNotebook(page);
   });
 });

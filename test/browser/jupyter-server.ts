@@ -69,14 +69,15 @@ export function stillAlive(processes: Map<number, string>): Map<number, string> 
 }
 
 /** User settings for JupyterLab: a theme, and no news or update checks (there is no network). */
-function writeSettings(dir: string, theme: string): void {
+function writeSettings(dir: string, theme: string, app: JupyterApp): void {
   const write = (plugin: string, settings: object) => {
     const file = join(dir, `${plugin}.jupyterlab-settings`);
     mkdirSync(join(file, ".."), { recursive: true });
     writeFileSync(file, JSON.stringify(settings));
   };
   write("@jupyterlab/apputils-extension/themes", { theme });
-  write("@jupyterlab/apputils-extension/notification", { fetchNews: "false", checkForUpdates: false });
+  // Notebook 7 has no news (and fails on settings of a plugin it lacks).
+  if (app === "jupyter-lab") write("@jupyterlab/apputils-extension/notification", { fetchNews: "false", checkForUpdates: false });
   // Every cell in the DOM, laid out: outputs can be measured and the screenshots show them all.
   write("@jupyterlab/notebook-extension/tracker", { windowingMode: "none" });
 }
@@ -140,7 +141,7 @@ export class JupyterServer {
       recursive: true,
       filter: (source) => !/(^|\/)(executed|\.ipynb_checkpoints)(\/|$)|\.nbconvert\.ipynb$/.test(source.slice(options.notebooks.length)),
     });
-    writeSettings(dirs.settings, options.theme ?? "JupyterLab Light");
+    writeSettings(dirs.settings, options.theme ?? "JupyterLab Light", options.app);
 
     const env: NodeJS.ProcessEnv = {
       ...process.env,

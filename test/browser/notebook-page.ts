@@ -110,7 +110,8 @@ export async function command(page: Page, id: string, { wait = true, args = {} }
   await page.evaluate(
     async ({ id, args, wait }) => {
       const app = (window as any).jupyterapp;
-      app.shell.activateById((window as any).__forklabPanel.id);
+      const panel = (window as any).__forklabPanel;
+      if (panel) app.shell.activateById(panel.id);
       const done = app.commands.execute(id, args);
       if (wait) await done;
       else done.catch((error: unknown) => console.error(`${id} failed: ${error}`));
@@ -197,4 +198,50 @@ export async function closeNotebook(page: Page): Promise<void> {
 /** The current notebook's kernel's id as the server knows it. */
 export async function kernelId(page: Page): Promise<string | undefined> {
   return page.evaluate(() => (window as any).__forklabPanel?.sessionContext?.session?.kernel?.id);
+}
+
+/**
+ * The lowest contrast ratio (WCAG) between a text's colour and the background behind it, over the
+ * text of the current notebook's HTML outputs; with the element that has it.
+ */
+export async function lowestContrast(page: Page): Promise<{ ratio: number; text: string; color: string; background: string } | undefined> {
+  return page.evaluate(() => {
+    const parse = (css: string) => {
+      const m = /rgba?\(([^)]+)\)/.exec(css);
+      if (!m) return undefined;
+      const [r, g, b, a = 1] = m[1]!.split(/[ ,/]+/).filter(Boolean).map(Number);
+      return { r: r!, g: g!, b: b!, a };
+    };
+    const luminance = ({ r, g, b }: { r: number; g: number; b: number }) => {
+      const f = (c: number) => ((c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    /** The first mostly opaque background at or above `el`. */
+    const background = (el: Element | null) => {
+      for (; el; el = el.parentElement) {
+        const c = parse(getComputedStyle(el).backgroundColor);
+        if (c && c.a >= 0.5) return c;
+      }
+      return { r: 255, g: 255, b: 255, a: 1 };
+    };
+    const panel = (window as any).__forklabPanel;
+    let worst: { ratio: number; text: string; color: string; background: string } | undefined;
+    // Untrusted HTML has lost its data-forklab markers: every HTML output counts.
+    for (const picture of Array.from(panel.node.querySelectorAll(".jp-OutputArea-output.jp-RenderedHTMLCommon")) as Element[]) {
+      for (const el of [picture, ...Array.from(picture.querySelectorAll("*"))]) {
+        const text = Array.from(el.childNodes)
+          .filter((n) => n.nodeType === Node.TEXT_NODE)
+          .map((n) => n.textContent ?? "")
+          .join("")
+          .trim();
+        if (!text) continue;
+        const fg = parse(getComputedStyle(el).color)!;
+        const bg = background(el);
+        const [hi, lo] = [luminance(fg), luminance(bg)].sort((a, b) => b - a);
+        const ratio = (hi! + 0.05) / (lo! + 0.05);
+        if (!worst || ratio < worst.ratio) worst = { ratio, text: text.slice(0, 80), color: getComputedStyle(el).color, background: `rgb(${bg.r}, ${bg.g}, ${bg.b})` };
+      }
+    }
+    return worst;
+  });
 }

@@ -135,7 +135,7 @@ function expectCard(output: Bundle | undefined, childPid: number, kernelPid: num
   const html = String(output!.data["text/html"] ?? "");
   expect(text).toContain(`pid=${childPid} ppid=${kernelPid}`);
   expect(text).toMatch(state);
-  expect(html).toMatch(/^<div style=/);
+  expect(html).toMatch(/^<div data-forklab="process" style=/);
   expect(html).toContain(`<b>${childPid}</b>`);
   expect(html).toContain(`<b>${kernelPid}</b>`);
   expect(html).not.toMatch(/<script/i);
