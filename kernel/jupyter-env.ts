@@ -9,8 +9,9 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { delimiter, join } from "node:path";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { findProgram } from "../src/parent/subprocess/locate";
 import { packageRoot } from "./kernelspec";
 
 export const REQUIREMENTS_FILE = "jupyter-requirements.txt";
@@ -51,18 +52,7 @@ export function venvReady(root: string = packageRoot(), dir: string = venvDir(ro
 
 /** The first executable called `name` on PATH (with PATHEXT on Windows). */
 export function which(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const extensions = process.platform === "win32" ? (env.PATHEXT ?? ".EXE;.CMD;.BAT").split(";") : [""];
-  for (const dir of (env.PATH ?? "").split(delimiter).filter(Boolean)) {
-    for (const ext of extensions) {
-      const candidate = join(dir, name + ext);
-      try {
-        if (statSync(candidate).isFile()) return candidate;
-      } catch {
-        // not here
-      }
-    }
-  }
-  return undefined;
+  return findProgram(name, { PATH: env.PATH ?? "", PATHEXT: env.PATHEXT });
 }
 
 export interface BasePython {

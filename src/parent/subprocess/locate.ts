@@ -66,6 +66,25 @@ function missingInterpreter(file: string, platform: NodeJS.Platform): string | u
   return probe(line[1]!, platform) === "executable" ? undefined : line[1];
 }
 
+/**
+ * Where the system looks for `program`, in order: the path itself when it has a slash (relative
+ * to `base`), else each directory of `path` (the system's defaults when there is no PATH).
+ */
+function searchPaths(program: string, base: string, path: string | undefined, platform: NodeJS.Platform, env: Env): string[] {
+  if (/[\\/]/.test(program)) return candidates(isAbsolute(program) ? program : resolve(base, program), platform, env);
+  const dirs = path === undefined ? ["/usr/local/bin", "/usr/bin", "/bin"] : pathDirectories(path, platform);
+  return dirs.flatMap((dir) => candidates(join(dir, program), platform, env));
+}
+
+/**
+ * The file the system would run for `program` (a name searched on env's PATH, or a path), or
+ * undefined when there is none that is executable: the one PATH search of forklab.
+ */
+export function findProgram(program: string, env: Env = process.env, cwd: string = process.cwd()): string | undefined {
+  const path = env.PATH ?? env.Path;
+  return searchPaths(program, cwd, path, process.platform, env).find((candidate) => probe(candidate, process.platform) === "executable");
+}
+
 function diagnoseSpawnFailure(
   program: string,
   cwd: string | undefined,
@@ -94,14 +113,7 @@ function diagnoseSpawnFailure(
     return denied ? "EACCES" : "ENOENT";
   };
 
-  if (/[\\/]/.test(program)) {
-    const full = isAbsolute(program) ? program : resolve(base, program);
-    const code = verdict(candidates(full, platform, effectiveEnv));
-    return { code, cwdExists, path, existsAsFile, interpreter };
-  }
-  const dirs = path === undefined ? ["/usr/local/bin", "/usr/bin", "/bin"] : pathDirectories(path, platform);
-  const all = dirs.flatMap((dir) => candidates(join(dir, program), platform, effectiveEnv));
-  const code = verdict(all);
+  const code = verdict(searchPaths(program, base, path, platform, effectiveEnv));
   return { code, cwdExists, path, existsAsFile, interpreter };
 }
 
