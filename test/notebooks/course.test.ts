@@ -336,7 +336,7 @@ describe("02-process", () => {
       const card = bundles(cell(run, id), "display_data")[0];
       const text = String(card?.data["text/plain"]);
       expect(text, `card of ${id}`).toContain(`ppid=${run.kernelPid}`);
-      expect(String(card?.data["text/html"]), `card of ${id}`).toMatch(/^<div style=/);
+      expect(String(card?.data["text/html"]), `card of ${id}`).toMatch(/^<div data-forklab="process" style=/);
       // These cells await only the result: the card's last update arrives after the cell ended
       // (for the last cell, while the kernel shuts down), and still replaces "running".
       expect(text, `card of ${id}`).not.toMatch(/ running /);
