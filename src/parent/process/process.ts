@@ -72,7 +72,6 @@ export class Process<R = unknown> {
   #reject!: (error: unknown) => void;
   readonly #finished: Promise<void>;
   #markFinished!: () => void;
-  #finishedOnce = false;
   readonly #live = new LiveDisplay(() => this.#bundle(), { kind: "forklab-process" });
   #unsubscribeInterrupt: (() => void) | undefined;
 
@@ -204,8 +203,14 @@ export class Process<R = unknown> {
     // Bound now, so that output and updates that arrive after the cell finished go to its outputs.
     child.stdout!.on("data", AsyncResource.bind((chunk: Buffer) => this.#onOutput("stdout", chunk, output)));
     child.stderr!.on("data", AsyncResource.bind((chunk: Buffer) => this.#onOutput("stderr", chunk, output)));
-    child.once("exit", AsyncResource.bind((code: number | null, signal: NodeJS.Signals | null) => this.#onExit(code, signal)));
-    child.once("close", AsyncResource.bind(() => this.#finish()));
+    const exited = new Promise<void>((resolve) =>
+      child.once("exit", AsyncResource.bind((code: number | null, signal: NodeJS.Signals | null) => (this.#onExit(code, signal), resolve()))),
+    );
+    // 'close' (exited, pipes drained) normally comes first; output may still be in the pipes, and
+    // a grandchild could even hold them open: finish once, at 'close' or 500 ms after exit.
+    const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
+    const shortlyAfterExit = exited.then(() => new Promise<void>((resolve) => setTimeout(resolve, 500).unref()));
+    void Promise.race([closed, shortlyAfterExit]).then(AsyncResource.bind(() => this.#finish()));
     handle.listen(AsyncResource.bind((message: Message) => this.#onMessage(message)));
 
     handle.channel.send({
@@ -368,15 +373,9 @@ export class Process<R = unknown> {
     this.#killTimer?.clear();
     untrack(this);
     this.#unsubscribeInterrupt?.();
-    // Output may still be in the pipes; a grandchild could even hold them open: finish once they
-    // close, or shortly after exit at the latest.
-    setTimeout(AsyncResource.bind(() => this.#finish()), 500).unref();
   }
 
   #finish(): void {
-    // 'close' (pipes drained) normally comes first; the timer set on exit is the fallback.
-    if (this.#state !== "stopped" || this.#finishedOnce) return;
-    this.#finishedOnce = true;
     this.#tail.push("stdout", this.#stdout.end());
     this.#tail.push("stderr", this.#stderr.end());
     if (!this.#settled) {
