@@ -1,6 +1,6 @@
 /**
  * Kernel latency, forklab against vanilla `tslab kernel` (the tslab it is built on), both driven by
- * the reference client, jupyter_client (from /usr/bin/python3, or $FORKLAB_BENCH_PYTHON):
+ * the reference client, jupyter_client (from the project's .venv/, or $FORKLAB_BENCH_PYTHON):
  *
  * - start to ready: from `KernelManager.start_kernel()` (the kernel process is launched) until the
  *   first kernel_info_reply arrives, sending kernel_info_request as `wait_for_ready()` does (it is
@@ -21,6 +21,7 @@
  *
  * Run: npx tsc -p . && node dist/bench/kernel.js [repeats] [cells]
  */
+import { venvDir, venvExecutable } from "../kernel/jupyter-env";
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -158,8 +159,9 @@ interface DriverOutput {
   failed_starts: string[];
 }
 
+/** FORKLAB_BENCH_PYTHON, else the project's Jupyter environment (npx forklab setup). */
 function python(): string {
-  const chosen = process.env.FORKLAB_BENCH_PYTHON ?? "/usr/bin/python3";
+  const chosen = process.env.FORKLAB_BENCH_PYTHON ?? venvExecutable("python", venvDir());
   return existsSync(chosen) ? chosen : "python3";
 }
 
