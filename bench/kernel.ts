@@ -31,7 +31,7 @@ import { median, runAlone, type Row } from "./stats";
 const ROOT = path.resolve(__dirname, "..", "..");
 
 const DRIVER = `
-import atexit, json, os, shutil, subprocess, sys, tempfile, time
+import atexit, inspect, json, os, shutil, subprocess, sys, tempfile, time
 from queue import Empty
 import jupyter_client
 from jupyter_client.kernelspec import KernelSpecManager
@@ -92,11 +92,19 @@ def one_start(name, env):
         plain_get = shell.get_msg
         reply_at = []
 
-        async def timed_get(timeout=None):
-            msg = await plain_get(timeout)
+        def note(msg):
             if msg["msg_type"] == "kernel_info_reply" and not reply_at:
                 reply_at.append(time.perf_counter())
             return msg
+
+        # jupyter_client 7's channels return a coroutine here, 8's blocking client a message.
+        def timed_get(timeout=None):
+            got = plain_get(timeout)
+            if inspect.isawaitable(got):
+                async def later():
+                    return note(await got)
+                return later()
+            return note(got)
 
         shell.get_msg = timed_get
         kc.wait_for_ready(timeout=60)

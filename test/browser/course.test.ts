@@ -81,10 +81,19 @@ async function runNotebook(page: Page, path: string, inPlace: boolean): Promise<
   return cellsSeen(page);
 }
 
+/** The notebook from its top, in a window tall enough for all of it (at most 3000 px). */
 async function screenshot(page: Page, name: string): Promise<void> {
   if (!SCREENSHOTS) return;
   mkdirSync(SCREENSHOTS, { recursive: true });
+  const viewport = page.viewportSize()!;
+  const height = await page.evaluate(() => {
+    const scroller = (window as any).__forklabPanel.content.node as HTMLElement;
+    scroller.scrollTop = 0;
+    return scroller.scrollHeight + (window.innerHeight - scroller.clientHeight);
+  });
+  await page.setViewportSize({ width: viewport.width, height: Math.min(Math.max(height, viewport.height), 3000) });
   await page.screenshot({ path: join(SCREENSHOTS, name.replace(/\.ipynb$/, ".png")) });
+  await page.setViewportSize(viewport);
 }
 
 /** A scratch notebook written into the server's root (not one of the course's). */
