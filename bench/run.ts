@@ -10,6 +10,7 @@ import { execSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { benchDistributed } from "./distributed";
 import { benchKernel } from "./kernel";
 import { benchProcess } from "./process";
 import { ms, type Row } from "./stats";
@@ -29,6 +30,10 @@ const BENCHMARKS: Record<string, { what: string; goal: string; run: () => Promis
     what: "Process start to result of a trivial target, vs Python multiprocessing; median of 30",
     goal: "cold spawn <= 1.3x Python's spawn; warm spare <= 1.0x Python's forkserver",
     run: () => benchProcess(),
+  },
+  distributed: {
+    what: "tiny tasks per task through Redis (RedisQueue, DistributedPool) vs the tutorial's BaseManager master/worker; CPU tasks on 2 forklab workers vs 1; median of 3",
+    run: () => benchDistributed(),
   },
   subprocess: {
     what: "run(/usr/bin/true), ms per call, vs Node spawn, execa and Python subprocess.run; median of 7 loops of 200",

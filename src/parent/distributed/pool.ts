@@ -170,6 +170,7 @@ export class DistributedPool {
   #refresh: NodeJS.Timeout | undefined;
   #stopped: Promise<void> | undefined;
   #reading: Promise<void> | undefined;
+  #unsent: { name: string; data: TaskData; opts: { jobId: string; attempts: number; removeOnComplete: { age: number }; removeOnFail: { age: number } } }[] = [];
 
   constructor(options: DistributedPoolOptions) {
     this.#options = checkOptions(options);
@@ -381,26 +382,32 @@ export class DistributedPool {
     this.#counts.submitted += entries.length;
     this.#live.show();
     this.#startRefresh();
-    void this.#ready
-      .then(() =>
-        this.#queue!.addBulk(
-          entries.map(({ jobId, data }) => ({
-            name: jobName(target),
-            data,
-            opts: {
-              jobId,
-              attempts: this.#options.attempts,
-              // Kept for an hour so that a caller reconnecting after a Redis restart can read them.
-              removeOnComplete: { age: 3600 },
-              removeOnFail: { age: 24 * 3600 },
-            },
-          })),
-        ),
-      )
-      .catch((error: unknown) => {
-        for (const { jobId } of entries) this.#settle(jobId)?.reject(error);
+    for (const { jobId, data } of entries) {
+      this.#unsent.push({
+        name: jobName(target),
+        data,
+        opts: {
+          jobId,
+          attempts: this.#options.attempts,
+          // Kept for an hour so that a caller reconnecting after a Redis restart can read them.
+          removeOnComplete: { age: 3600 },
+          removeOnFail: { age: 24 * 3600 },
+        },
       });
+    }
+    // Jobs submitted in the same tick (a loop of applyAsync) are added in one call.
+    if (this.#unsent.length === entries.length) queueMicrotask(() => this.#flush());
     return entries.map((e) => e.promise);
+  }
+
+  #flush(): void {
+    const jobs = this.#unsent.splice(0);
+    if (jobs.length === 0) return;
+    void this.#ready
+      .then(() => this.#queue!.addBulk(jobs))
+      .catch((error: unknown) => {
+        for (const job of jobs) this.#settle(job.opts.jobId)?.reject(error);
+      });
   }
 
   /** Python's `apply`: run `target(...args)` on a worker and wait for its result. */

@@ -40,6 +40,7 @@ export class QueueFullError extends Error {
 /** Seconds a consumer's heartbeat lives without renewal; past it, its unacknowledged items return to the queue. */
 const HEARTBEAT_TTL_S = 10;
 const HEARTBEAT_EVERY_MS = 3000;
+const RECOVER_EVERY_MS = 1000;
 /** The longest single blocking wait, so that recovery runs between waits. */
 const MAX_BLOCK_S = 2;
 
@@ -70,6 +71,7 @@ export class RedisQueue<T = unknown> {
   #heartbeat: NodeJS.Timeout | undefined;
   #getChain: Promise<unknown> = Promise.resolve();
   #closed = false;
+  #recoveredAt = -Infinity;
   /** Items this consumer took and has not acknowledged yet (JoinableQueue), oldest first. */
   protected readonly taken: string[] = [];
 
@@ -135,8 +137,13 @@ export class RedisQueue<T = unknown> {
     }
   }
 
-  /** Move the unacknowledged items of consumers whose heartbeat is gone back to the queue. */
+  /**
+   * Move the unacknowledged items of consumers whose heartbeat is gone back to the queue. At most
+   * once a second: a heartbeat lives 10 s, so checking on every get would only cost round trips.
+   */
   async #recover(client: Redis): Promise<void> {
+    if (performance.now() - this.#recoveredAt < RECOVER_EVERY_MS) return;
+    this.#recoveredAt = performance.now();
     const consumers = await client.smembers(this.#key("consumers"));
     for (const consumer of consumers) {
       if (consumer === this.#consumer) continue;
@@ -183,9 +190,9 @@ export class RedisQueue<T = unknown> {
     const client = await this.client();
     await this.#recover(client);
     let raw: string | null = null;
-    if (!block) {
-      raw = await client.lmove(this.itemsKey, this.processingKey, "RIGHT", "LEFT");
-    } else {
+    // First without blocking (on the pipelined client); only an empty queue needs the blocking one.
+    raw = await client.lmove(this.itemsKey, this.processingKey, "RIGHT", "LEFT");
+    if (raw === null && block) {
       this.#blocking ??= connectRedis(this.address, `forklab-queue-${this.#consumer}-get`);
       const deadline = seconds === undefined ? Infinity : Date.now() + seconds * 1000;
       while (raw === null && !this.#closed) {
@@ -200,9 +207,13 @@ export class RedisQueue<T = unknown> {
     return decodeValue(raw) as T;
   }
 
-  /** A Queue acknowledges an item as soon as it is delivered. */
+  /**
+   * A Queue acknowledges an item as soon as it is delivered, without waiting for the answer: the
+   * acknowledgement travels with the next command. If this process dies first, the item is
+   * delivered again (at least once).
+   */
   protected async delivered(client: Redis, raw: string): Promise<void> {
-    await client.lrem(this.processingKey, -1, raw);
+    client.lrem(this.processingKey, -1, raw).catch(() => {});
   }
 
   getNowait(): Promise<T> {
