@@ -143,8 +143,8 @@ function expectCard(output: Bundle | undefined, childPid: number, kernelPid: num
 
 for (const row of COURSE) {
   const file = join(NOTEBOOKS, row.notebook);
-  if (!existsSync(file)) {
-    it.todo(`${row.notebook}: not in notebooks/ yet`);
+  if (!existsSync(file) || row.pending) {
+    it.todo(`${row.notebook}: ${row.pending ?? "not in notebooks/ yet"}`);
     continue;
   }
 
