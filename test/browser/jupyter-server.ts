@@ -2,7 +2,8 @@
  * A real Jupyter server (JupyterLab 4 or Notebook 7 from the project's environment) and a real
  * Chromium driving it, for the browser test and the screenshots script.
  *
- * Everything they write goes to one temporary folder: the kernelspec prefix, Jupyter's data,
+ * Everything they write goes to one temporary folder (the copy of the notebooks to a temporary
+ * folder .browser-test-* in the checkout): the kernelspec prefix, Jupyter's data,
  * runtime and config folders, JupyterLab's settings and workspaces, HOME and the browser profile.
  * The server listens on 127.0.0.1 with a random token. It runs in its own process group; its
  * kernels lead sessions of their own, so `stop()` takes the server's descendants before signalling
@@ -128,13 +129,16 @@ export class JupyterServer {
   static async start(options: ServerOptions): Promise<JupyterServer> {
     const work = mkdtempSync(join(tmpdir(), "forklab-browser-"));
     const dirs = Object.fromEntries(
-      ["prefix", "root", "data", "runtime", "config", "settings", "workspaces", "home"].map((name) => {
+      ["prefix", "data", "runtime", "config", "settings", "workspaces", "home"].map((name) => {
         const dir = join(work, name);
         mkdirSync(dir, { recursive: true });
         return [name, dir];
       }),
     ) as Record<string, string>;
     const root = packageRoot();
+    // The notebooks' copy stays inside the checkout, as the course does: a notebook may resolve
+    // "forklab/package.json" by the package's self-reference, which works only within it.
+    dirs.root = mkdtempSync(join(root, ".browser-test-"));
     const install = spawnSync(process.execPath, [join(root, "bin/forklab.js"), "install", "--prefix", dirs.prefix], { encoding: "utf8" });
     if (install.status !== 0) throw new Error(`forklab install failed: ${install.stderr}`);
     cpSync(options.notebooks, dirs.root, {
@@ -246,6 +250,7 @@ export class JupyterServer {
       throw new Error(`${(error as Error).message}; left behind: ${JSON.stringify([...left])}`);
     } finally {
       rmSync(this.work, { recursive: true, force: true });
+      rmSync(this.root, { recursive: true, force: true });
     }
   }
 }

@@ -168,7 +168,10 @@ export async function cellsSeen(page: Page): Promise<CellSeen[]> {
           text: (node.textContent ?? "").slice(0, 2000),
           styled: Array.from(node.querySelectorAll("[style]")).filter((e) => e.getAttribute("style")!.trim()).length,
           // An empty style="" is dropped by the sanitizer and means nothing either way.
-          styles: Array.from(node.querySelectorAll("[style]")).map((e) => e.getAttribute("style")!).filter((style) => style.trim()),
+          // Normalized as the sanitizer writes them back (no empty declarations, no trailing ";").
+          styles: Array.from(node.querySelectorAll("[style]"))
+            .map((e) => e.getAttribute("style")!.split(";").map((d) => d.trim()).filter(Boolean).join(";"))
+            .filter(Boolean),
           elements: node.querySelectorAll("*").length,
           height: node.getBoundingClientRect().height,
         })),
