@@ -14,6 +14,8 @@ import { endpoint, parse, WireError, type ConnectionInfo } from "../wire";
 
 export interface ControlThreadData {
   connection: ConnectionInfo;
+  /** Element 0 is 1 while a cell runs on the main thread, 0 otherwise (see ControlChannel). */
+  cellRunning: Int32Array;
 }
 
 /** Main -> thread: frames to send on control; or close. */
@@ -24,14 +26,16 @@ export type FromControlThread = { received: Buffer[] } | { log: string } | { rea
 /** Whether this thread interrupts by raising SIGINT (everywhere but Windows). */
 export const RAISES_SIGINT = process.platform !== "win32";
 
-async function serveControl(control: zmq.Router, info: ConnectionInfo): Promise<void> {
+async function serveControl(control: zmq.Router, info: ConnectionInfo, cellRunning: Int32Array): Promise<void> {
   const key = { key: info.key, scheme: info.signature_scheme || "hmac-sha256" };
   for await (const frames of control) {
     try {
       // On Windows, process.kill(pid, "SIGINT") terminates the process: there the main thread
       // interrupts when it gets the message, and a spinning cell cannot be stopped.
       const interrupt = parse(frames, key).header.msg_type === "interrupt_request";
-      if (interrupt && RAISES_SIGINT) process.kill(process.pid, "SIGINT");
+      // Only while a cell runs: a SIGINT raised while idle is handled late, by whichever cell
+      // has started meanwhile, and interrupts it.
+      if (interrupt && RAISES_SIGINT && Atomics.load(cellRunning, 0) === 1) process.kill(process.pid, "SIGINT");
     } catch (error) {
       if (!(error instanceof WireError)) throw error;
       // The main thread parses again and logs why it dropped the message.
@@ -49,7 +53,7 @@ function post(message: FromControlThread): void {
 }
 
 async function main(): Promise<void> {
-  const { connection } = workerData as ControlThreadData;
+  const { connection, cellRunning } = workerData as ControlThreadData;
   const control = new zmq.Router();
   const heartbeat = new zmq.Reply();
   control.linger = 1000;
@@ -79,7 +83,7 @@ async function main(): Promise<void> {
   });
   post({ ready: true });
   await Promise.all([
-    serveControl(control, connection).catch((error) => post({ log: `control channel ended: ${String(error)}` })),
+    serveControl(control, connection, cellRunning).catch((error) => post({ log: `control channel ended: ${String(error)}` })),
     serveHeartbeat(heartbeat).catch(() => {}),
   ]);
 }

@@ -14,6 +14,8 @@ export interface CellContext {
   request: Message;
   /** Bytes written to stdout/stderr in this cell's context may split a character: one decoder each. */
   decoders?: { stdout: StringDecoder; stderr: StringDecoder };
+  /** Aborted when this cell is interrupted: what the kernel awaits for it stops waiting. */
+  abort: AbortController;
   /** The display ids of the outputs this cell shows (display_data, not updates). */
   displayIds: Set<string>;
   /** Registered by the library while this cell ran: called if this cell is interrupted. */

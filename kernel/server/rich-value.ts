@@ -13,10 +13,15 @@ export function plainText(value: unknown): string {
   return util.inspect(value, { colors: false, depth: 4, maxArrayLength: 100, breakLength: 100 });
 }
 
-export async function toBundle(value: unknown): Promise<Bundle> {
-  const method = (value as { [JUPYTER_DISPLAY]?: unknown } | null | undefined)?.[JUPYTER_DISPLAY];
-  if (typeof method !== "function") return { "text/plain": plainText(value) };
-  const bundle: unknown = await method.call(value);
+/**
+ * The MIME bundle for `value`. Code the value brings (its display method, its inspect.custom) runs
+ * through `guard`: calls made synchronously by `sync`, promises awaited through `wait`, so that
+ * the kernel can make them interruptible.
+ */
+export async function toBundle(value: unknown, guard: RenderGuard = DIRECT): Promise<Bundle> {
+  const method = guard.sync(() => (value as { [JUPYTER_DISPLAY]?: unknown } | null | undefined)?.[JUPYTER_DISPLAY]);
+  if (typeof method !== "function") return { "text/plain": guard.sync(() => plainText(value)) };
+  const bundle: unknown = await guard.wait(Promise.resolve(guard.sync(() => method.call(value))));
   if (bundle === null || typeof bundle !== "object" || Array.isArray(bundle)) {
     throw new TypeError(
       `[Symbol.for("Jupyter.display")]() must return a MIME bundle object such as { "text/plain": "..." }, ` +
@@ -24,5 +29,12 @@ export async function toBundle(value: unknown): Promise<Bundle> {
     );
   }
   const data = bundle as Record<string, unknown>;
-  return { ...data, "text/plain": typeof data["text/plain"] === "string" ? data["text/plain"] : plainText(value) };
+  return { ...data, "text/plain": typeof data["text/plain"] === "string" ? data["text/plain"] : guard.sync(() => plainText(value)) };
 }
+
+export interface RenderGuard {
+  sync<T>(fn: () => T): T;
+  wait<T>(promise: Promise<T>): Promise<T>;
+}
+
+const DIRECT: RenderGuard = { sync: (fn) => fn(), wait: (promise) => promise };

@@ -11,6 +11,7 @@ import { RAISES_SIGINT } from "../control/control-thread";
 import { History } from "./history";
 import { log } from "../log";
 import { OutputRouter, type CellContext } from "./output";
+import { callInterruptibly, isInterruption, untilAborted } from "./interruptible";
 import { contentProblem } from "./request-content";
 import { plainText, toBundle } from "./rich-value";
 import { bindSockets, closeSockets, OrderedSender, type KernelSockets } from "./sockets";
@@ -88,6 +89,7 @@ export class KernelServer {
     for (const pending of this.#inputs.values()) pending.reject(new Error("interrupted while waiting for input"));
     this.#inputs.clear();
     this.#executor.interrupt();
+    running.abort.abort();
     this.#notifyInterrupted(running);
   }
 
@@ -312,8 +314,9 @@ export class KernelServer {
     if (!silent) this.#output.send("execute_input", { code, execution_count: count }, message);
     if (storeHistory) this.#history.add(count, code);
 
-    const context: CellContext = { request: message, displayIds: new Set(), interruptListeners: new Set() };
+    const context: CellContext = { request: message, abort: new AbortController(), displayIds: new Set(), interruptListeners: new Set() };
     this.#running = context;
+    this.#sockets.control.setCellRunning(true);
     this.#interrupted = false;
     // The cell may block the event loop at once: busy and execute_input must be handed to zeromq
     // (whose own thread puts them on the wire) before it starts, or the frontend shows idle.
@@ -329,7 +332,10 @@ export class KernelServer {
             const liveId = liveDisplayId(value);
             // A live object keeps its own output up to date: show that output, once per cell.
             if (liveId !== undefined && context.displayIds.has(liveId)) return { status: "ok", hasValue: false } as const;
-            const data = await toBundle(value);
+            const data = await toBundle(value, {
+              sync: callInterruptibly,
+              wait: (promise) => untilAborted(promise, context.abort.signal),
+            });
             if (liveId !== undefined) {
               context.displayIds.add(liveId);
               this.#output.send("display_data", { data, metadata: {}, transient: { display_id: liveId } }, message);
@@ -339,13 +345,14 @@ export class KernelServer {
             if (storeHistory) this.#history.setOutput(count, data["text/plain"]);
             return { status: "ok", hasValue: false } as const;
           } catch (thrown) {
-            return { status: "error", error: this.#executor.describeError(thrown) } as const;
+            return { status: "error", error: this.#executor.describeError(thrown), interrupted: isInterruption(thrown) } as const;
           }
         });
       }
       if (outcome.status === "error" && outcome.interrupted) this.#notifyInterrupted(context);
     } finally {
       this.#running = undefined;
+      this.#sockets.control.setCellRunning(false);
     }
     if (outcome.status === "error" && this.#interrupted) {
       outcome.error = { ...outcome.error, ename: "Interrupted", evalue: `the cell was interrupted (${outcome.error.evalue})` };

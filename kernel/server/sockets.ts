@@ -38,10 +38,13 @@ export class OrderedSender {
 export class ControlChannel implements FrameSink {
   readonly #worker: Worker;
   readonly #exited: Promise<void>;
+  /** Shared with the thread, which reads it without the main thread (which may be blocked). */
+  readonly #cellRunning: Int32Array;
   #onMessage: (frames: Buffer[]) => void = () => {};
 
-  private constructor(worker: Worker) {
+  private constructor(worker: Worker, cellRunning: Int32Array) {
     this.#worker = worker;
+    this.#cellRunning = cellRunning;
     this.#exited = new Promise((resolve) => worker.once("exit", () => resolve()));
     worker.on("message", (message: FromControlThread) => {
       if ("received" in message) this.#onMessage(message.received.map((frame) => Buffer.from(frame)));
@@ -51,9 +54,9 @@ export class ControlChannel implements FrameSink {
   }
 
   static async start(connection: ConnectionInfo): Promise<ControlChannel> {
-    const data: ControlThreadData = { connection };
+    const data: ControlThreadData = { connection, cellRunning: new Int32Array(new SharedArrayBuffer(4)) };
     const worker = new Worker(path.join(__dirname, "..", "control", "control-thread.js"), { workerData: data });
-    const channel = new ControlChannel(worker);
+    const channel = new ControlChannel(worker, data.cellRunning);
     await new Promise<void>((resolve, reject) => {
       worker.once("error", reject);
       worker.once("exit", (code) => reject(new Error(`the control thread exited (code ${code}) before it was ready`)));
@@ -63,6 +66,11 @@ export class ControlChannel implements FrameSink {
       });
     });
     return channel;
+  }
+
+  /** Tell the thread whether a cell runs, so that it interrupts by signal only then. */
+  setCellRunning(running: boolean): void {
+    Atomics.store(this.#cellRunning, 0, running ? 1 : 0);
   }
 
   onMessage(handler: (frames: Buffer[]) => void): void {
