@@ -61,5 +61,5 @@ export const COURSE: CourseNotebook[] = [
     anywhere: [/^Process to read: \d+$/, /^Get A from queue\.$/, /^Get B from queue\.$/, /^Get C from queue\.$/],
   },
   // The tutorial's distributed chapter is not in the seed: its Python is quoted from the chapter.
-  { notebook: "06-distributed.ipynb", pending: "a summary (小结) before the exercises, and each answer right after its exercise" },
+  { notebook: "06-distributed.ipynb" },
 ];
