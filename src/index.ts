@@ -22,3 +22,8 @@ export { Pool, AsyncResult, TimeoutError, AbortError, WorkerLostError, BrokenPoo
 export type { PoolOptions, ApplyOptions, PoolStats, TaskStats } from "./parent/pool";
 export { renderPoolTimeline } from "./render/pool-timeline";
 export type { PoolSnapshot } from "./render/pool-timeline";
+export { Queue, JoinableQueue, SimpleQueue } from "./ipc/queue";
+export type { QueueOptions, BlockingOptions } from "./ipc/queue";
+export { Pipe, Connection } from "./ipc/pipe";
+export { Empty, Full } from "./ipc/errors";
+export { renderQueueFlow } from "./render/queue-flow";

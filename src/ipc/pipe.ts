@@ -1,0 +1,91 @@
+/**
+ * Python's Pipe(duplex): two connections. Each direction is a queue owned by the process that
+ * called Pipe(); a connection sends into one and receives from the other, so either end can be
+ * passed to any process. recv() at the end of a closed pipe with nothing left rejects with EOFError.
+ */
+import * as util from "node:util";
+import { makeHandleable, registerHandleKind } from "../protocol/handles";
+import { EOFError } from "../render/stdin-lines";
+import { normalizeTimeout } from "../parent/timeouts";
+import { backendFor, LocalBackend, QueueFailure, type BackendState, type QueueBackend } from "./backend";
+import { packItem, unpackItem } from "./items";
+import { Failure } from "./wire";
+
+const PIPE_HANDLE = "forklab.pipe";
+
+export class Connection<T = unknown> {
+  readonly #out: QueueBackend | undefined;
+  readonly #in: QueueBackend | undefined;
+  #closed = false;
+
+  /** Made by Pipe(); not constructed directly. */
+  constructor(out: QueueBackend | undefined, inbound: QueueBackend | undefined) {
+    this.#out = out;
+    this.#in = inbound;
+    makeHandleable(this, () => ({ kind: PIPE_HANDLE, module: __filename, state: { out: out?.state(), in: inbound?.state() } }));
+  }
+
+  get readable(): boolean {
+    return this.#in !== undefined;
+  }
+
+  get writable(): boolean {
+    return this.#out !== undefined;
+  }
+
+  #check(method: string, backend: QueueBackend | undefined, side: string): QueueBackend {
+    if (this.#closed) throw new Error(`Connection.${method}(): this connection was closed in this process (pid ${process.pid}) by close()`);
+    if (!backend) throw new Error(`Connection.${method}(): this end of a one-way Pipe(false) is ${side}; use the other end`);
+    return backend;
+  }
+
+  /** Send a value (copied, as by structured clone) to the other end. */
+  async send(value: T): Promise<void> {
+    const out = this.#check("send", this.#out, "read-only");
+    await out.put(packItem(value, "through a Pipe"), undefined);
+  }
+
+  /** The next value sent from the other end; rejects with EOFError once it closed and nothing is left. */
+  async recv(): Promise<T> {
+    const inbound = this.#check("recv", this.#in, "write-only");
+    try {
+      return unpackItem(await inbound.get(undefined)) as T;
+    } catch (error) {
+      if (error instanceof QueueFailure && error.failure === Failure.Eof) {
+        throw new EOFError("Connection.recv(): the other end of the pipe was closed and nothing is left to receive");
+      }
+      throw error;
+    }
+  }
+
+  /** Whether there is something to recv() (or the other end closed), waiting up to `timeout` seconds (default 0; null: no limit). */
+  poll(timeout: number | null = 0): Promise<boolean> {
+    const inbound = this.#check("poll", this.#in, "write-only");
+    return inbound.poll(normalizeTimeout("Connection.poll()", timeout));
+  }
+
+  /** Close this end: the other end's recv() gets EOFError once it has read what was sent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#out?.closeWriter();
+  }
+
+  [util.inspect.custom](): string {
+    return `<Connection ${this.readable ? "r" : ""}${this.writable ? "w" : ""}${this.#closed ? " closed" : ""}>`;
+  }
+}
+
+/** Python's Pipe(duplex=true): `[a, b]`; with duplex false, a only receives and b only sends. */
+export function Pipe<T = unknown>(duplex = true): [Connection<T>, Connection<T>] {
+  if (typeof duplex !== "boolean") throw new TypeError(`Pipe(duplex): duplex must be true or false, got ${util.inspect(duplex)}`);
+  const ab = new LocalBackend("Pipe", 0);
+  if (!duplex) return [new Connection<T>(undefined, ab), new Connection<T>(ab, undefined)];
+  const ba = new LocalBackend("Pipe", 0);
+  return [new Connection<T>(ab, ba), new Connection<T>(ba, ab)];
+}
+
+registerHandleKind(PIPE_HANDLE, (state) => {
+  const { out, in: inbound } = state as { out?: BackendState; in?: BackendState };
+  return new Connection(out && backendFor(out), inbound && backendFor(inbound));
+});

@@ -1,0 +1,283 @@
+/**
+ * Queue, JoinableQueue and SimpleQueue: Python's multiprocessing queues, usable from any process.
+ *
+ * The process that creates a queue owns its items; the same queue passed to spawn, Process or a
+ * Pool task (as an argument or inside one, at any depth, and on from a child to its own child)
+ * arrives there as a proxy that reaches the owner directly (see server.ts). Every operation that
+ * may need another process returns a promise, on every side. Every item is copied (structured
+ * clone) when it is put.
+ */
+import * as util from "node:util";
+import { makeHandleable, registerHandleKind, type HandleDescriptor } from "../protocol/handles";
+import { JUPYTER_DISPLAY, LIVE_DISPLAY_ID, type MimeBundle } from "../protocol/kernel-bridge";
+import { optionError } from "../parent/option-errors";
+import { normalizeTimeout } from "../parent/timeouts";
+import { backendFor, LocalBackend, QueueFailure, type BackendState, type QueueBackend } from "./backend";
+import { Empty, Full } from "./errors";
+import { packItem, unpackItem } from "./items";
+import type { QueueSnapshot } from "./store";
+import { Failure } from "./wire";
+
+export const QUEUE_HANDLE = "forklab.queue";
+
+export interface QueueOptions {
+  /** Most items the queue holds; a put waits for room beyond it. 0: no limit. @default 0 */
+  maxsize?: number;
+}
+
+export interface BlockingOptions {
+  /** false: fail at once (Empty / Full) instead of waiting. @default true */
+  block?: boolean;
+  /** Seconds to wait at most (with block); undefined or null: no limit. */
+  timeout?: number | null;
+}
+
+/** How a queue is made from what its constructor got: the one place that reads those arguments. */
+export function queueBackend(kind: QueueSnapshot["kind"], arg: unknown): QueueBackend {
+  if (arg instanceof Attach) return arg.backend;
+  const where = `new ${kind}()`;
+  const options: QueueOptions = typeof arg === "number" || arg === undefined ? { maxsize: arg as number | undefined } : (arg as QueueOptions);
+  if (typeof options !== "object" || options === null) throw optionError(where, "maxsize", "a whole number >= 0 (0: no limit)", arg);
+  const maxsize = options.maxsize ?? 0;
+  if (typeof maxsize !== "number" || !Number.isInteger(maxsize) || maxsize < 0) {
+    throw optionError(where, "maxsize", "a whole number >= 0 (0: no limit)", maxsize);
+  }
+  return new LocalBackend(kind, maxsize);
+}
+
+/** A queue arriving in another process: built on the backend its handle names. */
+class Attach {
+  constructor(readonly backend: QueueBackend) {}
+}
+
+function blocking(where: string, options: unknown): number | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== "object" || options === null) throw optionError(where, "options", "{ block?, timeout? }", options);
+  const { block = true, timeout } = options as BlockingOptions;
+  if (typeof block !== "boolean") throw optionError(where, "block", "true or false", block);
+  if (!block) return 0;
+  return normalizeTimeout(where, timeout);
+}
+
+const short = (value: unknown) => util.inspect(value, { depth: 1, breakLength: Infinity, maxStringLength: 40 });
+
+/** What the three queue classes share: an owner's items behind a backend, and closing. */
+abstract class QueueBase<T> {
+  readonly #backend: QueueBackend;
+  #closed = false;
+  #live: { displayId: string | undefined; changed(): void; show(): void } | undefined;
+
+  protected constructor(arg: unknown) {
+    // `kind` is a prototype getter, so a subclass's kind is known here already.
+    this.#backend = queueBackend(this.kind, arg);
+    makeHandleable(this, () => this.#toHandle());
+  }
+
+  protected get backend(): QueueBackend {
+    return this.#backend;
+  }
+
+  protected get kind(): QueueSnapshot["kind"] {
+    return "Queue";
+  }
+
+  /** The pid of the process that holds the items. */
+  get ownerPid(): number {
+    return this.#backend.ownerPid;
+  }
+
+  get maxsize(): number {
+    return this.#backend.maxsize;
+  }
+
+  /** This process will not use the queue again (as Python's close()); the others still can. */
+  close(): void {
+    this.#closed = true;
+  }
+
+  protected check(method: string): void {
+    if (this.#closed) {
+      throw new Error(`${this.kind}.${method}(): this ${this.kind} was closed in this process (pid ${process.pid}) by close(); other processes can still use it, but here make a new one or do not close it yet`);
+    }
+  }
+
+  protected async putItem(method: string, item: T, timeout: number | undefined): Promise<void> {
+    this.check(method);
+    const packed = packItem(item, `through a ${this.kind}`);
+    try {
+      await this.#backend.put(packed, timeout);
+    } catch (error) {
+      if (error instanceof QueueFailure && error.failure === Failure.Full) {
+        throw new Full(
+          timeout === 0
+            ? `${this.kind}.${method}(): the queue is full (maxsize ${this.maxsize}); ${short(item)} was not put`
+            : `${this.kind}.${method}(): no room within ${timeout} s (maxsize ${this.maxsize}); ${short(item)} was not put`,
+        );
+      }
+      throw error;
+    }
+  }
+
+  protected async getItem(method: string, timeout: number | undefined): Promise<T> {
+    this.check(method);
+    try {
+      return unpackItem(await this.#backend.get(timeout)) as T;
+    } catch (error) {
+      if (error instanceof QueueFailure) throw this.failure(method, error.failure, timeout);
+      throw error;
+    }
+  }
+
+  protected failure(method: string, failure: Failure, timeout: number | undefined): Error {
+    if (failure === Failure.Empty) {
+      return new Empty(
+        timeout === 0 ? `${this.kind}.${method}(): the queue is empty` : `${this.kind}.${method}(): no item arrived within ${timeout} s`,
+      );
+    }
+    return new Error(`${this.kind}.${method}() failed (${failure})`);
+  }
+
+  /** Python's qsize(): the number of items in the queue now (approximate while others use it). */
+  qsize(): Promise<number> {
+    this.check("qsize");
+    return this.#backend.size().then((s) => s.size);
+  }
+
+  empty(): Promise<boolean> {
+    this.check("empty");
+    return this.#backend.size().then((s) => s.size === 0);
+  }
+
+  /** What the picture shows: producers and consumers, counts, and the first events. */
+  snapshot(): Promise<QueueSnapshot> {
+    return this.#backend.snapshot();
+  }
+
+  #toHandle(): HandleDescriptor {
+    // The owner's picture starts when its queue first goes to another process: the flow begins.
+    this.#showLive();
+    return { kind: QUEUE_HANDLE, module: __filename, state: { backend: this.#backend.state(), kind: this.kind } };
+  }
+
+  #showLive(): void {
+    if (this.#live || !(this.#backend instanceof LocalBackend)) return;
+    const { isInKernel } = require("../render/display") as typeof import("../render/display");
+    if (!isInKernel()) return;
+    const { LiveDisplay } = require("../render/live") as typeof import("../render/live");
+    const store = (this.#backend as LocalBackend).store;
+    this.#live = new LiveDisplay(() => this.#render(store.snapshot(process.pid)), { kind: "forklab-queue", tickMs: 0 });
+    store.onChange = () => this.#live?.changed();
+    this.#live.show();
+  }
+
+  #render(snapshot: QueueSnapshot): MimeBundle {
+    const { renderQueueFlow } = require("../render/queue-flow") as typeof import("../render/queue-flow");
+    return renderQueueFlow(snapshot);
+  }
+
+  get [LIVE_DISPLAY_ID](): string | undefined {
+    return this.#live?.displayId;
+  }
+
+  async [JUPYTER_DISPLAY](): Promise<MimeBundle> {
+    return this.#render(await this.#backend.snapshot());
+  }
+
+  [util.inspect.custom](): string {
+    return `<${this.kind} owner pid ${this.ownerPid}${this.maxsize ? ` maxsize ${this.maxsize}` : ""}${this.#closed ? " closed" : ""}>`;
+  }
+}
+
+/** Python's multiprocessing.Queue. */
+export class Queue<T = unknown> extends QueueBase<T> {
+  /** `new Queue()`, `new Queue(maxsize)` or `new Queue({ maxsize })`. */
+  constructor(maxsize?: number | QueueOptions) {
+    super(maxsize);
+  }
+
+  /** Put an item; with maxsize, waits for room (block, timeout in seconds), else rejects with Full. */
+  put(item: T, options?: BlockingOptions): Promise<void> {
+    try {
+      return this.putItem("put", item, blocking(`${this.kind}.put()`, options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Take the first item, waiting for one (block, timeout in seconds), else rejects with Empty. */
+  get(options?: BlockingOptions): Promise<T> {
+    try {
+      return this.getItem("get", blocking(`${this.kind}.get()`, options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  putNowait(item: T): Promise<void> {
+    return this.putItem("putNowait", item, 0);
+  }
+
+  getNowait(): Promise<T> {
+    return this.getItem("getNowait", 0);
+  }
+
+  full(): Promise<boolean> {
+    this.check("full");
+    return this.backend.size().then((s) => s.full);
+  }
+}
+
+/** Python's JoinableQueue: a Queue whose join() waits until every item put was marked taskDone(). */
+export class JoinableQueue<T = unknown> extends Queue<T> {
+  constructor(maxsize?: number | QueueOptions) {
+    super(maxsize);
+  }
+
+  protected override get kind(): QueueSnapshot["kind"] {
+    return "JoinableQueue";
+  }
+
+  /** One item taken earlier is done with. Rejects with a ValueError-like error when called more often than items were put. */
+  async taskDone(): Promise<void> {
+    this.check("taskDone");
+    try {
+      await this.backend.taskDone();
+    } catch (error) {
+      if (error instanceof QueueFailure) throw new Error("JoinableQueue.taskDone() called too many times: more than items were put");
+      throw error;
+    }
+  }
+
+  /** Resolves once every item put so far has been marked done. */
+  join(): Promise<void> {
+    this.check("join");
+    return this.backend.join();
+  }
+}
+
+/** Python's SimpleQueue: put, get, empty, close; no maxsize. */
+export class SimpleQueue<T = unknown> extends QueueBase<T> {
+  constructor() {
+    super(arguments[0] instanceof Attach ? arguments[0] : undefined);
+  }
+
+  protected override get kind(): QueueSnapshot["kind"] {
+    return "SimpleQueue";
+  }
+
+  put(item: T): Promise<void> {
+    return this.putItem("put", item, undefined);
+  }
+
+  get(): Promise<T> {
+    return this.getItem("get", undefined);
+  }
+}
+
+registerHandleKind(QUEUE_HANDLE, (state) => {
+  const { backend, kind } = state as { backend: BackendState; kind: QueueSnapshot["kind"] };
+  const attach = new Attach(backendFor(backend));
+  if (kind === "JoinableQueue") return new JoinableQueue(attach as never);
+  if (kind === "SimpleQueue") return new (SimpleQueue as unknown as new (a: Attach) => SimpleQueue)(attach);
+  return new Queue(attach as never);
+});

@@ -1,0 +1,232 @@
+import { afterAll, describe, expect, it } from "vitest";
+import * as lib from "../../dist/src/index.js";
+import { isGone, waitFor } from "../support/processes";
+const { spawn, Queue, JoinableQueue, SimpleQueue, Pipe, Empty, Full, activeChildren } = lib;
+type Q<T> = InstanceType<typeof Queue<T>>;
+
+const quiet = { output: "none" as const };
+
+afterAll(() => {
+  for (const p of activeChildren()) p.kill();
+});
+
+describe("Queue in one process", () => {
+  it("is FIFO, copies items, and says Empty and Full", async () => {
+    const q = new Queue<{ n: number }>(2);
+    const item = { n: 1 };
+    await q.put(item);
+    item.n = 99;
+    await q.putNowait({ n: 2 });
+    expect(await q.full()).toBe(true);
+    await expect(q.putNowait({ n: 3 })).rejects.toBeInstanceOf(Full);
+    await expect(q.put({ n: 3 }, { timeout: 0.05 })).rejects.toThrow(/no room within 0.05 s \(maxsize 2\)/);
+    expect(await q.get()).toEqual({ n: 1 });
+    expect(await q.get()).toEqual({ n: 2 });
+    const empty = await q.getNowait().catch((e: unknown) => e);
+    expect(empty).toBeInstanceOf(Empty);
+    expect((empty as Error).name).toBe("Empty");
+    await expect(q.get({ timeout: 0.05 })).rejects.toThrow(/no item arrived within 0.05 s/);
+    expect(await q.empty()).toBe(true);
+  });
+
+  it("checks its arguments and refuses use after close()", async () => {
+    expect(() => new Queue(-1)).toThrow(/new Queue\(\): option maxsize must be a whole number >= 0 \(0: no limit\), got -1 \(number\)/);
+    const q = new Queue();
+    await expect(q.get({ timeout: -1 })).rejects.toThrow(/option timeout must be a number of seconds >= 0/);
+    await expect(q.put(() => 1)).rejects.toThrow(/item is a function: it cannot be sent through a Queue/);
+    q.close();
+    await expect(q.put(1)).rejects.toThrow(/Queue.put\(\): this Queue was closed in this process .* by close\(\)/);
+  });
+
+  it("a blocked put enters when a get makes room, in order", async () => {
+    const q = new Queue<number>(1);
+    await q.put(1);
+    const second = q.put(2);
+    const third = q.put(3);
+    expect(await q.get()).toBe(1);
+    await second;
+    expect(await q.get()).toBe(2);
+    await third;
+    expect(await q.get()).toBe(3);
+  });
+});
+
+describe("Queue between processes", () => {
+  it("the seed's writer and reader: a child puts, another child gets, by a typed parameter", async () => {
+    const q = new Queue<string>();
+    const writer = spawn(async (q: Q<string>) => {
+      for (const value of ["A", "B", "C"]) await q.put(value);
+    }, [q], quiet);
+    const reader = spawn(async (q: Q<string>) => {
+      const got: string[] = [];
+      for (let i = 0; i < 3; i++) got.push(await q.get());
+      return got;
+    }, [q], quiet);
+    await writer.join();
+    expect(await reader.result).toEqual(["A", "B", "C"]);
+    const snap = await q.snapshot();
+    expect(snap.participants.find((p) => p.pid === writer.pid)?.puts).toBe(3);
+    expect(snap.participants.find((p) => p.pid === reader.pid)?.gets).toBe(3);
+    // Each side in its own order, on the owner's one clock.
+    expect(snap.events.filter((e) => e.op === "put").map((e) => [e.pid, e.item])).toEqual(["'A'", "'B'", "'C'"].map((i) => [writer.pid, i]));
+    expect(snap.events.filter((e) => e.op === "get").map((e) => [e.pid, e.item])).toEqual(["'A'", "'B'", "'C'"].map((i) => [reader.pid, i]));
+    const times = snap.events.map((e) => e.t);
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+  });
+
+  it("maxsize applies backpressure across processes: a child's put waits until the parent gets", async () => {
+    const q = new Queue<number>(1);
+    const progress = new Queue<number>();
+    const producer = spawn(async (q: Q<number>, progress: Q<number>) => {
+      for (let i = 0; i < 3; i++) {
+        await q.put(i);
+        await progress.put(i);
+      }
+    }, [q, progress], quiet);
+    expect(await progress.get()).toBe(0);
+    // The second put cannot enter until an item leaves.
+    await expect(progress.get({ timeout: 0.3 })).rejects.toBeInstanceOf(Empty);
+    expect(await q.qsize()).toBe(1);
+    expect(await q.get()).toBe(0);
+    expect(await progress.get()).toBe(1);
+    expect(await q.get()).toBe(1);
+    expect(await q.get()).toBe(2);
+    await producer.join();
+  });
+
+  it("timeouts and getNowait in a child reject with Empty and Full, as themselves", async () => {
+    const q = new Queue<number>(1);
+    const p = spawn(async (q: Q<number>) => {
+      const names: string[] = [];
+      await q.getNowait().catch((e: Error) => names.push(`${e.name}: ${e.message}`));
+      await q.get({ timeout: 0.05 }).catch((e: Error) => names.push(e.name));
+      await q.put(1);
+      await q.putNowait(2).catch((e: Error) => names.push(e.name));
+      await q.put(2, { timeout: 0.05 }).catch((e: Error) => names.push(e.name));
+      await q.getNowait(); // throws Empty? no: 1 is there
+      throw await q.getNowait().catch((e: Error) => e);
+    }, [q], quiet);
+    const error = await p.result.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Empty);
+    await p.join();
+  });
+
+  it("a killed consumer gives back the item on its way to it; the rest stays for the others", async () => {
+    const q = new Queue<string>();
+    const consumer = spawn(async (q: Q<string>) => {
+      console.log("waiting");
+      await q.get();
+      console.log("never");
+    }, [q], { output: "none" });
+    await waitFor("the consumer to wait", async () => (await q.snapshot()).participants.length > 1 || consumer.stdout.includes("waiting"), 30_000);
+    consumer.kill();
+    await consumer.join();
+    await q.put("kept");
+    expect(await q.get()).toBe("kept");
+  });
+
+  it("a killed producer loses nothing it had put", async () => {
+    const q = new Queue<number>();
+    const producer = spawn(async (q: Q<number>) => {
+      for (let i = 0; i < 1000; i++) await q.put(i);
+      console.log("done");
+      await new Promise(() => setInterval(() => {}, 1000));
+    }, [q], { output: "none" });
+    await waitFor("the producer's puts", () => producer.stdout.includes("done"), 60_000);
+    producer.kill();
+    await producer.join();
+    const got: number[] = [];
+    for (let i = 0; i < 1000; i++) got.push(await q.get());
+    expect(got).toEqual([...Array(1000).keys()]);
+    expect(await q.qsize()).toBe(0);
+  });
+
+  it("a queue passed on to a grandchild still reaches its owner", async () => {
+    const q = new Queue<string>();
+    const lib = require.resolve("../../dist/src/index.js");
+    const child = spawn(async (q: Q<string>, lib: string) => {
+      const { spawn } = require(lib);
+      const grandchild = spawn(async (q: Q<string>) => q.put(`from grandchild ${process.pid}`), [q], { output: "none" });
+      await grandchild.join();
+      return grandchild.pid;
+    }, [q, lib], quiet);
+    const pid = await child.result;
+    expect(await q.get()).toBe(`from grandchild ${pid}`);
+    await child.join();
+    expect(isGone(pid)).toBe(true);
+  });
+
+  it("JoinableQueue.join() resolves once a child marked every item done; SimpleQueue and queues inside items", async () => {
+    const jobs = new JoinableQueue<number>();
+    const results = new SimpleQueue<number>();
+    const worker = spawn(async (jobs: InstanceType<typeof JoinableQueue<number>>, out: { results: InstanceType<typeof SimpleQueue<number>> }) => {
+      for (;;) {
+        const n = await jobs.get();
+        await out.results.put(n * n);
+        await jobs.taskDone();
+      }
+    }, [jobs, { results }], quiet);
+    for (const n of [1, 2, 3]) await jobs.put(n);
+    await jobs.join();
+    expect(await results.empty()).toBe(false);
+    const squares = [await results.get(), await results.get(), await results.get()];
+    expect(squares).toEqual([1, 4, 9]);
+    await expect(jobs.taskDone()).rejects.toThrow(/taskDone\(\) called too many times/);
+    worker.kill();
+    await worker.join();
+  });
+
+  it("Pipe: send and recv both ways with a child, poll, and EOFError after close", async () => {
+    const [here, there] = Pipe<string>();
+    const p = spawn(async (conn: InstanceType<typeof lib.Connection<string>>) => {
+      const got = await conn.recv();
+      await conn.send(got.toUpperCase());
+      conn.close();
+    }, [there], quiet);
+    expect(await here.poll()).toBe(false);
+    await here.send("ping");
+    expect(await here.poll(null)).toBe(true);
+    expect(await here.recv()).toBe("PING");
+    await p.join();
+    await expect(here.recv()).rejects.toThrow(/other end of the pipe was closed/);
+  });
+});
+
+describe("many messages", () => {
+  it("60 000 items from 3 producers to 2 consumers, each exactly once, FIFO per producer", async () => {
+    const PER = 20_000;
+    const q = new Queue<number>();
+    const producers = [0, 1, 2].map((k) =>
+      spawn(async (q: Q<number>, k: number, per: number) => {
+        for (let i = 0; i < per; i++) await q.put(k * 1e7 + i);
+      }, [q, k, PER], quiet),
+    );
+    const consumers = [0, 1].map(() =>
+      spawn(async (q: Q<number>) => {
+        const seen: number[] = [];
+        for (;;) {
+          const v = await q.get();
+          if (v < 0) return seen;
+          seen.push(v);
+        }
+      }, [q], quiet),
+    );
+    for (const p of producers) await p.join();
+    await q.put(-1);
+    await q.put(-1);
+    const parts = await Promise.all(consumers.map((c) => c.result));
+    const count = new Uint8Array(3 * PER);
+    for (const seen of parts) {
+      const last = [-1, -1, -1];
+      for (const v of seen) {
+        const k = Math.floor(v / 1e7);
+        const i = v % 1e7;
+        expect(i > last[k]!).toBe(true);
+        last[k] = i;
+        count[k * PER + i]!++;
+      }
+    }
+    expect(parts[0]!.length + parts[1]!.length).toBe(3 * PER);
+    expect(count.every((c) => c === 1)).toBe(true);
+  });
+});
