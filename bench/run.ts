@@ -12,6 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { benchDistributed } from "./distributed";
 import { benchKernel } from "./kernel";
+import { benchPool } from "./pool";
 import { benchProcess } from "./process";
 import { ms, type Row } from "./stats";
 import { benchSubprocess } from "./subprocess";
@@ -35,6 +36,11 @@ const BENCHMARKS: Record<string, { what: string; goal: string; run: () => Promis
     what: "tiny tasks per task through Redis (RedisQueue, DistributedPool) vs the tutorial's BaseManager master/worker; CPU tasks on 2 forklab workers vs 1; median of 3",
     goal: "DistributedPool.map tiny tasks <= 1.0x BaseManager per task; 2 workers <= 0.53x 1 worker (a speedup >= 1.9x)",
     run: () => benchDistributed(),
+  },
+  pool: {
+    what: "Pool(2) on x => 2 * x (applyAsync x20k, map 100k, imap 20k chunksize 1) and 40 CPU-bound tasks on 1 and 2 workers, vs Python's Pool and ProcessPoolExecutor, workerpool and tinypool; median of 5",
+    goal: "applyAsync >= 10x Python's apply_async; map >= Python's Pool.map; imap chunksize 1 >= 5x Python's; speedup >= 0.95x Python's; ahead of workerpool and tinypool",
+    run: () => benchPool(),
   },
   subprocess: {
     what: "run(/usr/bin/true), ms per call, vs Node spawn, execa and Python subprocess.run; median of 7 loops of 200",

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -232,6 +233,21 @@ describe("Pool: workers that die never hang a task", () => {
     } finally {
       output.stop();
     }
+  });
+});
+
+describe("Pool: in a script", () => {
+  it("keeps the script alive while it awaits join() or terminate(), and lets an idle pool's script end", () => {
+    const lib = require.resolve("../../dist/src/index.js");
+    const script = `const { Pool } = require(${JSON.stringify(lib)});
+      (async () => {
+        const a = new Pool(1); await a.apply(() => 1); await a.terminate(); console.log("terminated");
+        const b = new Pool(1); await b.apply(() => 1); b.close(); await b.join(); console.log("joined");
+        const c = new Pool(1); console.log(await c.apply(() => "idle pool left open"));
+      })();`;
+    const run = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: 60_000 });
+    expect(run.stdout).toBe("terminated\njoined\nidle pool left open\n");
+    expect(run.status).toBe(0);
   });
 });
 

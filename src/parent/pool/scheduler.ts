@@ -199,12 +199,16 @@ export class Scheduler {
   /** No more jobs will come: workers end once all work is done. */
   close(): void {
     this.#closed = true;
+    // A closing pool keeps its process alive until its workers have finished and exited.
+    this.#refWorkers(true);
     this.#maybeFinish();
   }
 
   /** Reject everything not finished, end every worker now. */
   terminate(reason: string): void {
     this.#closed = this.#terminated = true;
+    // Whoever awaits terminate() waits for the workers' exit: that must keep this process alive.
+    this.#refWorkers(true);
     const error = () => new AbortError(reason);
     for (const batch of this.#retry.splice(0)) this.#fail(batch, "aborted", error);
     for (const worker of this.#workers) {
