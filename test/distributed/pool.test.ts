@@ -121,3 +121,24 @@ describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
     await p.terminate();
   });
 });
+
+describe.skipIf(!enabled)("new Pool({ redis, queue })", () => {
+  it("makes a distributed Pool; other arguments still make the local Pool", async () => {
+    const { Pool, DistributedPool: Distributed } = await import("../../dist/src/index.js");
+    const redis = await TestRedis.start();
+    const queue = freshQueue("pool-class");
+    const w = await startWorker(redis.url, queue, { acceptSource: true });
+    const pool = new Pool({ redis: redis.url, queue });
+    try {
+      expect(pool).toBeInstanceOf(Distributed);
+      expect(await pool.map((n: number) => n + 1, [1, 2])).toEqual([2, 3]);
+      const local = new Pool(1);
+      expect(local).toBeInstanceOf(Pool);
+      await local.terminate();
+    } finally {
+      await pool.terminate();
+      await w.stop();
+      await redis.dispose();
+    }
+  });
+});
