@@ -131,7 +131,7 @@ describe("forklab install / uninstall", () => {
     expect(await cli(["install", "--prefix"], io)).toBe(2);
     expect(io.stderr).toMatch(/--prefix .* needs a value/);
     expect(await cli(["instal"], io)).toBe(2);
-    expect(io.stderr).toMatch(/unknown command "instal"; valid commands: install, uninstall, kernel, run, setup, start, help/);
+    expect(io.stderr).toMatch(/unknown command "instal"; valid commands: install, uninstall, kernel, run, setup, start, worker, help/);
   });
 
   it("prints usage for --help", async () => {
