@@ -29,7 +29,8 @@ const code = (notebook: Notebook, id: string): CodeCell => {
   if (found?.cell_type !== "code") throw new Error(`no code cell ${id}`);
   return found;
 };
-const streamText = (c: CodeCell) => c.outputs.flatMap((o) => (o.output_type === "stream" ? [o.text] : [])).join("");
+const streamText = (c: CodeCell) =>
+  c.outputs.flatMap((o) => (o.output_type === "stream" ? [Array.isArray(o.text) ? o.text.join("") : o.text] : [])).join("");
 const bundles = (c: CodeCell) => c.outputs.filter((o): o is Extract<Output, { data: unknown }> => "data" in o);
 
 describe("notebooks/03-pool.ipynb through the kernel", () => {
@@ -136,10 +137,12 @@ describe("a pool in an interrupted cell", () => {
       }),
     );
     const { env, alive } = marked();
-    const error = await runNotebook(file, { env, cellTimeoutMs: 15_000 }).then(() => undefined, (e: unknown) => e);
+    // The deadline is the interrupt; long enough for a loaded machine to boot the kernel's workers.
+    const error = await runNotebook(file, { env, cellTimeoutMs: 40_000 }).then(() => undefined, (e: unknown) => e);
     expect(error).toBeInstanceOf(CellTimeoutError);
     const cell = code((error as CellTimeoutError).notebook!, "cell");
     const text = streamText(cell);
+    expect(text, "the cell's output before the interrupt").toMatch(/workers \[/);
     const pids = JSON.parse(/workers (\[.*\])/.exec(text)![1]!) as number[];
     expect(text).toContain("map ended: AbortError");
     for (const pid of pids) expect(isGone(pid), `worker ${pid}`).toBe(true);
