@@ -14,6 +14,7 @@ import { benchDistributed } from "./distributed";
 import { benchKernel } from "./kernel";
 import { benchPool } from "./pool";
 import { benchProcess } from "./process";
+import { benchQueue } from "./queue";
 import { ms, type Row } from "./stats";
 import { benchSubprocess } from "./subprocess";
 
@@ -41,6 +42,11 @@ const BENCHMARKS: Record<string, { what: string; goal: string; run: () => Promis
     what: "Pool(2) on x => 2 * x (applyAsync x20k, map 100k, imap 20k chunksize 1) and 40 CPU-bound tasks on 1 and 2 workers, vs Python's Pool and ProcessPoolExecutor, workerpool and tinypool; median of 5",
     goal: "applyAsync >= 10x Python's apply_async; map >= Python's Pool.map; imap chunksize 1 >= 5x Python's; speedup >= 0.95x Python's; ahead of workerpool and tinypool",
     run: () => benchPool(),
+  },
+  queue: {
+    what: "writer process to reader process, µs per small and 1 KiB item, and a ping-pong round trip, forklab Queue vs Python's Queue, SimpleQueue and Pipe; median of 3",
+    goal: "small items <= 0.33x Python's Queue; 1 KiB <= 0.5x; ping-pong <= 1.0x",
+    run: () => benchQueue(),
   },
   subprocess: {
     what: "run(/usr/bin/true), ms per call, vs Node spawn, execa and Python subprocess.run; median of 7 loops of 200",
