@@ -9,9 +9,11 @@
  *
  * Never imports the parent side or the renderers: only the protocol.
  */
+import { writeSync } from "node:fs";
 import { Socket } from "node:net";
 import type { Worker } from "node:worker_threads";
 import { Channel } from "../protocol/channel";
+import { CHANNEL_LOST_EXIT_CODE, CHANNEL_LOST_MARKER } from "../protocol/ended";
 import { RecordError } from "../protocol/framing";
 import { ClassInstanceError, findUncloneable, uncloneableMessage } from "../protocol/clone";
 import { describeThrown, toErrorRecord } from "../protocol/errors";
@@ -61,9 +63,33 @@ const channel = new Channel(socket, {
   handleContext,
 });
 
-function parentGone(): void {
+function parentGone(error?: Error): void {
+  if (parentAlive()) {
+    // The parent lives, so the target broke fd 3 (closed it, or replaced it): say so, in words the
+    // parent recognises (ended.ts), rather than ending as if the target had called process.exit().
+    const why = error ? ` (${error.message})` : "";
+    const text = `${CHANNEL_LOST_MARKER} while the parent still runs${why}: fd 3 belongs to forklab, and a target must not close, write or read it\n`;
+    try {
+      writeSync(2, text);
+    } catch {
+      // stderr is gone too: the exit code still says it
+    }
+    // Straight out: fd 3 may now be another file (its number reused), and the usual exit would close
+    // the socket's handle on it, which aborts.
+    (process as unknown as { reallyExit(code: number): never }).reallyExit(CHANNEL_LOST_EXIT_CODE);
+  }
   // The parent died or dropped us: a child never outlives its parent.
   process.exit(process.exitCode === undefined || process.exitCode === 0 ? 0 : Number(process.exitCode));
+}
+
+function parentAlive(): boolean {
+  if (process.ppid !== parentPid) return false;
+  try {
+    process.kill(parentPid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 function onMessage(message: Message): void {

@@ -16,6 +16,7 @@ import { existsSync } from "node:fs";
 import * as path from "node:path";
 import type { Readable } from "node:stream";
 import { Channel } from "../../protocol/channel";
+import { channelFaultText } from "../../protocol/ended";
 import { toErrorRecord } from "../../protocol/errors";
 import type { HandleContext } from "../../protocol/handles";
 import type { Message } from "../../protocol/messages";
@@ -40,6 +41,8 @@ export class ChildHandle {
   #listener: ((message: Message) => void) | undefined;
   #held: Message[] = [];
   #closed = false;
+  /** Why a record from the child could not be read, if one could not (see ended.ts). */
+  channelFault: string | undefined;
   #markBooted!: () => void;
   /** Resolves when the child runtime has started and announced itself. */
   readonly booted = new Promise<void>((resolve) => (this.#markBooted = resolve));
@@ -71,6 +74,11 @@ export class ChildHandle {
       onMessage: (message) => this.#deliver(message),
       // A result whose handles could not be revived becomes that task's error.
       onError: (error, message, during) => {
+        // Bytes that are not a record: the target wrote to fd 3. Kept, to say so when it ends.
+        if (during === "decode") {
+          this.channelFault ??= channelFaultText(error);
+          return;
+        }
         if (message?.t !== "result" || during !== "revive") throw error;
         this.#deliver({ t: "error", id: message.id, error: toErrorRecord(error, process.pid) });
       },

@@ -2,16 +2,13 @@
  * The error for a process that ended without its target's result, built by one pure function
  * whose message names the process, the exit code or signal, and the tail of stderr.
  */
+import { endedHow, endingAdvice, outputTail, type Ending } from "../../protocol/ended";
 import { registerErrorClass } from "../../protocol/errors";
 
-export interface ProcessEnd {
+export interface ProcessEnd extends Ending {
   name: string;
   pid: number | undefined;
-  exitCode: number | null;
-  signal: string | null;
   stderr: string;
-  /** Why the parent stopped it, if it did: "terminate()", "kill()", "interrupt", "shutdown". */
-  stoppedBy?: string;
 }
 
 export function stderrTail(stderr: string, lines = 8): string {
@@ -19,16 +16,11 @@ export function stderrTail(stderr: string, lines = 8): string {
   return all.slice(-lines).join("\n");
 }
 
+/** Worded by the protocol's one description of how a process ended (ended.ts). */
 export function processEndMessage(end: ProcessEnd): string {
   const who = `${end.name} (pid ${end.pid ?? "-"})`;
-  const how = end.signal
-    ? `was killed by ${end.signal} (exitCode ${end.exitCode})${end.stoppedBy ? ` after ${end.stoppedBy}` : ""}`
-    : `exited with code ${end.exitCode}`;
-  const tail = stderrTail(end.stderr);
-  const advice = end.signal
-    ? "The target did not finish; await join() instead of result if stopping it is expected."
-    : "The target did not return: it called process.exit() or the child crashed; see its stderr (p.stderr).";
-  return `${who} ${how} before its target returned. ${advice}${tail ? `\nstderr ended with:\n  ${tail.split("\n").join("\n  ")}` : ""}`;
+  const tail = outputTail(end.stderr);
+  return `${who} ${endedHow(end)} before its target returned. ${endingAdvice(end)}${tail ? `\nstderr ended with:\n  ${tail.split("\n").join("\n  ")}` : ""}`;
 }
 
 /** A process ended without a result (killed, exited early, crashed). */

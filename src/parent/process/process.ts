@@ -387,6 +387,7 @@ export class Process<R = unknown> {
         signal: this.#signal,
         stderr: this.#stderr.text,
         stoppedBy: this.#stoppedBy,
+        channelFault: this.#handle?.channelFault,
       });
       this.#outcome = {
         ok: false,
