@@ -181,19 +181,25 @@ export class JupyterServer {
     const server = new JupyterServer(work, dirs.root, port, token, env, child);
     let exited = false;
     void server.#exited.then(() => (exited = true));
-    await waitFor(
-      `the Jupyter server at ${server.baseUrl}/api`,
-      async () => {
-        if (exited) throw new Error(`${options.app} exited early:\n${server.log}`);
-        try {
-          const response = await fetch(`${server.baseUrl}/api/status`, { headers: { Authorization: `token ${token}` } });
-          return response.ok;
-        } catch {
-          return false; // not listening yet
-        }
-      },
-      90_000,
-    );
+    try {
+      await waitFor(
+        `the Jupyter server at ${server.baseUrl}/api`,
+        async () => {
+          if (exited) throw new Error(`${options.app} exited early:\n${server.log}`);
+          try {
+            const response = await fetch(`${server.baseUrl}/api/status`, { headers: { Authorization: `token ${token}` } });
+            return response.ok;
+          } catch {
+            return false; // not listening yet
+          }
+        },
+        90_000,
+      );
+    } catch (error) {
+      // Nothing of a server that never came up stays behind.
+      await server.stop().catch(() => {});
+      throw error;
+    }
     return server;
   }
 
