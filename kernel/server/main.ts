@@ -34,9 +34,10 @@ export async function runKernel(connectionFile: string): Promise<void> {
   const server = new KernelServer(readConnectionFile(connectionFile));
   // Jupyter interrupts by SIGINT (to the whole process group); without this handler Node exits.
   process.on("SIGINT", () => server.interrupt());
-  process.on("SIGTERM", () => void server.shutdown().finally(() => process.exit(0)));
+  process.on("SIGTERM", () => void server.exit(0));
   // Work a cell left behind must not take the kernel down with it.
   process.on("uncaughtException", (error) => {
+    if (server.exiting) return; // process.exit() outside a cell: the kernel is ending
     log(`uncaught exception: ${error.stack ?? String(error)}`);
     console.error("Uncaught", error);
   });
@@ -44,7 +45,7 @@ export async function runKernel(connectionFile: string): Promise<void> {
     console.error("Unhandled promise rejection:", reason);
   });
   await server.start();
-  watchParent(() => void server.shutdown().finally(() => process.exit(0)));
+  watchParent(() => void server.exit(0));
 }
 
 const PARENT_POLL_MS = 1000;

@@ -29,6 +29,14 @@ function liveDisplayId(value: unknown): string | undefined {
   return typeof id === "string" ? id : undefined;
 }
 
+/** Thrown by process.exit() in user code, to stop it where Node would have ended. */
+class KernelExit extends Error {
+  override name = "KernelExit";
+  constructor(readonly code: number) {
+    super(`process.exit(${code}): the kernel ends once this cell's output and reply are sent`);
+  }
+}
+
 /** A shell request waiting its turn; `aborted` once a cell before it failed (stop_on_error). */
 interface Pending {
   message: Message;
@@ -74,6 +82,7 @@ export class KernelServer {
       stdin: new OrderedSender(this.#sockets.stdin, onError),
     };
     this.#output.captureProcessStreams();
+    process.exit = ((code?: unknown) => this.#exitFromUserCode(code)) as typeof process.exit;
     this.#installBridge();
     this.#sockets.control.onMessage((frames) => void this.#handleFrames(frames, (message) => this.#handleControl(message)));
     void this.#receive(this.#sockets.shell, (message) => this.#enqueue(message));
@@ -104,6 +113,36 @@ export class KernelServer {
         log(`interrupt listener failed: ${String(error)}`);
       }
     }
+  }
+
+  /** Node's own process.exit, kept: the one user code sees asks the kernel to end (see start). */
+  readonly #processExit = process.exit.bind(process);
+  /** The exit code a cell asked for with process.exit(), until the kernel has ended. */
+  #exitCode: number | undefined;
+
+  get exiting(): boolean {
+    return this.#exitCode !== undefined;
+  }
+
+  /** Shut down (the library's cleanup, output flushed, sockets closed in order), then end. */
+  async exit(code: number): Promise<never> {
+    try {
+      await this.shutdown();
+    } finally {
+      this.#processExit(code);
+    }
+    throw new Error("unreachable");
+  }
+
+  /**
+   * process.exit() from user code: ending at once, with zeromq's sockets open, aborts the process
+   * in zeromq's native code and loses the cell's output and reply. As ipykernel does for exit(),
+   * stop the code that called it, send what the cell printed and its reply, then end.
+   */
+  #exitFromUserCode(code: unknown): never {
+    this.#exitCode ??= typeof code === "number" && Number.isInteger(code) ? code : Number(code ?? process.exitCode ?? 0) || 0;
+    if (!this.#running) setImmediate(() => void this.exit(this.#exitCode!));
+    throw new KernelExit(this.#exitCode);
   }
 
   async shutdown(): Promise<void> {
@@ -206,8 +245,7 @@ export class KernelServer {
     const restart = message.content.restart === true;
     this.#reply(channel, message, "shutdown_reply", { status: "ok", restart });
     this.#publishStatus("idle", message);
-    await this.shutdown();
-    process.exit(0);
+    await this.exit(0);
   }
 
   // --- shell -----------------------------------------------------------------------------------
@@ -230,6 +268,7 @@ export class KernelServer {
       } catch (error) {
         log(`failed to handle ${next.message.header.msg_type}: ${(error as Error).stack ?? String(error)}`);
       }
+      if (this.#exitCode !== undefined) await this.exit(this.#exitCode);
     }
   }
 
@@ -359,7 +398,7 @@ export class KernelServer {
     }
 
     const userExpressions = this.#userExpressions(request.user_expressions);
-    if (outcome.status === "ok") {
+    if (outcome.status === "ok" || this.#exitCode !== undefined) {
       this.#reply("shell", message, "execute_reply", { status: "ok", execution_count: count, user_expressions: userExpressions, payload: [] });
       return;
     }
