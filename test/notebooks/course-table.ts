@@ -57,8 +57,9 @@ export const COURSE: CourseNotebook[] = [
   {
     notebook: "05-queue.ipynb",
     section: "进程间通信",
-    lines: [/^Process to write: \d+$/, /^Put A to queue\.\.\.$/, /^Put B to queue\.\.\.$/, /^Put C to queue\.\.\.$/],
-    anywhere: [/^Process to read: \d+$/, /^Get A from queue\.$/, /^Get B from queue\.$/, /^Get C from queue\.$/],
+    // Both sides are children: in the kernel their lines come in each process's card, after "  | ".
+    lines: [/Process to write: \d+$/, /Put A to queue\.\.\.$/, /Put B to queue\.\.\.$/, /Put C to queue\.\.\.$/],
+    anywhere: [/Process to read: \d+$/, /Get A from queue\.$/, /Get B from queue\.$/, /Get C from queue\.$/],
   },
   // The tutorial's distributed chapter is not in the seed: its Python is quoted from the chapter.
   { notebook: "06-distributed.ipynb" },
