@@ -45,7 +45,11 @@ function expectHeadlessRun(stderr: string): void {
   }
 }
 
-it("runs the course headless when neither JupyterLab nor a Python to install it with is on PATH", async () => {
+// These run the whole course headless (seven notebooks, each booting a kernel and its children):
+// minutes on a loaded 2-core machine. The deadline only stops a hung run.
+const HEADLESS_COURSE_DEADLINE_MS = 900_000;
+
+it("runs the course headless when neither JupyterLab nor a Python to install it with is on PATH", { timeout: HEADLESS_COURSE_DEADLINE_MS }, async () => {
   const emptyPath = path.join(home, "bin");
   const { code, stderr } = await start([], { PATH: emptyPath, FORKLAB_VENV: path.join(home, "no-venv") });
 
@@ -56,7 +60,7 @@ it("runs the course headless when neither JupyterLab nor a Python to install it 
   expect(spec.argv.slice(1, 3)).toEqual([path.join(root, "bin", "forklab.js"), "kernel"]);
 });
 
-it("with --no-install makes no environment, even with Python on PATH", async () => {
+it("with --no-install makes no environment, even with Python on PATH", { timeout: HEADLESS_COURSE_DEADLINE_MS }, async () => {
   const venv = path.join(home, "never-made");
   // PATH keeps python3 but no jupyter-lab or jupyter-notebook.
   const python = findJupyterPython() ? path.dirname(path.dirname(findJupyterPython()!)) : undefined;
