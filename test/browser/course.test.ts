@@ -282,6 +282,49 @@ describe.skipIf(!available())("the course in JupyterLab 4, in Chromium", () => {
     await closeNotebook(page);
   });
 
+  it("shows late output, a child's line printed after its cell has finished, in that cell's process card", async () => {
+    // The child prints its late line only once it has the word cell 2 sends, and cell 2 runs only
+    // after cell 1 has finished: the line is late by construction, with no timer anywhere.
+    writeScratch(server, "late-output.ipynb", [
+      [
+        'import { spawn, Pipe, Connection } from "forklab";',
+        "const [here, there] = Pipe<string>();",
+        "// Not awaited: this cell finishes while the child waits for the next cell's word.",
+        "const late = spawn(async (conn: Connection<string>) => {",
+        '  console.log("early line");',
+        "  console.log(`late line: ${await conn.recv()}`);",
+        "  conn.close();",
+        "}, [there]);",
+      ].join("\n"),
+      'await here.send("sent by cell 2");\nawait late.join();\nlate.exitCode',
+    ]);
+    await openNotebook(page, "late-output.ipynb", false);
+    await waitForKernel(page, "forklab");
+    await runCell(page, 0);
+    const first = await waitForCell(page, 0);
+    expect(first.rendered.map((r) => r.text).join("\n"), JSON.stringify(first)).not.toContain("late line");
+    await runCell(page, 1);
+    await waitForCell(page, 1);
+    await page.waitForFunction(
+      () => {
+        const card = (window as any).__forklabPanel.content.widgets[0].node.querySelector(".jp-OutputArea-output [data-forklab]");
+        const text = card?.textContent ?? "";
+        return text.includes("late line: sent by cell 2") && text.includes("exited with code 0");
+      },
+      undefined,
+      { timeout: 60_000, polling: 100 },
+    );
+    const [cell1, cell2] = await cellsSeen(page);
+    const why = JSON.stringify({ cell1, cell2, errors: browser.errors }, null, 1);
+    // Cell 1 still holds its one card, updated in place; cell 2 shows only its result.
+    expect(cell1!.outputs.filter((o) => o.forklab.length).length, why).toBe(1);
+    expect(cell1!.rendered.map((r) => r.text).join("\n"), why).toContain("early line");
+    expect(cell2!.outputs.map((o) => o.outputType), why).toEqual(["execute_result"]);
+    expect(cell2!.rendered[0]!.text.trim(), why).toBe("0");
+    expect(browser.errors, why).toEqual([]);
+    await closeNotebook(page);
+  });
+
   it("keeps the pictures readable in JupyterLab's dark theme", async () => {
     const name = [...trustedRuns].find(([, cells]) => cells.some((c) => c.outputs.some((o) => o.forklab.length)))?.[0];
     expect(name, "a notebook with forklab pictures ran before").toBeDefined();
