@@ -120,6 +120,8 @@ export class Scheduler {
   #batchIds = 1;
   #nextWorker = 0;
   #pumpScheduled = false;
+  /** Whether the workers keep this process alive now (see #refWorkers). */
+  #reffed = false;
   #closed = false;
   #terminated = false;
   #broken: BrokenPoolError | undefined;
@@ -235,12 +237,11 @@ export class Scheduler {
   }
 
   #isIdle(): boolean {
+    if (this.#retry.length !== 0) return false;
+    for (const slot of this.#workers) if (slot.inflight.length !== 0) return false;
+    // After the drop, the job at #jobHead (if any) still has work: no walk over the jobs given out.
     this.#dropExhaustedJobs();
-    return (
-      this.#retry.length === 0 &&
-      this.#workers.every((w) => w.inflight.length === 0) &&
-      this.#jobs.every((j, i) => i < this.#jobHead || j.exhausted)
-    );
+    return this.#jobHead === this.#jobs.length;
   }
 
   /** Advance past the jobs at the front that have nothing more to give (amortized O(1) per job). */
@@ -285,7 +286,7 @@ export class Scheduler {
       return;
     }
     slot = { index, transport, startedAt: performance.now(), ready: false, blocked: false, retiring: false, inflight: [], tasksGiven: 0 };
-    transport.setRef?.(!this.#isIdle());
+    transport.setRef?.(this.#reffed);
     this.#workers.push(slot);
     this.#options.onChange?.();
   }
@@ -315,6 +316,8 @@ export class Scheduler {
       for (const slot of this.#workers) {
         if (slot.retiring || slot.blocked || slot.end) continue;
         const limit = pass === 0 ? 1 : 1 + prefetchFor(slot);
+        // Topped up only once half of the prefetch is used: many batches per write, not one per answer.
+        if (pass === 1 && slot.inflight.length > 1 && slot.inflight.length > limit / 2) continue;
         while (slot.inflight.length < limit && !slot.blocked && this.#allowance(slot) > 0) {
           const batch = this.#nextBatch();
           if (!batch) return this.#maybeFinish();
@@ -505,6 +508,9 @@ export class Scheduler {
   }
 
   #refWorkers(ref: boolean): void {
+    // Every submission asks for it: only a change reaches the workers' handles.
+    if (this.#reffed === ref) return;
+    this.#reffed = ref;
     for (const slot of this.#workers) if (!slot.end) slot.transport.setRef?.(ref);
   }
 
