@@ -11,6 +11,7 @@
  */
 import { findUncloneable, uncloneableMessage } from "../protocol/clone";
 import type { DoneMessage, ErrorRecord, Message, SetupMessage, TargetSpec, TasksMessage } from "../protocol/messages";
+import { batchParts, packDone, packRuns } from "../protocol/pool-batches";
 
 type AnyFunction = (...args: unknown[]) => unknown;
 
@@ -117,56 +118,75 @@ export class WorkerLoop {
     if (this.#closing) this.#finish();
   }
 
-  /** Run one batch; synchronous tasks stay synchronous (no await per tiny task). */
-  #run(batch: TasksMessage): Promise<void> | undefined {
-    const startedAt = now();
-    const values: unknown[] = new Array(batch.items.length);
-    const errors: [number, ErrorRecord][] = [];
+  /**
+   * Run one message of batches (one, or several packed); synchronous tasks stay synchronous (no
+   * await per tiny task). Each batch is answered as soon as its last task is done.
+   */
+  #run(message: TasksMessage): Promise<void> | undefined {
+    const parts = batchParts(message);
     let fn: AnyFunction;
     try {
-      fn = this.#host.resolve(batch.fid);
+      fn = this.#host.resolve(message.fid);
     } catch (error) {
       const record = this.#host.errorRecord(error);
-      for (let i = 0; i < batch.items.length; i++) errors.push([i, record]);
-      this.#answer(batch, values, errors, startedAt);
+      for (const part of parts) {
+        const errors: [number, ErrorRecord][] = [];
+        for (let i = 0; i < part.to - part.from; i++) errors.push([i, record]);
+        this.#answer(part.id, new Array(part.to - part.from), errors, now());
+      }
       return undefined;
     }
-    const items = batch.items;
+    const items = message.items;
+    let k = 0;
+    let part = parts[0]!;
+    let values: unknown[] = new Array(part.to - part.from);
+    let errors: [number, ErrorRecord][] = [];
+    let startedAt = now();
+    const nextPart = () => {
+      this.#answer(part.id, values, errors, startedAt);
+      if (++k === parts.length) return false;
+      part = parts[k]!;
+      values = new Array(part.to - part.from);
+      errors = [];
+      startedAt = now();
+      return true;
+    };
     const step = (from: number): Promise<void> | undefined => {
-      this.#batch = batch.id;
-      for (let i = from; i < items.length; i++) {
-        this.#position = i;
+      for (let i = from; ; i++) {
+        // An empty batch, or the end of one: answer it, go on with the next.
+        while (i === part.to) if (!nextPart()) return undefined;
+        this.#batch = part.id;
+        this.#position = i - part.from;
         let value: unknown;
         try {
-          value = batch.star ? fn(...(items[i] as unknown[])) : fn(items[i]);
+          value = message.star ? fn(...(items[i] as unknown[])) : fn(items[i]);
         } catch (error) {
-          errors.push([i, this.#host.errorRecord(error)]);
+          errors.push([i - part.from, this.#host.errorRecord(error)]);
           continue;
         }
         if (isThenable(value)) {
+          const at = i - part.from;
           return Promise.resolve(value).then(
             (v) => {
-              values[i] = v;
+              values[at] = v;
               return step(i + 1);
             },
             (error: unknown) => {
-              errors.push([i, this.#host.errorRecord(error)]);
+              errors.push([at, this.#host.errorRecord(error)]);
               return step(i + 1);
             },
           );
         }
-        values[i] = value;
+        values[i - part.from] = value;
       }
-      this.#answer(batch, values, errors, startedAt);
-      return undefined;
     };
     return step(0);
   }
 
-  #answer(batch: TasksMessage, values: unknown[], errors: [number, ErrorRecord][], startedAt: number): void {
+  #answer(id: number, values: unknown[], errors: [number, ErrorRecord][], startedAt: number): void {
     this.#flushOutput();
     this.#batch = 0;
-    const message: DoneMessage = { t: "done", id: batch.id, values, at: [startedAt, now()] };
+    const message: DoneMessage = { t: "done", id, values, at: [startedAt, now()] };
     if (errors.length) message.errors = errors;
     this.#send(message);
   }
@@ -202,8 +222,10 @@ export class WorkerLoop {
     const messages = this.#outbox;
     this.#outbox = [];
     if (messages.length === 0) return;
+    // Neighbouring answers travel as one packed `done` (output between them keeps its place).
+    const packed = messages.length === 1 ? messages : packRuns<DoneMessage>(messages, (m) => (m.t === "done" ? "done" : undefined), packDone);
     try {
-      this.#host.send(messages.length === 1 ? messages[0]! : { t: "batch", msgs: messages });
+      this.#host.send(packed.length === 1 ? packed[0]! : { t: "batch", msgs: packed });
     } catch {
       // One of them holds handles (encoded only when sent alone) or cannot cross: one by one.
       for (const message of messages) {

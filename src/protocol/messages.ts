@@ -34,8 +34,10 @@ export interface RunMessage { t: "run"; id: number; target: TargetSpec | number;
 /**
  * Parent -> pool worker: a batch of tasks for target `fid` (defined earlier by `def`), run one
  * after the other: `fn(...item)` when `star`, else `fn(item)` (Python's `mapstar`/`starmapstar`).
+ * Several batches of one tick for the same target travel as one message (`packBatches`): `ids`
+ * lists them (`id` is the first), `ends[k]` is where batch k's items end (omitted: one item each).
  */
-export interface TasksMessage { t: "tasks"; id: number; fid: number; items: unknown[]; star: boolean; h?: 1 }
+export interface TasksMessage { t: "tasks"; id: number; fid: number; items: unknown[]; star: boolean; h?: 1; ids?: number[]; ends?: number[] }
 /** Parent -> pool worker, once after `init`: run `initializer(...initargs)` before the first task. */
 export interface SetupMessage { t: "setup"; initializer?: TargetSpec; initargs: unknown[]; h?: 1 }
 /** Parent -> child: no more tasks will come; finish the ones held, then end. */
@@ -55,9 +57,11 @@ export interface ErrorMessage { t: "error"; id: number; error: ErrorRecord }
 export interface SetUpMessage { t: "up"; error?: ErrorRecord }
 /**
  * Pool worker -> parent: the answer to a `tasks` batch: a value per task (by position), the
- * errors of those that threw, and when the batch started and ended (ms since the epoch).
+ * errors of those that threw, and when the batch started and ended (ms since the epoch). The
+ * answers of one turn travel as one message, packed as `TasksMessage` packs batches: `ids`, `ends`,
+ * error positions counted across all of them, and `at` a start and end per batch.
  */
-export interface DoneMessage { t: "done"; id: number; values: unknown[]; errors?: [number, ErrorRecord][]; at: [number, number]; h?: 1 }
+export interface DoneMessage { t: "done"; id: number; values: unknown[]; errors?: [number, ErrorRecord][]; at: number[]; h?: 1; ids?: number[]; ends?: number[] }
 /** Pool worker -> parent: text a task printed (batch `id`, task `i` in it; id 0 outside any task). */
 export interface OutputMessage { t: "out"; id: number; i: number; s: "stdout" | "stderr"; text: string }
 

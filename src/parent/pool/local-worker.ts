@@ -5,7 +5,8 @@
 import type { Duplex } from "node:stream";
 import { findUncloneable, uncloneableMessage } from "../../protocol/clone";
 import { fromErrorRecord } from "../../protocol/errors";
-import type { Message } from "../../protocol/messages";
+import type { Message, TasksMessage } from "../../protocol/messages";
+import { packRuns, packTasks, unpackDone } from "../../protocol/pool-batches";
 import { childState } from "../../protocol/messages";
 import { toReturncode } from "../signals";
 import { startChild, startFailure, type ChildHandle, type ChildOptions } from "../process/child-handle";
@@ -103,8 +104,11 @@ class LocalWorker implements WorkerTransport {
     const messages = this.#outbox;
     this.#outbox = [];
     if (messages.length === 1) return this.#sendOne(messages[0]!);
+    // Neighbouring batches for one target travel as one packed `tasks` message.
+    const packed = packRuns<TasksMessage>(messages, (m) => (m.t === "tasks" ? `${m.fid}:${m.star}` : undefined), packTasks);
     try {
-      this.#handle.channel.send({ t: "batch", msgs: messages });
+      if (packed.length === 1) this.#handle.channel.send(packed[0]!);
+      else this.#handle.channel.send({ t: "batch", msgs: packed });
     } catch {
       // Some payload holds handles, or cannot cross at all: one by one, so that only its task fails.
       for (const message of messages) this.#sendOne(message);
@@ -139,12 +143,14 @@ class LocalWorker implements WorkerTransport {
         this.#events.ready(message.error ? fromErrorRecord(message.error) : undefined);
         return;
       case "done":
-        this.#events.done(message.id, {
-          values: message.values,
-          errors: (message.errors ?? []).map(([position, record]) => [position, fromErrorRecord(record)]),
-          startedAt: message.at[0] || undefined,
-          endedAt: message.at[1] || undefined,
-        });
+        for (const answer of unpackDone(message)) {
+          this.#events.done(answer.id, {
+            values: answer.values,
+            errors: answer.errors ? answer.errors.map(([position, record]) => [position, fromErrorRecord(record)]) : [],
+            startedAt: answer.at[0] || undefined,
+            endedAt: answer.at[1] || undefined,
+          });
+        }
         return;
       case "out":
         this.#events.output(message.id || undefined, message.i, message.s, message.text);

@@ -1,0 +1,114 @@
+/**
+ * Many pool batches as one message, both ways: the `tasks` a parent sends a worker in one tick for
+ * the same target, and the `done` answers a worker sends back in one turn. One message of 500 tiny
+ * tasks costs one small serialize and one record instead of 500 objects in an envelope; its fields
+ * are flat arrays (ids, item ends, start/end times), the cheapest shape for V8's serializer.
+ *
+ * Pure functions: no I/O, no handles (a payload with handles is sent alone, unpacked).
+ */
+import type { DoneMessage, ErrorRecord, Message, TasksMessage } from "./messages";
+
+/** One batch inside a (possibly packed) message: its id and its items' range. */
+export interface BatchPart {
+  id: number;
+  from: number;
+  to: number;
+}
+
+/** The batches a `tasks` or `done` message carries, in order. */
+export function batchParts(message: Pick<TasksMessage, "id" | "ids" | "ends"> & { items?: unknown[]; values?: unknown[] }): BatchPart[] {
+  const total = (message.items ?? message.values ?? []).length;
+  if (!message.ids) return [{ id: message.id, from: 0, to: total }];
+  const parts: BatchPart[] = new Array(message.ids.length);
+  let from = 0;
+  for (let k = 0; k < message.ids.length; k++) {
+    const to = message.ends ? message.ends[k]! : k + 1;
+    parts[k] = { id: message.ids[k]!, from, to };
+    from = to;
+  }
+  return parts;
+}
+
+/** `ends` for batches of these sizes, or undefined when each holds one item (the usual apply). */
+function endsOf(sizes: number[]): number[] | undefined {
+  if (sizes.every((n) => n === 1)) return undefined;
+  let end = 0;
+  return sizes.map((n) => (end += n));
+}
+
+/** Batches for one target (same `fid` and `star`, no handles), as one message. */
+export function packTasks(batches: TasksMessage[]): TasksMessage {
+  if (batches.length === 1) return batches[0]!;
+  const first = batches[0]!;
+  const items: unknown[] = [];
+  for (const batch of batches) for (const item of batch.items) items.push(item);
+  const ends = endsOf(batches.map((b) => b.items.length));
+  const packed: TasksMessage = { t: "tasks", id: first.id, fid: first.fid, items, star: first.star, ids: batches.map((b) => b.id) };
+  if (ends) packed.ends = ends;
+  return packed;
+}
+
+/** Answers of one turn (no handles), as one message. */
+export function packDone(answers: DoneMessage[]): DoneMessage {
+  if (answers.length === 1) return answers[0]!;
+  const values: unknown[] = [];
+  const errors: [number, ErrorRecord][] = [];
+  const at: number[] = [];
+  for (const answer of answers) {
+    const offset = values.length;
+    for (const [position, record] of answer.errors ?? []) errors.push([offset + position, record]);
+    for (const value of answer.values) values.push(value);
+    at.push(answer.at[0]!, answer.at[1]!);
+  }
+  const packed: DoneMessage = { t: "done", id: answers[0]!.id, values, at, ids: answers.map((a) => a.id) };
+  const ends = endsOf(answers.map((a) => a.values.length));
+  if (ends) packed.ends = ends;
+  if (errors.length) packed.errors = errors;
+  return packed;
+}
+
+/** A packed answer as the answers it holds, each with its own values, errors and times. */
+export function unpackDone(message: DoneMessage): DoneMessage[] {
+  if (!message.ids) return [message];
+  const parts = batchParts(message);
+  const errors = message.errors ?? [];
+  let e = 0;
+  return parts.map((part, k) => {
+    const answer: DoneMessage = { t: "done", id: part.id, values: message.values.slice(part.from, part.to), at: [message.at[2 * k]!, message.at[2 * k + 1]!] };
+    const mine: [number, ErrorRecord][] = [];
+    while (e < errors.length && errors[e]![0] < part.to) {
+      mine.push([errors[e]![0] - part.from, errors[e]![1]]);
+      e++;
+    }
+    if (mine.length) answer.errors = mine;
+    return answer;
+  });
+}
+
+/**
+ * An outbox with each run of neighbouring messages that `key` says belong together (same
+ * non-undefined key) merged by `pack`; everything else, and the order, as it was.
+ */
+export function packRuns<M extends Message>(messages: Message[], key: (message: Message) => string | undefined, pack: (run: M[]) => M): Message[] {
+  const out: Message[] = [];
+  let run: M[] = [];
+  let runKey: string | undefined;
+  const close = () => {
+    if (run.length) out.push(run.length === 1 ? run[0]! : pack(run));
+    run = [];
+    runKey = undefined;
+  };
+  for (const message of messages) {
+    const k = key(message);
+    if (k === undefined) {
+      close();
+      out.push(message);
+      continue;
+    }
+    if (k !== runKey) close();
+    run.push(message as M);
+    runKey = k;
+  }
+  close();
+  return out;
+}
