@@ -8,7 +8,7 @@
  * reaper" is Node's spawn with what forklab adds so that no program outlives its parent. Each variant runs
  * `CALLS` calls in a loop, `REPEATS` times, interleaved with the other variants; the row gives the
  * median of the per-loop milliseconds per call, and its ratio to Node's spawn in the same group.
- * Python times its own loop (the time to start Python itself is not counted).
+ * Python times its own loop in bench/subprocess_run.py (the time to start Python itself is not counted).
  */
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -61,29 +61,16 @@ async function loadExeca(): Promise<Execa | undefined> {
   return undefined;
 }
 
-const PYTHON_LOOP = `
-import json, subprocess, sys, time
-calls, repeats, program = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
-out = {"inherit": [], "capture": []}
-for _ in range(5):
-    subprocess.run(program)
-for _ in range(repeats):
-    for kind in ("inherit", "capture"):
-        start = time.perf_counter()
-        for _ in range(calls):
-            subprocess.run(program, capture_output=(kind == "capture"))
-        out[kind].append((time.perf_counter() - start) * 1000 / calls)
-print(json.dumps(out))
-`;
 
-function pythonTimes(): { inherit: number[]; capture: number[]; version: string } | undefined {
-  const result = spawnSync("python3", ["-c", PYTHON_LOOP, String(CALLS), String(REPEATS), PROGRAM, ...PROGRAM_ARGS], {
+/** bench/subprocess_run.py: Python's subprocess.run in the same loops; undefined where python3 fails. */
+function pythonTimes(calls: number, repeats: number): { inherit: number[]; capture: number[]; version: string } | undefined {
+  const script = join(__dirname, "..", "..", "bench", "subprocess_run.py");
+  const result = spawnSync("python3", [script, String(calls), String(repeats), PROGRAM, ...PROGRAM_ARGS], {
     encoding: "utf8",
     stdio: ["ignore", "pipe", "inherit"],
   });
   if (result.status !== 0) return undefined;
-  const version = spawnSync("python3", ["--version"], { encoding: "utf8" }).stdout.trim();
-  return { ...JSON.parse(result.stdout), version };
+  return JSON.parse(result.stdout);
 }
 
 async function loop(call: () => Promise<unknown>, calls: number): Promise<number> {
@@ -119,10 +106,10 @@ export async function benchSubprocess(options: { calls?: number; repeats?: numbe
 
   const medians = new Map<string, { group: string; median: number }>();
   for (const [v, t] of times) medians.set(v.name, { group: v.group, median: median(t) });
-  const python = pythonTimes();
+  const python = pythonTimes(calls, repeats);
   if (python) {
-    medians.set(`python ${python.version.replace(/^Python /, "")} subprocess.run`, { group: "inherit", median: median(python.inherit) });
-    medians.set(`python ${python.version.replace(/^Python /, "")} subprocess.run(capture_output=True)`, { group: "capture", median: median(python.capture) });
+    medians.set(`python ${python.version} subprocess.run`, { group: "inherit", median: median(python.inherit) });
+    medians.set(`python ${python.version} subprocess.run(capture_output=True)`, { group: "capture", median: median(python.capture) });
   }
   const anchors = { inherit: "node child_process.spawn (inherit)", capture: "node child_process.spawn (pipe)" } as const;
   const rows: Row[] = [];
