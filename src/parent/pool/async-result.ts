@@ -5,42 +5,65 @@
 import { normalizeTimeout, timesOut } from "../timeouts";
 import { TimeoutError } from "./errors";
 
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
 export class AsyncResult<T = unknown> {
-  readonly #promise: Promise<T>;
-  #outcome: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
+  /**
+   * Made only when someone waits: a result nobody awaits costs no promise, and a failed task
+   * nobody asked about cannot become an unhandled rejection.
+   */
+  #promise: Promise<T> | undefined;
+  #resolve: ((value: T) => void) | undefined;
+  #reject: ((error: unknown) => void) | undefined;
+  #outcome: Settled<T> | undefined;
 
   /** @internal The pool creates these; `settle` is how it ends one. */
-  constructor(executor: (settle: (outcome: { ok: true; value: T } | { ok: false; error: unknown }) => void) => void) {
-    let resolve!: (value: T) => void;
-    let reject!: (error: unknown) => void;
-    this.#promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
-    // Nobody has to call get(): a failed task must not become an unhandled rejection.
-    this.#promise.catch(() => {});
-    // Outside the promise's executor, so that a bad submission throws to the caller at once.
+  constructor(executor: (settle: (outcome: Settled<T>) => void) => void) {
+    // Outside any promise's executor, so that a bad submission throws to the caller at once.
     executor((outcome) => {
       if (this.#outcome) return;
       this.#outcome = outcome;
-      if (outcome.ok) resolve(outcome.value);
-      else reject(outcome.error);
+      if (!this.#resolve) return;
+      if (outcome.ok) this.#resolve(outcome.value);
+      else this.#reject!(outcome.error);
+      this.#resolve = this.#reject = undefined;
     });
+  }
+
+  #settled(): Promise<T> {
+    if (this.#promise) return this.#promise;
+    const outcome = this.#outcome;
+    if (outcome) return (this.#promise = outcome.ok ? Promise.resolve(outcome.value) : Promise.reject(outcome.error));
+    return (this.#promise = new Promise<T>((resolve, reject) => ((this.#resolve = resolve), (this.#reject = reject))));
   }
 
   /**
    * The result, or the task's error. With `timeout` (seconds), rejects with TimeoutError if the
    * result is not ready by then; the task goes on, as in Python, and a later get() may succeed.
    */
-  async get(timeout?: number | null): Promise<T> {
-    const seconds = normalizeTimeout("AsyncResult.get()", timeout);
-    if (seconds !== undefined && !this.#outcome && (await timesOut(this.#promise, seconds).catch(() => false))) {
+  get(timeout?: number | null): Promise<T> {
+    let seconds: number | undefined;
+    try {
+      seconds = normalizeTimeout("AsyncResult.get()", timeout);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (seconds === undefined || this.#outcome) return this.#settled();
+    return this.#getWithin(seconds);
+  }
+
+  async #getWithin(seconds: number): Promise<T> {
+    const promise = this.#settled();
+    if (await timesOut(promise, seconds).catch(() => false)) {
       throw new TimeoutError(`The result was not ready within ${seconds} s; the task goes on: call get() again to wait longer`);
     }
-    return this.#promise;
+    return promise;
   }
 
   /** Wait until the result is ready, or `timeout` seconds; never rejects. */
   async wait(timeout?: number | null): Promise<void> {
     const seconds = normalizeTimeout("AsyncResult.wait()", timeout);
-    await timesOut(this.#promise, seconds).catch(() => false);
+    await timesOut(this.#settled(), seconds).catch(() => false);
   }
 
   /** Whether the task has finished (returned or failed). */

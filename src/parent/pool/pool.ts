@@ -64,6 +64,9 @@ export interface ApplyOptions<R> {
   signal?: AbortSignal;
 }
 
+/** The options of a call that passes none: checked once, not per call. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const NO_OPTIONS: ApplyOptions<any> = Object.freeze({});
 const OPTIONS = new Set(["initializer", "initargs", "maxTasksPerChild", "taskTimeout", "name", "cwd", "env", "execArgv", "workers"]);
 let pools = 0;
 
@@ -102,6 +105,7 @@ export class Pool {
   readonly #scheduler: Scheduler;
   /** Targets by source (or module and export), numbered once. */
   readonly #targets = new Map<string, JobTarget>();
+  readonly #byFunction = new WeakMap<object, JobTarget>();
   readonly #output = new TaggedOutput();
   readonly #context = new AsyncResource("forklab.Pool");
   readonly #live = new LiveDisplay(() => this.#bundle(), { kind: "forklab-pool" });
@@ -169,7 +173,7 @@ export class Pool {
   }
 
   /** Submit `fn(...args)`; an AsyncResult at once (Python's apply_async). */
-  applyAsync<F extends Fn>(fn: F, args: unknown[] = [], options: ApplyOptions<Result<F>> = {}): AsyncResult<Result<F>> {
+  applyAsync<F extends Fn>(fn: F, args: unknown[] = [], options: ApplyOptions<Result<F>> = NO_OPTIONS): AsyncResult<Result<F>> {
     const target = this.#target("applyAsync()", fn, true);
     if (!Array.isArray(args)) throw new TypeError(`applyAsync(): args must be an array of fn's arguments, got ${describe(args)}; e.g. pool.applyAsync(fn, [1, "a"])`);
     const { callback, errorCallback, signal } = this.#applyOptions("applyAsync()", options);
@@ -303,14 +307,20 @@ export class Pool {
     if (typeof fn !== "function" && (typeof fn !== "object" || fn === null)) {
       throw new TypeError(`${where}: fn must be a function or { module: "./tasks.ts", export: "name" }, got ${describe(fn)}`);
     }
-    // By source: a loop that passes a new arrow function each time still defines it once per worker.
-    const key = typeof fn === "function" ? Function.prototype.toString.call(fn) : `${(fn as ModuleTarget).module}\0${(fn as ModuleTarget).export ?? "default"}`;
-    let known = this.#targets.get(key);
-    if (!known) this.#targets.set(key, (known = { fid: ++this.#fids, target: toTargetSpec(fn, process.cwd()).spec, star }));
+    // The same function again (20k applyAsync calls in a loop) costs one lookup, not its source.
+    let known = typeof fn === "function" ? this.#byFunction.get(fn) : undefined;
+    if (!known) {
+      // By source: a loop that passes a new arrow function each time still defines it once per worker.
+      const key = typeof fn === "function" ? Function.prototype.toString.call(fn) : `${(fn as ModuleTarget).module}\0${(fn as ModuleTarget).export ?? "default"}`;
+      known = this.#targets.get(key);
+      if (!known) this.#targets.set(key, (known = { fid: ++this.#fids, target: toTargetSpec(fn, process.cwd()).spec, star }));
+      if (typeof fn === "function") this.#byFunction.set(fn, known);
+    }
     return known.star === star ? known : { ...known, star };
   }
 
   #applyOptions<R>(where: string, options: ApplyOptions<R>): ApplyOptions<R> {
+    if (options === NO_OPTIONS) return options;
     if (typeof options !== "object" || options === null) throw new TypeError(`${where}: options must be an object, got ${describe(options)}`);
     for (const key of Object.keys(options)) {
       if (key !== "callback" && key !== "errorCallback" && key !== "signal") {
