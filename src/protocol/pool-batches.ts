@@ -67,22 +67,25 @@ export function packDone(answers: DoneMessage[]): DoneMessage {
   return packed;
 }
 
-/** A packed answer as the answers it holds, each with its own values, errors and times. */
-export function unpackDone(message: DoneMessage): DoneMessage[] {
-  if (!message.ids) return [message];
-  const parts = batchParts(message);
+/**
+ * The answers a `done` message holds (one, or several packed), each with its values, its errors
+ * (positions counted within it) and its times, read in place: no message object per answer.
+ */
+export function eachAnswer(
+  message: DoneMessage,
+  visit: (id: number, values: unknown[], errors: [number, ErrorRecord][] | undefined, startedAt: number, endedAt: number) => void,
+): void {
+  if (!message.ids) return visit(message.id, message.values, message.errors, message.at[0]!, message.at[1]!);
   const errors = message.errors ?? [];
   let e = 0;
-  return parts.map((part, k) => {
-    const answer: DoneMessage = { t: "done", id: part.id, values: message.values.slice(part.from, part.to), at: [message.at[2 * k]!, message.at[2 * k + 1]!] };
-    const mine: [number, ErrorRecord][] = [];
-    while (e < errors.length && errors[e]![0] < part.to) {
-      mine.push([errors[e]![0] - part.from, errors[e]![1]]);
-      e++;
-    }
-    if (mine.length) answer.errors = mine;
-    return answer;
-  });
+  let from = 0;
+  for (let k = 0; k < message.ids.length; k++) {
+    const to = message.ends ? message.ends[k]! : k + 1;
+    let mine: [number, ErrorRecord][] | undefined;
+    for (; e < errors.length && errors[e]![0] < to; e++) (mine ??= []).push([errors[e]![0] - from, errors[e]![1]]);
+    visit(message.ids[k]!, to - from === 1 ? [message.values[from]] : message.values.slice(from, to), mine, message.at[2 * k]!, message.at[2 * k + 1]!);
+    from = to;
+  }
 }
 
 /**

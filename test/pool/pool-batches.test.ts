@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { DoneMessage, ErrorRecord, Message, TasksMessage } from "../../dist/src/protocol/messages.js";
-import { batchParts, packDone, packRuns, packTasks, unpackDone } from "../../dist/src/protocol/pool-batches.js";
+import { batchParts, eachAnswer, packDone, packRuns, packTasks } from "../../dist/src/protocol/pool-batches.js";
 
 const tasks = (id: number, items: unknown[]): TasksMessage => ({ t: "tasks", id, fid: 1, items, star: true });
 const record = (message: string): ErrorRecord => ({ name: "Error", message, props: {}, pid: 1, isError: true });
@@ -22,7 +22,11 @@ describe("pool batches packed into one message", () => {
     ];
     const packed = packDone(answers);
     expect(packed.errors!.map(([at]) => at)).toEqual([1, 3]);
-    expect(unpackDone(structuredClone(packed))).toEqual(answers);
+    const unpacked: DoneMessage[] = [];
+    eachAnswer(structuredClone(packed), (id, values, errors, start, end) =>
+      unpacked.push({ t: "done", id, values, ...(errors ? { errors } : {}), at: [start, end] }),
+    );
+    expect(unpacked).toEqual(answers);
   });
 
   it("merges only neighbours with the same key, keeping everything else in its place", () => {

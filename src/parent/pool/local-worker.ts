@@ -6,7 +6,7 @@ import type { Duplex } from "node:stream";
 import { findUncloneable, uncloneableMessage } from "../../protocol/clone";
 import { fromErrorRecord } from "../../protocol/errors";
 import type { Message, TasksMessage } from "../../protocol/messages";
-import { packRuns, packTasks, unpackDone } from "../../protocol/pool-batches";
+import { eachAnswer, packRuns, packTasks } from "../../protocol/pool-batches";
 import { childState } from "../../protocol/messages";
 import { toReturncode } from "../signals";
 import { startChild, startFailure, type ChildHandle, type ChildOptions } from "../process/child-handle";
@@ -143,14 +143,14 @@ class LocalWorker implements WorkerTransport {
         this.#events.ready(message.error ? fromErrorRecord(message.error) : undefined);
         return;
       case "done":
-        for (const answer of unpackDone(message)) {
-          this.#events.done(answer.id, {
-            values: answer.values,
-            errors: answer.errors ? answer.errors.map(([position, record]) => [position, fromErrorRecord(record)]) : [],
-            startedAt: answer.at[0] || undefined,
-            endedAt: answer.at[1] || undefined,
-          });
-        }
+        eachAnswer(message, (id, values, errors, startedAt, endedAt) =>
+          this.#events.done(id, {
+            values,
+            errors: errors ? errors.map(([position, record]) => [position, fromErrorRecord(record)]) : [],
+            startedAt: startedAt || undefined,
+            endedAt: endedAt || undefined,
+          }),
+        );
         return;
       case "out":
         this.#events.output(message.id || undefined, message.i, message.s, message.text);
