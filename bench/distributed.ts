@@ -18,7 +18,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { DistributedPool } from "../src/parent/distributed/pool";
-import { RedisQueue } from "../src/parent/distributed/queue";
+import { Queue } from "../src/distributed/queue-classes";
 import { median, runAlone, type Row } from "./stats";
 
 const TINY = 2000;
@@ -113,9 +113,9 @@ async function stop(children: ChildProcess[]): Promise<void> {
 
 /** The tutorial's worker, on RedisQueue: take each n and put back its square, until null. */
 async function queueWorker(taskSpec: { redis: string; name: string }, resultSpec: { redis: string; name: string }) {
-  const { RedisQueue } = require("forklab");
-  const task = new RedisQueue(taskSpec);
-  const result = new RedisQueue(resultSpec);
+  const { Queue } = require("forklab");
+  const task = new Queue(taskSpec);
+  const result = new Queue(resultSpec);
   for (;;) {
     const n = await task.get();
     if (n === null) break;
@@ -155,12 +155,12 @@ export async function benchDistributed(repeats = 3): Promise<Row[]> {
 
     const queues: number[] = [];
     for (let i = 0; i < repeats; i++) {
-      const task = new RedisQueue<number | null>({ redis: redis.url, name: `bench-task-${i}` });
-      const result = new RedisQueue<string>({ redis: redis.url, name: `bench-result-${i}` });
+      const task = new Queue<number | null>({ redis: redis.url, name: `bench-task-${i}` });
+      const result = new Queue<string>({ redis: redis.url, name: `bench-result-${i}` });
       const worker = pool.apply(queueWorker, [task.options, result.options]);
       const t0 = performance.now();
       for (let n = 0; n < TINY; n++) await task.put(n);
-      for (let n = 0; n < TINY; n++) await result.get(true, 30);
+      for (let n = 0; n < TINY; n++) await result.get({ timeout: 30 });
       queues.push((performance.now() - t0) / TINY);
       await task.put(null);
       await worker;

@@ -16,13 +16,14 @@ export type { DistributedPoolOptions, RemoteModuleTarget, FailedAttempt } from "
 export { AsyncResult as DistributedAsyncResult, TimeoutError as DistributedTimeoutError } from "./parent/distributed/async-result";
 export { RedisConnectionError } from "./distributed/connection";
 export { renderDistributedPool } from "./render/distributed-pool";
-export { RedisQueue, RedisJoinableQueue, QueueEmptyError, QueueFullError } from "./parent/distributed/queue";
-export type { RedisQueueOptions } from "./parent/distributed/queue";
+export { RedisQueue, RedisJoinableQueue } from "./distributed/queue";
+export type { RedisQueueOptions } from "./distributed/queue";
 export { Pool, AsyncResult, TimeoutError, AbortError, WorkerLostError, BrokenPoolError } from "./parent/pool";
 export type { PoolOptions, ApplyOptions, PoolStats, TaskStats } from "./parent/pool";
 export { renderPoolTimeline } from "./render/pool-timeline";
 export type { PoolSnapshot } from "./render/pool-timeline";
-export { Queue, JoinableQueue, SimpleQueue } from "./ipc/queue";
+export { SimpleQueue } from "./ipc/queue";
+export { Queue, JoinableQueue } from "./distributed/queue-classes";
 export type { QueueOptions, BlockingOptions } from "./ipc/queue";
 export { Pipe, Connection } from "./ipc/pipe";
 export { Empty, Full } from "./ipc/errors";

@@ -8,6 +8,7 @@
  * clone) when it is put.
  */
 import * as util from "node:util";
+import { redisQueueFor } from "../distributed/queue-entry";
 import { makeHandleable, registerHandleKind, type HandleDescriptor } from "../protocol/handles";
 import { JUPYTER_DISPLAY, LIVE_DISPLAY_ID, type MimeBundle } from "../protocol/kernel-bridge";
 import { optionError } from "../parent/option-errors";
@@ -192,6 +193,9 @@ abstract class QueueBase<T> {
 export class Queue<T = unknown> extends QueueBase<T> {
   /** `new Queue()`, `new Queue(maxsize)` or `new Queue({ maxsize })`. */
   constructor(maxsize?: number | QueueOptions) {
+    // `{ redis, name }`: the same surface on Redis, shared by name across processes and hosts.
+    const onRedis = redisQueueFor("Queue", maxsize);
+    if (onRedis) return onRedis as never;
     super(maxsize);
   }
 
@@ -230,6 +234,8 @@ export class Queue<T = unknown> extends QueueBase<T> {
 /** Python's JoinableQueue: a Queue whose join() waits until every item put was marked taskDone(). */
 export class JoinableQueue<T = unknown> extends Queue<T> {
   constructor(maxsize?: number | QueueOptions) {
+    const onRedis = redisQueueFor("JoinableQueue", maxsize);
+    if (onRedis) return onRedis as never;
     super(maxsize);
   }
 

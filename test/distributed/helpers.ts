@@ -1,9 +1,14 @@
 /**
  * Starting real `forklab worker` processes for the distributed tests, and waiting on what they
- * say: a worker is ready when it prints its banner (it has reached Redis and takes tasks).
+ * say: a worker is ready when it prints its banner (it has reached Redis and takes tasks). And the
+ * set-up a describe block shares: one redis-server, the workers and pools its tests start, all
+ * ended in its afterAll.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import * as path from "node:path";
+import { afterAll, beforeAll } from "vitest";
+import { DistributedPool, type DistributedPoolOptions } from "../../dist/src/index.js";
+import { TestRedis, type RedisServerOptions } from "../support/redis";
 
 export const FORKLAB_BIN = path.join(__dirname, "..", "..", "bin", "forklab.js");
 
@@ -65,4 +70,50 @@ export async function startWorker(redisUrl: string, queue: string, flags: Worker
 let count = 0;
 export function freshQueue(label: string): string {
   return `${label}-${process.pid}-${++count}`;
+}
+
+export interface DistributedSetup {
+  /** The describe block's redis-server (started in its beforeAll). */
+  readonly redis: TestRedis;
+  /** A worker on `queue` (--accept-source and the set-up's root unless the flags say otherwise), stopped in afterAll. */
+  worker(queue: string, flags?: WorkerFlags): Promise<RunningWorker>;
+  /** A DistributedPool on `queue`, terminated in afterAll. */
+  pool(queue: string, options?: Partial<DistributedPoolOptions>): DistributedPool;
+}
+
+/**
+ * Call inside a describe block: a redis-server for its tests, and what they start on it, ended in
+ * afterAll in order (pools, then workers, then the server), even when a test failed.
+ */
+export function distributedSetup(options: RedisServerOptions & { root?: string } = {}): DistributedSetup {
+  let redis: TestRedis | undefined;
+  const workers: RunningWorker[] = [];
+  const pools: DistributedPool[] = [];
+  beforeAll(async () => {
+    redis = await TestRedis.start({ persist: options.persist });
+  });
+  afterAll(async () => {
+    await Promise.all(pools.map((p) => p.terminate()));
+    await Promise.all(workers.map((w) => w.stop()));
+    await redis?.dispose();
+  });
+  const server = (): TestRedis => {
+    if (!redis) throw new Error("the redis-server of this describe block has not started (use it inside a test)");
+    return redis;
+  };
+  return {
+    get redis() {
+      return server();
+    },
+    async worker(queue, flags = {}) {
+      const w = await startWorker(server().url, queue, { acceptSource: true, ...(options.root ? { root: options.root } : {}), ...flags });
+      workers.push(w);
+      return w;
+    },
+    pool(queue, poolOptions = {}) {
+      const p = new DistributedPool({ redis: server().url, queue, ...poolOptions });
+      pools.push(p);
+      return p;
+    },
+  };
 }

@@ -1,37 +1,61 @@
 /**
- * Queue and JoinableQueue on Redis, with producers and consumers in different processes: local
- * children (spawn) and a remote worker's task.
+ * `new Queue({ redis, name })` and `new JoinableQueue({ redis, name })`, with producers and
+ * consumers in different processes: local children (spawn) and a remote worker's task.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DistributedPool, QueueEmptyError, QueueFullError, RedisJoinableQueue, RedisQueue, spawn } from "../../dist/src/index.js";
-import { redisAvailable, TestRedis } from "../support/redis";
-import { freshQueue, startWorker, type RunningWorker } from "./helpers";
+import { describe, expect, it } from "vitest";
+import { Empty, Full, JoinableQueue, Queue, RedisJoinableQueue, RedisQueue, spawn } from "../../dist/src/index.js";
+import { redisAvailable } from "../support/redis";
+import { distributedSetup, freshQueue } from "./helpers";
 
 const enabled = redisAvailable("the distributed Queue tests");
 
 describe.skipIf(!enabled)("Queue on a real redis-server", () => {
-  let redis: TestRedis;
-  const workers: RunningWorker[] = [];
+  const setup = distributedSetup();
 
-  beforeAll(async () => {
-    redis = await TestRedis.start();
-  });
-  afterAll(async () => {
-    await Promise.all(workers.map((w) => w.stop()));
-    await redis?.dispose();
-  });
-
-  it("FIFO, getNowait on empty, maxsize with putNowait, values by structured clone", async () => {
-    const q = new RedisQueue<unknown>({ redis: redis.url, name: freshQueue("fifo"), maxsize: 2 });
+  it("FIFO, getNowait on empty, maxsize with putNowait, values by structured clone; the local queue's Empty and Full", async () => {
+    const q = new Queue<unknown>({ redis: setup.redis.url, name: freshQueue("fifo"), maxsize: 2 });
     try {
-      await expect(q.getNowait()).rejects.toBeInstanceOf(QueueEmptyError);
+      expect(q).toBeInstanceOf(RedisQueue);
+      await expect(q.getNowait()).rejects.toBeInstanceOf(Empty);
       await q.put(new Map([["a", 1n]]));
       await q.put(new Date(0));
-      await expect(q.putNowait("third")).rejects.toBeInstanceOf(QueueFullError);
+      await expect(q.putNowait("third")).rejects.toBeInstanceOf(Full);
+      await expect(q.put("third", { timeout: 0.05 })).rejects.toThrow(/Queue\.put\(\): no room in queue "fifo-.*" within 0\.05 s \(maxsize 2\); 'third' was not put/);
       expect(await q.qsize()).toBe(2);
+      expect(await q.full()).toBe(true);
       expect(await q.get()).toEqual(new Map([["a", 1n]]));
-      expect(await q.get()).toEqual(new Date(0));
-      await expect(q.get(true, 0.05)).rejects.toThrow(/empty after 0.05 s/);
+      expect(await q.get({ block: false })).toEqual(new Date(0));
+      const late = await q.get({ timeout: 0.05 }).catch((e: unknown) => e);
+      expect(late).toBeInstanceOf(Empty);
+      expect((late as Error).message).toMatch(/Queue\.get\(\): no item arrived in queue "fifo-.*" within 0\.05 s/);
+    } finally {
+      await q.destroy();
+    }
+  });
+
+  it("bad options fail at once with a TypeError naming the option; the local forms still make local queues", () => {
+    expect(() => new Queue({ redis: "http://127.0.0.1:1", name: "q" })).toThrow(/redis .* has the scheme "http:"/);
+    expect(() => new Queue({ redis: setup.redis.url, name: "has space" })).toThrow(/new Queue\(\{ redis \}\): option name must be/);
+    expect(() => new JoinableQueue({ redis: setup.redis.url, name: "q", maxsize: -1 })).toThrow(/new JoinableQueue\(\{ redis \}\): option maxsize must be a whole number/);
+    expect(() => new Queue({ redis: setup.redis.url, name: "q", maxSize: 3 } as never)).toThrow(/option maxSize must be one of the options/);
+    const local = new Queue(3);
+    expect(local).not.toBeInstanceOf(RedisQueue);
+    expect(local.maxsize).toBe(3);
+    expect(new JoinableQueue()).toBeInstanceOf(JoinableQueue);
+  });
+
+  it("a queue passed to a local child arrives there as the same queue on Redis", async () => {
+    const q = new Queue<number>({ redis: setup.redis.url, name: freshQueue("handle") });
+    try {
+      const child = spawn(async (queue: typeof q) => {
+        const n = await queue.get();
+        await queue.put(n * 2);
+        await queue.close();
+        return String(queue.constructor.name);
+      }, [q]);
+      await q.put(21);
+      expect(await child.result).toBe("RedisQueue");
+      expect(await q.get({ timeout: 30 })).toBe(42);
     } finally {
       await q.destroy();
     }
@@ -39,17 +63,18 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
 
   it("producers in child processes, consumers in child processes and on a remote worker: every item once; join() waits for taskDone", async () => {
     const name = freshQueue("jq");
-    const q = new RedisJoinableQueue<{ from: string; i: number } | null>({ redis: redis.url, name });
+    const q = new JoinableQueue<{ from: string; i: number } | null>({ redis: setup.redis.url, name });
+    expect(q).toBeInstanceOf(RedisJoinableQueue);
     const options = q.options;
     const produce = async (spec: typeof options, from: string, count: number) => {
-      const { RedisJoinableQueue } = require("forklab");
-      const queue = new RedisJoinableQueue(spec);
+      const { JoinableQueue } = require("forklab");
+      const queue = new JoinableQueue(spec);
       for (let i = 0; i < count; i++) await queue.put({ from, i });
       await queue.close();
     };
     const consume = async (spec: typeof options) => {
-      const { RedisJoinableQueue } = require("forklab");
-      const queue = new RedisJoinableQueue(spec);
+      const { JoinableQueue } = require("forklab");
+      const queue = new JoinableQueue(spec);
       const got: unknown[] = [];
       for (;;) {
         const item = await queue.get();
@@ -62,8 +87,8 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
     };
     const consumers = [spawn(consume, [options]), spawn(consume, [options])];
     const queueName = freshQueue("jq-pool");
-    workers.push(await startWorker(redis.url, queueName, { acceptSource: true }));
-    const pool = new DistributedPool({ redis: redis.url, queue: queueName });
+    await setup.worker(queueName);
+    const pool = setup.pool(queueName);
     try {
       const remote = pool.apply(consume, [options]);
       const producers = [spawn(produce, [options, "a", 40]), spawn(produce, [options, "b", 40])];

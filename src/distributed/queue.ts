@@ -1,0 +1,420 @@
+/**
+ * Queue and JoinableQueue on Redis lists: what `new Queue({ redis, name })` and
+ * `new JoinableQueue({ redis, name })` make (the local classes' constructors hand `{ redis }`
+ * here). Usable from the notebook, from local children and from remote workers alike: every
+ * process that constructs one with the same `{ redis, name }` shares it, and a queue passed to a
+ * local child (spawn, Process, a local Pool's task) arrives there as the same queue. The surface is
+ * the local queue's: put/get with `{ block, timeout }` (seconds), putNowait/getNowait, qsize,
+ * empty, full, and the same `Empty` / `Full` errors.
+ *
+ * Delivery is at least once. `get()` moves an item atomically (BLMOVE) from the queue's list to a
+ * processing list of this consumer, then acknowledges it: at once for a Queue, at `taskDone()` for
+ * a JoinableQueue. Each consumer keeps a heartbeat key alive; any consumer that finds a consumer's
+ * heartbeat gone moves that consumer's unacknowledged items back to the queue, so an item taken by
+ * a process that died is delivered again. FIFO per queue (LPUSH in, BLMOVE from the right).
+ *
+ * Round trips: a put is one command (LPUSH, or a script by its SHA when it must check maxsize or
+ * count unfinished items); a get is one (BLMOVE on its own connection, which answers at once when
+ * an item waits), and a Queue's acknowledgement travels without being waited for.
+ */
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import * as util from "node:util";
+import type { Redis } from "ioredis";
+import { Empty, Full } from "../ipc/errors";
+import type { BlockingOptions } from "../ipc/queue";
+import { TimeoutError } from "../parent/distributed/async-result";
+import { optionError } from "../parent/option-errors";
+import { normalizeTimeout } from "../parent/timeouts";
+import { makeHandleable, registerHandleKind } from "../protocol/handles";
+import { connectRedis, parseRedisUrl, probeRedis, type RedisAddress, type RedisConnectionOptions } from "./connection";
+import { decodeValue, encodeValue } from "./tasks";
+
+export interface RedisQueueOptions {
+  /** The Redis URL: "redis://[user:password@]host:port[/db]", or "rediss://" for TLS. */
+  redis: string;
+  /** Every process that uses the same name on the same Redis shares the queue. */
+  name: string;
+  /** Python's maxsize: 0 for no limit. @default 0 */
+  maxsize?: number;
+  /** Redis client options passed through (tls, username, password, db, ...). */
+  redisOptions?: RedisConnectionOptions;
+}
+
+type Kind = "Queue" | "JoinableQueue";
+
+const REDIS_QUEUE_HANDLE = "forklab.redis-queue";
+const KNOWN_OPTIONS = ["redis", "name", "maxsize", "redisOptions"];
+
+/** Seconds a consumer's heartbeat lives without renewal; past it, its unacknowledged items return to the queue. */
+const HEARTBEAT_TTL_S = 10;
+const HEARTBEAT_EVERY_MS = 3000;
+const RECOVER_EVERY_MS = 1000;
+/** The longest single blocking wait, so that recovery runs between waits. */
+const MAX_BLOCK_S = 2;
+
+// put with maxsize or counting: atomic check and push (KEYS: items, unfinished; ARGV: item, maxsize, joinable).
+const PUT_SCRIPT = `
+if tonumber(ARGV[2]) > 0 and redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('LPUSH', KEYS[1], ARGV[1])
+if ARGV[3] == '1' then redis.call('INCR', KEYS[2]) end
+return 1`;
+
+// taskDone: ack one item and count it finished; publish when none are left (KEYS: processing, unfinished; ARGV: item, channel).
+const DONE_SCRIPT = `
+local removed = redis.call('LREM', KEYS[1], -1, ARGV[1])
+if removed == 0 then return -1 end
+local left = redis.call('DECR', KEYS[2])
+if left <= 0 then redis.call('SET', KEYS[2], 0); redis.call('PUBLISH', ARGV[2], '0') end
+return left`;
+
+/** The client with the two scripts defined on it: sent once, then called by SHA. */
+interface ScriptedRedis extends Redis {
+  forklabQueuePut(items: string, unfinished: string, item: string, maxsize: string, joinable: string): Promise<number>;
+  forklabQueueDone(processing: string, unfinished: string, item: string, channel: string): Promise<number>;
+}
+
+/** `{ block, timeout }` as a timeout in seconds: 0 for no wait, undefined for no limit. */
+function waitOf(where: string, options: unknown): number | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== "object" || options === null) throw optionError(where, "options", "{ block?, timeout? } (timeout in seconds)", options);
+  const { block = true, timeout } = options as BlockingOptions;
+  if (typeof block !== "boolean") throw optionError(where, "block", "true or false", block);
+  return block ? normalizeTimeout(where, timeout) : 0;
+}
+
+function checkOptions(kind: Kind, options: unknown): RedisQueueOptions & { maxsize: number; address: RedisAddress } {
+  const where = `new ${kind}({ redis })`;
+  if (typeof options !== "object" || options === null) throw optionError(where, "options", "an object { redis, name }", options);
+  const o = options as RedisQueueOptions;
+  for (const key of Object.keys(o)) {
+    if (!KNOWN_OPTIONS.includes(key)) throw optionError(where, key, `one of the options of a queue on Redis (${KNOWN_OPTIONS.join(", ")})`, (o as never)[key]);
+  }
+  const address = parseRedisUrl(o.redis, "redis", o.redisOptions ?? {});
+  if (typeof o.name !== "string" || !/^[A-Za-z0-9_.:-]+$/.test(o.name)) {
+    throw optionError(where, "name", 'a name of letters, digits, "_", ".", ":" or "-" (shared by every process that uses the queue)', o.name);
+  }
+  const maxsize = o.maxsize ?? 0;
+  if (typeof maxsize !== "number" || !Number.isInteger(maxsize) || maxsize < 0) throw optionError(where, "maxsize", "a whole number >= 0 (0: no limit)", maxsize);
+  return { redis: o.redis, name: o.name, maxsize, ...(o.redisOptions ? { redisOptions: o.redisOptions } : {}), address };
+}
+
+const short = (value: unknown) => util.inspect(value, { depth: 1, breakLength: Infinity, maxStringLength: 40 });
+
+/** Python's multiprocessing.Queue, its items in Redis. */
+export class RedisQueue<T = unknown> {
+  readonly name: string;
+  readonly address: RedisAddress;
+  readonly maxsize: number;
+  readonly #options: RedisQueueOptions;
+  readonly #consumer = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  readonly #ready: Promise<void>;
+  #client: ScriptedRedis | undefined;
+  #blocking: Redis | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #getChain: Promise<unknown> = Promise.resolve();
+  #closed = false;
+  #recoveredAt = -Infinity;
+  /** Items this consumer took and has not acknowledged yet (JoinableQueue), oldest first. */
+  protected readonly taken: string[] = [];
+
+  constructor(options: RedisQueueOptions) {
+    const checked = checkOptions(new.target === RedisJoinableQueue ? "JoinableQueue" : "Queue", options);
+    this.address = checked.address;
+    this.name = checked.name;
+    this.maxsize = checked.maxsize;
+    const { address: _, ...plain } = checked;
+    this.#options = plain;
+    this.#ready = this.#connect();
+    this.#ready.catch(() => {});
+    // Passed to a local child, the queue arrives there as the same queue (opened by name).
+    makeHandleable(this, () => ({ kind: REDIS_QUEUE_HANDLE, module: __filename, state: { options: this.options, kind: this.kind } }));
+  }
+
+  protected get kind(): Kind {
+    return "Queue";
+  }
+
+  protected get joinable(): boolean {
+    return false;
+  }
+
+  /** What another process needs to open the same queue: `new Queue(options)` there (a remote worker's task, a script on another host). */
+  get options(): RedisQueueOptions {
+    return { ...this.#options };
+  }
+
+  #key(part: string): string {
+    return `forklab:queue:${this.name}:${part}`;
+  }
+
+  protected get itemsKey(): string {
+    return this.#key("items");
+  }
+  protected get processingKey(): string {
+    return this.#key(`processing:${this.#consumer}`);
+  }
+  protected get unfinishedKey(): string {
+    return this.#key("unfinished");
+  }
+  protected get doneChannel(): string {
+    return this.#key("done");
+  }
+
+  async #connect(): Promise<void> {
+    await probeRedis(this.address);
+    const client = connectRedis(this.address, `forklab-queue-${this.#consumer}`);
+    client.defineCommand("forklabQueuePut", { numberOfKeys: 2, lua: PUT_SCRIPT });
+    client.defineCommand("forklabQueueDone", { numberOfKeys: 2, lua: DONE_SCRIPT });
+    this.#client = client as ScriptedRedis;
+    await this.#beat();
+    this.#heartbeat = setInterval(() => void this.#beat(), HEARTBEAT_EVERY_MS);
+    this.#heartbeat.unref();
+  }
+
+  protected async client(method: string): Promise<ScriptedRedis> {
+    if (this.#closed) throw this.#closedError(method);
+    await this.#ready;
+    if (this.#closed) throw this.#closedError(method);
+    return this.#client!;
+  }
+
+  #closedError(method: string): Error {
+    return new Error(
+      `${this.kind}.${method}(): queue "${this.name}" was closed in this process (pid ${process.pid}) by close(); ` +
+        `other processes can still use it: open it again with new ${this.kind}({ redis, name: "${this.name}" })`,
+    );
+  }
+
+  async #beat(): Promise<void> {
+    try {
+      await this.#client!.multi().set(this.#key(`alive:${this.#consumer}`), "1", "EX", HEARTBEAT_TTL_S).sadd(this.#key("consumers"), this.#consumer).exec();
+    } catch {
+      // Redis is away; the next beat renews it.
+    }
+  }
+
+  /**
+   * Move the unacknowledged items of consumers whose heartbeat is gone back to the queue. At most
+   * once a second: a heartbeat lives 10 s, so checking on every get would only cost round trips.
+   */
+  async #recover(client: Redis): Promise<void> {
+    if (performance.now() - this.#recoveredAt < RECOVER_EVERY_MS) return;
+    this.#recoveredAt = performance.now();
+    const consumers = await client.smembers(this.#key("consumers"));
+    for (const consumer of consumers) {
+      if (consumer === this.#consumer) continue;
+      if (await client.exists(this.#key(`alive:${consumer}`))) continue;
+      const processing = this.#key(`processing:${consumer}`);
+      // Oldest first back to the front (the right end), so they are taken next.
+      while (await client.lmove(processing, this.itemsKey, "LEFT", "RIGHT")) {
+        // moved one
+      }
+      await client.srem(this.#key("consumers"), consumer);
+    }
+  }
+
+  /** Put an item; with maxsize, waits for room (block, timeout in seconds), else rejects with Full. */
+  async put(item: T, options?: BlockingOptions): Promise<void> {
+    return this.#put("put", item, waitOf(`${this.kind}.put()`, options));
+  }
+
+  putNowait(item: T): Promise<void> {
+    return this.#put("putNowait", item, 0);
+  }
+
+  async #put(method: string, item: T, seconds: number | undefined): Promise<void> {
+    const encoded = encodeValue(item);
+    const client = await this.client(method);
+    // Nothing to check and nothing to count: a plain push.
+    if (this.maxsize === 0 && !this.joinable) {
+      await client.lpush(this.itemsKey, encoded);
+      return;
+    }
+    const deadline = seconds === undefined ? Infinity : Date.now() + seconds * 1000;
+    // Redis has no blocking push: a full queue is asked again, less and less often.
+    for (let pause = 5; ; pause = Math.min(pause * 2, 100)) {
+      if ((await client.forklabQueuePut(this.itemsKey, this.unfinishedKey, encoded, String(this.maxsize), this.joinable ? "1" : "0")) === 1) return;
+      if (Date.now() >= deadline) {
+        throw new Full(
+          seconds === 0
+            ? `${this.kind}.${method}(): queue "${this.name}" is full (maxsize ${this.maxsize}); ${short(item)} was not put`
+            : `${this.kind}.${method}(): no room in queue "${this.name}" within ${seconds} s (maxsize ${this.maxsize}); ${short(item)} was not put`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pause, Math.max(0, deadline - Date.now()))));
+    }
+  }
+
+  /** Take the oldest item, waiting for one (block, timeout in seconds), else rejects with Empty. */
+  get(options?: BlockingOptions): Promise<T> {
+    let seconds: number | undefined;
+    try {
+      seconds = waitOf(`${this.kind}.get()`, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#take("get", seconds);
+  }
+
+  getNowait(): Promise<T> {
+    return this.#take("getNowait", 0);
+  }
+
+  #take(method: string, seconds: number | undefined): Promise<T> {
+    // One blocking connection per queue object: its gets take turns.
+    const next = this.#getChain.then(() => this.#get(method, seconds));
+    this.#getChain = next.catch(() => {});
+    return next;
+  }
+
+  async #get(method: string, seconds: number | undefined): Promise<T> {
+    const client = await this.client(method);
+    await this.#recover(client);
+    let raw: string | null = null;
+    if (seconds === 0) {
+      raw = await client.lmove(this.itemsKey, this.processingKey, "RIGHT", "LEFT");
+    } else {
+      // BLMOVE answers at once when an item waits: one round trip either way.
+      this.#blocking ??= connectRedis(this.address, `forklab-queue-${this.#consumer}-get`);
+      const deadline = seconds === undefined ? Infinity : performance.now() + seconds * 1000;
+      while (raw === null && !this.#closed) {
+        const left = (deadline - performance.now()) / 1000;
+        if (left <= 0) break;
+        raw = await this.#blocking.blmove(this.itemsKey, this.processingKey, "RIGHT", "LEFT", Math.max(0.01, Math.min(left, MAX_BLOCK_S)));
+        if (raw === null) await this.#recover(client);
+      }
+    }
+    if (raw === null) {
+      if (this.#closed) throw this.#closedError(method);
+      throw new Empty(
+        seconds === 0 ? `${this.kind}.${method}(): queue "${this.name}" is empty` : `${this.kind}.${method}(): no item arrived in queue "${this.name}" within ${seconds} s`,
+      );
+    }
+    this.delivered(client, raw);
+    return decodeValue(raw) as T;
+  }
+
+  /**
+   * A Queue acknowledges an item as soon as it is delivered, without waiting for the answer: the
+   * acknowledgement travels with the next command. If this process dies first, the item is
+   * delivered again (at least once).
+   */
+  protected delivered(client: Redis, raw: string): void {
+    client.lrem(this.processingKey, -1, raw).catch(() => {});
+  }
+
+  /** Python's qsize(): the items waiting now (approximate while others use it). */
+  async qsize(): Promise<number> {
+    return (await this.client("qsize")).llen(this.itemsKey);
+  }
+
+  async empty(): Promise<boolean> {
+    return (await this.qsize()) === 0;
+  }
+
+  async full(): Promise<boolean> {
+    return this.maxsize > 0 && (await this.qsize()) >= this.maxsize;
+  }
+
+  /** This process is done with the queue: close its connections (the items stay in Redis for the others). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#heartbeat);
+    this.#blocking?.disconnect();
+    try {
+      await this.#ready;
+    } catch {
+      return;
+    }
+    // Unacknowledged items of a consumer that leaves go back to the queue.
+    try {
+      while (await this.#client!.lmove(this.processingKey, this.itemsKey, "LEFT", "RIGHT")) {
+        // moved one
+      }
+      await this.#client!.multi().del(this.#key(`alive:${this.#consumer}`)).srem(this.#key("consumers"), this.#consumer).exec();
+    } finally {
+      this.#client!.disconnect();
+    }
+  }
+
+  /** Remove the queue's data from Redis (all its items and counters), then close. */
+  async destroy(): Promise<void> {
+    const client = await this.client("destroy");
+    const keys = await client.keys(`forklab:queue:${this.name}:*`);
+    if (keys.length) await client.del(...keys);
+    await this.close();
+  }
+
+  protected subscriber(): Redis {
+    return connectRedis(this.address, `forklab-queue-${this.#consumer}-join`);
+  }
+
+  [util.inspect.custom](): string {
+    return `<${this.kind} "${this.name}" on Redis ${this.address.label}${this.maxsize ? ` maxsize ${this.maxsize}` : ""}${this.#closed ? " closed" : ""}>`;
+  }
+}
+
+/** Python's JoinableQueue on Redis: taskDone() acknowledges, join() waits until every item put was done, across every process. */
+export class RedisJoinableQueue<T = unknown> extends RedisQueue<T> {
+  protected override get kind(): Kind {
+    return "JoinableQueue";
+  }
+
+  protected override get joinable(): boolean {
+    return true;
+  }
+
+  protected override delivered(_client: Redis, raw: string): void {
+    this.taken.push(raw);
+  }
+
+  /** Python's task_done: the oldest item this process took is finished. */
+  async taskDone(): Promise<void> {
+    const raw = this.taken.shift();
+    if (raw === undefined) {
+      throw new Error(`JoinableQueue.taskDone() called more times than get() returned items in this process (queue "${this.name}"), as Python's ValueError says`);
+    }
+    const client = await this.client("taskDone");
+    await client.forklabQueueDone(this.processingKey, this.unfinishedKey, raw, this.doneChannel);
+  }
+
+  /** Items put and not yet done, across every process. */
+  async unfinished(): Promise<number> {
+    return Number((await (await this.client("unfinished")).get(this.unfinishedKey)) ?? 0);
+  }
+
+  /** Python's join: wait until every item put has been marked done (at most `timeout` seconds). */
+  async join(timeout?: number): Promise<void> {
+    const seconds = normalizeTimeout("JoinableQueue.join()", timeout);
+    if ((await this.unfinished()) <= 0) return;
+    const subscriber = this.subscriber();
+    try {
+      const done = new Promise<void>((resolve) => subscriber.on("message", () => resolve()));
+      await subscriber.subscribe(this.doneChannel);
+      const deadline = seconds === undefined ? Infinity : Date.now() + seconds * 1000;
+      // Checked again after subscribing (it may have reached 0 in between), then on each message,
+      // and every second in case Redis restarted and dropped the message.
+      while ((await this.unfinished()) > 0) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new TimeoutError(`JoinableQueue.join(): ${await this.unfinished()} item(s) of "${this.name}" not done after ${seconds} s`);
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([done, new Promise((resolve) => (timer = setTimeout(resolve, Math.min(left, 1000))))]);
+        clearTimeout(timer);
+      }
+    } finally {
+      subscriber.disconnect();
+    }
+  }
+}
+
+registerHandleKind(REDIS_QUEUE_HANDLE, (state) => {
+  const { options, kind } = state as { options: RedisQueueOptions; kind: Kind };
+  return kind === "JoinableQueue" ? new RedisJoinableQueue(options) : new RedisQueue(options);
+});
+
+/** Whether a queue constructor's argument asks for a queue on Redis. */
+export function wantsRedis(arg: unknown): arg is RedisQueueOptions {
+  return typeof arg === "object" && arg !== null && "redis" in arg;
+}
