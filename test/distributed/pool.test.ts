@@ -1,34 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DistributedPool, DistributedTaskError, PoolTerminatedError } from "../../dist/src/index.js";
 import { redisAvailable, TestRedis } from "../support/redis";
-import { freshQueue, startWorker, type RunningWorker } from "./helpers";
+import { distributedSetup, freshQueue, startWorker } from "./helpers";
 
 const enabled = redisAvailable("the distributed Pool tests");
 
 describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
-  let redis: TestRedis;
-  const workers: RunningWorker[] = [];
-  const pools: DistributedPool[] = [];
-
-  beforeAll(async () => {
-    redis = await TestRedis.start();
-  });
-  afterAll(async () => {
-    await Promise.all(pools.map((p) => p.terminate()));
-    await Promise.all(workers.map((w) => w.stop()));
-    await redis?.dispose();
-  });
-
-  async function worker(queue: string, flags: Parameters<typeof startWorker>[2] = {}): Promise<RunningWorker> {
-    const w = await startWorker(redis.url, queue, { acceptSource: true, ...flags });
-    workers.push(w);
-    return w;
-  }
-  function pool(queue: string, options: Partial<ConstructorParameters<typeof DistributedPool>[0]> = {}): DistributedPool {
-    const p = new DistributedPool({ redis: redis.url, queue, ...options });
-    pools.push(p);
-    return p;
-  }
+  const setup = distributedSetup();
+  const { worker, pool } = setup;
 
   it("maps many tasks over two workers: every result once, in order, from both workers", async () => {
     const queue = freshQueue("map");
@@ -99,7 +78,7 @@ describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
     await p.ready();
     const results = Array.from({ length: 5 }, (_, i) => p.apply((n: number) => n, [i]).catch((e: unknown) => e));
     const { Queue } = await import("bullmq");
-    const inspect = new Queue(queue, { connection: { host: "127.0.0.1", port: redis.port } });
+    const inspect = new Queue(queue, { connection: { host: "127.0.0.1", port: setup.redis.port } });
     try {
       await expect.poll(() => inspect.getWaitingCount(), { timeout: 30_000 }).toBe(5);
       await p.terminate();

@@ -6,41 +6,25 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DistributedPool, DistributedTaskError } from "../../dist/src/index.js";
+import { DistributedTaskError } from "../../dist/src/index.js";
 import { isGone, waitFor } from "../support/processes";
-import { redisAvailable, TestRedis } from "../support/redis";
-import { freshQueue, startWorker, type RunningWorker } from "./helpers";
+import { redisAvailable } from "../support/redis";
+import { distributedSetup, freshQueue } from "./helpers";
 
 const enabled = redisAvailable("the distributed delivery tests");
 const ROOT = path.join(__dirname, "fixtures", "root");
 
 describe.skipIf(!enabled)("distributed delivery on a real redis-server", () => {
-  let redis: TestRedis;
+  const setup = distributedSetup({ persist: true, root: ROOT });
+  const { worker, pool } = setup;
   let scratch: string;
-  const workers: RunningWorker[] = [];
-  const pools: DistributedPool[] = [];
 
-  beforeAll(async () => {
-    redis = await TestRedis.start({ persist: true });
+  beforeAll(() => {
     scratch = mkdtempSync(path.join(tmpdir(), "forklab-distributed-"));
   });
-  afterAll(async () => {
-    await Promise.all(pools.map((p) => p.terminate()));
-    await Promise.all(workers.map((w) => w.stop()));
-    await redis?.dispose();
+  afterAll(() => {
     rmSync(scratch, { recursive: true, force: true });
   });
-
-  async function worker(queue: string, flags: Parameters<typeof startWorker>[2] = {}): Promise<RunningWorker> {
-    const w = await startWorker(redis.url, queue, { acceptSource: true, root: ROOT, ...flags });
-    workers.push(w);
-    return w;
-  }
-  function pool(queue: string, options: Partial<ConstructorParameters<typeof DistributedPool>[0]> = {}): DistributedPool {
-    const p = new DistributedPool({ redis: redis.url, queue, ...options });
-    pools.push(p);
-    return p;
-  }
 
   it("a worker SIGKILLed mid-task: the task runs again on a worker that joined late, and its caller gets one result", async () => {
     const queue = freshQueue("killed");
@@ -77,10 +61,10 @@ describe.skipIf(!enabled)("distributed delivery on a real redis-server", () => {
     await p.ready();
     const results = p.map((n: number) => n * 3, Array.from({ length: 20 }, (_, i) => i), 2);
     const { Queue } = await import("bullmq");
-    const inspect = new Queue(queue, { connection: { host: "127.0.0.1", port: redis.port } });
+    const inspect = new Queue(queue, { connection: { host: "127.0.0.1", port: setup.redis.port } });
     await expect.poll(() => inspect.getWaitingCount(), { timeout: 30_000 }).toBe(10);
     await inspect.close();
-    await redis.restart();
+    await setup.redis.restart();
     await worker(queue);
     expect(await results).toEqual(Array.from({ length: 20 }, (_, i) => i * 3));
     expect(p.stats()).toMatchObject({ done: 20, pending: 0 });

@@ -1,19 +1,23 @@
 /**
  * `new Pool({ redis, queue })`: the same class name, with tasks run by `forklab worker`s through
- * Redis (a DistributedPool); any other arguments make the local Pool. A Proxy keeps `instanceof
- * Pool`, the static members and the local Pool's type as they are.
+ * Redis (a DistributedPool); any other arguments make the local Pool. A subclass whose constructor
+ * makes the choice: `new Pool(2)` is the local Pool (an instance of both), and the local Pool's
+ * code is not touched. The export below only adds the Redis form to the constructor's type.
  */
 import { DistributedPool, type DistributedPoolOptions } from "../distributed/pool";
-import { Pool as LocalPool } from "./pool";
+import { Pool as LocalPool, type PoolOptions } from "./pool";
 
 function isRedisOptions(value: unknown): value is DistributedPoolOptions {
   return typeof value === "object" && value !== null && "redis" in value;
 }
 
-export const Pool = new Proxy(LocalPool, {
-  construct(target, args, newTarget) {
-    if (isRedisOptions(args[0])) return new DistributedPool(args[0]);
-    return Reflect.construct(target, args, newTarget) as object;
-  },
-}) as typeof LocalPool & { new (options: DistributedPoolOptions): DistributedPool };
+class PoolOnAnyTransport extends LocalPool {
+  constructor(processes?: number | null, options?: PoolOptions) {
+    if (isRedisOptions(processes)) return new DistributedPool(processes) as never;
+    super(processes, options);
+  }
+}
+Object.defineProperty(PoolOnAnyTransport, "name", { value: "Pool" });
+
+export const Pool = PoolOnAnyTransport as typeof LocalPool & { new (options: DistributedPoolOptions): DistributedPool };
 export type Pool = LocalPool;
