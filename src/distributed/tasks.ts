@@ -73,6 +73,14 @@ export function workersKey(queue: string): string {
   return `forklab:${queue}:workers`;
 }
 
+/**
+ * The Redis channel where a terminated pool says its id: every worker of the queue ends the tasks
+ * of that pool it is running, and refuses those it takes later.
+ */
+export function cancelChannel(queue: string): string {
+  return `forklab:${queue}:cancel`;
+}
+
 export interface WorkerInfo {
   host: string;
   pid: number;

@@ -5,6 +5,7 @@
  * gets a fresh child.
  */
 import { ChildHandle, startChild, type ChildOptions } from "../parent/process/child-handle";
+import { signalGroup } from "../parent/signals";
 import type { ErrorRecord, Message, TargetSpec } from "../protocol/messages";
 
 /** The child process that ran a chunk died before answering. */
@@ -100,6 +101,15 @@ export class Slot {
       return promise;
     });
     return Promise.all(results);
+  }
+
+  /**
+   * End the running chunk now: SIGKILL to the child's process group (the child leads its own), so
+   * what the task started ends with it. Its calls fail as a crash; the next chunk gets a fresh child.
+   */
+  kill(): void {
+    const pid = this.#handle?.usable ? this.#handle.pid : undefined;
+    if (pid !== undefined) signalGroup(pid, "SIGKILL");
   }
 
   /** Stop the child: gracefully (`close`, it finishes what it holds) or at once. */

@@ -15,6 +15,7 @@ import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from "bu
 import type { Redis } from "ioredis";
 import { clientOptions, connectRedis, parseRedisUrl, probeRedis, type RedisConnectionOptions } from "../distributed/connection";
 import {
+  cancelChannel,
   decodeValue,
   encodeValue,
   FAILURE_LOG_PREFIX,
@@ -74,6 +75,12 @@ export class ForklabWorker {
   readonly #free: Slot[];
   readonly #client: Redis;
   #worker!: Worker;
+  /** Subscribed to the queue's cancel channel: terminated pools say their id there. */
+  #cancels: Redis | undefined;
+  /** The chunks running now, by job id: which pool sent each, and the slot that runs it. */
+  readonly #running = new Map<string, { pool: string; slot: Slot; cancelled: boolean }>();
+  /** Pools terminated while this worker ran (id -> when): their later tasks are refused, not run. */
+  readonly #terminated = new Map<string, number>();
   #heartbeat: NodeJS.Timeout | undefined;
   #info: WorkerInfo;
   #closing: Promise<void> | undefined;
@@ -107,12 +114,19 @@ export class ForklabWorker {
     await probeRedis(address);
     const client = connectRedis(address, `forklab-worker-${process.pid}`);
     const worker = new ForklabWorker(checked, client);
-    worker.#start(address);
+    await worker.#start(address);
     await worker.#beat();
     return worker;
   }
 
-  #start(address: ReturnType<typeof parseRedisUrl>): void {
+  /** Subscribe to the cancel channel, then start taking tasks. */
+  async #start(address: ReturnType<typeof parseRedisUrl>): Promise<void> {
+    // A pool's terminate() reaches running tasks here: a running job is locked, so removing it from
+    // Redis cannot stop it, and BullMQ's own cancellation reaches only the Worker object in this
+    // process. One channel per queue, pushed to every worker at once, without polling.
+    this.#cancels = connectRedis(address, `forklab-worker-${process.pid}-cancel`);
+    this.#cancels.on("message", (_channel: string, pool: string) => this.#cancelPool(pool));
+    await this.#cancels.subscribe(cancelChannel(this.queue));
     const lockDuration = this.#options.lockTimeout * 1000;
     this.#worker = new Worker<TaskData, TaskResult>(this.queue, (job) => this.#process(job), {
       connection: clientOptions(address, `forklab-worker-${process.pid}-jobs`) as ConnectionOptions,
@@ -160,6 +174,19 @@ export class ForklabWorker {
     return { kind: "module", path: resolved, export: target.export, specifier: target.module };
   }
 
+  #cancelPool(pool: string): void {
+    const now = Date.now();
+    this.#terminated.set(pool, now);
+    // Forget pools terminated more than an hour ago: their jobs are gone from Redis by then.
+    for (const [id, at] of this.#terminated) if (now - at > 3_600_000) this.#terminated.delete(id);
+    for (const [jobId, running] of this.#running) {
+      if (running.pool !== pool || running.cancelled) continue;
+      running.cancelled = true;
+      process.stderr.write(`forklab worker ${this.id}: task ${jobId} cancelled by its pool's terminate(); ending its child ${running.slot.pid}\n`);
+      running.slot.kill();
+    }
+  }
+
   async #fail(job: Job<TaskData>, failure: AttemptFailure): Promise<void> {
     this.#info.failed++;
     await job.log(FAILURE_LOG_PREFIX + encodeValue(failure));
@@ -174,7 +201,10 @@ export class ForklabWorker {
       await this.#fail(job, { worker: this.id, attempt, kind: "refused", error: toErrorRecord(error, process.pid) });
       throw new UnrecoverableError((error as Error).message);
     }
+    if (this.#terminated.has(job.data.pool)) throw new UnrecoverableError(`cancelled: its pool was terminated (on ${this.id})`);
     const slot = this.#free.pop() ?? new Slot({ cwd: this.#options.root, env: process.env, execArgv: [] }, this.#slots.length + 1);
+    const running = { pool: job.data.pool, slot, cancelled: false };
+    this.#running.set(job.id!, running);
     this.#info.running++;
     try {
       const child = slot.pid ?? 0;
@@ -184,6 +214,8 @@ export class ForklabWorker {
       this.#info.done++;
       return { values: encodeValue(values), worker: this.id, child };
     } catch (error) {
+      // Ended on purpose: no retry, and not a failure of the task.
+      if (running.cancelled) throw new UnrecoverableError(`cancelled by its pool's terminate() while running (on ${this.id})`);
       if (error instanceof TargetFailure) {
         await this.#fail(job, { worker: this.id, attempt, kind: "error", error: error.record });
         const message = `${error.record.name}: ${error.record.message} (on ${this.id})`;
@@ -195,6 +227,7 @@ export class ForklabWorker {
       }
       throw error;
     } finally {
+      this.#running.delete(job.id!);
       this.#info.running--;
       this.#free.push(slot);
     }
@@ -204,6 +237,7 @@ export class ForklabWorker {
   close(now = false): Promise<void> {
     this.#closing ??= (async () => {
       if (this.#heartbeat) clearInterval(this.#heartbeat);
+      this.#cancels?.disconnect();
       if (now) await Promise.all(this.#slots.map((slot) => slot.stop(true)));
       await this.#worker.close(now);
       await Promise.all(this.#slots.map((slot) => slot.stop(false)));

@@ -60,8 +60,13 @@ export async function startWorker(redisUrl: string, queue: string, flags: Worker
     log: () => log,
     exited,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill("SIGTERM");
+      // A worker finishes its running tasks first; a test that failed may have left one that never
+      // ends: a second SIGTERM makes the worker end its task children and exit at once.
+      const again = setTimeout(() => child.kill("SIGTERM"), 10_000);
       await exited;
+      clearTimeout(again);
     },
   };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DistributedPool, DistributedTaskError, PoolTerminatedError } from "../../dist/src/index.js";
+import { isGone, processTable, waitFor } from "../support/processes";
 import { redisAvailable, TestRedis } from "../support/redis";
 import { distributedSetup, freshQueue, startWorker } from "./helpers";
 
@@ -84,6 +85,35 @@ describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
       await p.terminate();
       for (const r of await Promise.all(results)) expect(r).toBeInstanceOf(PoolTerminatedError);
       expect(await inspect.getWaitingCount()).toBe(0);
+    } finally {
+      await inspect.close();
+    }
+  });
+
+  it("terminate() also ends a task running on a worker: its child process is gone, not retried; the worker lives on and takes the next pool's work", async () => {
+    const queue = freshQueue("cancel");
+    const w = await worker(queue);
+    const p = pool(queue);
+    const forever = p.apply(() => new Promise(() => {}), []).catch((e: unknown) => e);
+    await waitFor("the worker to start the endless task", () => p.stats().running === 1, 30_000);
+    const children = (): number[] => [...processTable()].filter(([, info]) => info.ppid === w.pid).map(([pid]) => pid);
+    const [child] = children();
+    expect(child, "the worker's task child").toBeDefined();
+    await p.terminate();
+    expect(await forever).toBeInstanceOf(PoolTerminatedError);
+    await waitFor(`the task's child ${child} to end`, () => isGone(child!), 30_000);
+    expect(w.log()).toMatch(new RegExp(`cancelled by its pool's terminate\\(\\); ending its child ${child}`));
+    // The worker lives on, with a fresh child, and runs the next pool's task.
+    const next = pool(queue);
+    expect(await next.apply((x: number) => [x * 2, process.pid], [21])).toEqual([42, expect.any(Number)]);
+    expect(w.child.exitCode).toBeNull();
+    expect(next.stats().workers.map((row) => row.id)).toEqual([expect.stringMatching(new RegExp(`:${w.pid}$`))]);
+    expect(children()).not.toContain(child);
+    // The cancelled task failed for good: it is not waiting to run again.
+    const { Queue } = await import("bullmq");
+    const inspect = new Queue(queue, { connection: { host: "127.0.0.1", port: setup.redis.port } });
+    try {
+      expect(await inspect.getJobCounts("waiting", "active", "delayed", "failed")).toEqual({ waiting: 0, active: 0, delayed: 0, failed: 1 });
     } finally {
       await inspect.close();
     }

@@ -16,6 +16,7 @@ import { Job, Queue, QueueEvents, type ConnectionOptions } from "bullmq";
 import type { Redis } from "ioredis";
 import { clientOptions, connectRedis, parseRedisUrl, probeRedis, type RedisAddress, type RedisConnectionOptions } from "../../distributed/connection";
 import {
+  cancelChannel,
   decodeValue,
   encodeValue,
   FAILURE_LOG_PREFIX,
@@ -502,17 +503,21 @@ export class DistributedPool {
   }
 
   /**
-   * Python's `terminate`: remove this pool's waiting tasks from Redis and reject every pending
-   * caller. A task already running on a worker finishes there; its result is dropped.
+   * Python's `terminate`: reject every pending caller, tell the workers to end this pool's running
+   * tasks (each ends that task's child process and lives on), and remove its waiting tasks from
+   * Redis. A worker that takes one of its tasks later refuses it.
    */
   async terminate(): Promise<void> {
     if (this.#state === "terminated") return this.#stop();
     this.#state = "terminated";
+    this.#unsent.length = 0;
     const ids = [...this.#pending.keys()];
     for (const id of ids) this.#settle(id)?.reject(new PoolTerminatedError(`Task ${id} was cancelled: pool.terminate() was called`));
     try {
       await this.#ready;
       const queue = this.#queue!;
+      await this.#client!.publish(cancelChannel(this.queueName), this.#id).catch(() => 0);
+      // A running task is locked and stays; the worker that runs it ends it.
       await Promise.all(ids.map((id) => queue.remove(id).catch(() => 0)));
     } catch {
       // Redis was never reached: nothing was added.
