@@ -167,6 +167,35 @@ describe("Pool: workers that die never hang a task", () => {
     expect(await p.map((x: number) => x + 1, [1, 2])).toEqual([2, 3]);
   });
 
+  it("a worker that writes garbage to fd 3 fails the tasks it held (a whole chunk) with a clear error, and is replaced", async () => {
+    const p = pool(1);
+    // A record whose bytes do not deserialize, written behind the runtime's back.
+    const garbage = () => {
+      require("node:fs").writeSync(3, Buffer.from([4, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]));
+      return process.pid;
+    };
+    const corrupt = p.applyAsync(garbage);
+    const after = p.applyAsync(() => process.pid);
+    const error = await corrupt.get().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WorkerLostError);
+    expect(error).toMatchObject({ taskIndex: 0, signal: "SIGKILL" });
+    expect((error as Error).message).toMatch(/held task 0 when it sent bytes the pool could not read/);
+    expect((error as Error).message).toMatch(/could not be deserialized.*fd 3 belongs to forklab/is);
+    const pid = (error as { pid: number }).pid;
+    // The task that was not on that worker yet runs on its replacement.
+    expect(await after.get()).not.toBe(pid);
+    await waitFor(`the worker ${pid} that sent garbage to exit`, () => isGone(pid), 30_000);
+    // In a chunk, the tasks before the garbage ran, but their answers came after it: all fail.
+    const chunk = (x: number) => {
+      if (x === 1) require("node:fs").writeSync(3, Buffer.from([4, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]));
+      return x;
+    };
+    const mapped = await p.map(chunk, [0, 1, 2], 3).catch((e: unknown) => e);
+    expect(mapped).toBeInstanceOf(WorkerLostError);
+    expect(mapped).toMatchObject({ taskIndex: 0 });
+    expect(await p.map((x: number) => x * 2, [1, 2, 3], 1)).toEqual([2, 4, 6]);
+  });
+
   it("taskTimeout ends a task that runs too long with TimeoutError and replaces its worker", async () => {
     const p = pool(1, { taskTimeout: 0.3 });
     const before = await p.apply(() => process.pid);

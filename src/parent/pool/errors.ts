@@ -2,6 +2,7 @@
  * The errors a pool's tasks can end with, besides the error a task threw itself (which comes back
  * with its own class and properties). Messages are built by pure functions and say what to do.
  */
+import { endingAdvice } from "../../protocol/ended";
 import { stderrTail } from "../process/errors";
 import type { WorkerEnd } from "./transport";
 
@@ -36,9 +37,14 @@ export class WorkerLostError extends Error {
   constructor(end: WorkerEnd, taskIndex: number) {
     const tail = stderrTail(end.stderrTail);
     super(
-      `Worker pid ${end.pid ?? "-"} ${workerEndText(end)} while running task ${taskIndex}; the task did not return ` +
-        `(it called process.exit(), crashed, ran out of memory, or was killed from outside). The pool replaced the ` +
-        `worker and goes on; submit the task again to retry it.${tail ? `\nstderr ended with:\n  ${tail.split("\n").join("\n  ")}` : ""}`,
+      (end.channelFault !== undefined
+        ? `Worker pid ${end.pid ?? "-"} held task ${taskIndex} when it sent bytes the pool could not read, so the pool ` +
+          `ended it and failed every task it held (their answers may be lost; none runs twice). The pool replaced the ` +
+          `worker and goes on. ${endingAdvice({ exitCode: end.exitCode, signal: end.signal, channelFault: end.channelFault })}`
+        : `Worker pid ${end.pid ?? "-"} ${workerEndText(end)} while running task ${taskIndex}; the task did not return ` +
+          `(it called process.exit(), crashed, ran out of memory, or was killed from outside). The pool replaced the ` +
+          `worker and goes on; submit the task again to retry it.`) +
+        (tail ? `\nstderr ended with:\n  ${tail.split("\n").join("\n  ")}` : ""),
     );
     this.pid = end.pid;
     this.exitCode = end.exitCode;

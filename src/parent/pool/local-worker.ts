@@ -28,6 +28,8 @@ class LocalWorker implements WorkerTransport {
   #outbox: Message[] = [];
   #blocked = false;
   #ended = false;
+  /** Why a record from the worker could not be read, once one could not. */
+  #fault: string | undefined;
 
   constructor(init: WorkerInit, events: WorkerEvents, options: ChildOptions) {
     this.#events = events;
@@ -74,7 +76,16 @@ class LocalWorker implements WorkerTransport {
       timer.unref();
       child.once("close", () => (clearTimeout(timer), this.#end(code, signal)));
     });
-    handle.listen((message) => this.#receive(message));
+    // A record that cannot be read may have been an answer: nothing after it is trusted, the worker
+    // is ended, and its exit says why (the scheduler then fails every task it held).
+    handle.onChannelFault = (fault) => {
+      if (this.#fault !== undefined) return;
+      this.#fault = fault;
+      this.kill();
+    };
+    handle.listen((message) => {
+      if (this.#fault === undefined) this.#receive(message);
+    });
   }
 
   get pid(): number | undefined {
@@ -174,6 +185,7 @@ class LocalWorker implements WorkerTransport {
       exitCode: code === null && signal === null ? null : toReturncode(code, signal),
       signal,
       stderrTail: this.#stderr,
+      ...(this.#fault === undefined ? {} : { channelFault: this.#fault }),
     });
   }
 }

@@ -468,8 +468,9 @@ export class Scheduler {
     slot.timer?.clear();
     if (!slot.ready && !slot.killedFor && !this.#terminated) this.#deathsBeforeReady++;
     const held = slot.inflight.splice(0);
-    const running = held[0]?.startedAt !== undefined ? held.shift() : undefined;
-    if (running) this.#fail(running, "lost", (position) => new WorkerLostError(end, running.spec.firstIndex + position));
+    // After a corrupt record any of its batches may have run (their answers lost): all fail, none runs twice.
+    const lost = end.channelFault !== undefined ? held.splice(0) : held[0]?.startedAt !== undefined ? [held.shift()!] : [];
+    for (const batch of lost) if (!batch.cancelled) this.#fail(batch, "lost", (position) => new WorkerLostError(end, batch.spec.firstIndex + position));
     this.#retry.unshift(...held.map((b) => this.#requeue(b)));
     slot.retiring = true;
     if (this.#deathsBeforeReady > this.#options.processes * 2 && !this.#broken) {

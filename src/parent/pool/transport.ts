@@ -13,7 +13,8 @@
  *   their order (the scheduler infers which batch runs now from that order);
  * - every batch sent is answered by exactly one `done`, unless the worker ends first; `exit` comes
  *   once, after the last `done` and `output` the worker managed to deliver, so the batches still
- *   unanswered then are exactly those the worker held when it ended;
+ *   unanswered then are exactly those the worker held when it ended (after a corrupt record, the
+ *   transport ends the worker, delivers nothing more from it, and says so in `channelFault`);
  * - events are delivered in the async context in which the starter was called, or any: the
  *   scheduler rebinds what it needs.
  */
@@ -54,6 +55,11 @@ export interface WorkerEnd {
   signal: string | null;
   /** The last lines the worker wrote to stderr. */
   stderrTail: string;
+  /**
+   * Set when the worker sent something that could not be read (a corrupt record): an answer may
+   * be lost, so every task it held fails, none runs again.
+   */
+  channelFault?: string;
 }
 
 /** What a worker reports; the scheduler passes these to the transport's starter. */

@@ -43,6 +43,8 @@ export class ChildHandle {
   #closed = false;
   /** Why a record from the child could not be read, if one could not (see ended.ts). */
   channelFault: string | undefined;
+  /** Told at once when a record cannot be read (a pool worker's tasks cannot wait for its exit). */
+  onChannelFault: ((fault: string) => void) | undefined;
   #markBooted!: () => void;
   /** Resolves when the child runtime has started and announced itself. */
   readonly booted = new Promise<void>((resolve) => (this.#markBooted = resolve));
@@ -77,6 +79,7 @@ export class ChildHandle {
         // Bytes that are not a record: the target wrote to fd 3. Kept, to say so when it ends.
         if (during === "decode") {
           this.channelFault ??= channelFaultText(error);
+          this.onChannelFault?.(this.channelFault);
           return;
         }
         if (message?.t !== "result" || during !== "revive") throw error;
