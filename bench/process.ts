@@ -2,7 +2,8 @@
  * Start-to-result latency of a process: from `spawn()` to the target's (trivial) result, for
  * forklab cold ("spawn": a fresh Node each time) and warm (a booted spare, Python's forkserver
  * idea), next to Python's multiprocessing.Process with the spawn, forkserver and fork start methods
- * (time from start() to receiving the result over a Pipe, in bench/process.py). Medians over repeats.
+ * (time from start() to receiving the result over a Pipe, in bench/process.py). Medians over repeats,
+ * made in rounds in which Python and each forklab variant take turns.
  *
  * Where NODE_EXTRA_CA_CERTS points at a certificate bundle, every Node start loads it; forklab
  * children are measured with it set (as the environment has it) and unset.
@@ -17,6 +18,9 @@ import { median, runAlone, type Row } from "./stats";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const trivial = (x: number) => x + 1;
+const PYTHON_METHODS = ["spawn", "forkserver", "fork"] as const;
+/** Python and forklab take turns this many times; each turn runs repeats / ROUNDS of each. */
+const ROUNDS = 5;
 
 async function nodeRuns(method: "spawn" | "warm", env: NodeJS.ProcessEnv, repeats: number): Promise<number[]> {
   setStartMethod("spawn");
@@ -53,19 +57,36 @@ export async function benchProcess(options: { repeats?: number } = {}): Promise<
   const withCerts = { ...process.env };
   const withoutCerts = { ...process.env };
   delete withoutCerts.NODE_EXTRA_CA_CERTS;
-  const medians = new Map<string, { anchor: string; median: number }>();
-  const python = pythonRuns(repeats);
-  const py = (m: string) => (python ? `python ${python.version} Process (${m})` : `python Process (${m})`);
-  if (python) for (const m of ["spawn", "forkserver", "fork"]) medians.set(py(m), { anchor: py(m), median: median(python.runs[m]!) });
   const envs: [string, NodeJS.ProcessEnv][] = process.env.NODE_EXTRA_CA_CERTS
     ? [["NODE_EXTRA_CA_CERTS set", withCerts], ["NODE_EXTRA_CA_CERTS unset", withoutCerts]]
     : [["NODE_EXTRA_CA_CERTS unset", withoutCerts]];
-  for (const [certs, env] of envs) {
-    for (const [label, method, anchor] of [["forklab spawn (cold)", "spawn", "spawn"], ["forklab warm spare", "warm", "forkserver"]] as const) {
-      const name = `${label}, ${certs}`;
-      medians.set(name, { anchor: python ? py(anchor) : name, median: median(await nodeRuns(method, env, repeats)) });
+  const variants = envs.flatMap(([certs, env]) =>
+    ([["forklab spawn (cold)", "spawn", "spawn"], ["forklab warm spare", "warm", "forkserver"]] as const).map(([label, method, anchor]) => ({
+      name: `${label}, ${certs}`,
+      method,
+      anchor,
+      env,
+    })),
+  );
+  // In rounds, Python's start methods and forklab's variants in turn: a slow patch of a shared
+  // machine then lands on all of them, not on whichever ran during it.
+  const rounds = Math.min(ROUNDS, repeats);
+  const runs = new Map<string, number[]>();
+  const add = (name: string, times: number[]) => runs.set(name, [...(runs.get(name) ?? []), ...times]);
+  let version: string | undefined;
+  for (let round = 0; round < rounds; round++) {
+    const n = Math.floor(repeats / rounds) + (round < repeats % rounds ? 1 : 0);
+    const python = pythonRuns(n);
+    if (python) {
+      version = python.version;
+      for (const m of PYTHON_METHODS) add(`python ${version} Process (${m})`, python.runs[m]!);
     }
+    for (const v of variants) add(v.name, await nodeRuns(v.method, v.env, n));
   }
+  const medians = new Map<string, { anchor: string; median: number }>();
+  const py = (m: string) => `python ${version} Process (${m})`;
+  if (version) for (const m of PYTHON_METHODS) medians.set(py(m), { anchor: py(m), median: median(runs.get(py(m))!) });
+  for (const v of variants) medians.set(v.name, { anchor: version ? py(v.anchor) : v.name, median: median(runs.get(v.name)!) });
   setStartMethod("spawn");
   const rows: Row[] = [];
   for (const [name, { anchor, median: m }] of medians) {
