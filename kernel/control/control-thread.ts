@@ -4,8 +4,9 @@
  * A cell that spins in synchronous code blocks the main thread's event loop: nothing there can
  * read an `interrupt_request` or answer a heartbeat. This thread can. On `interrupt_request` it
  * raises SIGINT in this process at once, which breaks the spinning script (tslab runs cells with
- * `breakOnSigint`) exactly as Jupyter's signal interrupt does, then hands every control message
- * to the main thread, which replies when it is free again.
+ * `breakOnSigint`) exactly as Jupyter's signal interrupt does (a SIGINT that comes while the cell
+ * is still type-checked is recorded and stops it before it runs: see server/sigint-watch.ts), then
+ * hands every control message to the main thread, which replies when it is free again.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import * as zmq from "zeromq";

@@ -4,6 +4,7 @@
  * printing it, as tslab's own kernel does.
  */
 import vm from "node:vm";
+import { watchSigint, type SigintWatch } from "./sigint-watch";
 import { installLibraryHooks } from "./tslab-loader";
 import { diagnosticsError, runtimeError, type CellSource, type Diagnostic, type ErrorContent } from "./traceback";
 
@@ -37,8 +38,8 @@ export class CellExecutor {
   readonly #declarations = new Declarations();
   #scriptName: string | undefined;
   #lastSource = "";
-  /** Set by `interrupt()` while a cell runs, so that the error it causes is reported as one. */
-  #interruptPending = false;
+  /** The running cell's interrupt (the kernel aborts it), and the SIGINTs noticed while it was type-checked. */
+  #cell: { signal: AbortSignal; typeCheck: SigintWatch } | undefined;
   #captured: { value?: { value: unknown }; thrown?: { value: unknown }; diagnostics: Diagnostic[] } = { diagnostics: [] };
 
   /**
@@ -68,7 +69,7 @@ export class CellExecutor {
     /* eslint-enable @typescript-eslint/no-require-imports */
     this.#isCompleteCode = isCompleteCode;
     let browser: { close(): void } | undefined;
-    const node = this.#declarations.converter(createConverter({ isJS: false, isBrowser: false }));
+    const node = this.#interruptibleAfterTypeCheck(this.#declarations.converter(createConverter({ isJS: false, isBrowser: false })));
     const declarations = this.#declarations;
     const converters = {
       node,
@@ -113,18 +114,29 @@ export class CellExecutor {
     };
   }
 
-  async execute(source: string, cellName: string): Promise<CellOutcome> {
+  /**
+   * Runs one cell. `signal` is the cell's interrupt: aborted by the kernel when an interrupt
+   * reaches it, from the moment the cell is its running cell.
+   */
+  async execute(source: string, cellName: string, signal: AbortSignal): Promise<CellOutcome> {
+    if (signal.aborted) return { status: "error", error: INTERRUPTED_BEFORE_RUN, interrupted: true };
     this.#captured = { diagnostics: [] };
-    this.#interruptPending = false;
     this.#scriptName = cellName;
     this.#lastSource = source;
+    // From here until its script runs the cell is type-checked (and, first, tslab's compiler
+    // started): synchronous work that a SIGINT cannot break, so it is recorded instead.
+    const typeCheck = watchSigint();
+    this.#cell = { signal, typeCheck };
     let ok: boolean;
     try {
       ok = await this.#tslab.execute(source);
     } catch (thrown) {
+      if (thrown === INTERRUPTED_WHILE_TYPE_CHECKED) return { status: "error", error: INTERRUPTED_BEFORE_RUN, interrupted: true };
       // A failure inside tslab itself (the converter), not in the cell's code.
       return { status: "error", error: runtimeError(thrown, this.#cells) };
     } finally {
+      // A cell tslab runs no script for (a module, a cell with errors) is never stopped before one.
+      typeCheck.stop();
       this.#scriptName = undefined;
       // A cell that type-checked has run, to its end or not: what it declared stays declared.
       this.#declarations.commit();
@@ -132,7 +144,7 @@ export class CellExecutor {
     const { value, thrown, diagnostics } = this.#captured;
     if (diagnostics.length > 0) return { status: "error", error: diagnosticsError(diagnostics, source, cellName) };
     if (thrown) {
-      const interrupted = this.#interruptPending ||
+      const interrupted = signal.aborted ||
         (thrown.value as { code?: unknown } | null)?.code === "ERR_SCRIPT_EXECUTION_INTERRUPTED";
       return { status: "error", error: runtimeError(thrown.value, this.#cells), interrupted };
     }
@@ -165,14 +177,39 @@ export class CellExecutor {
 
   /** Stops a cell awaiting a promise; a cell spinning in sync code is stopped by SIGINT itself. */
   interrupt(): void {
-    this.#interruptPending = true;
-    this.#tslab.interrupt();
+    this.#created?.interrupt();
+  }
+
+  /**
+   * tslab converts a cell and runs its script in one synchronous call: the converter's `convert`
+   * returning is the last moment before the script runs. An interrupt that came while the cell
+   * was type-checked stops it there: nothing of it runs, and what it declared stays declared, as
+   * for a cell interrupted while it runs.
+   */
+  #interruptibleAfterTypeCheck<C extends TslabConverter>(converter: C): C {
+    return Object.assign(Object.create(converter) as C, {
+      convert: (prevDecl: string, src: string) => {
+        const converted = converter.convert(prevDecl, src);
+        const cell = this.#cell;
+        if (cell?.typeCheck.stop()) throw INTERRUPTED_WHILE_TYPE_CHECKED;
+        return converted;
+      },
+    });
   }
 
   close(): void {
     this.#created?.close();
   }
 }
+
+/** Thrown by the converter out of tslab's execute, so that the cell's script never runs. */
+const INTERRUPTED_WHILE_TYPE_CHECKED = Symbol("interrupted while type-checked");
+
+const INTERRUPTED_BEFORE_RUN: ErrorContent = {
+  ename: "KeyboardInterrupt",
+  evalue: "before any of its code ran",
+  traceback: ["KeyboardInterrupt: the cell was interrupted before any of its code ran"],
+};
 
 interface TslabConverter {
   convert(prevDecl: string, src: string): { diagnostics: unknown[]; declOutput?: string };

@@ -363,7 +363,7 @@ export class KernelServer {
     let outcome: CellOutcome;
     try {
       const cellName = storeHistory ? `In[${count}]` : `<unnumbered cell ${++this.#unnumbered}>`;
-      outcome = await this.#output.run(context, () => this.#executor.execute(code, cellName));
+      outcome = await this.#output.run(context, () => this.#executor.execute(code, cellName, context.abort.signal));
       if (outcome.status === "ok" && outcome.hasValue && !silent) {
         const value = outcome.value;
         outcome = await this.#output.run(context, async () => {

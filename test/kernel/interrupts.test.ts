@@ -1,7 +1,8 @@
 /**
- * Interrupts through jupyter_client: one sent while nothing runs interrupts nothing, and rendering
- * a cell's result (a Jupyter.display that never resolves or loops, an inspect.custom that loops)
- * can be interrupted like the cell itself.
+ * Interrupts through jupyter_client: one sent while nothing runs interrupts nothing; one sent
+ * while a cell is still type-checked stops it before any of it runs; and rendering a cell's result
+ * (a Jupyter.display that never resolves or loops, an inspect.custom that loops) can be
+ * interrupted like the cell itself.
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,7 +10,25 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jupyterAvailable } from "../support/jupyter";
 import { waitFor } from "../support/processes";
-import { KernelSession } from "./client/session";
+import { isStatus, KernelSession, streamText } from "./client/session";
+
+/**
+ * A cell whose type-check takes seconds (a mapped type over the 10,000 strings "0000".."9999",
+ * each remapped through a template-literal type) and whose code then prints `marker`. Its types
+ * live in a block, so that no later cell is checked against them.
+ */
+function slowToTypeCheck(marker: string): string {
+  return [
+    "{",
+    '  type Digit = "0" | "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9";',
+    "  type Code = `${Digit}${Digit}${Digit}${Digit}`;",
+    "  type Dashed<S> = S extends `${infer A}${infer B}` ? `${A}-${B}` : S;",
+    "  type ByDashed = { [K in Code as Dashed<K>]: K };",
+    `  const picked: keyof ByDashed = "1-234";`,
+    "}",
+    `console.log(${JSON.stringify(marker)});`,
+  ].join("\n");
+}
 
 describe.skipIf(!jupyterAvailable("the interrupt tests"))("interrupts under jupyter_client", () => {
   let kernel: KernelSession;
@@ -36,6 +55,23 @@ describe.skipIf(!jupyterAvailable("the interrupt tests"))("interrupts under jupy
     expect((await kernel.replyTo(interrupt)).msg_type).toBe("interrupt_reply");
     const reply = await kernel.replyTo(msgId);
     expect(reply.content, JSON.stringify(reply.content)).toMatchObject({ status: "ok" });
+  });
+
+  it.each([
+    ["an interrupt_request", "ran despite interrupt_request", (kernel: KernelSession) => kernel.send("control", "interrupt_request", {})],
+    ["a SIGINT (the stop button: the kernelspec's interrupt_mode is signal)", "ran despite SIGINT", (kernel: KernelSession) => kernel.signal("SIGINT")],
+  ])("%s that arrives while a cell is type-checked interrupts it before any of it runs", async (_what, marker, interrupt) => {
+    const msgId = await kernel.execute(slowToTypeCheck(marker));
+    // The kernel is busy with the cell from before its type-check until its end.
+    await kernel.waitForMessage(`busy for ${msgId}`, (m) => isStatus(m, "busy") && m.parent === msgId);
+    await interrupt(kernel);
+    const reply = await kernel.replyTo(msgId);
+    expect(reply.content, JSON.stringify(reply.content)).toMatchObject({ status: "error", ename: "Interrupted" });
+    expect(reply.content.evalue).toContain("before any of its code ran");
+    expect(streamText(await kernel.outputsOf(msgId))).not.toContain(marker);
+    const next = await kernel.run(`console.log("next");\n1 + 1`);
+    expect(next.reply.content.status).toBe("ok");
+    expect(streamText(next.outputs)).toBe("next\n");
   });
 
   it.each([

@@ -1,0 +1,52 @@
+/**
+ * Noticing a SIGINT that arrives while the kernel itself runs synchronous work for a cell (tslab
+ * type-checking it), so that the interrupt stops the cell instead of being lost.
+ *
+ * Node delivers a SIGINT to `process.on("SIGINT")` only when the event loop turns, and breaks
+ * synchronous code only while a script runs with `breakOnSigint`. Type-checking is neither: a
+ * SIGINT that arrives then would reach the kernel's handler only after the cell's script had run
+ * to its end. Breaking the type-check itself would stop TypeScript's compiler half way through
+ * updating its program. Node's own REPL solves the same problem with its SIGINT watchdog, which
+ * while started records a SIGINT (and keeps it from the JavaScript handler) without breaking
+ * anything; a script run with `breakOnSigint` meanwhile is still broken by it. That watchdog is
+ * reached through `process.binding("contextify")`; where a Node lacks it, a SIGINT during
+ * type-checking is handled as before.
+ */
+
+interface SigintWatchdog {
+  startSigintWatchdog(): boolean;
+  /** Returns whether a SIGINT arrived since the matching start. */
+  stopSigintWatchdog(): boolean;
+}
+
+function nodeWatchdog(): SigintWatchdog | undefined {
+  try {
+    const contextify = (process as unknown as { binding(name: string): Partial<SigintWatchdog> }).binding("contextify");
+    if (typeof contextify.startSigintWatchdog !== "function" || typeof contextify.stopSigintWatchdog !== "function") return undefined;
+    return contextify as SigintWatchdog;
+  } catch {
+    return undefined;
+  }
+}
+
+const watchdog = process.platform === "win32" ? undefined : nodeWatchdog();
+
+/** Whether this Node can record a SIGINT during synchronous work (see the module's comment). */
+export const CAN_WATCH_SIGINT = watchdog !== undefined;
+
+export interface SigintWatch {
+  /** Stops recording (once; later calls return the same answer): whether a SIGINT arrived. */
+  stop(): boolean;
+}
+
+/** Starts recording SIGINTs; every watch must be stopped, or the kernel's handler never hears one again. */
+export function watchSigint(): SigintWatch {
+  const started = watchdog?.startSigintWatchdog() === true;
+  let arrived: boolean | undefined;
+  return {
+    stop() {
+      arrived ??= started && watchdog!.stopSigintWatchdog();
+      return arrived;
+    },
+  };
+}
