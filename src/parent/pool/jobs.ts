@@ -185,6 +185,7 @@ export class ImapJob<T> extends BaseJob {
   #consumed = 0;
   #ready: BatchSpec | undefined;
   #pulling = false;
+  #paused = false;
   #sourceDone = false;
   #sourceError: { error: unknown; at: number } | undefined;
   #ended = false;
@@ -229,7 +230,12 @@ export class ImapJob<T> extends BaseJob {
 
   #pullAhead(): void {
     if (this.#pulling || this.#ready || this.#sourceDone || this.#sourceError || this.#ended) return;
-    if (this.#pulled - this.#consumed >= this.#highWater) return;
+    // Once at the high-water mark, pulling resumes only when the consumer has taken half of it:
+    // the workers then get many chunks in one write, not one chunk per result consumed.
+    const ahead = this.#pulled - this.#consumed;
+    if (ahead >= this.#highWater) this.#paused = true;
+    else if (this.#paused && ahead <= this.#highWater / 2) this.#paused = false;
+    if (this.#paused) return;
     const first = this.#pulled;
     const items: unknown[] = [];
     if (!this.#async) {
