@@ -95,7 +95,7 @@ export function distributedSetup(options: RedisServerOptions & { root?: string }
   const workers: RunningWorker[] = [];
   const pools: DistributedPool[] = [];
   beforeAll(async () => {
-    redis = await TestRedis.start({ persist: options.persist });
+    redis = await TestRedis.start({ persist: options.persist, bind: options.bind, password: options.password });
   });
   afterAll(async () => {
     await Promise.all(pools.map((p) => p.terminate()));

@@ -1,7 +1,8 @@
 /**
  * A real redis-server for the distributed tests: Debian's binary on a free loopback port, in a
- * temporary directory, bound to 127.0.0.1 only, stopped by its pid. No persistence unless a test
- * asks for it (a restart test needs the append-only file to find its jobs again).
+ * temporary directory, bound to 127.0.0.1 only (or to the one private address a test gives),
+ * stopped by its pid. No persistence unless a test asks for it (a restart test needs the
+ * append-only file to find its jobs again).
  *
  * Without redis-server the tests that need it are skipped, loudly; with FORKLAB_REQUIRE_REDIS=1
  * or FORKLAB_REQUIRE_JUPYTER=1 (CI sets it) its absence fails the test file instead.
@@ -46,6 +47,10 @@ export function redisAvailable(what: string): boolean {
 export interface RedisServerOptions {
   /** Keep data across a restart: the append-only file, written on every command. @default false */
   persist?: boolean;
+  /** The one address it listens on (a private one, never a public interface). @default "127.0.0.1" */
+  bind?: string;
+  /** Require this password (Redis refuses clients from other hosts without one, in protected mode). */
+  password?: string;
 }
 
 /** A running redis-server owned by this test process. */
@@ -53,23 +58,28 @@ export class TestRedis {
   readonly dir: string;
   readonly port: number;
   readonly persist: boolean;
+  readonly host: string;
+  readonly #password: string | undefined;
   #child: ChildProcess | undefined;
 
-  private constructor(dir: string, port: number, persist: boolean) {
+  private constructor(dir: string, host: string, port: number, persist: boolean, password: string | undefined) {
     this.dir = dir;
+    this.host = host;
     this.port = port;
     this.persist = persist;
+    this.#password = password;
   }
 
   static async start(options: RedisServerOptions = {}): Promise<TestRedis> {
     const dir = mkdtempSync(path.join(tmpdir(), "forklab-redis-"));
-    const server = new TestRedis(dir, await freePort("127.0.0.1"), options.persist === true);
+    const host = options.bind ?? "127.0.0.1";
+    const server = new TestRedis(dir, host, await freePort(host), options.persist === true, options.password);
     await server.#launch();
     return server;
   }
 
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return `redis://${this.#password ? `:${encodeURIComponent(this.#password)}@` : ""}${this.host}:${this.port}`;
   }
 
   get pid(): number {
@@ -86,7 +96,10 @@ export class TestRedis {
       : ["--appendonly", "no", "--save", ""];
     const child = spawn(
       exe,
-      ["--port", String(this.port), "--bind", "127.0.0.1", "--protected-mode", "yes", "--dir", this.dir, "--daemonize", "no", ...persistence],
+      [
+        ...["--port", String(this.port), "--bind", this.host, "--protected-mode", "yes", "--dir", this.dir, "--daemonize", "no", ...persistence],
+        ...(this.#password ? ["--requirepass", this.#password] : []),
+      ],
       { cwd: this.dir, stdio: ["ignore", "pipe", "pipe"] },
     );
     this.#child = child;
