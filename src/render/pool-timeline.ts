@@ -35,9 +35,21 @@ export interface PoolWorkerRow {
   ended?: string;
 }
 
-export interface PoolSnapshot {
+/** A pool's task counts and rate: in its picture and in `pool.stats()` alike. */
+export interface PoolFigures {
   name: string;
   processes: number;
+  done: number;
+  failed: number;
+  /** Aborted, or ended by terminate(). */
+  cancelled: number;
+  running: number;
+  waiting: number;
+  /** Finished tasks per second since the first task started. */
+  throughput: number;
+}
+
+export interface PoolSnapshot extends PoolFigures {
   state: "running" | "closed" | "terminated" | "joined";
   /** ms since the pool started. */
   now: number;
@@ -45,14 +57,6 @@ export interface PoolSnapshot {
   bars: PoolBar[];
   /** Older bars not drawn. */
   omittedBars: number;
-  done: number;
-  failed: number;
-  /** Aborted, or ended by terminate(). */
-  cancelled: number;
-  running: number;
-  waiting: number;
-  /** Tasks finished per second. */
-  throughput: number;
 }
 
 const COLOURS: Record<PoolBarState, { fill: string; text: string; word: string }> = {

@@ -2,7 +2,7 @@
  * What a pool looks like now, as plain data: the input of its picture (src/render/pool-timeline.ts)
  * and of stats(). Times are ms since the pool started.
  */
-import type { PoolSnapshot, PoolBar } from "../../render/pool-timeline";
+import type { PoolBar, PoolFigures, PoolSnapshot } from "../../render/pool-timeline";
 import type { Scheduler } from "./scheduler";
 import { workerEndText } from "./errors";
 
@@ -22,16 +22,7 @@ export interface TaskStats {
   outcome: PoolBar["state"];
 }
 
-export interface PoolStats {
-  name: string;
-  processes: number;
-  done: number;
-  failed: number;
-  cancelled: number;
-  running: number;
-  waiting: number;
-  /** Finished tasks per second since the first task started. */
-  throughput: number;
+export interface PoolStats extends PoolFigures {
   /** Per task, for the tasks still remembered (the most recent chunks). */
   tasks: TaskStats[];
   /** Older chunks no longer listed (the most recent 20 000 are kept). */
@@ -107,16 +98,6 @@ export function poolStats(snapshot: PoolSnapshot, scheduler: Scheduler): PoolSta
       });
     }
   }
-  return {
-    name: snapshot.name,
-    processes: snapshot.processes,
-    done: snapshot.done,
-    failed: snapshot.failed,
-    cancelled: snapshot.cancelled,
-    running: snapshot.running,
-    waiting: snapshot.waiting,
-    throughput: snapshot.throughput,
-    tasks,
-    forgottenChunks: dropped,
-  };
+  const { name, processes, done, failed, cancelled, running, waiting, throughput } = snapshot;
+  return { name, processes, done, failed, cancelled, running, waiting, throughput, tasks, forgottenChunks: dropped };
 }
