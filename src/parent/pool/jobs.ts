@@ -52,24 +52,49 @@ abstract class BaseJob implements Job {
   }
 }
 
-/** One task: `fn(...args)`. */
-export class ApplyJob<T> extends BaseJob {
-  readonly #args: unknown[];
-  readonly #index: number;
-  readonly #settle: (outcome: Outcome<T>) => void;
-  #given = false;
-  #settled = false;
+/**
+ * A job its caller awaits as one outcome (apply, map): settled once, in the submitting cell's
+ * context; a batch that cannot be answered, or the pool ending, settles it with that error.
+ */
+abstract class OneOutcomeJob<R> extends BaseJob {
+  readonly #settle: (outcome: Outcome<R>) => void;
+  protected settled = false;
 
-  /** `index` numbers the pool's applies (0, 1, 2...): the task's label in the picture and in errors. */
-  constructor(target: JobTarget, args: unknown[], index: number, context: AsyncResource, sink: OutputSink, settle: (outcome: Outcome<T>) => void) {
+  constructor(target: JobTarget, context: AsyncResource, sink: OutputSink, settle: (outcome: Outcome<R>) => void) {
     super(target, context, sink);
-    this.#args = args;
-    this.#index = index;
     this.#settle = settle;
   }
 
+  failed(_batch: Batch, errorAt: (position: number) => unknown): void {
+    this.finish({ ok: false, error: errorAt(0) });
+  }
+
+  cancel(error: unknown): void {
+    this.finish({ ok: false, error });
+  }
+
+  protected finish(outcome: Outcome<R>): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.inContext(() => this.#settle(outcome));
+  }
+}
+
+/** One task: `fn(...args)`. */
+export class ApplyJob<T> extends OneOutcomeJob<T> {
+  readonly #args: unknown[];
+  readonly #index: number;
+  #given = false;
+
+  /** `index` numbers the pool's applies (0, 1, 2...): the task's label in the picture and in errors. */
+  constructor(target: JobTarget, args: unknown[], index: number, context: AsyncResource, sink: OutputSink, settle: (outcome: Outcome<T>) => void) {
+    super(target, context, sink, settle);
+    this.#args = args;
+    this.#index = index;
+  }
+
   get exhausted(): boolean {
-    return this.#given || this.#settled;
+    return this.#given || this.settled;
   }
 
   get pending(): number {
@@ -84,33 +109,17 @@ export class ApplyJob<T> extends BaseJob {
 
   done(_batch: Batch, outcome: BatchOutcome): void {
     const failure = outcome.errors[0];
-    this.#finish(failure ? { ok: false, error: failure[1] } : { ok: true, value: outcome.values[0] as T });
-  }
-
-  failed(_batch: Batch, errorAt: (position: number) => unknown): void {
-    this.#finish({ ok: false, error: errorAt(0) });
-  }
-
-  cancel(error: unknown): void {
-    this.#finish({ ok: false, error });
-  }
-
-  #finish(outcome: Outcome<T>): void {
-    if (this.#settled) return;
-    this.#settled = true;
-    this.inContext(() => this.#settle(outcome));
+    this.finish(failure ? { ok: false, error: failure[1] } : { ok: true, value: outcome.values[0] as T });
   }
 }
 
 /** A list in chunks, all results at once, in order; the first failure fails the whole map. */
-export class MapJob<T> extends BaseJob {
+export class MapJob<T> extends OneOutcomeJob<T[]> {
   readonly #items: unknown[];
   readonly #chunksize: number;
-  readonly #settle: (outcome: Outcome<T[]>) => void;
   readonly #results: T[];
   #offset = 0;
   #remaining: number;
-  #settled = false;
 
   constructor(
     target: JobTarget,
@@ -120,21 +129,20 @@ export class MapJob<T> extends BaseJob {
     sink: OutputSink,
     settle: (outcome: Outcome<T[]>) => void,
   ) {
-    super(target, context, sink);
+    super(target, context, sink, settle);
     this.#items = items;
     this.#chunksize = chunksize;
-    this.#settle = settle;
     this.#results = new Array(items.length);
     this.#remaining = items.length;
-    if (items.length === 0) this.#finish({ ok: true, value: [] });
+    if (items.length === 0) this.finish({ ok: true, value: [] });
   }
 
   get exhausted(): boolean {
-    return this.#settled || this.#offset >= this.#items.length;
+    return this.settled || this.#offset >= this.#items.length;
   }
 
   get pending(): number {
-    return this.#settled ? 0 : this.#items.length - this.#offset;
+    return this.settled ? 0 : this.#items.length - this.#offset;
   }
 
   next(): BatchSpec | undefined {
@@ -145,27 +153,13 @@ export class MapJob<T> extends BaseJob {
   }
 
   done(batch: Batch, outcome: BatchOutcome): void {
-    if (this.#settled) return;
-    if (outcome.errors.length) return this.#finish({ ok: false, error: outcome.errors[0]![1] });
+    if (this.settled) return;
+    if (outcome.errors.length) return this.finish({ ok: false, error: outcome.errors[0]![1] });
     const first = batch.spec.firstIndex;
     const values = outcome.values as T[];
     for (let i = 0; i < values.length; i++) this.#results[first + i] = values[i]!;
     this.#remaining -= values.length;
-    if (this.#remaining === 0) this.#finish({ ok: true, value: this.#results });
-  }
-
-  failed(_batch: Batch, errorAt: (position: number) => unknown): void {
-    this.#finish({ ok: false, error: errorAt(0) });
-  }
-
-  cancel(error: unknown): void {
-    this.#finish({ ok: false, error });
-  }
-
-  #finish(outcome: Outcome<T[]>): void {
-    if (this.#settled) return;
-    this.#settled = true;
-    this.inContext(() => this.#settle(outcome));
+    if (this.#remaining === 0) this.finish({ ok: true, value: this.#results });
   }
 }
 
@@ -238,42 +232,36 @@ export class ImapJob<T> extends BaseJob {
     if (this.#paused) return;
     const first = this.#pulled;
     const items: unknown[] = [];
-    if (!this.#async) {
-      try {
-        while (items.length < this.#chunksize) {
-          const step = (this.#source as Iterator<unknown>).next();
-          if (step.done) {
-            this.#sourceDone = true;
-            break;
-          }
-          items.push(step.value);
-        }
-      } catch (error) {
-        this.#sourceError = { error, at: first + items.length };
-      }
-      this.#pulled += items.length;
-      if (items.length) this.#ready = this.spec(items, first);
-      this.#checkEnd();
-      return;
-    }
-    this.#pulling = true;
-    void (async () => {
-      try {
-        while (items.length < this.#chunksize) {
-          const step = await (this.#source as AsyncIterator<unknown>).next();
-          if (step.done) {
-            this.#sourceDone = true;
-            break;
-          }
-          items.push(step.value);
-        }
-      } catch (error) {
-        this.#sourceError = { error, at: first + items.length };
-      }
-      this.#pulling = false;
+    // Takes one step of the source; whether to take another for this chunk.
+    const take = (step: IteratorResult<unknown>): boolean => {
+      if (step.done) this.#sourceDone = true;
+      else items.push(step.value);
+      return !step.done && items.length < this.#chunksize;
+    };
+    const pulled = (error?: { error: unknown }) => {
+      if (error) this.#sourceError = { error: error.error, at: first + items.length };
       this.#pulled += items.length;
       if (items.length && !this.#ended) this.#ready = this.spec(items, first);
       this.#checkEnd();
+    };
+    if (!this.#async) {
+      try {
+        while (take((this.#source as Iterator<unknown>).next()));
+      } catch (error) {
+        return pulled({ error });
+      }
+      return pulled();
+    }
+    this.#pulling = true;
+    void (async () => {
+      let failure: { error: unknown } | undefined;
+      try {
+        while (take(await (this.#source as AsyncIterator<unknown>).next()));
+      } catch (error) {
+        failure = { error };
+      }
+      this.#pulling = false;
+      pulled(failure);
       this.#wake();
     })();
   }
