@@ -4,6 +4,7 @@
  * function (`cellMessage`).
  */
 import type { Notebook } from "./notebook";
+import { endedHow, outputTail } from "../../src/protocol/ended";
 import { stripAnsi } from "../../src/render/terminal";
 
 /** Base of every failure of a run; `notebook` holds the outputs gathered up to the failure. */
@@ -61,10 +62,8 @@ export class KernelDiedError extends NotebookRunError {
     readonly exit: { code: number | null; signal: string | null },
     readonly kernelOutput: string,
   ) {
-    const how = exit.signal ? `killed by ${exit.signal}` : exit.code === null ? "gone" : `exit code ${exit.code}`;
-    const what = `the kernel died (${how})`;
-    const tail = lastLines(stripAnsi(kernelOutput).trim(), 15);
-    const detail = tail ? `Kernel output, last lines:\n${tail}` : "The kernel wrote nothing to its stdout or stderr.";
+    const what = `the kernel died (it ${endedHow({ exitCode: exit.code, signal: exit.signal })})`;
+    const detail = kernelOutputDetail(kernelOutput) || "The kernel wrote nothing to its stdout or stderr.";
     super(file, cell ? cellMessage(cell, `was running when ${what}`, detail) : `${file}: ${what} before it was ready.\n${detail}`);
   }
 }
@@ -74,9 +73,10 @@ export class KernelNotReadyError extends NotebookRunError {
   override name = "KernelNotReadyError";
 }
 
-function lastLines(text: string, count: number): string {
-  const lines = text.split("\n");
-  return lines.length <= count ? text : ["...", ...lines.slice(-count)].join("\n");
+/** "Kernel output, last lines:" and its last lines, or "" when it wrote nothing. */
+export function kernelOutputDetail(kernelOutput: string): string {
+  const tail = outputTail(kernelOutput.trim(), 15, 4000);
+  return tail ? `Kernel output, last lines:\n${tail}` : "";
 }
 
 export function sourceExcerpt(source: string, maxLines = 12): string {
@@ -88,7 +88,7 @@ export function formatTraceback(ename: string, evalue: string, traceback: string
   const text = stripAnsi(traceback.join("\n")).trim();
   const last = `${ename}: ${evalue}`;
   if (!text) return last;
-  const trimmed = lastLines(text, 60);
+  const trimmed = outputTail(text, 60, Infinity);
   return trimmed.includes(evalue) || trimmed.includes(ename) ? trimmed : `${trimmed}\n${last}`;
 }
 

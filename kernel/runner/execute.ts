@@ -12,6 +12,7 @@ import {
   CellTimeoutError,
   KernelDiedError,
   KernelNotReadyError,
+  kernelOutputDetail,
   NotebookRunError,
   type CellLocation,
 } from "./errors";
@@ -268,8 +269,10 @@ class Run {
       }
       throw new KernelNotReadyError(
         this.file,
-        `${this.file}: kernel ${JSON.stringify(this.kernel.spec.name)} did not answer kernel_info_request within ${timeoutMs / 1000} s` +
-          (this.kernel.outputTail ? `\nKernel output, last lines:\n${this.kernel.outputTail.trim().split("\n").slice(-15).join("\n")}` : ""),
+        [
+          `${this.file}: kernel ${JSON.stringify(this.kernel.spec.name)} did not answer kernel_info_request within ${timeoutMs / 1000} s`,
+          kernelOutputDetail(this.kernel.outputTail),
+        ].filter(Boolean).join("\n"),
       );
     } finally {
       stop();

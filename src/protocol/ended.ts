@@ -22,10 +22,19 @@ export interface Ending {
   channelFault?: string;
 }
 
-/** "exited with code 3", "was killed by SIGKILL (exitCode -9)". */
-export function endedHow(end: Ending): string {
-  if (!end.signal) return `exited with code ${end.exitCode}`;
-  return `was killed by ${end.signal} (exitCode ${end.exitCode})${end.stoppedBy ? ` after ${end.stoppedBy}` : ""}`;
+/**
+ * "exited with code 3", "was killed by SIGKILL (exitCode -9) after kill()": how a process ended,
+ * in the words every forklab error uses. `code` names the field its number is read from
+ * (Process's exitCode, subprocess's returncode); `failure`: a non-zero exit is itself what failed
+ * (a program run with check), "failed with exit code 3".
+ */
+export function endedHow(end: Ending, { code = "exitCode", failure = false } = {}): string {
+  if (end.signal) {
+    const number = end.exitCode === null ? "" : ` (${code} ${end.exitCode})`;
+    return `was killed by ${end.signal}${number}${end.stoppedBy ? ` after ${end.stoppedBy}` : ""}`;
+  }
+  if (end.exitCode === null) return "ended without an exit status";
+  return failure ? `failed with exit code ${end.exitCode}` : `exited with code ${end.exitCode}`;
 }
 
 /** V8 gave up on the heap: "heap out of memory" on stderr, and an abort (SIGABRT, or 134 through a shell). */

@@ -262,7 +262,7 @@ describe.skipIf(!jupyterAvailable("runner tests with the python3 ipykernel"))("r
     );
     expect(error).toBeInstanceOf(KernelDiedError);
     const died = error as KernelDiedError;
-    expect(died.message).toMatch(/dies\.ipynb: cell 2 \(index 1\) was running when the kernel died \(exit code 1\)/);
+    expect(died.message).toMatch(/dies\.ipynb: cell 2 \(index 1\) was running when the kernel died \(it exited with code 1\)/);
     expect(died.message).toContain("os._exit(1)");
     const pid = Number((code(died.notebook!, 0).outputs[0] as { text: string }).text.trim());
     expect(pid).toBeGreaterThan(0);

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from "vitest";
 import * as lib from "../../dist/src/index.js";
-import { endingAdvice, outputTail } from "../../dist/src/protocol/ended.js";
+import { endedHow, endingAdvice, outputTail } from "../../dist/src/protocol/ended.js";
 const { spawn, activeChildren, ProcessError } = lib;
 
 const quiet = { output: "none" as const };
@@ -10,6 +10,17 @@ afterAll(() => {
 });
 
 describe("how a child ended, in words", () => {
+  it("words an exit, a signal and an unknown end one way for every kind of process", () => {
+    expect(endedHow({ exitCode: 3, signal: null })).toBe("exited with code 3");
+    expect(endedHow({ exitCode: -9, signal: "SIGKILL", stoppedBy: "kill()" })).toBe("was killed by SIGKILL (exitCode -9) after kill()");
+    // subprocess: Python's returncode, and a non-zero exit under check is the failure itself.
+    expect(endedHow({ exitCode: 3, signal: null }, { code: "returncode", failure: true })).toBe("failed with exit code 3");
+    expect(endedHow({ exitCode: -15, signal: "SIGTERM" }, { code: "returncode", failure: true })).toBe("was killed by SIGTERM (returncode -15)");
+    // A kernel that Node saw end by a signal has no exit code; one whose end was not seen has neither.
+    expect(endedHow({ exitCode: null, signal: "SIGKILL" })).toBe("was killed by SIGKILL");
+    expect(endedHow({ exitCode: null, signal: null })).toBe("ended without an exit status");
+  });
+
   it("says a child ran out of memory, and how to raise the limit", async () => {
     const p = spawn(() => {
       const hog: number[][] = [];

@@ -3,32 +3,23 @@
  * command, the exit code or signal, the tail of stderr, and what to do.
  */
 import { delimiter, dirname } from "node:path";
-import { stripAnsi } from "../../render/terminal";
+import { endedHow, outputTail, type Ending } from "../../protocol/ended";
 import { registerErrorClass } from "../../protocol/errors";
 import { signalName } from "../signals";
 
 export type Output = Buffer | string | null;
 
+/** How much of stderr a message quotes: more than a Process's error, as a program's own errors are the point. */
 const TAIL_LINES = 20;
 const TAIL_CHARS = 4000;
 
-/** The last lines of an output, as text, for a message. Empty when there is nothing. */
-export function outputTail(output: Output | undefined): string {
-  if (output === null || output === undefined || output.length === 0) return "";
-  let text = typeof output === "string" ? output : output.subarray(Math.max(0, output.length - TAIL_CHARS * 4)).toString("utf8");
-  text = stripAnsi(text).replace(/\s+$/, "");
-  let lines = text.split(/\r?\n/);
-  const omitted = lines.length > TAIL_LINES;
-  if (omitted) lines = lines.slice(-TAIL_LINES);
-  let tail = lines.join("\n");
-  if (tail.length > TAIL_CHARS) tail = tail.slice(-TAIL_CHARS);
-  return omitted || tail.length < text.length ? `[...]\n${tail}` : tail;
+function stderrTail(output: Output | undefined): string {
+  return outputTail(output, TAIL_LINES, TAIL_CHARS);
 }
 
-function describeEnding(returncode: number): string {
-  if (returncode >= 0) return `failed with exit code ${returncode}`;
-  const name = signalName(-returncode);
-  return `was killed with ${name ?? "signal"} (signal ${-returncode})`;
+/** A returncode in Python's convention (minus the signal number for a signal) as an Ending. */
+function endingOf(returncode: number): Ending {
+  return { exitCode: returncode, signal: returncode < 0 ? (signalName(-returncode) ?? `signal ${-returncode}`) : null };
 }
 
 function advice(returncode: number, shell: boolean, stderrCaptured: boolean): string {
@@ -58,8 +49,9 @@ export interface CalledProcessErrorInit {
 
 /** The message of a CalledProcessError; pure. */
 export function calledProcessErrorMessage(init: CalledProcessErrorInit): string {
-  const tail = outputTail(init.stderr) || outputTail(init.shownStderr);
-  return [`Command ${describeEnding(init.returncode)}: ${init.display}`, tail, advice(init.returncode, init.shell, init.stderr !== null)]
+  const tail = stderrTail(init.stderr) || stderrTail(init.shownStderr);
+  const ended = endedHow(endingOf(init.returncode), { code: "returncode", failure: true });
+  return [`Command ${ended}: ${init.display}`, tail, advice(init.returncode, init.shell, init.stderr !== null)]
     .filter(Boolean)
     .join("\n\n");
 }
@@ -110,7 +102,7 @@ export interface TimeoutExpiredInit {
 
 /** The message of a TimeoutExpired; pure. */
 export function timeoutExpiredMessage(init: TimeoutExpiredInit): string {
-  const tail = outputTail(init.stderr);
+  const tail = stderrTail(init.stderr);
   const what = init.killed
     ? "It was killed. If it needs longer, raise timeout (in seconds)."
     : "It is still running: call communicate() or wait() again to keep waiting (no output is lost), or kill() it.";
