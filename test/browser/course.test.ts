@@ -82,22 +82,57 @@ async function runNotebook(page: Page, path: string, inPlace: boolean): Promise<
 }
 
 /**
- * A picture of the notebook where it shows forklab's first picture (else its top), with the side
- * panel closed so that the notebook has the width.
+ * What a notebook's screenshot shows, where that is not its first forklab picture: an output
+ * matching `selector`, else the first output containing `text`.
+ */
+const PICTURE_OF: Record<string, { selector?: string; text?: string }> = {
+  "03-pool.ipynb": { selector: "[data-forklab='pool']" },
+  "05-queue.ipynb": { selector: "[data-forklab='queue']" },
+  // The Pool on Redis is drawn without a data-forklab marker.
+  "06-distributed.ipynb": { text: "Pool on Redis" },
+};
+
+/**
+ * A picture of the notebook where it shows its picture (PICTURE_OF, else the first forklab
+ * picture, else its top), with the side panel closed so that the notebook has the width.
  */
 async function screenshot(page: Page, name: string): Promise<void> {
   if (!SCREENSHOTS) return;
   mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.evaluate(async () => {
+  const pick = PICTURE_OF[name.replace(/^dark-/, "")] ?? {};
+  const shown = await page.evaluate(async (pick) => {
     const app = (window as any).jupyterapp;
     if (app.shell.leftCollapsed === false) await app.commands.execute("application:toggle-left-area");
     const panel = (window as any).__forklabPanel;
-    const first = panel.content.node.querySelector("[data-forklab]") as HTMLElement | null;
-    const cell = (first?.closest(".jp-Cell") as HTMLElement | null) ?? (panel.content.node.querySelector(".jp-Cell") as HTMLElement);
-    // The cell before the picture's too, when there is one: the code beside what it shows.
-    const from = (cell.previousElementSibling as HTMLElement | null) ?? cell;
-    from.scrollIntoView({ block: "start" });
-  });
+    const node = panel.content.node as HTMLElement;
+    const outputs = Array.from(node.querySelectorAll(".jp-OutputArea-output")) as HTMLElement[];
+    const picture =
+      (pick.selector ? (node.querySelector(pick.selector) as HTMLElement | null) : null) ??
+      (pick.text ? outputs.find((o) => (o.textContent ?? "").includes(pick.text!)) : undefined) ??
+      (node.querySelector("[data-forklab]") as HTMLElement | null);
+    const cell = (picture?.closest(".jp-Cell") as HTMLElement | null) ?? (node.querySelector(".jp-Cell") as HTMLElement);
+    // The active cell is where JupyterLab scrolls back to: make it the picture's.
+    const index = panel.content.widgets.findIndex((w: any) => w.node === cell);
+    if (index >= 0) panel.content.activeCellIndex = index;
+    // From the top of the picture's cell (the code beside what it shows); where the cell is taller
+    // than the view, as much of the code as fits above the whole picture.
+    cell.scrollIntoView({ block: "start" });
+    const view = panel.node.getBoundingClientRect();
+    if (picture && picture.getBoundingClientRect().bottom > view.bottom) picture.scrollIntoView({ block: "end" });
+    (window as any).__forklabShot = picture ?? cell;
+    return { found: picture !== undefined && picture !== null, index };
+  }, pick);
+  expect(shown.found || !pick.selector && !pick.text, `${name}: the picture to show (${JSON.stringify(pick)})`).toBe(true);
+  // Scrolled: what is shown is in the notebook's view.
+  await page.waitForFunction(
+    () => {
+      const shown = ((window as any).__forklabShot as HTMLElement).getBoundingClientRect();
+      const view = (window as any).__forklabPanel.node.getBoundingClientRect();
+      return shown.top >= view.top && shown.top < view.bottom;
+    },
+    undefined,
+    { timeout: 10_000, polling: 100 },
+  );
   await page.screenshot({ path: join(SCREENSHOTS, name.replace(/\.ipynb$/, ".png")) });
 }
 
