@@ -10,7 +10,7 @@ import { forklabVersion } from "./kernel-info";
 import { NotebookRunError } from "./runner/errors";
 import { runNotebook, type ProgressEvent } from "./runner/execute";
 import { KernelStartError } from "./runner/launch";
-import { InvalidNotebookError, notebookStem, writeNotebook } from "./runner/notebook";
+import { InvalidNotebookError, notebookStem, readNotebook, writeNotebook } from "./runner/notebook";
 import { WORKER_USAGE } from "../src/worker/usage";
 
 export interface Io {
@@ -49,7 +49,8 @@ Usage:
         --kernel NAME  a kernelspec installed for Jupyter, e.g. python3
                        (default: this installation's forklab kernel, no kernelspec needed)
       Stops a notebook at its first failing cell (unless --allow-errors), writes what ran so far,
-      and goes on to the next notebook; exits 1 if any notebook failed.
+      and goes on to the next notebook; exits 1 if any notebook failed. A file that is not an
+      nbformat 4 notebook stops the command before anything runs, with exit code 2.
   forklab setup [--python PYTHON]
       Create (or update) the project's Jupyter environment in .venv/: a virtual environment with
       the pinned JupyterLab, Notebook and jupyter_client of jupyter-requirements.txt.
@@ -309,6 +310,21 @@ export async function runCommand(options: RunCommandOptions, io: Io): Promise<nu
   if (clash) throw new UsageError(`two notebooks would be written to ${clash}; give them different names`);
   // Resolve --kernel once, so that a wrong name fails before anything runs.
   const kernel: FoundKernelSpec | undefined = options.kernel ? findKernelSpec(options.kernel) : undefined;
+  // Every notebook is read before any runs: a broken file stops the command, not a later notebook.
+  const unreadable = options.notebooks.flatMap((notebook) => {
+    try {
+      readNotebook(notebook);
+      return [];
+    } catch (error) {
+      if (!(error instanceof InvalidNotebookError)) throw error;
+      return [error];
+    }
+  });
+  if (unreadable.length > 0) {
+    for (const error of unreadable) io.err(`forklab: ${error.message}\n`);
+    io.err(`forklab: nothing was run\n`);
+    return 2;
+  }
   const progress = progressPrinter(io);
   const failed: string[] = [];
   for (const [i, notebook] of options.notebooks.entries()) {

@@ -43,15 +43,53 @@ export interface Notebook {
   cells: Cell[];
 }
 
-/** The file is not a notebook forklab can run; the message names the file and what is wrong. */
+/** What to do about a file that is not a notebook of the shape forklab runs. */
+const REPAIR =
+  "Open it in JupyterLab and save it again (that writes every field nbformat 4 requires), or fix that part by hand.";
+
+/** The file is not a notebook forklab can run; the message names the file, what is wrong and what to do. */
 export class InvalidNotebookError extends Error {
   override name = "InvalidNotebookError";
   constructor(
     readonly file: string,
     readonly problem: string,
+    advice = REPAIR,
   ) {
-    super(`${file} is not a valid notebook: ${problem}`);
+    super(`${file} is not a valid notebook: ${problem}.\n${advice}`);
   }
+}
+
+/**
+ * Where in `text` the JSON parser gave up, as "line L, column C". V8 names a position for some
+ * errors only ("Unexpected token" quotes an excerpt instead), so the place is found as the
+ * shortest start of the text whose parse fails at something other than running out of input.
+ */
+function jsonErrorPlace(text: string): string {
+  const failsInside = (length: number): boolean => {
+    try {
+      JSON.parse(text.slice(0, length));
+      return false;
+    } catch (error) {
+      const message = (error as Error).message;
+      const at = /at position (\d+)/.exec(message);
+      if (at) return Number(at[1]) < length;
+      return !/Unexpected end of JSON input|Unterminated string/.test(message);
+    }
+  };
+  let low = 1;
+  let high = text.length;
+  if (!failsInside(high)) return `the file ends too early, at ${placeOf(text, text.length)}`;
+  while (low < high) {
+    const middle = Math.floor((low + high) / 2);
+    if (failsInside(middle)) high = middle;
+    else low = middle + 1;
+  }
+  return placeOf(text, low - 1);
+}
+
+function placeOf(text: string, position: number): string {
+  const before = text.slice(0, position).split("\n");
+  return `line ${before.length}, column ${before.at(-1)!.length + 1}`;
 }
 
 export function readNotebook(file: string): Notebook {
@@ -60,7 +98,8 @@ export function readNotebook(file: string): Notebook {
     text = readFileSync(file, "utf8");
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
-    throw new InvalidNotebookError(file, err.code === "ENOENT" ? "no such file" : `cannot read it (${err.message})`);
+    if (err.code === "ENOENT") throw new InvalidNotebookError(file, "no such file", "Check the path (it is relative to the current directory).");
+    throw new InvalidNotebookError(file, `cannot read it (${err.message})`, "Check that it is a file you may read.");
   }
   return parseNotebook(text, file);
 }
@@ -70,7 +109,13 @@ export function parseNotebook(text: string, file = "<notebook>"): Notebook {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new InvalidNotebookError(file, `not JSON (${(error as Error).message})`);
+    // V8 quotes the text around the place for some errors; the line and column say it shorter.
+    const message = (error as Error).message.replace(/, [\s\S]* is not valid JSON$/, "");
+    throw new InvalidNotebookError(
+      file,
+      `not JSON (${message}; ${jsonErrorPlace(text)})`,
+      "A notebook is a JSON file: fix the JSON there, or save the notebook again from JupyterLab.",
+    );
   }
   return validateNotebook(json, file);
 }
@@ -87,7 +132,15 @@ export function validateNotebook(json: unknown, file = "<notebook>"): Notebook {
   };
   if (!isObject(json)) return fail(`expected a JSON object, found ${Array.isArray(json) ? "an array" : typeof json}`);
   if (!("nbformat" in json)) fail(`no "nbformat" field`);
-  if (json.nbformat !== 4) fail(`nbformat ${JSON.stringify(json.nbformat)} is not supported; forklab runs nbformat 4`);
+  if (json.nbformat !== 4) {
+    throw new InvalidNotebookError(
+      file,
+      `nbformat ${JSON.stringify(json.nbformat)} is not supported; forklab runs nbformat 4`,
+      typeof json.nbformat === "number" && json.nbformat < 4
+        ? `Convert it first: jupyter nbconvert --to notebook --nbformat 4 ${file}`
+        : REPAIR,
+    );
+  }
   const minor = json.nbformat_minor ?? 0;
   if (typeof minor !== "number" || !Number.isInteger(minor) || minor < 0) fail(`"nbformat_minor" is not a whole number`);
   if (json.metadata !== undefined && !isObject(json.metadata)) fail(`"metadata" is not an object`);

@@ -95,6 +95,20 @@ describe("notebook files", () => {
   it("reports a missing file", () => {
     expect(() => readNotebook("/nonexistent/x.ipynb")).toThrow(/x\.ipynb is not a valid notebook: no such file/);
   });
+
+  it.each([
+    ["a parser error with a position", '{\n  "nbformat": 4,\n  "cells": [}\n}', /not JSON \(Unexpected token '}'; line 3, column 13\)/],
+    ["a parser error with a position in its message", '{\n  oops', /not JSON \(Expected property name .* at position 4; line 2, column 3\)/],
+    ["a file cut short", '{"nbformat": 4, "cells": [', /not JSON \(Unexpected end of JSON input; the file ends too early, at line 1, column 27\)/],
+  ])("says where a file that is not JSON breaks: %s", (_what, text, problem) => {
+    expect(() => parseNotebook(text, "lesson.ipynb")).toThrow(problem);
+    expect(() => parseNotebook(text, "lesson.ipynb")).toThrow(/\nA notebook is a JSON file: fix the JSON there/);
+  });
+
+  it("says what to do about an nbformat 3 file and a cell without source", () => {
+    expect(() => parseNotebook('{"nbformat": 3, "cells": []}', "old.ipynb")).toThrow(/\nConvert it first: jupyter nbconvert --to notebook --nbformat 4 old\.ipynb$/);
+    expect(() => parseNotebook('{"nbformat": 4, "cells": [{"cell_type": "code"}]}', "x.ipynb")).toThrow(/\nOpen it in JupyterLab and save it again/);
+  });
 });
 
 describe("messages and options", () => {
@@ -132,6 +146,26 @@ describe("messages and options", () => {
       const io = captureIo();
       expect(await cli([...args], io)).toBe(2);
       expect(io.stderr).toMatch(message);
+    }
+  });
+
+  it.each([
+    ["not JSON", "{oops", /broken\.ipynb is not a valid notebook: not JSON \(.*line 1, column 2\)/],
+    ["JSON but not nbformat 4", '{"nbformat": 3, "cells": []}', /broken\.ipynb is not a valid notebook: nbformat 3 is not supported/],
+    ["a cell without source", '{"nbformat": 4, "cells": [{"cell_type": "code"}]}', /broken\.ipynb is not a valid notebook: cell 1 has no "source"/],
+  ])("exits 2 on a notebook that is %s, naming it, and runs none of the notebooks", async (_what, text, problem) => {
+    const dir = mkdtempSync(join(tmpdir(), "forklab-broken-"));
+    try {
+      // The good notebook comes first: it would run, and be written, if the files were read one by one.
+      const good = writeNb(dir, "fine.ipynb", ["print(1)"]);
+      writeFileSync(join(dir, "broken.ipynb"), text);
+      const io = captureIo();
+      expect(await cli(["run", good, join(dir, "broken.ipynb")], io)).toBe(2);
+      expect(io.stderr).toMatch(problem);
+      expect(io.stderr).toContain("nothing was run");
+      expect(existsSync(join(dir, "fine.nbconvert.ipynb"))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
@@ -239,15 +273,14 @@ describe.skipIf(!jupyterAvailable("runner tests with the python3 ipykernel"))("r
     expect(partial.cells[2].execution_count).toBeNull();
   });
 
-  it("reports an invalid notebook file by name and goes on with the next one", async () => {
+  it("reports an invalid notebook file by name and runs none of them, exit code 2", async () => {
     const bad = join(dir, "broken.ipynb");
     writeFileSync(bad, '{"nbformat": 4, "metadata": {}}');
     const good = writeNb(dir, "fine.ipynb", ["print(1)"]);
     const io = captureIo();
-    expect(await cli(["run", "--kernel", "python3", bad, good], io)).toBe(1);
+    expect(await cli(["run", "--kernel", "python3", good, bad], io)).toBe(2);
     expect(io.stderr).toContain(`${bad} is not a valid notebook: no "cells" list`);
-    expect(existsSync(join(dir, "fine.nbconvert.ipynb"))).toBe(true);
-    expect(io.stderr).toMatch(/1 of 2 notebooks failed: .*broken\.ipynb/);
+    expect(existsSync(join(dir, "fine.nbconvert.ipynb"))).toBe(false);
   });
 
   it("reports a kernel that dies, and leaves none of its processes behind", async () => {
