@@ -42,11 +42,6 @@ abstract class BaseJob implements Job {
     this.#context.runInAsyncScope(() => this.#sink(pid, stream, text));
   }
 
-  /** Run a callback in the submitting cell's context. */
-  protected inContext(fn: () => void): void {
-    this.#context.runInAsyncScope(fn);
-  }
-
   protected spec(items: unknown[], firstIndex: number): BatchSpec {
     return { fid: this.target.fid, target: this.target.target, star: this.target.star, items, firstIndex };
   }
@@ -76,7 +71,8 @@ abstract class OneOutcomeJob<R> extends BaseJob {
   protected finish(outcome: Outcome<R>): void {
     if (this.settled) return;
     this.settled = true;
-    this.inContext(() => this.#settle(outcome));
+    // Not in the cell's context: whoever awaits resumes in its own, and callbacks get theirs (pool.ts).
+    this.#settle(outcome);
   }
 }
 
@@ -267,11 +263,11 @@ export class ImapJob<T> extends BaseJob {
   }
 
   done(batch: Batch, outcome: BatchOutcome): void {
-    const failures = new Map(outcome.errors);
+    const failures = outcome.errors.length ? new Map(outcome.errors) : undefined;
     for (let i = 0; i < batch.spec.items.length; i++) {
       this.#arrive(
         batch.spec.firstIndex + i,
-        failures.has(i) ? { ok: false, error: failures.get(i) } : { ok: true, value: outcome.values[i] as T },
+        failures?.has(i) ? { ok: false, error: failures.get(i) } : { ok: true, value: outcome.values[i] as T },
       );
     }
   }
@@ -314,10 +310,11 @@ export class ImapJob<T> extends BaseJob {
       this.#consumed++;
       this.#wake();
       const found = outcome;
-      if (found.ok) this.inContext(() => resolve({ value: found.value, done: false }));
+      // The consumer's `for await` resumes in its own context, whoever resolves.
+      if (found.ok) resolve({ value: found.value, done: false });
       else {
         this.#ended = true;
-        this.inContext(() => reject(found.error));
+        reject(found.error);
       }
       return;
     }

@@ -13,6 +13,8 @@ import { startChild, startFailure, type ChildHandle, type ChildOptions } from ".
 import { nextIdentity } from "../process/registry";
 import type { WorkerEvents, WorkerInit, WorkerStarter, WorkerTransport } from "./transport";
 
+/** The errors of a batch in which none threw: one shared, never written, array. */
+const NO_ERRORS: [number, unknown][] = Object.freeze([]) as unknown as [number, unknown][];
 /** Characters of a worker's stderr kept for the error that reports its death. */
 const STDERR_KEPT = 8192;
 /** After exit, how long to wait for the pipes to close (a grandchild may hold them open). */
@@ -157,7 +159,7 @@ class LocalWorker implements WorkerTransport {
         eachAnswer(message, (id, values, errors, startedAt, endedAt) =>
           this.#events.done(id, {
             values,
-            errors: errors ? errors.map(([position, record]) => [position, fromErrorRecord(record)]) : [],
+            errors: errors ? errors.map(([position, record]) => [position, fromErrorRecord(record)]) : NO_ERRORS,
             startedAt: startedAt || undefined,
             endedAt: endedAt || undefined,
           }),

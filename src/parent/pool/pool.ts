@@ -178,11 +178,16 @@ export class Pool {
     if (!Array.isArray(args)) throw new TypeError(`applyAsync(): args must be an array of fn's arguments, got ${describe(args)}; e.g. pool.applyAsync(fn, [1, "a"])`);
     const { callback, errorCallback, signal } = this.#applyOptions("applyAsync()", options);
     return new AsyncResult<Result<F>>((settle) => {
-      const job = new ApplyJob<Result<F>>(target, args, this.#applies++, this.#currentTick().context, this.#sink, (outcome) => {
-        signal?.removeEventListener("abort", onAbort);
-        settle(outcome);
-        this.#callBack(outcome, callback, errorCallback);
-      });
+      const context = this.#currentTick().context;
+      const finish =
+        callback || errorCallback || signal
+          ? (outcome: Outcome<Result<F>>) => {
+              signal?.removeEventListener("abort", onAbort);
+              settle(outcome);
+              this.#callBack(context, outcome, callback, errorCallback);
+            }
+          : settle;
+      const job = new ApplyJob<Result<F>>(target, args, this.#applies++, context, this.#sink, finish);
       const onAbort = () => this.#scheduler.abortJob(job, new AbortError("The task was aborted through its signal", { cause: signal?.reason }));
       this.#submit(job);
       if (signal?.aborted) onAbort();
@@ -333,13 +338,20 @@ export class Pool {
     return options;
   }
 
-  #callBack<R>(outcome: Outcome<R>, callback?: (result: R) => void, errorCallback?: (error: unknown) => void): void {
-    try {
-      if (outcome.ok) callback?.(outcome.value);
-      else errorCallback?.(outcome.error);
-    } catch (error) {
-      process.stderr.write(`forklab: a ${outcome.ok ? "callback" : "errorCallback"} of ${this.name} threw: ${util.inspect(error)}\n`);
-    }
+  /**
+   * Python's callback / error_callback, in the submitting cell (what it prints shows there). A
+   * result awaited needs no context: its awaiter's continuation runs in the awaiter's own.
+   */
+  #callBack<R>(context: AsyncResource, outcome: Outcome<R>, callback?: (result: R) => void, errorCallback?: (error: unknown) => void): void {
+    const call = outcome.ok ? callback : errorCallback;
+    if (!call) return;
+    context.runInAsyncScope(() => {
+      try {
+        call((outcome.ok ? outcome.value : outcome.error) as R);
+      } catch (error) {
+        process.stderr.write(`forklab: a ${outcome.ok ? "callback" : "errorCallback"} of ${this.name} threw: ${util.inspect(error)}\n`);
+      }
+    });
   }
 
   #chunksize(where: string, chunksize: unknown): number | undefined {
@@ -362,7 +374,7 @@ export class Pool {
     return new AsyncResult<R[]>((settle) => {
       const finish = (outcome: Outcome<R[]>) => {
         settle(outcome);
-        this.#callBack(outcome, callback, errorCallback);
+        this.#callBack(context, outcome, callback, errorCallback);
       };
       const start = (items: unknown[]) => {
         if (star) {
