@@ -4,17 +4,12 @@
  * Pipe speak only this interface, so another home for the items (a Redis list) is one more class.
  */
 import type { PackedItem } from "./items";
-import { linkTo, type OwnerLink } from "./client";
+import { linkTo, QueueFailure, type Consumer, type OwnerLink } from "./client";
 import { addStore, isOwnSocket, localStore, ownerSocketPath } from "./server";
 import { Store, type QueueSnapshot } from "./store";
 import { Failure, HAS_HANDLES, Op } from "./wire";
 
-/** Why an operation failed, for the queue to word: no item, no room, too many taskDone(), end of a pipe. */
-export class QueueFailure extends Error {
-  constructor(readonly failure: Failure) {
-    super(`queue operation failed (${failure})`);
-  }
-}
+export { QueueFailure };
 
 /** What a handle carries to another process: enough to reach the owner's items. */
 export interface BackendState {
@@ -32,11 +27,14 @@ export interface QueueBackend {
   put(item: PackedItem, timeout: number | undefined): Promise<void>;
   /** Rejects with QueueFailure(Empty), or (Eof) for a pipe whose writer closed. */
   get(timeout: number | undefined): Promise<PackedItem>;
+  /** qsize(): items put and not yet returned by a get (in the owner, or sent ahead to consumers). */
   size(): Promise<{ size: number; full: boolean }>;
   taskDone(): Promise<void>;
   join(): Promise<void>;
   poll(timeout: number | undefined): Promise<boolean>;
   closeWriter(): void;
+  /** This process holds a pipe's writing end: when it ends, the reader sees the pipe's end. */
+  holdWriter(): void;
   snapshot(): Promise<QueueSnapshot>;
   /** The state sent in a handle (starts the owner's socket if needed). */
   state(): BackendState;
@@ -68,13 +66,13 @@ export class LocalBackend implements QueueBackend {
   get(timeout: number | undefined): Promise<PackedItem> {
     return new Promise((resolve, reject) =>
       this.store.get(process.pid, timeout, (entry) => (resolve(entry), true), () =>
-        reject(new QueueFailure(this.store.writerClosed ? Failure.Eof : Failure.Empty)),
+        reject(this.store.writerClosed && this.store.size === 0 ? new QueueFailure(Failure.Eof, this.store.endReason) : new QueueFailure(Failure.Empty)),
       ),
     );
   }
 
   async size(): Promise<{ size: number; full: boolean }> {
-    return { size: this.store.size, full: this.store.full };
+    return { size: this.store.qsize, full: this.store.full };
   }
 
   async taskDone(): Promise<void> {
@@ -93,6 +91,10 @@ export class LocalBackend implements QueueBackend {
     this.store.closeWriter();
   }
 
+  holdWriter(): void {
+    // The end is in its owner's process, which outlives the pipe's items anyway.
+  }
+
   async snapshot(): Promise<QueueSnapshot> {
     return this.store.snapshot(process.pid);
   }
@@ -107,10 +109,12 @@ const wait = (timeout: number | undefined) => (timeout === undefined ? Infinity 
 export class RemoteBackend implements QueueBackend {
   readonly #state: BackendState;
   readonly #link: OwnerLink;
+  readonly #consumer: Consumer;
 
   constructor(state: BackendState) {
     this.#state = state;
     this.#link = linkTo(state.socket, state.ownerPid);
+    this.#consumer = this.#link.consumer(state.id);
   }
 
   get maxsize(): number {
@@ -121,6 +125,11 @@ export class RemoteBackend implements QueueBackend {
     return this.#state.ownerPid;
   }
 
+  /** The owner's process ended (its items are gone). */
+  get ownerGone(): boolean {
+    return this.#link.gone !== undefined;
+  }
+
   async put(item: PackedItem, timeout: number | undefined): Promise<void> {
     const flags = item.handles ? HAS_HANDLES : 0;
     // An unbounded queue always has room: the put is done once the bytes are with the OS.
@@ -129,11 +138,8 @@ export class RemoteBackend implements QueueBackend {
     if (answer.op === Op.Fail) throw new QueueFailure(answer.number);
   }
 
-  async get(timeout: number | undefined): Promise<PackedItem> {
-    const answer = await this.#link.request(Op.Get, this.#state.id, wait(timeout));
-    if (answer.op === Op.Fail) throw new QueueFailure(answer.number);
-    this.#link.ack(this.#state.id, answer.number);
-    return { bytes: answer.payload, handles: (answer.flags & HAS_HANDLES) !== 0 };
+  get(timeout: number | undefined): Promise<PackedItem> {
+    return this.#consumer.get(timeout);
   }
 
   async size(): Promise<{ size: number; full: boolean }> {
@@ -151,11 +157,18 @@ export class RemoteBackend implements QueueBackend {
   }
 
   async poll(timeout: number | undefined): Promise<boolean> {
-    return (await this.#link.request(Op.Poll, this.#state.id, wait(timeout))).number === 1;
+    // What was pushed here already counts; the owner's answer comes after any item it pushed first.
+    if (this.#consumer.buffered > 0 || this.#consumer.ended !== undefined) return true;
+    const ready = (await this.#link.request(Op.Poll, this.#state.id, wait(timeout))).number === 1;
+    return ready || this.#consumer.buffered > 0;
   }
 
   closeWriter(): void {
     void this.#link.send(Op.WriterClosed, this.#state.id, 0).catch(() => {});
+  }
+
+  holdWriter(): void {
+    void this.#link.send(Op.Attach, this.#state.id, 1).catch(() => {});
   }
 
   async snapshot(): Promise<QueueSnapshot> {

@@ -1,24 +1,60 @@
 /**
  * The proxy's side: one connection per owner socket per process, shared by every queue of that
- * owner. Requests carry ids; the socket keeps this process alive only while an answer is awaited
- * (a child blocked in get() stays, an idle child may end). An item is confirmed (Ack) before get()
- * hands it to the caller, so a consumer that dies loses at most the item its get() returned.
+ * owner. Requests carry ids; everything this process sends in one tick goes out in one write
+ * (Outbox). The socket keeps this process alive only while something is awaited (a child blocked
+ * in get() stays, an idle child may end).
+ *
+ * A queue this process gets from has a Consumer here: once a get() waits, the owner pushes items
+ * ahead of need (up to WINDOW not yet returned), and get() serves from that buffer. The item a
+ * get() returns is acknowledged, and the ack written to the socket, before the caller sees it, so
+ * a consumer that dies loses at most the item its get() returned; what it was sent and had not
+ * returned goes back to the queue (the owner sees the connection close).
  */
 import { connect, type Socket } from "node:net";
 import { childState } from "../protocol/messages";
-import { FrameDecoder, Op, encodeFrame, type Frame } from "./wire";
+import type { PackedItem } from "./items";
+import { setLongTimeout, type LongTimer } from "../parent/timeouts";
+import { Failure, FrameDecoder, HAS_HANDLES, Op, Outbox, SHARED, type Frame } from "./wire";
+
+/** Items a consumer may hold that its get() has not returned yet (the owner also bounds their bytes). */
+export const WINDOW = 128;
+
+/** Why an operation failed, for the queue to word: no item, no room, too many taskDone(), end of a pipe. */
+export class QueueFailure extends Error {
+  constructor(
+    readonly failure: Failure,
+    /** For Eof: why the pipe ended (which process ended, or that the other end closed). */
+    readonly reason = "",
+  ) {
+    super(`queue operation failed (${failure})`);
+  }
+}
 
 interface Pending {
   resolve: (frame: Frame) => void;
   reject: (error: Error) => void;
 }
 
+interface Buffered extends PackedItem {
+  seq: number;
+}
+
+interface Getter {
+  resolve: (item: PackedItem) => void;
+  reject: (error: Error) => void;
+  timer?: LongTimer;
+}
+
 export class OwnerLink {
   readonly path: string;
   readonly ownerPid: number;
+  readonly out: Outbox;
   readonly #socket: Socket;
   readonly #pending = new Map<number, Pending>();
+  readonly #consumers = new Map<number, Consumer>();
   #nextRequest = 1;
+  /** Things awaited (requests, waiting gets, writes not yet with the OS): the socket is referenced while > 0. */
+  #holds = 0;
   #gone: Error | undefined;
 
   constructor(path: string, ownerPid: number) {
@@ -26,58 +62,74 @@ export class OwnerLink {
     this.ownerPid = ownerPid;
     this.#socket = connect(path);
     this.#socket.unref();
+    this.out = new Outbox(this.#socket);
+    this.out.onPending = (pending) => (pending ? this.hold() : this.release());
     const decoder = new FrameDecoder();
     this.#socket.on("data", (chunk: Buffer) => decoder.push(chunk, (frame) => this.#answer(frame)));
     this.#socket.on("error", (error) => this.#lost(error));
     this.#socket.on("close", () => this.#lost());
     const name = childState()?.proc.name ?? "MainProcess";
-    this.#socket.write(encodeFrame(Op.Hello, 0, 0, 0, Buffer.from(JSON.stringify({ pid: process.pid, name }))));
+    this.out.add(Op.Hello, 0, 0, 0, Buffer.from(JSON.stringify({ pid: process.pid, name })));
+  }
+
+  get gone(): Error | undefined {
+    return this.#gone;
+  }
+
+  hold(): void {
+    if (this.#holds++ === 0) this.#socket.ref();
+  }
+
+  release(): void {
+    if (--this.#holds === 0) this.#socket.unref();
   }
 
   /** Send without waiting for an answer; resolves once the bytes are with the OS (they reach the owner even if this process dies then). */
   send(op: Op, queue: number, number: number, payload?: Buffer, flags = 0): Promise<void> {
     if (this.#gone) return Promise.reject(this.#gone);
-    let written!: (error?: Error | null) => void;
-    const flushed = new Promise<void>((resolve, reject) => {
-      written = (error) => (this.#unrefIfIdle(), error ? reject(this.#gone ?? error) : resolve());
-    });
-    this.#socket.ref();
-    this.#socket.write(encodeFrame(op, queue, 0, number, payload, flags), written);
-    // Usually the bytes went to the OS at once; otherwise (connecting, or the owner is slow) wait.
-    if (this.#socket.writableLength === 0 && !this.#socket.connecting) {
-      flushed.catch(() => {});
-      return Promise.resolve();
-    }
-    return flushed;
+    this.out.add(op, queue, 0, number, payload, flags);
+    this.hold();
+    const written = this.out.written();
+    written.then(
+      () => this.release(),
+      () => this.release(),
+    );
+    return written;
   }
 
-  /** Send and wait for the owner's answer (Ok, Fail or Item). */
+  /** Send and wait for the owner's answer (Ok or Fail). */
   request(op: Op, queue: number, number: number, payload?: Buffer, flags = 0): Promise<Frame> {
     if (this.#gone) return Promise.reject(this.#gone);
     const id = this.#nextRequest++;
     if (this.#nextRequest > 0xffffffff) this.#nextRequest = 1;
     return new Promise<Frame>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      if (this.#pending.size === 1) this.#socket.ref();
-      this.#socket.write(encodeFrame(op, queue, id, number, payload, flags));
+      this.hold();
+      this.out.add(op, queue, id, number, payload, flags);
     });
   }
 
-  /** Confirm an item at once, before the caller sees it. */
-  ack(queue: number, seq: number): void {
-    if (!this.#gone) this.#socket.write(encodeFrame(Op.Ack, queue, 0, seq));
+  /** This process's consumer of queue `queue` (one per queue, whatever the number of proxies). */
+  consumer(queue: number): Consumer {
+    let consumer = this.#consumers.get(queue);
+    if (!consumer) this.#consumers.set(queue, (consumer = new Consumer(this, queue)));
+    return consumer;
   }
 
   #answer(frame: Frame): void {
+    if (frame.request === 0) {
+      const consumer = this.#consumers.get(frame.queue);
+      if (!consumer) return;
+      if (frame.op === Op.Item) consumer.receive(frame);
+      else if (frame.op === Op.Recall) consumer.recall();
+      else if (frame.op === Op.Fail && frame.number === Failure.Eof) consumer.end(frame.payload.toString("utf8"));
+      return;
+    }
     const pending = this.#pending.get(frame.request);
     if (!pending) return;
     this.#pending.delete(frame.request);
-    this.#unrefIfIdle();
+    this.release();
     pending.resolve(frame);
-  }
-
-  #unrefIfIdle(): void {
-    if (this.#pending.size === 0 && this.#socket.writableLength === 0) this.#socket.unref();
   }
 
   #lost(error?: Error): void {
@@ -88,8 +140,154 @@ export class OwnerLink {
         `; create queues in a process that outlives the ones using them (usually the notebook)`,
     );
     links.delete(this.path);
+    this.out.fail(this.#gone);
     for (const pending of this.#pending.values()) pending.reject(this.#gone);
     this.#pending.clear();
+    for (const consumer of this.#consumers.values()) consumer.lost(this.#gone);
+    this.#holds = 0;
+    this.#socket.unref();
+  }
+}
+
+/** The items the owner pushed to this process for one queue, and the get() calls waiting for them. */
+export class Consumer {
+  readonly #link: OwnerLink;
+  readonly #queue: number;
+  #buffer: Buffered[] = [];
+  #head = 0;
+  #getters: Getter[] = [];
+  /**
+   * The owner sends ahead to this process: a Want opened the window and no recall closed it.
+   * Alone on the queue, a get() that waits then needs to say nothing; with other consumers
+   * (the owner marks its items SHARED) it says Want each time, so that the owner knows it waits.
+   */
+  #open = false;
+  #shared = false;
+  /** A Want was sent and no item arrived since. */
+  #wanting = false;
+  #recallScheduled = false;
+  #ended: string | undefined;
+
+  constructor(link: OwnerLink, queue: number) {
+    this.#link = link;
+    this.#queue = queue;
+  }
+
+  /** Items here that no get() has returned yet. */
+  get buffered(): number {
+    return this.#buffer.length - this.#head;
+  }
+
+  /** Why the queue ended (a pipe whose writer is gone), once nothing is left here. */
+  get ended(): string | undefined {
+    return this.buffered === 0 ? this.#ended : undefined;
+  }
+
+  get(timeout: number | undefined): Promise<PackedItem> {
+    if (this.#link.gone) return Promise.reject(this.#link.gone);
+    if (this.buffered > 0 && this.#getters.length === 0) return new Promise((resolve, reject) => this.#handOut(this.#take(), { resolve, reject }));
+    if (this.#ended !== undefined && this.buffered === 0) return Promise.reject(new QueueFailure(Failure.Eof, this.#ended));
+    if (timeout === 0) return this.#getNow();
+    return new Promise((resolve, reject) => {
+      const getter: Getter = { resolve, reject };
+      this.#getters.push(getter);
+      this.#link.hold();
+      if (timeout !== undefined) {
+        getter.timer = setLongTimeout(() => {
+          const at = this.#getters.indexOf(getter);
+          if (at < 0) return;
+          this.#getters.splice(at, 1);
+          this.#link.release();
+          reject(new QueueFailure(Failure.Empty));
+        }, timeout);
+      }
+      if (!this.#wanting && (!this.#open || this.#shared)) {
+        this.#wanting = true;
+        this.#open = true;
+        this.#link.out.add(Op.Want, this.#queue, 0, WINDOW);
+      }
+    });
+  }
+
+  /** getNowait() with nothing here: the owner sends its first item, if any, before it answers. */
+  async #getNow(): Promise<PackedItem> {
+    const answer = await this.#link.request(Op.Get, this.#queue, 0);
+    if (this.buffered > 0) return new Promise((resolve, reject) => this.#handOut(this.#take(), { resolve, reject }));
+    if (answer.op === Op.Fail) throw new QueueFailure(answer.number, answer.payload.toString("utf8"));
+    throw new QueueFailure(Failure.Empty);
+  }
+
+  receive(frame: Frame): void {
+    this.#wanting = false;
+    this.#shared = (frame.flags & SHARED) !== 0;
+    this.#buffer.push({ seq: frame.number, bytes: frame.payload, handles: (frame.flags & HAS_HANDLES) !== 0 });
+    while (this.#getters.length > 0 && this.buffered > 0) {
+      const getter = this.#getters.shift()!;
+      getter.timer?.clear();
+      this.#link.release();
+      this.#handOut(this.#take(), getter);
+    }
+  }
+
+  /**
+   * Another consumer waits and the queue is empty: give back what no get() has taken. Looked at
+   * after this turn of the event loop, so that a consumer busy getting (its gets run in promise
+   * jobs right after the items arrive) has taken what it will take, and only an idle one gives back.
+   */
+  recall(): void {
+    if (this.#recallScheduled) return;
+    this.#recallScheduled = true;
+    setImmediate(() => {
+      this.#recallScheduled = false;
+      if (this.buffered === 0 || this.#link.gone) return;
+      const items = this.#buffer.slice(this.#head);
+      this.#buffer = [];
+      this.#head = 0;
+      // The owner sends nothing more until a get() waits again.
+      this.#open = false;
+      const seqs = Buffer.allocUnsafe(8 * items.length);
+      items.forEach((item, i) => seqs.writeDoubleLE(item.seq, 8 * i));
+      this.#link.out.add(Op.Release, this.#queue, 0, 0, seqs);
+    });
+  }
+
+  end(reason: string): void {
+    this.#ended = reason;
+    if (this.buffered > 0) return;
+    for (const getter of this.#getters.splice(0)) {
+      getter.timer?.clear();
+      this.#link.release();
+      getter.reject(new QueueFailure(Failure.Eof, reason));
+    }
+  }
+
+  lost(error: Error): void {
+    for (const getter of this.#getters.splice(0)) (getter.timer?.clear(), getter.reject(error));
+  }
+
+  #take(): Buffered {
+    const item = this.#buffer[this.#head++]!;
+    if (this.#head === this.#buffer.length) {
+      this.#buffer = [];
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#buffer.length) {
+      this.#buffer = this.#buffer.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+
+  /** The ack goes out (with whatever else this tick sends) and is with the OS before the caller has the item. */
+  #handOut(item: Buffered, to: Pick<Getter, "resolve" | "reject">): void {
+    this.#link.out.add(Op.Ack, this.#queue, 0, item.seq);
+    this.#link.hold();
+    const written = this.#link.out.written();
+    // Written now (with whatever else waits to go), not at the end of the tick: the caller is waiting.
+    this.#link.out.flush();
+    written.then(
+      () => (this.#link.release(), to.resolve(item)),
+      (error: Error) => (this.#link.release(), to.reject(error)),
+    );
   }
 }
 

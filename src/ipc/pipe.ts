@@ -2,16 +2,23 @@
  * Python's Pipe(duplex): two connections. Each direction is a queue owned by the process that
  * called Pipe(); a connection sends into one and receives from the other, so either end can be
  * passed to any process. recv() at the end of a closed pipe with nothing left rejects with EOFError.
+ *
+ * The end of a pipe is seen without close() too: an end sent to other processes is held by them,
+ * and once every process it was sent to has ended, the other end sees EOF (the copy left in the
+ * process that called Pipe() does not count, as if Python's parent had closed its copy after
+ * starting the child, as its docs advise). If the process that called Pipe() ends, the items it
+ * held are gone, and the ends elsewhere see EOF as well.
  */
 import * as util from "node:util";
 import { makeHandleable, registerHandleKind } from "../protocol/handles";
 import { EOFError } from "../render/stdin-lines";
 import { normalizeTimeout } from "../parent/timeouts";
-import { backendFor, LocalBackend, QueueFailure, type BackendState, type QueueBackend } from "./backend";
+import { backendFor, LocalBackend, QueueFailure, RemoteBackend, type BackendState, type QueueBackend } from "./backend";
 import { packItem, unpackItem } from "./items";
 import { Failure } from "./wire";
 
 const PIPE_HANDLE = "forklab.pipe";
+const HOLD_WRITER = Symbol("holdWriter");
 
 export class Connection<T = unknown> {
   readonly #out: QueueBackend | undefined;
@@ -42,7 +49,12 @@ export class Connection<T = unknown> {
   /** Send a value (copied, as by structured clone) to the other end. */
   async send(value: T): Promise<void> {
     const out = this.#check("send", this.#out, "read-only");
-    await out.put(packItem(value, "through a Pipe"), undefined);
+    try {
+      await out.put(packItem(value, "through a Pipe"), undefined);
+    } catch (error) {
+      if (out instanceof RemoteBackend && out.ownerGone) throw ownerEnded("send", out.ownerPid);
+      throw error;
+    }
   }
 
   /** The next value sent from the other end; rejects with EOFError once it closed and nothing is left. */
@@ -52,16 +64,23 @@ export class Connection<T = unknown> {
       return unpackItem(await inbound.get(undefined)) as T;
     } catch (error) {
       if (error instanceof QueueFailure && error.failure === Failure.Eof) {
-        throw new EOFError("Connection.recv(): the other end of the pipe was closed and nothing is left to receive");
+        throw new EOFError(`Connection.recv(): ${error.reason || "the other end of the pipe was closed"} and nothing is left to receive`);
       }
+      if (inbound instanceof RemoteBackend && inbound.ownerGone) throw ownerEnded("recv", inbound.ownerPid);
       throw error;
     }
   }
 
-  /** Whether there is something to recv() (or the other end closed), waiting up to `timeout` seconds (default 0; null: no limit). */
-  poll(timeout: number | null = 0): Promise<boolean> {
+  /** Whether there is something to recv() (or the other end closed or ended), waiting up to `timeout` seconds (default 0; null: no limit). */
+  async poll(timeout: number | null = 0): Promise<boolean> {
     const inbound = this.#check("poll", this.#in, "write-only");
-    return inbound.poll(normalizeTimeout("Connection.poll()", timeout));
+    try {
+      return await inbound.poll(normalizeTimeout("Connection.poll()", timeout));
+    } catch (error) {
+      // At the end, as Python's poll(): recv() will say why.
+      if (inbound instanceof RemoteBackend && inbound.ownerGone) return true;
+      throw error;
+    }
   }
 
   /** Close this end: the other end's recv() gets EOFError once it has read what was sent. */
@@ -71,9 +90,19 @@ export class Connection<T = unknown> {
     this.#out?.closeWriter();
   }
 
+  /** This end arrived in another process: it now holds the writing side (see the top of this file). */
+  [HOLD_WRITER](): void {
+    this.#out?.holdWriter();
+  }
+
   [util.inspect.custom](): string {
     return `<Connection ${this.readable ? "r" : ""}${this.writable ? "w" : ""}${this.#closed ? " closed" : ""}>`;
   }
+}
+
+function ownerEnded(method: "send" | "recv", pid: number): Error {
+  const what = `Connection.${method}(): the process that called Pipe() (pid ${pid}) ended, and the pipe with it`;
+  return method === "recv" ? new EOFError(`${what}; nothing is left to receive`) : new Error(`${what}; nothing can be sent`);
 }
 
 /** Python's Pipe(duplex=true): `[a, b]`; with duplex false, a only receives and b only sends. */
@@ -87,5 +116,7 @@ export function Pipe<T = unknown>(duplex = true): [Connection<T>, Connection<T>]
 
 registerHandleKind(PIPE_HANDLE, (state) => {
   const { out, in: inbound } = state as { out?: BackendState; in?: BackendState };
-  return new Connection(out && backendFor(out), inbound && backendFor(inbound));
+  const connection = new Connection(out && backendFor(out), inbound && backendFor(inbound));
+  connection[HOLD_WRITER]();
+  return connection;
 });

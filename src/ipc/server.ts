@@ -3,23 +3,27 @@
  * this user can enter (mkdtemp, mode 0700), started the first time one of its queues is sent to
  * another process. Proxies in any process (children, grandchildren, pool workers) connect to it
  * directly: nothing is routed through the processes in between, and nothing listens on a network
- * address. When a proxy's connection closes (its process ended), the items handed to it that it
- * had not confirmed go back to the front of their queue, and its waits are dropped.
+ * address. Each connection is a consumer (a Sink) of the queues it gets from: items are pushed to
+ * it as its window allows (store.ts). When a connection closes (its process ended), what it had
+ * been sent and had not returned goes back to the front of its queue, and its waits are dropped.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { Failure, FrameDecoder, HAS_HANDLES, Op, encodeFrame, type Frame } from "./wire";
-import type { Entry, Store } from "./store";
+import { Failure, FrameDecoder, HAS_HANDLES, Op, Outbox, SHARED, type Frame } from "./wire";
+import type { Entry, Sink, Store } from "./store";
 
 interface Peer {
   socket: Socket;
+  out: Outbox;
   pid: number;
   name: string;
   open: boolean;
-  /** Items sent to this peer and not yet confirmed, by queue and sequence number. */
-  unconfirmed: Map<string, { store: Store; entry: Entry }>;
+  /** This connection as a consumer of each queue it got from, by queue id. */
+  sinks: Map<number, Sink>;
+  /** Queues this connection holds a pipe's writing end of. */
+  writes: Set<Store>;
 }
 
 const stores = new Map<number, Store>();
@@ -60,8 +64,7 @@ export function isOwnSocket(file: string): boolean {
 
 function accept(socket: Socket): void {
   socket.unref();
-  socket.setNoDelay?.(true);
-  const peer: Peer = { socket, pid: 0, name: "", open: true, unconfirmed: new Map() };
+  const peer: Peer = { socket, out: new Outbox(socket), pid: 0, name: "", open: true, sinks: new Map(), writes: new Set() };
   const decoder = new FrameDecoder();
   socket.on("data", (chunk: Buffer) => {
     try {
@@ -77,19 +80,30 @@ function accept(socket: Socket): void {
 
 function leave(peer: Peer): void {
   peer.open = false;
-  const back = new Map<Store, Entry[]>();
-  for (const { store, entry } of peer.unconfirmed.values()) {
-    if (!back.has(store)) back.set(store, []);
-    back.get(store)!.push(entry);
-  }
-  peer.unconfirmed.clear();
-  for (const [store, entries] of back) store.giveBack(entries, peer.pid);
+  peer.out.fail(new Error("the connection closed"));
+  for (const [id, sink] of peer.sinks) stores.get(id)?.leave(sink);
+  peer.sinks.clear();
+  for (const store of peer.writes) store.dropWriter(peer, peer.pid);
+  peer.writes.clear();
 }
 
-function reply(peer: Peer, frame: Buffer): boolean {
-  if (!peer.open) return false;
-  peer.socket.write(frame);
-  return true;
+function sinkOf(peer: Peer, queue: number): Sink {
+  let sink = peer.sinks.get(queue);
+  if (sink) return sink;
+  const out = peer.out;
+  sink = {
+    pid: peer.pid,
+    window: 0,
+    outstanding: new Map<number, Entry>(),
+    bytes: 0,
+    waiting: false,
+    recalling: false,
+    send: (entry, shared) => out.add(Op.Item, queue, 0, entry.seq, entry.bytes, (entry.handles ? HAS_HANDLES : 0) | (shared ? SHARED : 0)),
+    recall: () => out.add(Op.Recall, queue, 0, 0),
+    end: (reason) => out.add(Op.Fail, queue, 0, Failure.Eof, Buffer.from(reason)),
+  };
+  peer.sinks.set(queue, sink);
+  return sink;
 }
 
 function timeoutOf(frame: Frame): number | undefined {
@@ -105,10 +119,11 @@ function handle(peer: Peer, frame: Frame): void {
   }
   const store = stores.get(frame.queue);
   const { request, queue } = frame;
-  const ok = (number = 0, payload?: Buffer) => reply(peer, encodeFrame(Op.Ok, queue, request, number, payload));
-  const fail = (why: Failure, message: string) => reply(peer, encodeFrame(Op.Fail, queue, request, why, Buffer.from(message)));
+  const out = peer.out;
+  const ok = (number = 0, payload?: Buffer) => (peer.open ? (out.add(Op.Ok, queue, request, number, payload), true) : false);
+  const fail = (why: Failure, message: string) => (peer.open ? (out.add(Op.Fail, queue, request, why, Buffer.from(message)), true) : false);
   if (!store) {
-    fail(Failure.Value, `queue #${queue} does not exist in process ${process.pid}`);
+    if (request !== 0) fail(Failure.Value, `queue #${queue} does not exist in process ${process.pid}`);
     return;
   }
   store.meet(peer.pid, peer.name);
@@ -125,24 +140,34 @@ function handle(peer: Peer, frame: Frame): void {
       );
       return;
     }
-    case Op.Get:
-      store.get(
-        peer.pid,
-        timeoutOf(frame),
-        (entry) => {
-          if (!reply(peer, encodeFrame(Op.Item, queue, request, entry.seq, entry.bytes, entry.handles ? HAS_HANDLES : 0))) return false;
-          store.inTransit();
-          peer.unconfirmed.set(`${queue}:${entry.seq}`, { store, entry });
-          return true;
-        },
-        () => void (store.writerClosed ? fail(Failure.Eof, "eof") : fail(Failure.Empty, "empty")),
-      );
+    case Op.Want:
+      store.want(sinkOf(peer, queue), frame.number);
       return;
-    case Op.Ack:
-      if (peer.unconfirmed.delete(`${queue}:${frame.number}`)) store.delivered();
+    case Op.Get:
+      if (store.sendNow(sinkOf(peer, queue))) ok();
+      else if (store.writerClosed) fail(Failure.Eof, store.endReason);
+      else fail(Failure.Empty, "empty");
+      return;
+    case Op.Ack: {
+      const sink = peer.sinks.get(queue);
+      if (sink) store.ack(sink, frame.number);
+      return;
+    }
+    case Op.Release: {
+      const sink = peer.sinks.get(queue);
+      const seqs: number[] = [];
+      for (let at = 0; at + 8 <= frame.payload.length; at += 8) seqs.push(frame.payload.readDoubleLE(at));
+      if (sink) store.release(sink, seqs);
+      return;
+    }
+    case Op.Attach:
+      if (frame.number === 1) {
+        peer.writes.add(store);
+        store.holdWriter(peer);
+      }
       return;
     case Op.Size:
-      ok(store.size, Buffer.from(JSON.stringify({ full: store.full })));
+      ok(store.qsize, Buffer.from(JSON.stringify({ full: store.full })));
       return;
     case Op.TaskDone:
       if (store.taskDone()) ok();
@@ -161,6 +186,6 @@ function handle(peer: Peer, frame: Frame): void {
       ok(0, Buffer.from(JSON.stringify(store.snapshot(process.pid))));
       return;
     default:
-      fail(Failure.Value, `unknown queue operation ${frame.op}`);
+      if (request !== 0) fail(Failure.Value, `unknown queue operation ${frame.op}`);
   }
 }

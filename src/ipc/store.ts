@@ -1,10 +1,16 @@
 /**
  * The items of one queue, held by its owner (the process that created it), and everyone waiting
  * on them. No sockets here: the owner's server (server.ts) and the owner's own Queue object both
- * call in. Waiters are served in the order they came (a blocked put enters before a later one, so
- * each producer's items stay in its order); a wait ends on an event (an item, room, a timeout),
- * never by polling. Every put and get is recorded here, by the one clock of the owner, which is
- * what the picture of the flow shows.
+ * call in. Items are kept as the bytes they were put as.
+ *
+ * A consumer in another process is a Sink: once it waits it is sent items ahead (at most `window`
+ * not yet returned by its get(), and about PREFETCH_BYTES), and each item its get() returns is
+ * acknowledged, which frees room for the next. What it was sent and never returned comes back to
+ * the front of the queue when its process ends, or when it is recalled: another consumer (or the
+ * owner) waits, the queue is empty, and this one is not waiting. Local waiters are served in the
+ * order they came (a blocked put enters before a later one, so each producer's items stay in its
+ * order); a wait ends on an event (an item, room, a timeout), never by polling. Every put and get
+ * is recorded here, by the one clock of the owner, which is what the picture of the flow shows.
  */
 import { deserialize } from "node:v8";
 import * as util from "node:util";
@@ -60,6 +66,29 @@ export interface QueueSnapshot {
 
 export const MAX_EVENTS = 60;
 
+/** Bytes sent ahead to one consumer at most (one item more if the first is larger). */
+export const PREFETCH_BYTES = 1 << 20;
+
+/** A consumer in another process, as the owner sees it (server.ts makes them). */
+export interface Sink {
+  readonly pid: number;
+  /** Items it may hold not yet returned by its get(); 0 until it waits. */
+  window: number;
+  /** Sent to it and not yet acknowledged, by sequence number. */
+  readonly outstanding: Map<number, Entry>;
+  /** Their bytes. */
+  bytes: number;
+  /** It said it waits with nothing in hand, and nothing was sent to it since. */
+  waiting: boolean;
+  /** A recall was sent and not yet answered (by a release, an ack or a want). */
+  recalling: boolean;
+  /** `shared`: other consumers take from this queue too. */
+  send(entry: Entry, shared: boolean): void;
+  recall(): void;
+  /** The queue has ended for it (a pipe whose writer closed, nothing left). */
+  end(reason: string): void;
+}
+
 export function preview(value: unknown): string {
   const text = util.inspect(value, { depth: 1, breakLength: Infinity, maxArrayLength: 5, maxStringLength: 40 });
   return text.length > 48 ? text.slice(0, 45) + "..." : text;
@@ -76,9 +105,14 @@ export class Store {
   #putters: Waiter<void>[] = [];
   #pollers: Waiter<boolean>[] = [];
   #joiners: (() => void)[] = [];
+  #sinks: Sink[] = [];
+  #turn = 0;
   #unfinished = 0;
   #inFlight = 0;
   #writerClosed = false;
+  #endReason = "";
+  /** Connections holding a pipe's writing end (see holdWriter). */
+  #writers = new Set<object>();
   #events: FlowEvent[] = [];
   #dropped = 0;
   #puts = 0;
@@ -92,12 +126,21 @@ export class Store {
     this.maxsize = maxsize;
   }
 
+  /** Items here, not yet sent to any consumer. */
   get size(): number {
     return this.#items.length - this.#head;
   }
 
+  /**
+   * Python's qsize(): items put and not yet returned by a get, wherever they are (here, or sent
+   * ahead to a consumer). It is what maxsize bounds, so backpressure stays exact.
+   */
+  get qsize(): number {
+    return this.size + this.#inFlight;
+  }
+
   get full(): boolean {
-    return this.maxsize > 0 && this.size >= this.maxsize;
+    return this.maxsize > 0 && this.qsize >= this.maxsize;
   }
 
   /** Who is on the other side of a connection, for the picture. */
@@ -107,59 +150,102 @@ export class Store {
 
   /** Put an item; `accepted` once it is in, `full` if no room came within `timeout` s (undefined: wait forever). */
   put(item: PackedItem, pid: number, timeout: number | undefined, accepted: () => boolean, full: () => void): void {
-    const entry: Entry = { ...item, seq: ++this.#seq, from: pid };
+    const entry: Entry = { bytes: item.bytes, handles: item.handles, seq: ++this.#seq, from: pid };
     if (this.#putters.length === 0 && !this.full) {
       this.#accept(entry);
       accepted();
+      this.#changed();
       return;
     }
     if (timeout === 0) return full();
     this.#wait(this.#putters, { settle: accepted, fail: full, entry, pid }, timeout);
   }
 
-  /** Take the first item; `take` gets it (returns false if its taker left: the item stays). */
+  /** The owner's own get: take the first item; `take` gets it (returns false if its taker left: the item stays). */
   get(pid: number, timeout: number | undefined, take: (entry: Entry) => boolean, empty: () => void): void {
-    if (this.size > 0) {
+    if (this.size > 0 && this.#getters.length === 0) {
       const entry = this.#items[this.#head]!;
       if (!take(entry)) return;
       this.#shift();
       this.#taken(entry, pid);
       this.#admitPutters();
+      this.#changed();
       return;
     }
-    if (timeout === 0 || this.#writerClosed) return empty();
+    if (timeout === 0 || (this.#writerClosed && this.size === 0)) return empty();
     this.#wait(this.#getters, { settle: (entry) => take(entry), fail: empty, pid }, timeout);
+    this.#recall(undefined);
   }
 
-  /** An item given to a consumer that left before it had it: back to the front, in order. */
-  giveBack(entries: Entry[], pid: number): void {
-    for (const entry of entries.sort((a, b) => b.seq - a.seq)) {
-      this.#inFlight--;
-      this.#gets--;
-      const p = this.#participants.get(pid);
-      if (p) p.gets--;
-      this.#record(pid, "back", entry);
-      if (this.#head > 0) this.#items[--this.#head] = entry;
-      else this.#items.unshift(entry);
-    }
-    this.#serveGetters();
-    this.onChange?.();
+  /** A consumer waits with nothing in hand: send it up to `window` items not yet returned. */
+  want(sink: Sink, window: number): void {
+    if (!this.#sinks.includes(sink)) this.#sinks.push(sink);
+    sink.window = window;
+    sink.waiting = true;
+    sink.recalling = false;
+    this.#serve();
+    if (!sink.waiting) return;
+    if (this.#writerClosed && this.size === 0) sink.end(this.#endReason);
+    else this.#recall(sink);
   }
 
-  /** A consumer confirmed an item given to it (see giveBack). */
-  delivered(): void {
+  /** getNowait() of a consumer: send it the first item, if there is one, whatever its window. */
+  sendNow(sink: Sink): boolean {
+    if (this.size === 0) return false;
+    if (!this.#sinks.includes(sink)) this.#sinks.push(sink);
+    this.#sendTo(sink);
+    return true;
+  }
+
+  /** The consumer's get() returned the item `seq`: it counts as got, and makes room for the next. */
+  ack(sink: Sink, seq: number): void {
+    const entry = sink.outstanding.get(seq);
+    if (!entry) return;
+    sink.outstanding.delete(seq);
+    sink.bytes -= entry.bytes.length;
+    sink.recalling = false;
     this.#inFlight--;
+    this.#taken(entry, sink.pid);
+    this.#admitPutters();
+    this.#serve();
+    this.#changed();
   }
 
-  /** An item handed over on a connection, not yet confirmed. */
-  inTransit(): void {
-    this.#inFlight++;
+  /** Items a recalled consumer gives back (it sends nothing more until it waits again). */
+  release(sink: Sink, seqs: number[]): void {
+    sink.recalling = false;
+    const entries: Entry[] = [];
+    for (const seq of seqs) {
+      const entry = sink.outstanding.get(seq);
+      if (!entry) continue;
+      sink.outstanding.delete(seq);
+      sink.bytes -= entry.bytes.length;
+      entries.push(entry);
+    }
+    if (entries.length === 0) return;
+    sink.window = 0;
+    sink.waiting = false;
+    this.#putBack(entries);
+    this.#changed();
+  }
+
+  /** A consumer's process ended: what it was sent and had not returned goes back to the front, in order. */
+  leave(sink: Sink): void {
+    const at = this.#sinks.indexOf(sink);
+    if (at >= 0) this.#sinks.splice(at, 1);
+    const entries = [...sink.outstanding.values()];
+    sink.outstanding.clear();
+    sink.bytes = 0;
+    if (entries.length === 0) return;
+    for (const entry of entries) this.#record(sink.pid, "back", entry);
+    this.#putBack(entries);
+    this.#changed();
   }
 
   taskDone(): boolean {
     if (this.#unfinished === 0) return false;
     if (--this.#unfinished === 0) for (const done of this.#joiners.splice(0)) done();
-    this.onChange?.();
+    this.#changed();
     return true;
   }
 
@@ -173,17 +259,38 @@ export class Store {
     if (this.size > 0 || this.#writerClosed) return void answer(true);
     if (timeout === 0) return void answer(false);
     this.#wait(this.#pollers, { settle: answer, fail: () => answer(false), pid }, timeout);
+    this.#recall(undefined);
+  }
+
+  /**
+   * A connection holds a pipe's writing end: when every connection that held it has closed (their
+   * processes ended), the pipe's reader sees its end, as if the writer had called close().
+   */
+  holdWriter(holder: object): void {
+    this.#writers.add(holder);
+  }
+
+  dropWriter(holder: object, pid: number): void {
+    if (!this.#writers.delete(holder) || this.#writers.size > 0 || this.#writerClosed) return;
+    this.closeWriter(`the process that held the other end of the pipe (pid ${pid}) ended`);
   }
 
   /** A pipe's writing end closed: readers waiting on an empty pipe learn it (EOF). */
-  closeWriter(): void {
+  closeWriter(reason = "the other end of the pipe was closed"): void {
+    if (this.#writerClosed) return;
     this.#writerClosed = true;
+    this.#endReason = reason;
     for (const poller of this.#pollers.splice(0)) (poller.timer?.clear(), poller.settle(true));
-    for (const getter of this.#getters.splice(0)) (getter.timer?.clear(), getter.fail());
+    this.#endIfEmpty();
   }
 
   get writerClosed(): boolean {
     return this.#writerClosed;
+  }
+
+  /** Why a pipe ended, for its reader's EOFError. */
+  get endReason(): string {
+    return this.#endReason;
   }
 
   snapshot(ownerPid: number): QueueSnapshot {
@@ -200,6 +307,10 @@ export class Store {
       puts: this.#puts,
       gets: this.#gets,
     };
+  }
+
+  #changed(): void {
+    this.onChange?.();
   }
 
   #wait<T>(list: Waiter<T>[], waiter: Waiter<T>, timeout: number | undefined): void {
@@ -222,21 +333,84 @@ export class Store {
     if (p) p.puts++;
     this.#record(entry.from, "put", entry);
     this.#items.push(entry);
-    this.#serveGetters();
+    // Pushed first, so that a consumer's poll answer never comes before the item it announces.
+    this.#serve();
     for (const poller of this.#pollers.splice(0)) (poller.timer?.clear(), poller.settle(true));
-    this.onChange?.();
   }
 
-  #serveGetters(): void {
-    while (this.size > 0 && this.#getters.length > 0) {
-      const getter = this.#getters.shift()!;
-      const entry = this.#items[this.#head]!;
-      if (!getter.settle(entry)) continue;
-      getter.timer?.clear();
-      this.#shift();
-      this.#taken(entry, getter.pid);
+  /** Hand out what is here: first to local waiters (in order), then to consumers with room, waiting ones first. */
+  #serve(): void {
+    while (this.size > 0) {
+      if (this.#getters.length > 0) {
+        const getter = this.#getters.shift()!;
+        const entry = this.#items[this.#head]!;
+        if (!getter.settle(entry)) continue;
+        getter.timer?.clear();
+        this.#shift();
+        this.#taken(entry, getter.pid);
+        continue;
+      }
+      const sink = this.#nextSink();
+      if (!sink) break;
+      this.#sendTo(sink);
     }
+    this.#endIfEmpty();
     this.#admitPutters();
+  }
+
+  /** The next consumer to send to: a waiting one if any, else the next with room, in turn. */
+  #nextSink(): Sink | undefined {
+    const n = this.#sinks.length;
+    let found = -1;
+    for (let i = 0; i < n; i++) {
+      const at = (this.#turn + i) % n;
+      const sink = this.#sinks[at]!;
+      if (sink.outstanding.size >= sink.window || (sink.bytes >= PREFETCH_BYTES && sink.outstanding.size > 0)) continue;
+      if (sink.waiting) {
+        found = at;
+        break;
+      }
+      if (found < 0) found = at;
+    }
+    if (found < 0) return undefined;
+    this.#turn = (found + 1) % n;
+    return this.#sinks[found];
+  }
+
+  #sendTo(sink: Sink): void {
+    const entry = this.#items[this.#head]!;
+    this.#shift();
+    sink.outstanding.set(entry.seq, entry);
+    sink.bytes += entry.bytes.length;
+    sink.waiting = false;
+    this.#inFlight++;
+    sink.send(entry, this.#sinks.length > 1);
+  }
+
+  /** Someone waits and nothing is here: consumers that are not waiting give back what they hold unreturned. */
+  #recall(except: Sink | undefined): void {
+    if (this.size > 0) return;
+    for (const sink of this.#sinks) {
+      if (sink === except || sink.waiting || sink.recalling || sink.outstanding.size === 0) continue;
+      sink.recalling = true;
+      sink.recall();
+    }
+  }
+
+  #endIfEmpty(): void {
+    if (!this.#writerClosed || this.size > 0) return;
+    for (const getter of this.#getters.splice(0)) (getter.timer?.clear(), getter.fail());
+    for (const sink of this.#sinks) if (sink.waiting) sink.end(this.#endReason);
+  }
+
+  /** Items that were sent ahead and not returned: back to the front of the queue, in their order. */
+  #putBack(entries: Entry[]): void {
+    this.#inFlight -= entries.length;
+    const rest = this.#items.slice(this.#head);
+    const all = entries.concat(rest).sort((a, b) => a.seq - b.seq);
+    this.#items = all;
+    this.#head = 0;
+    this.#serve();
   }
 
   #admitPutters(): void {
@@ -261,7 +435,6 @@ export class Store {
     const p = this.#participants.get(pid);
     if (p) p.gets++;
     this.#record(pid, "get", entry);
-    this.onChange?.();
   }
 
   #record(pid: number, op: FlowEvent["op"], entry: Entry): void {
