@@ -1,0 +1,150 @@
+import { readFileSync } from "node:fs";
+import { afterAll, describe, expect, it } from "vitest";
+import * as lib from "../../dist/src/index.js";
+import { waitFor } from "../support/processes";
+const { spawn, run, Queue, Pipe, Pool, EOFError, activeChildren } = lib;
+type Q<T> = InstanceType<typeof Queue<T>>;
+type Conn<T> = InstanceType<typeof lib.Connection<T>>;
+
+const quiet = { output: "none" as const };
+
+afterAll(() => {
+  for (const p of activeChildren()) p.kill();
+});
+
+/** CPU ticks (user + system) and voluntary context switches of `pid`'s main thread, from /proc. */
+function cpuOf(pid: number): { ticks: number; wakeups: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime and stime are fields 14 and 15 of stat, counted from 1 with pid and comm first.
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const status = readFileSync(`/proc/${pid}/task/${pid}/status`, "latin1");
+  const wakeups = Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)![1]);
+  return { ticks, wakeups };
+}
+
+describe("delivery between processes", () => {
+  it("a consumer waiting in get() uses no CPU until an item comes", async () => {
+    const q = new Queue<string>();
+    const consumer = spawn(async (q: Q<string>) => {
+      // A first item opens the consumer's window; the wait measured is the second get().
+      await q.get();
+      console.log("waiting");
+      return q.get();
+    }, [q], quiet);
+    await q.put("first");
+    await waitFor("the consumer to wait", () => consumer.stdout.includes("waiting"), 60_000);
+    // Let the consumer reach its get() after the line (it is one promise job away).
+    await run(["sleep", "0.2"]);
+    const before = cpuOf(consumer.pid!);
+    // The wait's end is an event this test controls: a put after a program that it waits for.
+    await run(["sleep", "1"]);
+    const after = cpuOf(consumer.pid!);
+    await q.put("second");
+    expect(await consumer.result).toBe("second");
+    expect(after.ticks - before.ticks).toBeLessThanOrEqual(1);
+    expect(after.wakeups - before.wakeups).toBeLessThanOrEqual(3);
+  });
+
+  it("a queue passed to Pool(2) tasks: each task puts into it, the parent gets every item", async () => {
+    const q = new Queue<[number, number]>();
+    const pool = new Pool(2);
+    try {
+      const pids = await Promise.all(
+        [0, 1, 2, 3, 4, 5].map((i) =>
+          pool
+            .applyAsync(async (q: Q<[number, number]>, i: number) => {
+              await q.put([i, process.pid]);
+              return process.pid;
+            }, [q, i])
+            .get(),
+        ),
+      );
+      const got: [number, number][] = [];
+      for (let i = 0; i < 6; i++) got.push(await q.get());
+      expect(got.map(([i]) => i).sort()).toEqual([0, 1, 2, 3, 4, 5]);
+      for (const [i, pid] of got) expect(pid).toBe(pids[i]);
+      expect(new Set(pids).size).toBeLessThanOrEqual(2);
+      expect(await q.qsize()).toBe(0);
+    } finally {
+      pool.terminate();
+      await pool.join();
+    }
+  });
+
+  it("a pipe end whose holder's process ended reads EOF, naming that process, without close()", async () => {
+    const [here, there] = Pipe<string>();
+    const child = spawn(async (conn: Conn<string>) => {
+      await conn.send("last words");
+      // Ends without conn.close().
+    }, [there], quiet);
+    expect(await here.recv()).toBe("last words");
+    await child.join();
+    const error = await here.recv().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EOFError);
+    expect((error as Error).message).toContain(`the process that held the other end of the pipe (pid ${child.pid}) ended`);
+    expect(await here.poll()).toBe(true);
+  });
+
+  it("a consumer that stops getting gives back what it was sent ahead when another consumer waits", async () => {
+    const q = new Queue<number>();
+    const idle = spawn(async (q: Q<number>) => {
+      const first = await q.get();
+      console.log(`took ${first}`);
+      // Stays alive without getting again: what the owner sent it ahead sits in its buffer.
+      await new Promise(() => setInterval(() => {}, 1000));
+    }, [q], { output: "none" });
+    for (let i = 0; i < 10; i++) await q.put(i);
+    await waitFor("the idle consumer's first item", () => idle.stdout.includes("took 0"), 60_000);
+    // The owner's own get() waits only if everything else went ahead to the idle consumer; either
+    // way it must get the rest, in order.
+    const rest: number[] = [];
+    for (let i = 1; i < 10; i++) rest.push(await q.get());
+    expect(rest).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(await q.qsize()).toBe(0);
+    idle.kill();
+    await idle.join();
+  });
+});
+
+describe("a million messages", () => {
+  it("1 000 000 items from 3 producers to 2 consumers, each exactly once, FIFO per producer", async () => {
+    const PER = 333_334;
+    const q = new Queue<number>();
+    const producers = [0, 1, 2].map((k) =>
+      spawn(async (q: Q<number>, k: number, per: number) => {
+        for (let i = 0; i < per; i++) await q.put(k * 1e7 + i);
+      }, [q, k, PER], quiet),
+    );
+    const consumers = [0, 1].map(() =>
+      spawn(async (q: Q<number>) => {
+        // Sent back as one typed array: a million numbers as a plain array would be a slow clone.
+        const seen: number[] = [];
+        for (;;) {
+          const v = await q.get();
+          if (v < 0) return Float64Array.from(seen);
+          seen.push(v);
+        }
+      }, [q], quiet),
+    );
+    for (const p of producers) await p.join();
+    await q.put(-1);
+    await q.put(-1);
+    const parts = (await Promise.all(consumers.map((c) => c.result))) as Float64Array[];
+    const count = new Uint8Array(3 * PER);
+    let ordered = true;
+    for (const seen of parts) {
+      const last = [-1, -1, -1];
+      for (const v of seen) {
+        const k = Math.floor(v / 1e7);
+        const i = v % 1e7;
+        if (i <= last[k]!) ordered = false;
+        last[k] = i;
+        count[k * PER + i]!++;
+      }
+    }
+    expect(ordered).toBe(true);
+    expect(parts[0]!.length + parts[1]!.length).toBe(3 * PER);
+    expect(count.every((c) => c === 1)).toBe(true);
+  }, 300_000);
+});
