@@ -147,6 +147,21 @@ function machine(): string {
   return `${os.type()} ${os.release()}, ${cpu}, node ${process.version}`;
 }
 
+/**
+ * The commit measured, "+ changes" when the working tree differs from it (the table a previous run
+ * wrote aside); unknown outside git.
+ */
+function checkout(): string {
+  const root = path.resolve(__dirname, "..", "..");
+  try {
+    const commit = execSync("git rev-parse --short HEAD", { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    const changed = execSync("git status --porcelain --untracked-files=no -- . :!bench/RESULTS.md", { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    return changed ? `${commit} + changes` : commit;
+  } catch {
+    return "unknown (not a git checkout)";
+  }
+}
+
 interface Result {
   bench: string;
   rows: Row[];
@@ -188,7 +203,7 @@ async function main(args: string[]): Promise<number> {
     `# forklab benchmarks, ${started}`,
     "",
     `${machine()}; NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS ? "set" : "unset"} in the environment.`,
-    `Command: node dist/bench/run.js${args.length ? " " + args.join(" ") : ""}`,
+    `Command: node dist/bench/run.js${args.length ? " " + args.join(" ") : ""}, on the checkout at ${checkout()}.`,
     `Run time: ${duration(total)} (${results.map((r) => `${r.bench} ${duration(r.seconds)}`).join(", ")}); ` +
       `load average ${loadBefore.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end.`,
     "",
