@@ -144,9 +144,9 @@ export function clientOptions(address: RedisAddress, name: string): RedisOptions
   };
 }
 
-/** A long-lived client of our own (see clientOptions). */
-export function connectRedis(address: RedisAddress, name: string): Redis {
-  const client = new Redis(clientOptions(address, name));
+/** A long-lived client of our own (see clientOptions; `overrides` win). */
+export function connectRedis(address: RedisAddress, name: string, overrides: RedisOptions = {}): Redis {
+  const client = new Redis({ ...clientOptions(address, name), ...overrides });
   // ioredis reports each failed reconnect as an error event; without a listener Node would throw.
   client.on("error", () => {});
   return client;

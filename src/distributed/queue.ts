@@ -8,14 +8,15 @@
  * empty, full, and the same `Empty` / `Full` errors.
  *
  * Delivery is at least once. `get()` moves an item atomically (BLMOVE) from the queue's list to a
- * processing list of this consumer, then acknowledges it: at once for a Queue, at `taskDone()` for
- * a JoinableQueue. Each consumer keeps a heartbeat key alive; any consumer that finds a consumer's
+ * processing list of this consumer, then acknowledges it: for a Queue once it has arrived here (the
+ * items that arrived within a few milliseconds in one command), at `taskDone()` for a
+ * JoinableQueue. Each consumer keeps a heartbeat key alive; any consumer that finds a consumer's
  * heartbeat gone moves that consumer's unacknowledged items back to the queue, so an item taken by
  * a process that died is delivered again. FIFO per queue (LPUSH in, BLMOVE from the right).
  *
  * Round trips: a put is one command (LPUSH, or a script by its SHA when it must check maxsize or
  * count unfinished items); a get is one (BLMOVE on its own connection, which answers at once when
- * an item waits), and a Queue's acknowledgement travels without being waited for.
+ * an item waits), and a Queue's acknowledgements travel together, without being waited for.
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
@@ -52,6 +53,23 @@ const HEARTBEAT_EVERY_MS = 3000;
 const RECOVER_EVERY_MS = 1000;
 /** The longest single blocking wait, so that recovery runs between waits. */
 const MAX_BLOCK_S = 2;
+/** A Queue acknowledges the items that arrived within this many milliseconds in one command. */
+const ACK_EVERY_MS = 20;
+
+/**
+ * Acknowledgements still waiting for their timer when the process exits (a child's target returned
+ * without close()): sent from the exit handler, whose socket write still leaves synchronously.
+ */
+const unacknowledged = new Set<() => void>();
+let exitHook = false;
+function acknowledgeAtExit(flush: () => void): void {
+  unacknowledged.add(flush);
+  if (exitHook) return;
+  exitHook = true;
+  process.once("exit", () => {
+    for (const pending of unacknowledged) pending();
+  });
+}
 
 // put with maxsize or counting: atomic check and push (KEYS: items, unfinished; ARGV: item, maxsize, joinable).
 const PUT_SCRIPT = `
@@ -67,6 +85,8 @@ if removed == 0 then return -1 end
 local left = redis.call('DECR', KEYS[2])
 if left <= 0 then redis.call('SET', KEYS[2], 0); redis.call('PUBLISH', ARGV[2], '0') end
 return left`;
+
+const DIRECT = { enableAutoPipelining: false };
 
 /** The client with the two scripts defined on it: sent once, then called by SHA. */
 interface ScriptedRedis extends Redis {
@@ -115,6 +135,10 @@ export class RedisQueue<T = unknown> {
   #getChain: Promise<unknown> = Promise.resolve();
   #closed = false;
   #recoveredAt = -Infinity;
+  /** Items that arrived here and are not acknowledged yet (a Queue's): the oldest of the processing list. */
+  #arrived = 0;
+  #ackTimer: NodeJS.Timeout | undefined;
+  readonly #ackNow = (): void => void this.#acknowledge();
   /** Items this consumer took and has not acknowledged yet (JoinableQueue), oldest first. */
   protected readonly taken: string[] = [];
 
@@ -163,7 +187,9 @@ export class RedisQueue<T = unknown> {
 
   async #connect(): Promise<void> {
     await probeRedis(this.address);
-    const client = connectRedis(this.address, `forklab-queue-${this.#consumer}`);
+    // Without auto-pipelining: it holds each command until the next tick, which a loop of awaited
+    // puts or gets pays on every call; commands issued together still share the connection's writes.
+    const client = connectRedis(this.address, `forklab-queue-${this.#consumer}`, DIRECT);
     client.defineCommand("forklabQueuePut", { numberOfKeys: 2, lua: PUT_SCRIPT });
     client.defineCommand("forklabQueueDone", { numberOfKeys: 2, lua: DONE_SCRIPT });
     this.#client = client as ScriptedRedis;
@@ -276,7 +302,7 @@ export class RedisQueue<T = unknown> {
       raw = await client.lmove(this.itemsKey, this.processingKey, "RIGHT", "LEFT");
     } else {
       // BLMOVE answers at once when an item waits: one round trip either way.
-      this.#blocking ??= connectRedis(this.address, `forklab-queue-${this.#consumer}-get`);
+      this.#blocking ??= connectRedis(this.address, `forklab-queue-${this.#consumer}-get`, DIRECT);
       const deadline = seconds === undefined ? Infinity : performance.now() + seconds * 1000;
       while (raw === null && !this.#closed) {
         const left = (deadline - performance.now()) / 1000;
@@ -296,12 +322,34 @@ export class RedisQueue<T = unknown> {
   }
 
   /**
-   * A Queue acknowledges an item as soon as it is delivered, without waiting for the answer: the
-   * acknowledgement travels with the next command. If this process dies first, the item is
-   * delivered again (at least once).
+   * A Queue acknowledges an item once it has arrived here, without waiting for the answer, and
+   * those that arrived within ACK_EVERY_MS together: one command instead of one per get, which a
+   * loop of gets would pay for each item. If this process dies first, they are delivered again
+   * (at least once).
    */
-  protected delivered(client: Redis, raw: string): void {
-    client.lrem(this.processingKey, -1, raw).catch(() => {});
+  protected delivered(_client: Redis, _raw: string): void {
+    this.#arrived++;
+    if (this.#ackTimer) return;
+    this.#ackTimer = setTimeout(this.#ackNow, ACK_EVERY_MS).unref();
+    acknowledgeAtExit(this.#ackNow);
+  }
+
+  /**
+   * Drop the items that arrived from the processing list. They are its oldest (the right end): gets
+   * take turns, so every earlier move has arrived, and one still in flight lands at the left end.
+   */
+  async #acknowledge(): Promise<void> {
+    clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
+    unacknowledged.delete(this.#ackNow);
+    const count = this.#arrived;
+    if (count === 0 || !this.#client) return;
+    this.#arrived = 0;
+    try {
+      await this.#client.ltrim(this.processingKey, 0, -(count + 1));
+    } catch {
+      this.#arrived += count; // not dropped: the next acknowledgement (or close) tries again
+    }
   }
 
   /** Python's qsize(): the items waiting now (approximate while others use it). */
@@ -328,8 +376,10 @@ export class RedisQueue<T = unknown> {
     } catch {
       return;
     }
-    // Unacknowledged items of a consumer that leaves go back to the queue.
+    // Unacknowledged items of a consumer that leaves go back to the queue: those that never arrived
+    // here (a get cut short), and a JoinableQueue's items not marked done.
     try {
+      await this.#acknowledge();
       while (await this.#client!.lmove(this.processingKey, this.itemsKey, "LEFT", "RIGHT")) {
         // moved one
       }

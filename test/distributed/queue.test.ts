@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { Empty, Full, JoinableQueue, Queue, RedisJoinableQueue, RedisQueue, spawn } from "../../dist/src/index.js";
+import { waitFor } from "../support/processes";
 import { redisAvailable } from "../support/redis";
 import { distributedSetup, freshQueue } from "./helpers";
 
@@ -57,6 +58,27 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
       expect(await child.result).toBe("RedisQueue");
       expect(await q.get({ timeout: 30 })).toBe(42);
     } finally {
+      await q.destroy();
+    }
+  });
+
+  it("a child that takes items and exits at once, without close(), leaves none unacknowledged (they would be delivered again)", async () => {
+    const name = freshQueue("ack");
+    const q = new Queue<number>({ redis: setup.redis.url, name });
+    const { Redis } = await import("ioredis");
+    const inspect = new Redis(setup.redis.port, setup.redis.host);
+    try {
+      for (let i = 0; i < 3; i++) await q.put(i);
+      const child = spawn(async (queue: typeof q) => {
+        const got = [await queue.get(), await queue.get(), await queue.get()];
+        process.exit(got.join(",") === "0,1,2" ? 0 : 1);
+      }, [q]);
+      await child.join();
+      expect(child.exitCode).toBe(0);
+      await waitFor("the child's processing list to be emptied", async () => (await inspect.keys(`forklab:queue:${name}:processing:*`)).length === 0, 30_000);
+      expect(await q.qsize()).toBe(0);
+    } finally {
+      inspect.disconnect();
       await q.destroy();
     }
   });
