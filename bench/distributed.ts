@@ -1,11 +1,15 @@
 /**
- * The distributed path against the tutorial's BaseManager master/worker, side by side in one run,
- * on this machine (Redis and the workers on loopback):
+ * The distributed path side by side in one run, on this machine (Redis and the workers on
+ * loopback):
  *
- * - tiny tasks through queues, ms per task: the tutorial's program (a master puts N numbers on a
- *   BaseManager task queue, one worker process takes each and puts `n * n` back) next to the same
- *   program on RedisQueue (the worker function running on one `forklab worker`), and next to
- *   DistributedPool.map (chunked) and applyAsync one by one (one BullMQ job per task);
+ * - tiny tasks through queues, ms per task: the tutorial's program (bench/distributed_managers.py:
+ *   a master puts N numbers on a BaseManager task queue, one worker process takes each and puts
+ *   `n * n` back) next to the same program on `new Queue({ redis, name })` (the worker function
+ *   running on one `forklab worker`), and next to Pool({ redis }).map (chunked) and applyAsync one
+ *   by one (one BullMQ job per task);
+ * - the Redis path's overhead against the local Pool, ms per task: the same tiny task through
+ *   `new Pool(1)` and through `new Pool({ redis, queue })` with one worker of one slot, by map with
+ *   the default chunks and by applyAsync one task at a time;
  * - CPU-bound tasks, ms for the batch, with 2 forklab workers against 1 (the ratio is 1/speedup).
  *
  * Every row's median is over `repeats` runs. Needs python3 and redis-server.
@@ -13,62 +17,21 @@
  * Run: npx tsc -p . && node dist/bench/distributed.js [repeats]
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { DistributedPool } from "../src/parent/distributed/pool";
 import { Queue } from "../src/distributed/queue-classes";
+import { Pool } from "../src/parent/pool";
 import { median, runAlone, type Row } from "./stats";
 
 const TINY = 2000;
 const CPU_TASKS = 8;
-const FORKLAB_BIN = path.join(__dirname, "..", "..", "bin", "forklab.js");
+const APPLIED = 200;
+const ROOT = path.resolve(__dirname, "..", "..");
+const FORKLAB_BIN = path.join(ROOT, "bin", "forklab.js");
+const MANAGERS = path.join(ROOT, "bench", "distributed_managers.py");
 
-const PYTHON = `
-import queue, subprocess, sys, time
-from multiprocessing.managers import BaseManager
-
-N = int(sys.argv[1])
-task_queue = queue.Queue()
-result_queue = queue.Queue()
-
-class QueueManager(BaseManager):
-    pass
-
-if sys.argv[2] == "master":
-    QueueManager.register('get_task_queue', callable=lambda: task_queue)
-    QueueManager.register('get_result_queue', callable=lambda: result_queue)
-    manager = QueueManager(address=('127.0.0.1', 0), authkey=b'abc')
-    manager.start()
-    task = manager.get_task_queue()
-    result = manager.get_result_queue()
-    worker = subprocess.Popen([sys.executable, __file__, str(N), "worker", str(manager.address[1])], stdout=subprocess.PIPE)
-    worker.stdout.readline()  # connected
-    t0 = time.perf_counter()
-    for n in range(N):
-        task.put(n)
-    for n in range(N):
-        result.get(timeout=30)
-    elapsed = time.perf_counter() - t0
-    task.put(None)
-    worker.wait()
-    manager.shutdown()
-    print(elapsed * 1000)
-else:
-    QueueManager.register('get_task_queue')
-    QueueManager.register('get_result_queue')
-    m = QueueManager(address=('127.0.0.1', int(sys.argv[3])), authkey=b'abc')
-    m.connect()
-    task = m.get_task_queue()
-    result = m.get_result_queue()
-    print("connected", flush=True)
-    while True:
-        n = task.get()
-        if n is None:
-            break
-        result.put('%d * %d = %d' % (n, n, n * n))
-`;
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -111,7 +74,7 @@ async function stop(children: ChildProcess[]): Promise<void> {
   );
 }
 
-/** The tutorial's worker, on RedisQueue: take each n and put back its square, until null. */
+/** The tutorial's worker, on Queue({ redis }): take each n and put back its square, until null. */
 async function queueWorker(taskSpec: { redis: string; name: string }, resultSpec: { redis: string; name: string }) {
   const { Queue } = require("forklab");
   const task = new Queue(taskSpec);
@@ -132,52 +95,57 @@ function busy(ms: number): number {
   return x;
 }
 
+/** Milliseconds per task of `run`, which runs `count` tasks. */
+async function perTask(count: number, run: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await run();
+  return (performance.now() - t0) / count;
+}
+
+/** The tutorial's program, timed inside Python (its own start not counted), ms per task. */
+function managersRun(): number {
+  const out = spawnSync("python3", [MANAGERS, String(TINY), "master"], { encoding: "utf8" });
+  if (out.status !== 0) throw new Error(`python3 ${MANAGERS} failed (${out.error?.message ?? `exit ${out.status}`}): ${out.stderr}`);
+  return Number(out.stdout.trim()) / TINY;
+}
+
 export async function benchDistributed(repeats = 3): Promise<Row[]> {
   const dir = mkdtempSync(path.join(tmpdir(), "forklab-bench-distributed-"));
-  const script = path.join(dir, "managers.py");
-  writeFileSync(script, PYTHON);
   const redis = await startRedis(dir);
   const children: ChildProcess[] = [redis.child];
+  const local = new Pool(1);
   try {
-    const python: number[] = [];
-    for (let i = 0; i < repeats; i++) {
-      const out = spawnSync("python3", [script, String(TINY), "master"], { encoding: "utf8" });
-      if (out.status !== 0) throw new Error(`python3 managers benchmark failed: ${out.stderr}`);
-      python.push(Number(out.stdout.trim()) / TINY);
-    }
-
-    const one = await startWorker(redis.url, "bench-1");
-    children.push(one);
-    const pool = new DistributedPool({ redis: redis.url, queue: "bench-1" });
+    children.push(await startWorker(redis.url, "bench-1"));
+    const pool = new Pool({ redis: redis.url, queue: "bench-1" });
     await pool.ready();
     const square = (n: number) => n * n;
-    await pool.map(square, [1, 2, 3]); // warm: the worker's child has loaded the target
+    // Warm: each worker's child has loaded the target.
+    await Promise.all([pool.map(square, [1, 2, 3]), local.map(square, [1, 2, 3])]);
 
-    const queues: number[] = [];
+    const items = Array.from({ length: TINY }, (_, i) => i);
+    const few = items.slice(0, APPLIED);
+    const t = { python: [] as number[], queues: [] as number[], mapped: [] as number[], applied: [] as number[], localMapped: [] as number[], localApplied: [] as number[] };
+    // Interleaved: a slow patch of the machine hits every variant alike.
     for (let i = 0; i < repeats; i++) {
+      t.python.push(managersRun());
+
       const task = new Queue<number | null>({ redis: redis.url, name: `bench-task-${i}` });
       const result = new Queue<string>({ redis: redis.url, name: `bench-result-${i}` });
       const worker = pool.apply(queueWorker, [task.options, result.options]);
-      const t0 = performance.now();
-      for (let n = 0; n < TINY; n++) await task.put(n);
-      for (let n = 0; n < TINY; n++) await result.get({ timeout: 30 });
-      queues.push((performance.now() - t0) / TINY);
+      t.queues.push(
+        await perTask(TINY, async () => {
+          for (let n = 0; n < TINY; n++) await task.put(n);
+          for (let n = 0; n < TINY; n++) await result.get({ timeout: 30 });
+        }),
+      );
       await task.put(null);
       await worker;
       await Promise.all([task.destroy(), result.destroy()]);
-    }
 
-    const mapped: number[] = [];
-    const applied: number[] = [];
-    const items = Array.from({ length: TINY }, (_, i) => i);
-    for (let i = 0; i < repeats; i++) {
-      let t0 = performance.now();
-      await pool.map(square, items);
-      mapped.push((performance.now() - t0) / TINY);
-      const few = items.slice(0, 200);
-      t0 = performance.now();
-      await Promise.all(few.map((n) => pool.applyAsync(square, [n]).get()));
-      applied.push((performance.now() - t0) / few.length);
+      t.localMapped.push(await perTask(TINY, () => local.map(square, items)));
+      t.mapped.push(await perTask(TINY, () => pool.map(square, items)));
+      t.localApplied.push(await perTask(few.length, () => Promise.all(few.map((n) => local.applyAsync(square, [n]).get()))));
+      t.applied.push(await perTask(few.length, () => Promise.all(few.map((n) => pool.applyAsync(square, [n]).get()))));
     }
 
     const cpuOne: number[] = [];
@@ -188,8 +156,7 @@ export async function benchDistributed(repeats = 3): Promise<Row[]> {
       await pool.map(busy, cpuArgs, 1);
       cpuOne.push(performance.now() - t0);
     }
-    const two = await startWorker(redis.url, "bench-1");
-    children.push(two);
+    children.push(await startWorker(redis.url, "bench-1"));
     await pool.map(square, [1, 2, 3, 4], 1);
     for (let i = 0; i < repeats; i++) {
       const t0 = performance.now();
@@ -200,23 +167,37 @@ export async function benchDistributed(repeats = 3): Promise<Row[]> {
     await pool.join();
 
     const anchor = "BaseManager master/worker (ms/task)";
-    const base = median(python);
-    const row = (name: string, values: number[], anchorName: string, anchorMedian: number): Row => ({
+    const row = (name: string, values: number[], anchorName: string, anchorValues: number[]): Row => ({
       name,
       anchor: anchorName,
       median_ms: median(values),
-      ratio: median(values) / anchorMedian,
+      ratio: median(values) / median(anchorValues),
     });
+    const localMap = `local Pool(1).map, ${TINY} tiny tasks, default chunks (ms/task)`;
+    const localApply = `local Pool(1).applyAsync, ${APPLIED} tiny tasks, one each (ms/task)`;
     const oneWorker = `DistributedPool, ${CPU_TASKS} CPU tasks of 250 ms, 1 worker (ms/batch)`;
-    return [
-      row(anchor, python, anchor, base),
-      row("RedisQueue master/worker, the same program (ms/task)", queues, anchor, base),
-      row(`DistributedPool.map, ${TINY} tiny tasks, default chunks (ms/task)`, mapped, anchor, base),
-      row("DistributedPool.applyAsync, 200 tiny tasks, one job each (ms/task)", applied, anchor, base),
-      row(oneWorker, cpuOne, oneWorker, median(cpuOne)),
-      row(`DistributedPool, ${CPU_TASKS} CPU tasks of 250 ms, 2 workers (ms/batch)`, cpuTwo, oneWorker, median(cpuOne)),
+    const rows = [
+      row(anchor, t.python, anchor, t.python),
+      row("Queue({ redis }) master/worker, the same program (ms/task)", t.queues, anchor, t.python),
+      row(`DistributedPool.map, ${TINY} tiny tasks, default chunks (ms/task)`, t.mapped, anchor, t.python),
+      row(`DistributedPool.applyAsync, ${APPLIED} tiny tasks, one job each (ms/task)`, t.applied, anchor, t.python),
+      row(localMap, t.localMapped, localMap, t.localMapped),
+      row(`Pool({ redis }).map, the same, 1 worker of 1 slot (ms/task)`, t.mapped, localMap, t.localMapped),
+      row(localApply, t.localApplied, localApply, t.localApplied),
+      row(`Pool({ redis }).applyAsync, the same, 1 worker of 1 slot (ms/task)`, t.applied, localApply, t.localApplied),
+      row(oneWorker, cpuOne, oneWorker, cpuOne),
+      row(`DistributedPool, ${CPU_TASKS} CPU tasks of 250 ms, 2 workers (ms/batch)`, cpuTwo, oneWorker, cpuOne),
     ];
+    // Per task, the Redis path's cost over the local Pool's, in microseconds (the table shows ms).
+    const overhead = (redisPath: number[], localPath: number[]) => ((median(redisPath) - median(localPath)) * 1000).toFixed(0);
+    console.error(
+      `distributed: per task, the Redis path costs ${overhead(t.mapped, t.localMapped)} us more than the local Pool by map ` +
+        `(${(median(t.mapped) * 1000).toFixed(0)} vs ${(median(t.localMapped) * 1000).toFixed(1)} us), ` +
+        `${overhead(t.applied, t.localApplied)} us more by applyAsync (${(median(t.applied) * 1000).toFixed(0)} vs ${(median(t.localApplied) * 1000).toFixed(0)} us)`,
+    );
+    return rows;
   } finally {
+    await local.terminate();
     await stop(children.slice(1));
     await stop([redis.child]);
     rmSync(dir, { recursive: true, force: true });
