@@ -27,9 +27,19 @@ export interface Message<Content = Record<string, unknown>> {
   buffers: Buffer[];
 }
 
-/** A message that could not be read. The server logs it and goes on serving. */
+/**
+ * A message that could not be read. The server logs it and goes on serving. `request` is set
+ * when the message is genuine (signed) and its header was readable although a later frame was
+ * not: then the sender can be answered.
+ */
 export class WireError extends Error {
   override name = "WireError";
+  constructor(
+    message: string,
+    readonly request?: { identities: Buffer[]; header: Header },
+  ) {
+    super(message);
+  }
 }
 
 export interface SigningKey {
@@ -86,12 +96,18 @@ export function parse(frames: Buffer[], key: SigningKey): Message {
   if (expected !== "" && !constantTimeEqual(signature, expected)) {
     throw new WireError(`bad signature ${JSON.stringify(signature.slice(0, 16))}...; message dropped`);
   }
-  const [header, parent_header, metadata, content] = jsonFrames.map((frame, i) =>
-    parseJsonObject(frame, ["header", "parent_header", "metadata", "content"][i]),
-  );
+  const header = parseJsonObject(jsonFrames[0], "header");
   if (typeof header.msg_type !== "string" || typeof header.msg_id !== "string") {
     throw new WireError(`header lacks msg_type or msg_id: ${JSON.stringify(header).slice(0, 200)}`);
   }
+  const request = { identities, header: header as unknown as Header };
+  const [parent_header, metadata, content] = jsonFrames.slice(1).map((frame, i) => {
+    try {
+      return parseJsonObject(frame, ["parent_header", "metadata", "content"][i]);
+    } catch (error) {
+      throw new WireError(`${header.msg_type} ${header.msg_id}: ${(error as Error).message}`, request);
+    }
+  });
   return {
     identities,
     header: header as unknown as Header,

@@ -84,9 +84,9 @@ export class KernelServer {
     this.#output.captureProcessStreams();
     process.exit = ((code?: unknown) => this.#exitFromUserCode(code)) as typeof process.exit;
     this.#installBridge();
-    this.#sockets.control.onMessage((frames) => void this.#handleFrames(frames, (message) => this.#handleControl(message)));
-    void this.#receive(this.#sockets.shell, (message) => this.#enqueue(message));
-    void this.#receive(this.#sockets.stdin, (message) => this.#inputReply(message));
+    this.#sockets.control.onMessage((frames) => void this.#handleFrames(frames, (message) => this.#handleControl(message), "control"));
+    void this.#receive(this.#sockets.shell, (message) => this.#enqueue(message), "shell");
+    void this.#receive(this.#sockets.stdin, (message) => this.#inputReply(message), "stdin");
     void this.#shellLoop();
     this.#publishStatus("starting", undefined);
   }
@@ -163,22 +163,39 @@ export class KernelServer {
 
   // --- transport -------------------------------------------------------------------------------
 
-  async #receive(socket: zmq.Router, handle: (message: Message) => void | Promise<void>): Promise<void> {
+  async #receive(socket: zmq.Router, handle: (message: Message) => void | Promise<void>, channel: "shell" | "stdin"): Promise<void> {
     try {
-      for await (const frames of socket) await this.#handleFrames(frames, handle);
+      for await (const frames of socket) await this.#handleFrames(frames, handle, channel);
     } catch (error) {
       if (!this.#closing) log(`socket loop ended: ${String(error)}`);
     }
   }
 
-  /** A message that cannot be read is logged and dropped; the kernel serves on. */
-  async #handleFrames(frames: Buffer[], handle: (message: Message) => void | Promise<void>): Promise<void> {
+  /**
+   * A message that cannot be read is logged and dropped; the kernel serves on. A request whose
+   * header could be read (and whose signature holds) is answered with an error reply instead, so
+   * that its sender does not wait for a reply that never comes.
+   */
+  async #handleFrames(frames: Buffer[], handle: (message: Message) => void | Promise<void>, channel: "shell" | "control" | "stdin"): Promise<void> {
     let message: Message;
     try {
       message = parse(frames, this.#key);
     } catch (error) {
       if (!(error instanceof WireError)) throw error;
-      log(`dropped a message: ${error.message}`);
+      const request = error.request;
+      if (request && channel !== "stdin" && request.header.msg_type.endsWith("_request")) {
+        log(`answered a malformed message with an error: ${error.message}`);
+        const count = request.header.msg_type === "execute_request" ? { execution_count: this.#executionCount } : {};
+        this.#reply(channel, { ...request, parent_header: {}, metadata: {}, content: {}, buffers: [] }, request.header.msg_type.replace(/_request$/, "_reply"), {
+          status: "error",
+          ...count,
+          ename: "MalformedMessage",
+          evalue: `${error.message}; the request was not run: send each frame as a JSON object`,
+          traceback: [],
+        });
+      } else {
+        log(`dropped a message: ${error.message}`);
+      }
       return;
     }
     try {

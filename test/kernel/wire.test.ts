@@ -116,8 +116,33 @@ describe("parse rejects", () => {
     frames[3] = Buffer.from('{"msg_id":"x"}');
     frames[2] = Buffer.from(sign(frames.slice(3, 7), key));
     expect(() => parse(frames, key)).toThrow(/header lacks msg_type/);
+    // Nobody to answer: the error carries no request.
+    expect(thrownBy(() => parse(frames, key)).request).toBeUndefined();
+  });
+
+  it("a genuine request with a bad frame after its header, keeping who sent it and its header to answer", () => {
+    const frames = good();
+    frames[6] = Buffer.from('{"code": "1 +');
+    frames[2] = Buffer.from(sign(frames.slice(3, 7), key));
+    const error = thrownBy(() => parse(frames, key));
+    expect(error.message).toMatch(/^execute_request [\w-]+: content frame is not JSON/);
+    expect(error.request?.identities).toEqual([Buffer.from("client-1")]);
+    expect(error.request?.header.msg_type).toBe("execute_request");
+    // The same frames with a bad signature could come from anyone: nothing to answer.
+    frames[2] = Buffer.from("0".repeat(64));
+    expect(thrownBy(() => parse(frames, key)).request).toBeUndefined();
   });
 });
+
+function thrownBy(fn: () => unknown): WireError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof WireError) return error;
+    throw error;
+  }
+  throw new Error("expected a WireError");
+}
 
 describe("parse accepts", () => {
   it("any signature when signing is off", () => {

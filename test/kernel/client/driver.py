@@ -71,6 +71,13 @@ def handle(command, km, kc, channels):
         msg = kc.session.msg(command["msg_type"], command["content"])
         channels[command["channel"]].send(msg)
         emit({"ref": ref, "msg_id": msg["header"]["msg_id"]})
+    elif op == "raw":
+        # Frames as given (text), signed with the session's key unless told to sign badly: for
+        # the tests of what the kernel does with a message it cannot read.
+        parts = [part.encode("utf8") for part in command["parts"]]
+        signature = kc.session.sign(parts) if command.get("signed", True) else b"0" * 64
+        channels[command["channel"]].socket.send_multipart([b"<IDS|MSG>", signature] + parts)
+        emit({"ref": ref})
     elif op == "input":
         kc.input(command["value"])
         emit({"ref": ref})

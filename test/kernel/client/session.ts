@@ -123,6 +123,11 @@ export class KernelSession {
     return this.messages.find(matches)!;
   }
 
+  /** Send four frames (header, parent_header, metadata, content) as given, signed or badly signed. */
+  sendRaw(channel: "shell" | "control", parts: [string, string, string, string], { signed = true } = {}): Promise<unknown> {
+    return this.#command({ op: "raw", channel, parts, signed });
+  }
+
   input(value: string): Promise<unknown> {
     return this.#command({ op: "input", value });
   }
