@@ -356,6 +356,12 @@ describe("Pool: many tasks, lazy input", () => {
     const stats = p.stats();
     expect(stats.done).toBe(20_000 + 2 * n);
     expect(stats.failed).toBe(0);
+    // 22 008 batches (20k applies, 8 map chunks, 2 000 imap chunks): the 20 000 finished last are
+    // remembered and listed in submission order; 2 008 applies, among the first to finish, are forgotten.
+    expect(stats.forgottenChunks).toBe(2008);
+    expect(stats.tasks.length).toBe(20_000 - 2008 + 2 * n);
+    expect(stats.tasks.every((t) => t.outcome === "ok")).toBe(true);
+    expect(stats.tasks.every((t, i) => i === 0 || t.batch >= stats.tasks[i - 1]!.batch)).toBe(true);
   });
 
   it("imap pulls a million-item async input only as workers free up", async () => {

@@ -14,6 +14,7 @@
  *   stopped otherwise), with TimeoutError / AbortError for that task only.
  */
 import { setLongTimeout, type LongTimer } from "../timeouts";
+import { BatchLog } from "./batch-log";
 import { AbortError, BrokenPoolError, TimeoutError, WorkerLostError, workerEndText } from "./errors";
 import type { BatchOutcome, TaskBatch, WorkerEnd, WorkerInit, WorkerStarter, WorkerTransport } from "./transport";
 
@@ -54,6 +55,8 @@ export interface Batch {
   /** The task positions that threw (for the picture). */
   failures?: number;
   cancelled?: boolean;
+  /** Finished, and recorded in the scheduler's log. */
+  logged?: boolean;
 }
 
 export interface WorkerSlot {
@@ -115,8 +118,10 @@ export class Scheduler {
   /** Batches that must run again (they were waiting in a worker that ended). */
   readonly #retry: Batch[] = [];
   readonly #workers: WorkerSlot[] = [];
-  readonly #history: Batch[] = [];
-  #historyDropped = 0;
+  /** Finished batches, as compact rows (batch-log.ts). */
+  readonly log = new BatchLog(HISTORY);
+  /** performance.now() when the first task started, once one has. */
+  firstStartedAt: number | undefined;
   #batchIds = 1;
   #nextWorker = 0;
   #pumpScheduled = false;
@@ -146,9 +151,12 @@ export class Scheduler {
     return this.#workers;
   }
 
-  /** Every batch still known (newest last); `dropped` older ones were forgotten. */
-  get history(): { batches: readonly Batch[]; dropped: number } {
-    return { batches: this.#history, dropped: this.#historyDropped };
+  /** The batches not finished: in workers' tables (the first of each runs, if started), then those to run again. */
+  get unfinished(): Batch[] {
+    const out: Batch[] = [];
+    for (const slot of this.#workers) for (const batch of slot.inflight) if (!batch.logged) out.push(batch);
+    for (const batch of this.#retry) if (!batch.cancelled) out.push(batch);
+    return out;
   }
 
   get broken(): BrokenPoolError | undefined {
@@ -182,7 +190,7 @@ export class Scheduler {
       return;
     }
     batch.cancelled = true;
-    this.#settle(batch, "aborted");
+    this.#settle(batch, "aborted", batch.spec.items.length);
     this.tasksCancelled += batch.spec.items.length;
     batch.job.failed(batch, () => reason);
     this.wake();
@@ -344,22 +352,11 @@ export class Scheduler {
       const job = this.#jobs[i]!;
       const spec = job.next();
       if (spec) {
-        const batch: Batch = { id: this.#batchIds++, spec, job, state: "waiting", queuedAt: job.submittedAt };
-        this.#remember(batch);
-        return batch;
+        return { id: this.#batchIds++, spec, job, state: "waiting", queuedAt: job.submittedAt };
       }
       if (i === this.#jobHead && job.exhausted) this.#jobHead++;
     }
     return undefined;
-  }
-
-  #remember(batch: Batch): void {
-    this.#history.push(batch);
-    if (this.#history.length > HISTORY * 1.25) {
-      const drop = this.#history.length - HISTORY;
-      this.#history.splice(0, drop);
-      this.#historyDropped += drop;
-    }
   }
 
   #send(slot: WorkerSlot, batch: Batch): void {
@@ -386,7 +383,8 @@ export class Scheduler {
     const head = slot.inflight[0];
     if (!head || !slot.ready || head.startedAt !== undefined) return;
     head.startedAt = performance.now();
-    head.state = "running";
+    this.firstStartedAt ??= head.startedAt;
+    if (!head.logged) head.state = "running";
     const timeout = this.#options.taskTimeout;
     if (timeout !== undefined) {
       slot.timer = setLongTimeout(() => {
@@ -412,11 +410,10 @@ export class Scheduler {
     const ran = outcome.startedAt !== undefined && outcome.endedAt !== undefined ? outcome.endedAt - outcome.startedAt : undefined;
     if (ran !== undefined) slot.batchMs = slot.batchMs === undefined ? ran : slot.batchMs * 0.7 + ran * 0.3;
     if (!batch.cancelled) {
-      batch.failures = outcome.errors.length;
       this.tasksDone += batch.spec.items.length - outcome.errors.length;
       this.tasksFailed += outcome.errors.length;
-      this.#settle(batch, outcome.errors.length ? "error" : "ok");
-      if (batch.startedAt === undefined) batch.startedAt = batch.endedAt! - (ran ?? 0);
+      batch.startedAt ??= performance.now() - (ran ?? 0);
+      this.#settle(batch, outcome.errors.length ? "error" : "ok", outcome.errors.length);
       batch.job.done(batch, outcome);
     }
     this.#startHead(slot);
@@ -495,14 +492,31 @@ export class Scheduler {
     // terminate() rejected with a plain Error; jobs submitted later see the BrokenPoolError itself.
   }
 
-  #settle(batch: Batch, state: BatchState): void {
+  /** A batch is finished: its row goes to the log (once; an aborted batch may still sit in a pipe). */
+  #settle(batch: Batch, state: BatchState, failures: number): void {
     batch.state = state;
     batch.endedAt = performance.now();
+    batch.failures = failures;
+    batch.logged = true;
+    const worker = batch.worker;
+    this.log.record({
+      id: batch.id,
+      worker: worker?.index,
+      pid: worker?.transport.pid,
+      firstIndex: batch.spec.firstIndex,
+      tasks: batch.spec.items.length,
+      queuedAt: batch.queuedAt,
+      startedAt: batch.startedAt,
+      endedAt: batch.endedAt,
+      state,
+      failures,
+    });
   }
 
   #fail(batch: Batch, state: BatchState, errorAt: (position: number) => unknown): void {
-    this.#settle(batch, state);
-    batch.failures = batch.spec.items.length;
+    // Aborted earlier and still in a pipe when its worker ended: already finished and counted.
+    if (batch.logged) return;
+    this.#settle(batch, state, batch.spec.items.length);
     if (state === "aborted") this.tasksCancelled += batch.spec.items.length;
     else this.tasksFailed += batch.spec.items.length;
     if (!batch.cancelled) batch.job.failed(batch, errorAt);
