@@ -7,7 +7,7 @@ import type { PackedItem } from "./items";
 import { linkTo, QueueFailure, type Consumer, type OwnerLink } from "./client";
 import { addStore, isOwnSocket, localStore, ownerSocketPath } from "./server";
 import { Store, type QueueSnapshot } from "./store";
-import { Failure, HAS_HANDLES, Op } from "./wire";
+import { Failure, Op, itemFlags } from "./wire";
 
 export { QueueFailure };
 
@@ -130,12 +130,12 @@ export class RemoteBackend implements QueueBackend {
     return this.#link.gone !== undefined;
   }
 
-  async put(item: PackedItem, timeout: number | undefined): Promise<void> {
-    const flags = item.handles ? HAS_HANDLES : 0;
+  put(item: PackedItem, timeout: number | undefined): Promise<void> {
     // An unbounded queue always has room: the put is done once the bytes are with the OS.
-    if (this.#state.maxsize <= 0) return this.#link.send(Op.Put, this.#state.id, Infinity, item.bytes, flags);
-    const answer = await this.#link.request(Op.Put, this.#state.id, wait(timeout), item.bytes, flags);
-    if (answer.op === Op.Fail) throw new QueueFailure(answer.number);
+    if (this.#state.maxsize <= 0) return this.#link.send(Op.Put, this.#state.id, Infinity, item.bytes, itemFlags(item));
+    return this.#link.request(Op.Put, this.#state.id, wait(timeout), item.bytes, itemFlags(item)).then((answer) => {
+      if (answer.op === Op.Fail) throw new QueueFailure(answer.number);
+    });
   }
 
   get(timeout: number | undefined): Promise<PackedItem> {

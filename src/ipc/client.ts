@@ -14,7 +14,7 @@ import { connect, type Socket } from "node:net";
 import { childState } from "../protocol/messages";
 import type { PackedItem } from "./items";
 import { setLongTimeout, type LongTimer } from "../parent/timeouts";
-import { Failure, FrameDecoder, HAS_HANDLES, Op, Outbox, SHARED, type Frame } from "./wire";
+import { Failure, FrameDecoder, Op, Outbox, SHARED, itemOf, type Frame } from "./wire";
 
 /** Items a consumer may hold that its get() has not returned yet (the owner also bounds their bytes). */
 export const WINDOW = 128;
@@ -84,17 +84,15 @@ export class OwnerLink {
     if (--this.#holds === 0) this.#socket.unref();
   }
 
-  /** Send without waiting for an answer; resolves once the bytes are with the OS (they reach the owner even if this process dies then). */
+  /**
+   * Send without waiting for an answer; resolves once the bytes are with the OS (they reach the
+   * owner even if this process dies then). Nothing to hold: the batch goes out before this turn
+   * of the event loop ends, and a write the OS could not take at once holds the socket itself.
+   */
   send(op: Op, queue: number, number: number, payload?: Buffer, flags = 0): Promise<void> {
     if (this.#gone) return Promise.reject(this.#gone);
     this.out.add(op, queue, 0, number, payload, flags);
-    this.hold();
-    const written = this.out.written();
-    written.then(
-      () => this.release(),
-      () => this.release(),
-    );
-    return written;
+    return this.out.written();
   }
 
   /** Send and wait for the owner's answer (Ok or Fail). */
@@ -185,7 +183,7 @@ export class Consumer {
 
   get(timeout: number | undefined): Promise<PackedItem> {
     if (this.#link.gone) return Promise.reject(this.#link.gone);
-    if (this.buffered > 0 && this.#getters.length === 0) return new Promise((resolve, reject) => this.#handOut(this.#take(), { resolve, reject }));
+    if (this.buffered > 0 && this.#getters.length === 0) return this.#handOut(this.#take());
     if (this.#ended !== undefined && this.buffered === 0) return Promise.reject(new QueueFailure(Failure.Eof, this.#ended));
     if (timeout === 0) return this.#getNow();
     return new Promise((resolve, reject) => {
@@ -212,7 +210,7 @@ export class Consumer {
   /** getNowait() with nothing here: the owner sends its first item, if any, before it answers. */
   async #getNow(): Promise<PackedItem> {
     const answer = await this.#link.request(Op.Get, this.#queue, 0);
-    if (this.buffered > 0) return new Promise((resolve, reject) => this.#handOut(this.#take(), { resolve, reject }));
+    if (this.buffered > 0) return this.#handOut(this.#take());
     if (answer.op === Op.Fail) throw new QueueFailure(answer.number, answer.payload.toString("utf8"));
     throw new QueueFailure(Failure.Empty);
   }
@@ -220,12 +218,14 @@ export class Consumer {
   receive(frame: Frame): void {
     this.#wanting = false;
     this.#shared = (frame.flags & SHARED) !== 0;
-    this.#buffer.push({ seq: frame.number, bytes: frame.payload, handles: (frame.flags & HAS_HANDLES) !== 0 });
+    const item = itemOf(frame) as Buffered;
+    item.seq = frame.number;
+    this.#buffer.push(item);
     while (this.#getters.length > 0 && this.buffered > 0) {
       const getter = this.#getters.shift()!;
       getter.timer?.clear();
       this.#link.release();
-      this.#handOut(this.#take(), getter);
+      this.#handOut(this.#take()).then(getter.resolve, getter.reject);
     }
   }
 
@@ -277,17 +277,13 @@ export class Consumer {
     return item;
   }
 
-  /** The ack goes out (with whatever else this tick sends) and is with the OS before the caller has the item. */
-  #handOut(item: Buffered, to: Pick<Getter, "resolve" | "reject">): void {
+  /** The ack goes out (with whatever else waits to go) and is with the OS before the caller has the item. */
+  #handOut(item: Buffered): Promise<PackedItem> {
     this.#link.out.add(Op.Ack, this.#queue, 0, item.seq);
-    this.#link.hold();
     const written = this.#link.out.written();
-    // Written now (with whatever else waits to go), not at the end of the tick: the caller is waiting.
+    // Written now, not at the end of the tick: the caller is waiting.
     this.#link.out.flush();
-    written.then(
-      () => (this.#link.release(), to.resolve(item)),
-      (error: Error) => (this.#link.release(), to.reject(error)),
-    );
+    return written.then(() => item);
   }
 }
 

@@ -60,6 +60,15 @@ function blocking(where: string, options: unknown): number | undefined {
   return normalizeTimeout(where, timeout);
 }
 
+/** What `start()` returns, or a rejected promise with what it threw: every operation answers by its promise. */
+function settle<R>(start: () => Promise<R>): Promise<R> {
+  try {
+    return start();
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
 const short = (value: unknown) => util.inspect(value, { depth: 1, breakLength: Infinity, maxStringLength: 40 });
 
 /** What the three queue classes share: an owner's items behind a backend, and closing. */
@@ -102,12 +111,10 @@ abstract class QueueBase<T> {
     }
   }
 
-  protected async putItem(method: string, item: T, timeout: number | undefined): Promise<void> {
+  protected putItem(method: string, item: T, timeout: number | undefined): Promise<void> {
     this.check(method);
     const packed = packItem(item, `through a ${this.kind}`);
-    try {
-      await this.#backend.put(packed, timeout);
-    } catch (error) {
+    return this.#backend.put(packed, timeout).catch((error: unknown) => {
       if (error instanceof QueueFailure && error.failure === Failure.Full) {
         throw new Full(
           timeout === 0
@@ -116,17 +123,17 @@ abstract class QueueBase<T> {
         );
       }
       throw error;
-    }
+    });
   }
 
-  protected async getItem(method: string, timeout: number | undefined): Promise<T> {
+  protected getItem(method: string, timeout: number | undefined): Promise<T> {
     this.check(method);
-    try {
-      return unpackItem(await this.#backend.get(timeout)) as T;
-    } catch (error) {
-      if (error instanceof QueueFailure) throw this.failure(method, error.failure, timeout);
-      throw error;
-    }
+    return this.#backend.get(timeout).then(
+      (item) => unpackItem(item) as T,
+      (error: unknown) => {
+        throw error instanceof QueueFailure ? this.failure(method, error.failure, timeout) : error;
+      },
+    );
   }
 
   protected failure(method: string, failure: Failure, timeout: number | undefined): Error {
@@ -201,28 +208,20 @@ export class Queue<T = unknown> extends QueueBase<T> {
 
   /** Put an item; with maxsize, waits for room (block, timeout in seconds), else rejects with Full. */
   put(item: T, options?: BlockingOptions): Promise<void> {
-    try {
-      return this.putItem("put", item, blocking(`${this.kind}.put()`, options));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return settle(() => this.putItem("put", item, blocking(`${this.kind}.put()`, options)));
   }
 
   /** Take the first item, waiting for one (block, timeout in seconds), else rejects with Empty. */
   get(options?: BlockingOptions): Promise<T> {
-    try {
-      return this.getItem("get", blocking(`${this.kind}.get()`, options));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return settle(() => this.getItem("get", blocking(`${this.kind}.get()`, options)));
   }
 
   putNowait(item: T): Promise<void> {
-    return this.putItem("putNowait", item, 0);
+    return settle(() => this.putItem("putNowait", item, 0));
   }
 
   getNowait(): Promise<T> {
-    return this.getItem("getNowait", 0);
+    return settle(() => this.getItem("getNowait", 0));
   }
 
   full(): Promise<boolean> {
@@ -272,11 +271,11 @@ export class SimpleQueue<T = unknown> extends QueueBase<T> {
   }
 
   put(item: T): Promise<void> {
-    return this.putItem("put", item, undefined);
+    return settle(() => this.putItem("put", item, undefined));
   }
 
   get(): Promise<T> {
-    return this.getItem("get", undefined);
+    return settle(() => this.getItem("get", undefined));
   }
 }
 

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { Failure, FrameDecoder, HAS_HANDLES, Op, Outbox, SHARED, type Frame } from "./wire";
+import { Failure, FrameDecoder, Op, Outbox, SHARED, itemFlags, itemOf, type Frame } from "./wire";
 import type { Entry, Sink, Store } from "./store";
 
 interface Peer {
@@ -98,7 +98,7 @@ function sinkOf(peer: Peer, queue: number): Sink {
     bytes: 0,
     waiting: false,
     recalling: false,
-    send: (entry, shared) => out.add(Op.Item, queue, 0, entry.seq, entry.bytes, (entry.handles ? HAS_HANDLES : 0) | (shared ? SHARED : 0)),
+    send: (entry, shared) => out.add(Op.Item, queue, 0, entry.seq, entry.bytes, itemFlags(entry) | (shared ? SHARED : 0)),
     recall: () => out.add(Op.Recall, queue, 0, 0),
     end: (reason) => out.add(Op.Fail, queue, 0, Failure.Eof, Buffer.from(reason)),
   };
@@ -130,7 +130,8 @@ function handle(peer: Peer, frame: Frame): void {
   switch (frame.op) {
     case Op.Put: {
       // Copied out of the read buffer, which the item would otherwise keep alive.
-      const item = { bytes: Buffer.from(frame.payload), handles: (frame.flags & HAS_HANDLES) !== 0 };
+      const item = itemOf(frame);
+      item.bytes = Buffer.from(item.bytes);
       store.put(
         item,
         peer.pid,

@@ -12,10 +12,9 @@
  * order); a wait ends on an event (an item, room, a timeout), never by polling. Every put and get
  * is recorded here, by the one clock of the owner, which is what the picture of the flow shows.
  */
-import { deserialize } from "node:v8";
 import * as util from "node:util";
 import { setLongTimeout, type LongTimer } from "../parent/timeouts";
-import type { PackedItem } from "./items";
+import { itemValue, type PackedItem } from "./items";
 
 export interface Entry extends PackedItem {
   /** Order of arrival in this queue, from 1. */
@@ -150,7 +149,7 @@ export class Store {
 
   /** Put an item; `accepted` once it is in, `full` if no room came within `timeout` s (undefined: wait forever). */
   put(item: PackedItem, pid: number, timeout: number | undefined, accepted: () => boolean, full: () => void): void {
-    const entry: Entry = { bytes: item.bytes, handles: item.handles, seq: ++this.#seq, from: pid };
+    const entry: Entry = { bytes: item.bytes, handles: item.handles, form: item.form, seq: ++this.#seq, from: pid };
     if (this.#putters.length === 0 && !this.full) {
       this.#accept(entry);
       accepted();
@@ -444,7 +443,7 @@ export class Store {
     }
     let item: string;
     try {
-      item = preview(deserialize(entry.bytes));
+      item = preview(itemValue(entry));
     } catch {
       item = "(item)";
     }

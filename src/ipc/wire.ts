@@ -9,6 +9,7 @@
  *     u32 length of what follows | u8 op | u8 flags | u32 queue | u32 request | f64 number | payload
  */
 import type { Socket } from "node:net";
+import type { Form, PackedItem } from "./items";
 
 export const enum Op {
   /** proxy -> owner, once per connection: payload is JSON `{ pid, name }`. */
@@ -61,6 +62,18 @@ export const enum Failure {
 export const HAS_HANDLES = 1;
 /** flags on a pushed Item: the queue has other consumers, so say when you wait (Want) and the owner can recall for you. */
 export const SHARED = 2;
+/** flags, bits 2 and up of a Put or an Item: the item's Form (items.ts). */
+const FORM_SHIFT = 2;
+
+/** The flags that carry an item's own description (handles, form). */
+export function itemFlags(item: PackedItem): number {
+  return (item.handles ? HAS_HANDLES : 0) | (item.form << FORM_SHIFT);
+}
+
+/** The item a Put or an Item frame carries (its bytes are the frame's, not a copy). */
+export function itemOf(frame: Frame): PackedItem {
+  return { bytes: frame.payload, handles: (frame.flags & HAS_HANDLES) !== 0, form: (frame.flags >> FORM_SHIFT) as Form };
+}
 
 const HEAD = 4 + 1 + 1 + 4 + 4 + 8;
 
@@ -130,18 +143,24 @@ export class FrameDecoder {
   }
 }
 
+/** Room an Outbox starts with; it grows for a larger batch and keeps that room. */
+const OUTBOX_BYTES = 64 * 1024;
+
 /**
- * Frames to one socket, coalesced: every frame added in one tick goes out in one write. `written()`
- * resolves once what was added so far is with the OS (so it reaches the other side even if this
- * process dies right after), which is when a put or an ack counts as done.
+ * Frames to one socket, coalesced: every frame added in one tick goes out in one write, encoded
+ * straight into one buffer (reused while the OS takes each write at once). `written()` resolves
+ * once what was added so far is with the OS (so it reaches the other side even if this process
+ * dies right after), which is when a put or an ack counts as done.
  */
 export class Outbox {
   readonly #socket: Socket;
-  #frames: Buffer[] = [];
-  #waiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
+  #buffer = Buffer.allocUnsafeSlow(OUTBOX_BYTES);
+  #length = 0;
+  /** One promise for everyone waiting on the batch being filled. */
+  #batch: { promise: Promise<void>; resolve: () => void; reject: (error: Error) => void } | undefined;
   #scheduled = false;
   #error: Error | undefined;
-  /** Called when a write stays pending (the OS buffer was full) and when it drains. */
+  /** Called when a write stays pending (the OS buffer was full) and when it is done. */
   onPending: ((pending: boolean) => void) | undefined;
 
   constructor(socket: Socket) {
@@ -150,7 +169,22 @@ export class Outbox {
 
   add(op: Op, queue: number, request: number, number: number, payload?: Buffer, flags = 0): void {
     if (this.#error) return;
-    this.#frames.push(encodeFrame(op, queue, request, number, payload, flags));
+    const size = HEAD + (payload ? payload.length : 0);
+    if (this.#length + size > this.#buffer.length) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(2 * this.#buffer.length, this.#length + size));
+      this.#buffer.copy(bigger, 0, 0, this.#length);
+      this.#buffer = bigger;
+    }
+    const b = this.#buffer;
+    const at = this.#length;
+    b.writeUInt32LE(size - 4, at);
+    b[at + 4] = op;
+    b[at + 5] = flags;
+    b.writeUInt32LE(queue, at + 6);
+    b.writeUInt32LE(request, at + 10);
+    b.writeDoubleLE(number, at + 14);
+    if (payload) payload.copy(b, at + HEAD);
+    this.#length = at + size;
     if (!this.#scheduled) {
       this.#scheduled = true;
       process.nextTick(() => this.flush());
@@ -160,38 +194,53 @@ export class Outbox {
   /** Resolves once every frame added so far is with the OS; rejects if the socket failed first. */
   written(): Promise<void> {
     if (this.#error) return Promise.reject(this.#error);
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    if (!this.#batch) {
+      let resolve!: () => void;
+      let reject!: (error: Error) => void;
+      const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+      // A batch nobody awaits must not be an unhandled rejection.
+      promise.catch(() => {});
+      this.#batch = { promise, resolve, reject };
+    }
+    return this.#batch.promise;
   }
 
   flush(): void {
     this.#scheduled = false;
-    if (this.#frames.length === 0 || this.#error) return;
-    const frames = this.#frames;
-    const waiters = this.#waiters;
-    this.#frames = [];
-    this.#waiters = [];
-    const bytes = frames.length === 1 ? frames[0]! : Buffer.concat(frames);
+    if (this.#length === 0 || this.#error) return;
+    const batch = this.#batch;
+    const bytes = this.#buffer.subarray(0, this.#length);
+    this.#batch = undefined;
+    this.#length = 0;
     let settled = false;
     let pending = false;
     const settle = (error?: Error | null) => {
       if (settled) return;
       settled = true;
-      if (error) for (const w of waiters) w.reject(this.#error ?? error);
-      else for (const w of waiters) w.resolve();
+      if (error) batch?.reject(this.#error ?? error);
+      else batch?.resolve();
     };
     this.#socket.write(bytes, (error) => {
       if (pending) this.onPending?.((pending = false));
       settle(error);
     });
-    // Usually the OS takes the bytes at once; otherwise the callback above says when it has.
-    if (this.#socket.writableLength === 0 && !this.#socket.connecting) settle();
-    else this.onPending?.((pending = true));
+    // Usually the OS takes the bytes at once (and the buffer is free again); otherwise the
+    // socket keeps them until the callback above, and the next batch gets a buffer of its own.
+    if (this.#socket.writableLength === 0 && !this.#socket.connecting) {
+      settle();
+      // A batch that held a large item leaves its room behind.
+      if (this.#buffer.length > 4 * OUTBOX_BYTES) this.#buffer = Buffer.allocUnsafeSlow(OUTBOX_BYTES);
+    } else {
+      this.#buffer = Buffer.allocUnsafeSlow(OUTBOX_BYTES);
+      this.onPending?.((pending = true));
+    }
   }
 
   /** The socket failed: waiting writers learn why; later frames are dropped. */
   fail(error: Error): void {
     this.#error = error;
-    this.#frames = [];
-    for (const w of this.#waiters.splice(0)) w.reject(error);
+    this.#length = 0;
+    this.#batch?.reject(error);
+    this.#batch = undefined;
   }
 }

@@ -24,6 +24,30 @@ function cpuOf(pid: number): { ticks: number; wakeups: number } {
 }
 
 describe("delivery between processes", () => {
+  it("numbers, strings, booleans, null, undefined and bytes come out of a child as structured clone gives them", async () => {
+    const q = new Queue<unknown>();
+    const back = new Queue<unknown>();
+    const bytes = new Uint8Array([9, 1, 2, 3, 9]).subarray(1, 4);
+    const items: unknown[] = [-0, NaN, 1.5, "héllo 🙂", "lone \ud800", true, false, null, undefined, bytes, Buffer.from("buf"), { n: 1 }];
+    const echo = spawn(async (q: Q<unknown>, back: Q<unknown>, n: number) => {
+      for (let i = 0; i < n; i++) {
+        const v = await q.get();
+        await back.put([v, Object.prototype.toString.call(v), v instanceof Uint8Array ? [v.byteOffset, v.buffer.byteLength, v.constructor.name] : null]);
+      }
+    }, [q, back, items.length], quiet);
+    for (const item of items) await q.put(item);
+    for (const item of items) {
+      const [v, tag, view] = (await back.get()) as [unknown, string, [number, number, string] | null];
+      expect(v).toEqual(item);
+      expect(Object.is(v, item) || typeof item === "object").toBe(true);
+      expect(tag).toBe(Object.prototype.toString.call(item));
+      // A Uint8Array view comes out as a copy of its own bytes only; a Buffer as a Buffer.
+      if (item instanceof Buffer) expect(view?.[2]).toBe("Buffer");
+      else if (item instanceof Uint8Array) expect(view).toEqual([0, item.byteLength, "Uint8Array"]);
+    }
+    await echo.join();
+  });
+
   it("a consumer waiting in get() uses no CPU until an item comes", async () => {
     const q = new Queue<string>();
     const consumer = spawn(async (q: Q<string>) => {
