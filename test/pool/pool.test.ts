@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import * as v8 from "node:v8";
 import { afterEach, describe, expect, it } from "vitest";
 import { isGone, waitFor } from "../support/processes";
 // The built library: the child runtime is compiled JS started by path.
@@ -62,6 +63,14 @@ describe("Pool: results", () => {
     expect(r.ready()).toBe(true);
     expect(r.successful()).toBe(true);
     expect(await r.get()).toBe("x");
+  });
+
+  it("map's result list is a packed array: passed on to another process, it serializes as densely as its input", async () => {
+    const p = pool(2);
+    const input = Array.from({ length: 1000 }, (_, i) => i);
+    const out = await p.map((x: number) => x, input, 100);
+    expect(out).toEqual(input);
+    expect(v8.serialize(out).length).toBe(v8.serialize(input).length);
   });
 
   it("runs module targets and calls callback / errorCallback", async () => {

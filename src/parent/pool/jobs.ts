@@ -113,7 +113,8 @@ export class ApplyJob<T> extends OneOutcomeJob<T> {
 export class MapJob<T> extends OneOutcomeJob<T[]> {
   readonly #items: unknown[];
   readonly #chunksize: number;
-  readonly #results: T[];
+  /** Each chunk's values, by chunk number, as they arrive. */
+  readonly #chunks: T[][] = [];
   #offset = 0;
   #remaining: number;
 
@@ -128,7 +129,6 @@ export class MapJob<T> extends OneOutcomeJob<T[]> {
     super(target, context, sink, settle);
     this.#items = items;
     this.#chunksize = chunksize;
-    this.#results = new Array(items.length);
     this.#remaining = items.length;
     if (items.length === 0) this.finish({ ok: true, value: [] });
   }
@@ -151,11 +151,14 @@ export class MapJob<T> extends OneOutcomeJob<T[]> {
   done(batch: Batch, outcome: BatchOutcome): void {
     if (this.settled) return;
     if (outcome.errors.length) return this.finish({ ok: false, error: outcome.errors[0]![1] });
-    const first = batch.spec.firstIndex;
-    const values = outcome.values as T[];
-    for (let i = 0; i < values.length; i++) this.#results[first + i] = values[i]!;
-    this.#remaining -= values.length;
-    if (this.#remaining === 0) this.finish({ ok: true, value: this.#results });
+    this.#chunks[batch.spec.firstIndex / this.#chunksize] = outcome.values as T[];
+    this.#remaining -= outcome.values.length;
+    if (this.#remaining > 0) return;
+    // Joined once, in order, with push: a packed array (new Array(n) would be holey, and a holey
+    // list passed on to another process serializes as index/value pairs).
+    const results: T[] = [];
+    for (const chunk of this.#chunks) for (const value of chunk) results.push(value);
+    this.finish({ ok: true, value: results });
   }
 }
 
