@@ -44,13 +44,28 @@ const myName = () => (globalThis as { [k: symbol]: { proc: { name: string } } | 
 
 export class LocalBackend implements QueueBackend {
   readonly store: Store;
-  readonly id: number;
   readonly ownerPid = process.pid;
+  #id: number | undefined;
 
-  constructor(kind: QueueSnapshot["kind"], maxsize: number) {
+  /** A new queue's items here; or, with `home`, a queue that came home: its own store, under the id it was sent with. */
+  constructor(kind: QueueSnapshot["kind"], maxsize: number, home?: { store: Store; id: number }) {
+    if (home) {
+      this.store = home.store;
+      this.#id = home.id;
+      return;
+    }
     this.store = new Store(kind, maxsize);
     this.store.meet(process.pid, myName());
-    this.id = addStore(this.store);
+  }
+
+  /**
+   * The store's name on the owner's socket, given when the queue is first sent to another process.
+   * From then on the owner keeps the store for as long as it lives: a handle may still be on its
+   * way, or held by a process that has not used it yet, and nothing tells the owner when the last
+   * copy of a handle is gone. A queue never sent is freed with its object.
+   */
+  get id(): number {
+    return (this.#id ??= addStore(this.store));
   }
 
   get maxsize(): number {
@@ -185,7 +200,7 @@ export class RemoteBackend implements QueueBackend {
 export function backendFor(state: BackendState): QueueBackend {
   if (isOwnSocket(state.socket)) {
     const store = localStore(state.id);
-    if (store) return Object.assign(Object.create(LocalBackend.prototype), { store, id: state.id, ownerPid: process.pid }) as LocalBackend;
+    if (store) return new LocalBackend(store.kind, store.maxsize, { store, id: state.id });
   }
   return new RemoteBackend(state);
 }

@@ -70,6 +70,19 @@ describe("delivery between processes", () => {
     expect(after.wakeups - before.wakeups).toBeLessThanOrEqual(3);
   });
 
+  it("a queue that comes home inside an item is the owner's own queue again", async () => {
+    const q = new Queue<number>();
+    const carrier = new Queue<Q<number>>();
+    const child = spawn(async (q: Q<number>, carrier: Q<Q<number>>) => {
+      await carrier.put(q);
+    }, [q, carrier], quiet);
+    const back = await carrier.get();
+    await child.join();
+    await back.put(5);
+    expect(await q.getNowait()).toBe(5);
+    expect(back.ownerPid).toBe(process.pid);
+  });
+
   it("a queue passed to Pool(2) tasks: each task puts into it, the parent gets every item", async () => {
     const q = new Queue<[number, number]>();
     const pool = new Pool(2);
