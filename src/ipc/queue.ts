@@ -6,6 +6,13 @@
  * arrives there as a proxy that reaches the owner directly (see server.ts). Every operation that
  * may need another process returns a promise, on every side. Every item is copied (structured
  * clone) when it is put.
+ *
+ * Delivery: each item is returned by exactly one get(), and the items of one producer come out of
+ * any one consumer in the order they were put. A put() is done once its bytes are with the OS (a
+ * producer that dies after loses nothing); a consumer may be sent items ahead of its get() calls,
+ * and what it had not returned when its process ended, or when it sat idle while another consumer
+ * waited on an empty queue, goes back to the front of the queue: such an item may then come out
+ * of another consumer after later items of its producer.
  */
 import * as util from "node:util";
 import { redisQueueFor } from "../distributed/queue-entry";
@@ -145,12 +152,17 @@ abstract class QueueBase<T> {
     return new Error(`${this.kind}.${method}() failed (${failure})`);
   }
 
-  /** Python's qsize(): the number of items in the queue now (approximate while others use it). */
+  /**
+   * Python's qsize(): items put and not yet returned by a get(), wherever they wait (with the
+   * owner, or sent ahead to a consumer that has not asked for them yet); what maxsize bounds.
+   * Approximate while other processes use the queue, as Python's docs say of theirs.
+   */
   qsize(): Promise<number> {
     this.check("qsize");
     return this.#backend.size().then((s) => s.size);
   }
 
+  /** qsize() === 0: nothing put is still waiting for a get(). */
   empty(): Promise<boolean> {
     this.check("empty");
     return this.#backend.size().then((s) => s.size === 0);
