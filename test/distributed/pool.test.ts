@@ -119,6 +119,25 @@ describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
     }
   });
 
+  it("an argument that cannot cross fails at once, named by its path; a queue on Redis says to pass its options", async () => {
+    const queue = freshQueue("uncloneable");
+    const p = pool(queue); // no worker: nothing may reach Redis
+    expect(() => p.applyAsync((o: { f: () => void }) => o, [{ f: () => {} }])).toThrow(/^args\[0\]\.f is a function: it cannot be sent to a worker/);
+    const { Queue } = await import("../../dist/src/index.js");
+    const q = new Queue<number>({ redis: setup.redis.url, name: freshQueue("not-sent") });
+    try {
+      expect(() => p.applyAsync((x: unknown, n: number) => n, [1, q])).toThrow(
+        /args\[1\] is the queue "not-sent-.*" on Redis: a task on a remote worker opens it by name\. Pass queue\.options/,
+      );
+    } finally {
+      await q.close();
+    }
+    // Nothing was left pending: close() and join() return at once.
+    expect(p.stats()).toMatchObject({ pending: 0 });
+    p.close();
+    await p.join();
+  });
+
   it("a bad URL fails at once with a TypeError; an unreachable server with the address and what to check", async () => {
     expect(() => new DistributedPool({ redis: "http://127.0.0.1:6379", queue: "q" })).toThrow(TypeError);
     expect(() => new DistributedPool({ redis: "redis://127.0.0.1:6379", queue: "has space" })).toThrow(/option queue/);

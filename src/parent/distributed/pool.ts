@@ -30,6 +30,8 @@ import {
   type TaskStart,
   type WorkerInfo,
 } from "../../distributed/tasks";
+import { RedisQueue } from "../../distributed/queue";
+import { findUncloneable, uncloneableMessage } from "../../protocol/clone";
 import { fromErrorRecord } from "../../protocol/errors";
 import { JUPYTER_DISPLAY, LIVE_DISPLAY_ID } from "../../protocol/kernel-bridge";
 import { LiveDisplay } from "../../render/live";
@@ -143,6 +145,30 @@ function toRemoteTarget(target: unknown): RemoteTarget {
     return { kind: "module", module: t.module, export: exportName };
   }
   throw optionError("Pool task", "target", 'a function or { module: "./tasks.ts", export: "name" } (resolved under each worker\'s --root)', target);
+}
+
+/**
+ * The calls' arguments as they travel to a worker; a value that cannot cross is named by its path.
+ * A queue crosses to a local child as itself, but a worker on another host opens it by name.
+ */
+function encodeArgs(argsList: unknown[][]): string {
+  try {
+    return encodeValue(argsList);
+  } catch (error) {
+    for (const args of argsList) {
+      const index = args.findIndex((arg) => arg instanceof RedisQueue);
+      if (index >= 0) {
+        const queue = args[index] as RedisQueue;
+        throw new TypeError(
+          `args[${index}] is the queue "${queue.name}" on Redis: a task on a remote worker opens it by name. ` +
+            `Pass queue.options ({ redis, name: ${JSON.stringify(queue.name)} }) and call new Queue(options) in the task`,
+        );
+      }
+      const found = findUncloneable(args, "args");
+      if (found) throw new TypeError(uncloneableMessage(found, "to a worker"), { cause: error });
+    }
+    throw error;
+  }
 }
 
 function chunks<T>(items: T[], size: number): T[][] {
@@ -369,15 +395,17 @@ export class DistributedPool {
 
   /** Add chunks of calls as jobs; one promise of results per chunk, in order. */
   #submit(target: RemoteTarget, chunkList: unknown[][][], label: string): Promise<unknown[]>[] {
-    const entries = chunkList.map((argsList) => {
+    // Encoded first, so that an argument that cannot cross fails in the caller's stack, at once,
+    // and leaves nothing pending.
+    const encoded = chunkList.map((argsList) => encodeArgs(argsList));
+    const entries = chunkList.map((argsList, i) => {
       const jobId = `${this.#id}-${++this.#seq}`;
       let pending!: Pending;
       const promise = new Promise<unknown[]>((resolve, reject) => {
         pending = { resolve, reject, label: `${label} #${this.#seq}`, calls: argsList.length, state: "queued" };
       });
       this.#pending.set(jobId, pending);
-      // Encoded now, so that an argument that cannot cross fails in the caller's stack, at once.
-      const data: TaskData = { pool: this.#id, target, args: encodeValue(argsList), calls: argsList.length, retryErrors: this.#options.retryErrors };
+      const data: TaskData = { pool: this.#id, target, args: encoded[i]!, calls: argsList.length, retryErrors: this.#options.retryErrors };
       return { jobId, promise, data };
     });
     this.#counts.submitted += entries.length;
