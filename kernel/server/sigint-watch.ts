@@ -29,6 +29,7 @@ function nodeWatchdog(): SigintWatchdog | undefined {
   }
 }
 
+// Windows interrupts a kernel by message, not SIGINT (see kernelspec.ts): nothing to record there.
 const watchdog = process.platform === "win32" ? undefined : nodeWatchdog();
 
 /** Whether this Node can record a SIGINT during synchronous work (see the module's comment). */

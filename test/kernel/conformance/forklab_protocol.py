@@ -59,7 +59,7 @@ class ForklabProtocolTests(unittest.TestCase):
         """Run a cell that never yields, and return once it is spinning.
 
         The cell says it runs by creating a file: a SIGINT that arrives while tslab is still
-        type-checking the cell is taken by Node before the cell can listen for it.
+        type-checking the cell stops it before it runs, which is not what these tests are about.
         """
         marker = os.path.join(tempfile.mkdtemp(), "spinning")
         msg_id = self.kc.execute(
