@@ -9,7 +9,24 @@ import unittest
 import jupyter_kernel_test
 
 
+# How long the warm-up cell may take: it starts tslab's compiler, which on a loaded machine can
+# take longer than the suite's own 15 s per request.
+WARM_UP_TIMEOUT = 120
+
+
 class ForklabKernelTests(jupyter_kernel_test.KernelTests):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # A silent cell, not numbered nor kept in history, so that the first test's cell does not
+        # pay for starting the compiler.
+        msg_id = cls.kc.execute("0", silent=True, store_history=False)
+        while cls.kc.get_shell_msg(timeout=WARM_UP_TIMEOUT)["parent_header"].get("msg_id") != msg_id:
+            pass
+        while True:
+            msg = cls.kc.get_iopub_msg(timeout=WARM_UP_TIMEOUT)
+            if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
     kernel_name = os.environ.get("FORKLAB_KERNEL_NAME", "forklab")
     language_name = "typescript"
     file_extension = ".ts"
