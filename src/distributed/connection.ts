@@ -151,3 +151,31 @@ export function connectRedis(address: RedisAddress, name: string, overrides: Red
   client.on("error", () => {});
   return client;
 }
+
+/**
+ * Keep the process alive for this client only while one of its commands waits for an answer, as a
+ * local queue's socket does: a child that used a queue on Redis and never closed it still ends when
+ * its target is done, and one waiting in get() is not ended under it. Each new socket (a reconnect)
+ * starts unreferenced when nothing is pending.
+ */
+export function refOnlyWhileBusy(client: Redis): Redis {
+  let pending = 0;
+  const apply = (): void => {
+    const stream = client.stream as { ref?(): void; unref?(): void } | undefined;
+    if (pending > 0) stream?.ref?.();
+    else stream?.unref?.();
+  };
+  client.on("connect", apply);
+  const send = client.sendCommand.bind(client);
+  client.sendCommand = (command, stream) => {
+    pending++;
+    apply();
+    const settled = (): void => {
+      pending--;
+      apply();
+    };
+    (command as unknown as { promise: Promise<unknown> }).promise.then(settled, settled);
+    return send(command, stream);
+  };
+  return client;
+}

@@ -28,7 +28,7 @@ import { TimeoutError } from "../parent/distributed/async-result";
 import { optionError } from "../parent/option-errors";
 import { normalizeTimeout } from "../parent/timeouts";
 import { makeHandleable, registerHandleKind } from "../protocol/handles";
-import { connectRedis, parseRedisUrl, probeRedis, type RedisAddress, type RedisConnectionOptions } from "./connection";
+import { connectRedis, parseRedisUrl, probeRedis, refOnlyWhileBusy, type RedisAddress, type RedisConnectionOptions } from "./connection";
 import { decodeValue, encodeValue } from "./tasks";
 
 export interface RedisQueueOptions {
@@ -189,7 +189,7 @@ export class RedisQueue<T = unknown> {
     await probeRedis(this.address);
     // Without auto-pipelining: it holds each command until the next tick, which a loop of awaited
     // puts or gets pays on every call; commands issued together still share the connection's writes.
-    const client = connectRedis(this.address, `forklab-queue-${this.#consumer}`, DIRECT);
+    const client = refOnlyWhileBusy(connectRedis(this.address, `forklab-queue-${this.#consumer}`, DIRECT));
     client.defineCommand("forklabQueuePut", { numberOfKeys: 2, lua: PUT_SCRIPT });
     client.defineCommand("forklabQueueDone", { numberOfKeys: 2, lua: DONE_SCRIPT });
     this.#client = client as ScriptedRedis;
@@ -302,7 +302,7 @@ export class RedisQueue<T = unknown> {
       raw = await client.lmove(this.itemsKey, this.processingKey, "RIGHT", "LEFT");
     } else {
       // BLMOVE answers at once when an item waits: one round trip either way.
-      this.#blocking ??= connectRedis(this.address, `forklab-queue-${this.#consumer}-get`, DIRECT);
+      this.#blocking ??= refOnlyWhileBusy(connectRedis(this.address, `forklab-queue-${this.#consumer}-get`, DIRECT));
       const deadline = seconds === undefined ? Infinity : performance.now() + seconds * 1000;
       while (raw === null && !this.#closed) {
         const left = (deadline - performance.now()) / 1000;

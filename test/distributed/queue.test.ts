@@ -83,6 +83,26 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
     }
   });
 
+  it("a child that used a queue and never closed it ends when its target returns, and is kept alive while its get waits", async () => {
+    const items = new Queue<number>({ redis: setup.redis.url, name: freshQueue("open-items") });
+    const signals = new Queue<string>({ redis: setup.redis.url, name: freshQueue("open-signals") });
+    try {
+      const child = spawn(async (queue: typeof items, said: typeof signals) => {
+        await said.put("waiting");
+        // Nothing but this get keeps the child alive until the parent puts.
+        return (await queue.get()) * 2;
+      }, [items, signals]);
+      expect(await signals.get({ timeout: 60 })).toBe("waiting");
+      await items.put(21);
+      expect(await child.result).toBe(42);
+      await child.join();
+      expect(child.exitCode).toBe(0);
+    } finally {
+      await items.destroy();
+      await signals.destroy();
+    }
+  });
+
   it("producers in child processes, consumers in child processes and on a remote worker: every item once; join() waits for taskDone", async () => {
     const name = freshQueue("jq");
     const q = new JoinableQueue<{ from: string; i: number } | null>({ redis: setup.redis.url, name });
