@@ -81,7 +81,7 @@ export function renderDistributedPool(view: DistributedPoolView): MimeBundle & {
     .map((h) => `<th style="${cellStyle};font-weight:bold">${h}</th>`)
     .join("");
   const html =
-    `<div style="font-family:sans-serif;font-size:13px">` +
+    `<div data-forklab="distributed-pool" style="font-family:sans-serif;font-size:13px">` +
     `<div style="margin-bottom:4px"><b>Pool on Redis</b> <code>${escapeHtml(view.address)}</code>, queue <code>${escapeHtml(view.queue)}</code> ` +
     `<span style="color:${GREY}">(${view.state})</span></div>` +
     `<div style="margin-bottom:4px">queued in Redis: <b>${view.queued}</b> &nbsp; running: <b>${view.running}</b> &nbsp; ` +

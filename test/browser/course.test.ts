@@ -88,8 +88,7 @@ async function runNotebook(page: Page, path: string, inPlace: boolean): Promise<
 const PICTURE_OF: Record<string, { selector?: string; text?: string }> = {
   "03-pool.ipynb": { selector: "[data-forklab='pool']" },
   "05-queue.ipynb": { selector: "[data-forklab='queue']" },
-  // The Pool on Redis is drawn without a data-forklab marker.
-  "06-distributed.ipynb": { text: "Pool on Redis" },
+  "06-distributed.ipynb": { selector: "[data-forklab='distributed-pool']" },
 };
 
 /**

@@ -77,7 +77,7 @@ describe("notebook 06-distributed", () => {
     );
     expect(pictures.length).toBeGreaterThan(0);
     const html = String(pictures.at(-1)!.data["text/html"]);
-    expect(html).toMatch(/^<div style=/);
+    expect(html).toMatch(/^<div data-forklab="distributed-pool" style=/);
     expect(html).toContain("worker (host:pid)");
     expect(html).not.toMatch(/<script|<style|<svg|var\(--/i);
     expect(lines).toContain("stopped 2 workers and redis-server");
