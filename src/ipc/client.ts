@@ -196,6 +196,7 @@ export class Consumer {
           if (at < 0) return;
           this.#getters.splice(at, 1);
           this.#link.release();
+          if (this.#getters.length === 0 && this.#wanting) this.#unwant();
           reject(new QueueFailure(Failure.Empty));
         }, timeout);
       }
@@ -205,6 +206,16 @@ export class Consumer {
         this.#link.out.add(Op.Want, this.#queue, 0, WINDOW);
       }
     });
+  }
+
+  /**
+   * The last get() waiting gave up: the owner must stop counting this process as waiting, or it
+   * would send the next item here ahead of a consumer that really waits.
+   */
+  #unwant(): void {
+    this.#wanting = false;
+    this.#open = false;
+    this.#link.out.add(Op.Want, this.#queue, 0, 0);
   }
 
   /** getNowait() with nothing here: the owner sends its first item, if any, before it answers. */

@@ -176,9 +176,16 @@ export class Store {
     this.#recall(undefined);
   }
 
-  /** A consumer waits with nothing in hand: send it up to `window` items not yet returned. */
+  /** A consumer waits with nothing in hand: send it up to `window` items not yet returned (0: its get() gave up). */
   want(sink: Sink, window: number): void {
     if (!this.#sinks.includes(sink)) this.#sinks.push(sink);
+    if (window === 0) {
+      sink.window = 0;
+      sink.waiting = false;
+      // An item already on its way there comes back if someone else waits for it.
+      if (this.#getters.length > 0 || this.#sinks.some((other) => other.waiting)) this.#recall(undefined);
+      return;
+    }
     sink.window = window;
     sink.waiting = true;
     sink.recalling = false;

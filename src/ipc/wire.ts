@@ -34,7 +34,7 @@ export const enum Op {
   Snapshot = 10,
   /** A proxy for this queue exists in the sender's process; number 1: it is the writing end of a pipe. */
   Attach = 11,
-  /** A get() waits with nothing buffered: send items, up to `number` not yet returned by a get. */
+  /** A get() waits with nothing buffered: send items, up to `number` not yet returned by a get (0: no get() waits any more). */
   Want = 12,
   /** Items sent to this consumer that its get() never returned, given back: payload is their sequence numbers (f64 each). */
   Release = 13,

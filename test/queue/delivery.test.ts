@@ -123,6 +123,31 @@ describe("delivery between processes", () => {
     expect(await here.poll()).toBe(true);
   });
 
+  it("a get() that timed out in one child leaves the next item to a child still waiting", async () => {
+    const q = new Queue<string>();
+    const gaveUp = spawn(async (q: Q<string>) => {
+      await q.get({ timeout: 0.2 }).catch(() => {});
+      // Answered after the owner has read all this child sent before (one socket, in order).
+      await q.qsize();
+      console.log("gave up");
+      // Stays alive without getting again.
+      await new Promise(() => setInterval(() => {}, 1000));
+    }, [q], quiet);
+    await waitFor("the first child's get() to time out", () => gaveUp.stdout.includes("gave up"), 60_000);
+    const waiting = spawn(async (q: Q<string>) => {
+      const item = q.get();
+      await q.qsize();
+      console.log("waiting");
+      return item;
+    }, [q], quiet);
+    await waitFor("the second child to wait", () => waiting.stdout.includes("waiting"), 60_000);
+    await q.put("x");
+    expect(await waiting.result).toBe("x");
+    expect(await q.qsize()).toBe(0);
+    gaveUp.kill();
+    await gaveUp.join();
+  }, 60_000);
+
   it("a consumer that stops getting gives back what it was sent ahead when another consumer waits", async () => {
     const q = new Queue<number>();
     const idle = spawn(async (q: Q<number>) => {
