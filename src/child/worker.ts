@@ -30,6 +30,13 @@ export interface WorkerHost {
 
 const now = (): number => performance.timeOrigin + performance.now();
 
+/**
+ * Answers wait for the end of the turn to travel together, but not longer than this (ms): a
+ * message of several long batches (map's chunks) sends each answer when it is done, so the parent
+ * reads it while the next one runs, instead of all of them at the end.
+ */
+const ANSWER_HOLD_MS = 1;
+
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === "object" || typeof value === "function") && value !== null && typeof (value as { then?: unknown }).then === "function";
 }
@@ -47,6 +54,8 @@ export class WorkerLoop {
   #setupDone: Promise<void> = Promise.resolve();
   /** Messages of this tick, sent as one record (one serialization for many tiny tasks). */
   #outbox: Message[] = [];
+  /** When the outbox's first message was queued (an answer: when its batch began). */
+  #outboxSince = 0;
 
   constructor(host: WorkerHost) {
     this.#host = host;
@@ -190,9 +199,15 @@ export class WorkerLoop {
   #answer(id: number, values: unknown[], errors: [number, ErrorRecord][], startedAt: number): void {
     this.#flushOutput();
     this.#batch = 0;
-    const message: DoneMessage = { t: "done", id, values, at: [startedAt, now()] };
+    const endedAt = now();
+    const message: DoneMessage = { t: "done", id, values, at: [startedAt, endedAt] };
     if (errors.length) message.errors = errors;
-    this.#send(message);
+    // Held since the batch began when nothing else was waiting: a long batch is answered at once.
+    this.#send(message, startedAt);
+    if (endedAt - this.#outboxSince >= ANSWER_HOLD_MS) {
+      this.#flushOutbox();
+      this.#host.flush();
+    }
   }
 
   /** Send a done message whose values may not all cross: those that cannot fail with an error naming where. */
@@ -218,8 +233,11 @@ export class WorkerLoop {
     this.#host.finish();
   }
 
-  #send(message: Message): void {
-    if (this.#outbox.push(message) === 1) queueMicrotask(() => this.#flushOutbox());
+  #send(message: Message, at?: number): void {
+    if (this.#outbox.push(message) === 1) {
+      this.#outboxSince = at ?? now();
+      queueMicrotask(() => this.#flushOutbox());
+    }
   }
 
   #flushOutbox(): void {
