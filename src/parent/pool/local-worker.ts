@@ -6,7 +6,7 @@ import type { Duplex } from "node:stream";
 import { findUncloneable, uncloneableMessage } from "../../protocol/clone";
 import { fromErrorRecord } from "../../protocol/errors";
 import type { Message, TasksMessage } from "../../protocol/messages";
-import { eachAnswer, packRuns, packTasks } from "../../protocol/pool-batches";
+import { eachAnswer, packTasks } from "../../protocol/pool-batches";
 import { childState } from "../../protocol/messages";
 import { toReturncode } from "../signals";
 import { startChild, startFailure, type ChildHandle, type ChildOptions } from "../process/child-handle";
@@ -17,6 +17,12 @@ import type { WorkerEvents, WorkerInit, WorkerStarter, WorkerTransport } from ".
 const NO_ERRORS: [number, unknown][] = Object.freeze([]) as unknown as [number, unknown][];
 /** Characters of a worker's stderr kept for the error that reports its death. */
 const STDERR_KEPT = 8192;
+/**
+ * Batches packed into one message stop growing at this many items: a worker starts on a message
+ * only once all of it has arrived, so map's big chunks travel one per record (the worker runs the
+ * first while the others are still in the pipe), and tiny ones still share a record by the hundred.
+ */
+const PACK_ITEMS = 1024;
 /** After exit, how long to wait for the pipes to close (a grandchild may hold them open). */
 const PIPES_GRACE_MS = 500;
 
@@ -116,15 +122,36 @@ class LocalWorker implements WorkerTransport {
   #flush(): void {
     const messages = this.#outbox;
     this.#outbox = [];
-    if (messages.length === 1) return this.#sendOne(messages[0]!);
-    // Neighbouring batches for one target travel as one packed `tasks` message.
-    const packed = packRuns<TasksMessage>(messages, (m) => (m.t === "tasks" ? `${m.fid}:${m.star}` : undefined), packTasks);
+    // Neighbouring batches for one target travel as one packed `tasks` record, of PACK_ITEMS items
+    // at most (a bigger batch goes alone); all records of the tick still share one write.
+    let run: TasksMessage[] = [];
+    let items = 0;
+    const close = () => {
+      if (run.length === 1) this.#sendOne(run[0]!);
+      else if (run.length > 1) this.#sendPacked(run);
+      run = [];
+      items = 0;
+    };
+    for (const message of messages) {
+      if (message.t !== "tasks") {
+        close();
+        this.#sendOne(message);
+        continue;
+      }
+      const first = run[0];
+      if (first && (first.fid !== message.fid || first.star !== message.star || items + message.items.length > PACK_ITEMS)) close();
+      run.push(message);
+      items += message.items.length;
+    }
+    close();
+  }
+
+  #sendPacked(run: TasksMessage[]): void {
     try {
-      if (packed.length === 1) this.#handle.channel.send(packed[0]!);
-      else this.#handle.channel.send({ t: "batch", msgs: packed });
+      this.#handle.channel.send(packTasks(run));
     } catch {
       // Some payload holds handles, or cannot cross at all: one by one, so that only its task fails.
-      for (const message of messages) this.#sendOne(message);
+      for (const message of run) this.#sendOne(message);
     }
   }
 
