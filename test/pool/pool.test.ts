@@ -119,6 +119,38 @@ describe("Pool: results", () => {
     expect(() => new Pool(1, { cwd: "/no/such/folder" })).toThrow(/\/no\/such\/folder/);
   });
 
+  it("a long batch is answered while the next one, sent with it, still runs", async () => {
+    const p = pool(1);
+    // Tiny batches first: the worker is then sent several batches at once, in one write.
+    await p.map((x: number) => x, Array.from({ length: 100 }, (_, i) => i));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "forklab-pool-answered-"));
+    const flag = path.join(dir, "first");
+    const task = ([file, k]: [string, number]) => {
+      const fs = require("node:fs");
+      if (k === 0) {
+        // Long enough to be answered at once (a worker holds answers up to 1 ms for company).
+        const until = performance.now() + 5;
+        while (performance.now() < until);
+        return "first";
+      }
+      // Synchronous: the worker cannot send anything while this runs; only the parent's flag, set
+      // when it has the first answer, ends it (the bound only keeps a failing test from hanging).
+      const until = Date.now() + 15_000;
+      while (!fs.existsSync(file)) if (Date.now() > until) return "the first answer waited for this batch";
+      return "second";
+    };
+    const results: string[] = [];
+    try {
+      for await (const value of p.imap(task, [[flag, 0], [flag, 1]] as [string, number][], 1)) {
+        results.push(value);
+        if (value === "first") fs.writeFileSync(flag, "");
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(results).toEqual(["first", "second"]);
+  }, 60_000);
+
   it("close() makes new submissions fail with a clear error; join() waits for the tasks", async () => {
     const p = pool(2);
     const r = p.applyAsync(async () => 7);
