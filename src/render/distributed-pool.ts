@@ -69,7 +69,7 @@ export function renderDistributedPool(view: DistributedPoolView): MimeBundle & {
         `<td style="${cellStyle}">${w.concurrency ?? "-"}</td>` +
         `<td style="${cellStyle}">${w.running}</td>` +
         `<td style="${cellStyle}">${w.done}</td>` +
-        `<td style="${cellStyle};color:${w.failed ? RED : "inherit"}">${w.failed}</td>` +
+        `<td style="${cellStyle}${w.failed ? `;color:${RED}` : ""}">${w.failed}</td>` +
         `<td style="${cellStyle}">${bar(w.done, max)}</td></tr>`
       );
     })
@@ -85,7 +85,7 @@ export function renderDistributedPool(view: DistributedPoolView): MimeBundle & {
     `<div style="margin-bottom:4px"><b>Pool on Redis</b> <code>${escapeHtml(view.address)}</code>, queue <code>${escapeHtml(view.queue)}</code> ` +
     `<span style="color:${GREY}">(${view.state})</span></div>` +
     `<div style="margin-bottom:4px">queued in Redis: <b>${view.queued}</b> &nbsp; running: <b>${view.running}</b> &nbsp; ` +
-    `done: <b style="color:${GREEN}">${view.done}</b> &nbsp; failed: <b style="color:${view.failed ? RED : "inherit"}">${view.failed}</b> &nbsp; ` +
+    `done: <b style="color:${GREEN}">${view.done}</b> &nbsp; failed: <b${view.failed ? ` style="color:${RED}"` : ""}>${view.failed}</b> &nbsp; ` +
     `retries: <b>${view.retries}</b></div>` +
     `<table style="border-collapse:collapse"><thead><tr>${head}</tr></thead><tbody>${rows}${empty}</tbody></table></div>`;
   return { "text/plain": text, "text/html": html };

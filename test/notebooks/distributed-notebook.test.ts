@@ -79,7 +79,7 @@ describe("notebook 06-distributed", () => {
     const html = String(pictures.at(-1)!.data["text/html"]);
     expect(html).toMatch(/^<div data-forklab="distributed-pool" style=/);
     expect(html).toContain("worker (host:pid)");
-    expect(html).not.toMatch(/<script|<style|<svg|var\(--/i);
+    expect(html).not.toMatch(/<script|<style|<svg|var\(--|inherit|currentcolor/i);
     expect(lines).toContain("stopped 2 workers and redis-server");
   });
 
