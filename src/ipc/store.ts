@@ -409,12 +409,23 @@ export class Store {
     for (const sink of this.#sinks) if (sink.waiting) sink.end(this.#endReason);
   }
 
-  /** Items that were sent ahead and not returned: back to the front of the queue, in their order. */
+  /**
+   * Items that were sent ahead and not returned: back into the queue, in their order. Only the
+   * returned ones are sorted (at most a window's worth; a consumer sent an item that came back
+   * from another may hold them out of order); the queue here is in order already, so the two are
+   * merged, and the returned ones usually all go before the rest.
+   */
   #putBack(entries: Entry[]): void {
     this.#inFlight -= entries.length;
-    const rest = this.#items.slice(this.#head);
-    const all = entries.concat(rest).sort((a, b) => a.seq - b.seq);
-    this.#items = all;
+    entries.sort((a, b) => a.seq - b.seq);
+    const items = this.#items;
+    const merged: Entry[] = [];
+    let i = 0;
+    let j = this.#head;
+    while (i < entries.length && j < items.length) merged.push(entries[i]!.seq < items[j]!.seq ? entries[i++]! : items[j++]!);
+    while (i < entries.length) merged.push(entries[i++]!);
+    while (j < items.length) merged.push(items[j++]!);
+    this.#items = merged;
     this.#head = 0;
     this.#serve();
   }

@@ -154,6 +154,42 @@ describe("delivery between processes", () => {
     idle.kill();
     await idle.join();
   });
+
+  it("items given back by consumers that ended go back in order, without sorting the queue they rejoin", async () => {
+    const q = new Queue<number>();
+    const consumers = [0, 1].map(() =>
+      spawn(async (q: Q<number>) => {
+        console.log(`took ${await q.get()}`);
+        // Stays alive without getting again: what the owner sent it ahead sits in its buffer.
+        await new Promise(() => setInterval(() => {}, 1000));
+      }, [q], quiet),
+    );
+    // More than both consumers are sent ahead, so that some stay with the owner.
+    const N = 400;
+    for (let i = 0; i < N; i++) await q.put(i);
+    for (const c of consumers) await waitFor("a consumer's first item", () => c.stdout.includes("took"), 60_000);
+    const taken = consumers.map((c) => Number(/took (\d+)/.exec(c.stdout)![1]));
+    const heldHere = await q.qsize();
+    // Every sort of queued items while they come back: none may hold more than one consumer was sent.
+    const sorted: number[] = [];
+    const sort = Array.prototype.sort;
+    Array.prototype.sort = function (this: unknown[], ...args: Parameters<typeof sort>) {
+      const first = this[0] as { seq?: unknown; bytes?: unknown } | undefined;
+      if (typeof first?.seq === "number" && Buffer.isBuffer(first.bytes)) sorted.push(this.length);
+      return sort.apply(this, args);
+    } as typeof sort;
+    const rest: number[] = [];
+    try {
+      for (const c of consumers) (c.kill(), await c.join());
+      for (let i = 0; i < N - 2; i++) rest.push(await q.get());
+    } finally {
+      Array.prototype.sort = sort;
+    }
+    expect(rest).toEqual([...Array(N).keys()].filter((i) => !taken.includes(i)));
+    expect(heldHere).toBe(N - 2);
+    // 128: the window of a consumer (WINDOW in src/ipc/client.ts).
+    for (const length of sorted) expect(length).toBeLessThanOrEqual(128);
+  }, 60_000);
 });
 
 describe("a million messages", () => {
