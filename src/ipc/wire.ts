@@ -150,6 +150,15 @@ interface Batch {
   reject: (error: Error) => void;
 }
 
+function newBatch(): Batch {
+  let resolve!: () => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+  // A batch nobody awaits must not be an unhandled rejection.
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
+
 /** Room an Outbox starts with; it grows for a larger batch and keeps that room. */
 const OUTBOX_BYTES = 64 * 1024;
 
@@ -201,20 +210,22 @@ export class Outbox {
   /** Resolves once every frame added so far is with the OS; rejects if the socket failed first. */
   written(): Promise<void> {
     if (this.#error) return Promise.reject(this.#error);
-    if (!this.#batch) {
-      let resolve!: () => void;
-      let reject!: (error: Error) => void;
-      const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
-      // A batch nobody awaits must not be an unhandled rejection.
-      promise.catch(() => {});
-      this.#batch = { promise, resolve, reject };
-    }
-    return this.#batch.promise;
+    return (this.#batch ??= newBatch()).promise;
   }
 
-  flush(): void {
+  /**
+   * Write what was added now. Returns undefined when all of it is with the OS already (and every
+   * batch added so far with it), else a promise like written()'s.
+   */
+  flush(): Promise<void> | undefined {
     this.#scheduled = false;
-    if (this.#length === 0 || this.#error) return;
+    if (this.#error) {
+      // Handled here too: a flush run at the end of a tick has no one to take it.
+      const failed = Promise.reject(this.#error);
+      failed.catch(() => {});
+      return failed;
+    }
+    if (this.#length === 0) return this.#batch?.promise;
     const batch = this.#batch;
     const bytes = this.#buffer.subarray(0, this.#length);
     this.#batch = undefined;
@@ -226,9 +237,11 @@ export class Outbox {
       batch?.resolve();
       // A batch that held a large item leaves its room behind.
       if (this.#buffer.length > 4 * OUTBOX_BYTES) this.#buffer = Buffer.allocUnsafeSlow(OUTBOX_BYTES);
-      return;
+      return undefined;
     }
-    this.#writeQueued(taken === 0 ? bytes : bytes.subarray(taken), batch);
+    const waited = batch ?? newBatch();
+    this.#writeQueued(taken === 0 ? bytes : bytes.subarray(taken), waited);
+    return waited.promise;
   }
 
   /**
@@ -248,14 +261,14 @@ export class Outbox {
   }
 
   /** What the OS did not take at once goes through the socket, which queues it. */
-  #writeQueued(bytes: Buffer, batch: Batch | undefined): void {
+  #writeQueued(bytes: Buffer, batch: Batch): void {
     let settled = false;
     let pending = false;
     const settle = (error?: Error | null) => {
       if (settled) return;
       settled = true;
-      if (error) batch?.reject(this.#error ?? error);
-      else batch?.resolve();
+      if (error) batch.reject(this.#error ?? error);
+      else batch.resolve();
     };
     this.#socket.write(bytes, (error) => {
       if (pending) this.onPending?.((pending = false));
