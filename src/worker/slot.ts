@@ -28,6 +28,8 @@ export class Slot {
   readonly #options: ChildOptions;
   readonly #index: number;
   #handle: ChildHandle | undefined;
+  /** The child that holds the running chunk's calls. */
+  #busy: ChildHandle | undefined;
   #defined = new Map<string, number>();
   #calls = new Map<number, Call>();
   #nextId = 1;
@@ -84,8 +86,15 @@ export class Slot {
     else call.reject(new TargetFailure(message.error));
   }
 
-  /** Run `target` once per argument tuple; resolves with the results in order, rejects on the first failure. */
-  async run(target: TargetSpec, argsList: unknown[][]): Promise<unknown[]> {
+  /**
+   * Run `target` once per argument tuple; resolves with the results in order, rejects on the first
+   * failure. `cancel` ends the chunk: aborted before the chunk reaches a child, it never starts (a
+   * cancel that arrives while the slot's child is still starting must not be lost); aborted while it
+   * runs, the child that holds it is SIGKILLed with its process group, so what the task started ends
+   * with it. Its calls fail as a crash; the next chunk gets a fresh child.
+   */
+  async run(target: TargetSpec, argsList: unknown[][], cancel?: AbortSignal): Promise<unknown[]> {
+    cancel?.throwIfAborted();
     const handle = this.#ensure();
     const key = JSON.stringify(target);
     let fid = this.#defined.get(key);
@@ -100,16 +109,22 @@ export class Slot {
       handle.channel.send({ t: "run", id, target: fid!, args });
       return promise;
     });
-    return Promise.all(results);
+    const kill = (): void => {
+      if (handle.pid !== undefined) signalGroup(handle.pid, "SIGKILL");
+    };
+    cancel?.addEventListener("abort", kill, { once: true });
+    this.#busy = handle;
+    try {
+      return await Promise.all(results);
+    } finally {
+      cancel?.removeEventListener("abort", kill);
+      this.#busy = undefined;
+    }
   }
 
-  /**
-   * End the running chunk now: SIGKILL to the child's process group (the child leads its own), so
-   * what the task started ends with it. Its calls fail as a crash; the next chunk gets a fresh child.
-   */
-  kill(): void {
-    const pid = this.#handle?.usable ? this.#handle.pid : undefined;
-    if (pid !== undefined) signalGroup(pid, "SIGKILL");
+  /** The pid of the child running a chunk now, if one is (never starts a child). */
+  get busyPid(): number | undefined {
+    return this.#busy?.pid;
   }
 
   /** Stop the child: gracefully (`close`, it finishes what it holds) or at once. */

@@ -77,8 +77,8 @@ export class ForklabWorker {
   #worker!: Worker;
   /** Subscribed to the queue's cancel channel: terminated pools say their id there. */
   #cancels: Redis | undefined;
-  /** The chunks running now, by job id: which pool sent each, and the slot that runs it. */
-  readonly #running = new Map<string, { pool: string; slot: Slot; cancelled: boolean }>();
+  /** The chunks running now, by job id: which pool sent each, the slot that runs it, and its cancel. */
+  readonly #running = new Map<string, { pool: string; slot: Slot; cancel: AbortController }>();
   /** Pools terminated while this worker ran (id -> when): their later tasks are refused, not run. */
   readonly #terminated = new Map<string, number>();
   #heartbeat: NodeJS.Timeout | undefined;
@@ -180,10 +180,11 @@ export class ForklabWorker {
     // Forget pools terminated more than an hour ago: their jobs are gone from Redis by then.
     for (const [id, at] of this.#terminated) if (now - at > 3_600_000) this.#terminated.delete(id);
     for (const [jobId, running] of this.#running) {
-      if (running.pool !== pool || running.cancelled) continue;
-      running.cancelled = true;
-      process.stderr.write(`forklab worker ${this.id}: task ${jobId} cancelled by its pool's terminate(); ending its child ${running.slot.pid}\n`);
-      running.slot.kill();
+      if (running.pool !== pool || running.cancel.signal.aborted) continue;
+      const pid = running.slot.busyPid;
+      const what = pid === undefined ? "it will not start" : `ending its child ${pid}`;
+      process.stderr.write(`forklab worker ${this.id}: task ${jobId} cancelled by its pool's terminate(); ${what}\n`);
+      running.cancel.abort();
     }
   }
 
@@ -203,19 +204,20 @@ export class ForklabWorker {
     }
     if (this.#terminated.has(job.data.pool)) throw new UnrecoverableError(`cancelled: its pool was terminated (on ${this.id})`);
     const slot = this.#free.pop() ?? new Slot({ cwd: this.#options.root, env: process.env, execArgv: [] }, this.#slots.length + 1);
-    const running = { pool: job.data.pool, slot, cancelled: false };
+    const running = { pool: job.data.pool, slot, cancel: new AbortController() };
     this.#running.set(job.id!, running);
     this.#info.running++;
     try {
       const child = slot.pid ?? 0;
       const start: TaskStart = { worker: this.id, child, attempt };
       await Promise.all([job.log(START_LOG_PREFIX + JSON.stringify(start)), job.updateProgress(start as unknown as object)]);
-      const values = await slot.run(spec, decodeValue(job.data.args) as unknown[][]);
+      // A cancel that came during the awaits above is honoured by run(): the task does not start.
+      const values = await slot.run(spec, decodeValue(job.data.args) as unknown[][], running.cancel.signal);
       this.#info.done++;
       return { values: encodeValue(values), worker: this.id, child };
     } catch (error) {
       // Ended on purpose: no retry, and not a failure of the task.
-      if (running.cancelled) throw new UnrecoverableError(`cancelled by its pool's terminate() while running (on ${this.id})`);
+      if (running.cancel.signal.aborted) throw new UnrecoverableError(`cancelled by its pool's terminate() (on ${this.id})`);
       if (error instanceof TargetFailure) {
         await this.#fail(job, { worker: this.id, attempt, kind: "error", error: error.record });
         const message = `${error.record.name}: ${error.record.message} (on ${this.id})`;

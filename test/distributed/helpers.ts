@@ -5,6 +5,7 @@
  * ended in its afterAll.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import * as net from "node:net";
 import * as path from "node:path";
 import { afterAll, beforeAll } from "vitest";
 import { DistributedPool, type DistributedPoolOptions } from "../../dist/src/index.js";
@@ -28,6 +29,8 @@ export interface WorkerFlags {
   root?: string;
   acceptSource?: boolean;
   lockTimeout?: number;
+  /** Reach Redis at this URL instead of the set-up's server (e.g. a HoldingRelay's). */
+  redisUrl?: string;
   /** Run the worker under this command prefix (e.g. `ip netns exec NAME`). */
   prefix?: string[];
   env?: NodeJS.ProcessEnv;
@@ -111,7 +114,7 @@ export function distributedSetup(options: RedisServerOptions & { root?: string }
       return server();
     },
     async worker(queue, flags = {}) {
-      const w = await startWorker(server().url, queue, { acceptSource: true, ...(options.root ? { root: options.root } : {}), ...flags });
+      const w = await startWorker(flags.redisUrl ?? server().url, queue, { acceptSource: true, ...(options.root ? { root: options.root } : {}), ...flags });
       workers.push(w);
       return w;
     },
@@ -119,6 +122,73 @@ export function distributedSetup(options: RedisServerOptions & { root?: string }
       const p = new DistributedPool({ redis: server().url, queue, ...poolOptions });
       pools.push(p);
       return p;
+    },
+  };
+}
+
+export interface HoldingRelay {
+  /** redis:// URL of the relay. */
+  url: string;
+  /** Resolves when a client has sent the marker: that command, and all it sends after, are held. */
+  held: Promise<void>;
+  /** Pass the held bytes on, and everything after. */
+  release(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP relay in front of a redis-server that holds back the first command carrying `marker` (and
+ * everything its connection sends after it) until release(): a test can then act while a process
+ * waits on that command's answer, in a known order rather than by luck of timing.
+ */
+export async function holdingRelay(redisPort: number, marker: string): Promise<HoldingRelay> {
+  const needle = Buffer.from(marker);
+  let markHeld!: () => void;
+  const held = new Promise<void>((resolve) => (markHeld = resolve));
+  let triggered = false;
+  const waiting: (() => void)[] = [];
+  let released = false;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(redisPort, "127.0.0.1");
+    sockets.add(client).add(upstream);
+    const end = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", end).on("close", end);
+    upstream.on("error", end).on("close", end);
+    upstream.pipe(client);
+    let holding: Buffer[] | undefined;
+    client.on("data", (chunk: Buffer) => {
+      if (holding) return void holding.push(chunk);
+      if (!triggered && chunk.includes(needle)) {
+        triggered = true;
+        holding = [chunk];
+        const pass = (): void => {
+          for (const part of holding!) upstream.write(part);
+          holding = undefined;
+        };
+        if (released) pass();
+        else waiting.push(pass);
+        markHeld();
+        return;
+      }
+      upstream.write(chunk);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    held,
+    release() {
+      released = true;
+      for (const pass of waiting.splice(0)) pass();
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
 }

@@ -1,10 +1,27 @@
+import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { DistributedPool, DistributedTaskError, PoolTerminatedError } from "../../dist/src/index.js";
+import { START_LOG_PREFIX } from "../../dist/src/distributed/tasks.js";
 import { isGone, processTable, waitFor } from "../support/processes";
 import { redisAvailable, TestRedis } from "../support/redis";
-import { distributedSetup, freshQueue, startWorker } from "./helpers";
+import { distributedSetup, freshQueue, holdingRelay, startWorker, type RunningWorker } from "./helpers";
 
 const enabled = redisAvailable("the distributed Pool tests");
+
+const ENDLESS_STARTED = "forklab-test: endless task started";
+/**
+ * A task that never ends, and says when it has started: on fd 2 itself, which the worker passes on
+ * to its own stderr (a task's process.stdout/stderr writes travel to its caller instead).
+ */
+const endless = () => {
+  require("node:fs").writeSync(2, "forklab-test: endless task started\n");
+  return new Promise(() => {});
+};
+
+/** The forklab child runtimes a worker process runs (its task slots), by pid. */
+function taskChildren(workerPid: number): number[] {
+  return [...processTable()].filter(([, info]) => info.ppid === workerPid && info.cmdline.includes("child/main.js")).map(([pid]) => pid);
+}
 
 describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
   const setup = distributedSetup();
@@ -94,11 +111,13 @@ describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
     const queue = freshQueue("cancel");
     const w = await worker(queue);
     const p = pool(queue);
-    const forever = p.apply(() => new Promise(() => {}), []).catch((e: unknown) => e);
-    await waitFor("the worker to start the endless task", () => p.stats().running === 1, 30_000);
-    const children = (): number[] => [...processTable()].filter(([, info]) => info.ppid === w.pid).map(([pid]) => pid);
-    const [child] = children();
+    const forever = p.apply(endless, []).catch((e: unknown) => e);
+    // The task itself says it runs (its child's output reaches the worker's): only then is a child
+    // sure to exist and to hold it. The worker's own children also include its reaper (a shell).
+    await waitFor("the worker's child to start the endless task", () => w.log().includes(ENDLESS_STARTED), 30_000);
+    const [child, ...others] = taskChildren(w.pid);
     expect(child, "the worker's task child").toBeDefined();
+    expect(others).toEqual([]);
     await p.terminate();
     expect(await forever).toBeInstanceOf(PoolTerminatedError);
     await waitFor(`the task's child ${child} to end`, () => isGone(child!), 30_000);
@@ -108,7 +127,7 @@ describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
     expect(await next.apply((x: number) => [x * 2, process.pid], [21])).toEqual([42, expect.any(Number)]);
     expect(w.child.exitCode).toBeNull();
     expect(next.stats().workers.map((row) => row.id)).toEqual([expect.stringMatching(new RegExp(`:${w.pid}$`))]);
-    expect(children()).not.toContain(child);
+    expect(taskChildren(w.pid)).not.toContain(child);
     // The cancelled task failed for good: it is not waiting to run again.
     const { Queue } = await import("bullmq");
     const inspect = new Queue(queue, { connection: { host: "127.0.0.1", port: setup.redis.port } });
@@ -116,6 +135,46 @@ describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
       expect(await inspect.getJobCounts("waiting", "active", "delayed", "failed")).toEqual({ waiting: 0, active: 0, delayed: 0, failed: 1 });
     } finally {
       await inspect.close();
+    }
+  });
+
+  it("terminate() while a worker is still starting the task (writing its start record): the task never starts, fails for good, and the worker lives on", async () => {
+    const queue = freshQueue("cancel-start");
+    // The worker's connection that writes the task's start record waits on it here, so the cancel
+    // surely arrives before the task has reached a child.
+    const relay = await holdingRelay(setup.redis.port, START_LOG_PREFIX);
+    const { Queue } = await import("bullmq");
+    const inspect = new Queue(queue, { connection: { host: "127.0.0.1", port: setup.redis.port } });
+    let w: RunningWorker | undefined;
+    try {
+      w = await worker(queue, { redisUrl: relay.url });
+      const p = pool(queue);
+      const forever = p.apply(endless, []).catch((e: unknown) => e);
+      await relay.held;
+      const [idle] = taskChildren(w.pid);
+      await p.terminate();
+      expect(await forever).toBeInstanceOf(PoolTerminatedError);
+      // The cancel has done what it does before the worker goes on: refused the task, or (as it
+      // once did) killed the slot's idle child and seen it exit, which then let the task start in a
+      // fresh child and run for ever.
+      await waitFor(
+        "the worker to act on the terminate()",
+        () => w.log().includes("it will not start") || (idle !== undefined && !existsSync(`/proc/${idle}`)),
+        30_000,
+      );
+      relay.release();
+      await expect.poll(() => inspect.getJobCounts("waiting", "active", "delayed", "failed"), { timeout: 30_000 }).toEqual({ waiting: 0, active: 0, delayed: 0, failed: 1 });
+      expect(w.log()).toContain("it will not start");
+      expect(w.log()).not.toContain(ENDLESS_STARTED);
+      // The worker lives on and runs the next pool's task.
+      expect(await pool(queue).apply((x: number) => x * 2, [21])).toBe(42);
+      expect(w.child.exitCode).toBeNull();
+    } finally {
+      await inspect.close();
+      relay.release();
+      // The worker reaches Redis through the relay: it leaves first.
+      await w?.stop();
+      await relay.close();
     }
   });
 
