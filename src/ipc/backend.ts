@@ -33,8 +33,8 @@ export interface QueueBackend {
   join(): Promise<void>;
   poll(timeout: number | undefined): Promise<boolean>;
   closeWriter(): void;
-  /** This process holds a pipe's writing end: when it ends, the reader sees the pipe's end. */
-  holdWriter(): void;
+  /** This process holds a pipe's writing end (sent with `token`): when it ends, the reader sees the pipe's end. */
+  holdWriter(token: number | undefined): void;
   snapshot(): Promise<QueueSnapshot>;
   /** The state sent in a handle (starts the owner's socket if needed). */
   state(): BackendState;
@@ -106,8 +106,14 @@ export class LocalBackend implements QueueBackend {
     this.store.closeWriter();
   }
 
-  holdWriter(): void {
-    // The end is in its owner's process, which outlives the pipe's items anyway.
+  holdWriter(token: number | undefined): void {
+    // The end came home, to the process that outlives the pipe's items anyway: it holds nothing.
+    this.store.returnWriter(token);
+  }
+
+  /** The writing end leaves for another process: held until that process attaches it. */
+  lendWriter(): number {
+    return this.store.lendWriter();
   }
 
   async snapshot(): Promise<QueueSnapshot> {
@@ -182,8 +188,10 @@ export class RemoteBackend implements QueueBackend {
     void this.#link.send(Op.WriterClosed, this.#state.id, 0).catch(() => {});
   }
 
-  holdWriter(): void {
-    void this.#link.send(Op.Attach, this.#state.id, 1).catch(() => {});
+  holdWriter(token: number | undefined): void {
+    let payload: Buffer | undefined;
+    if (token !== undefined) (payload = Buffer.allocUnsafe(8)).writeDoubleLE(token, 0);
+    void this.#link.send(Op.Attach, this.#state.id, 1, payload).catch(() => {});
   }
 
   async snapshot(): Promise<QueueSnapshot> {

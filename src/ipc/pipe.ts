@@ -29,7 +29,12 @@ export class Connection<T = unknown> {
   constructor(out: QueueBackend | undefined, inbound: QueueBackend | undefined) {
     this.#out = out;
     this.#in = inbound;
-    makeHandleable(this, () => ({ kind: PIPE_HANDLE, module: __filename, state: { out: out?.state(), in: inbound?.state() } }));
+    // A writing end sent from the owner counts as held from the moment it is sent (see Store.lendWriter).
+    makeHandleable(this, () => ({
+      kind: PIPE_HANDLE,
+      module: __filename,
+      state: { out: out?.state(), in: inbound?.state(), token: out instanceof LocalBackend ? out.lendWriter() : undefined },
+    }));
   }
 
   get readable(): boolean {
@@ -91,8 +96,8 @@ export class Connection<T = unknown> {
   }
 
   /** This end arrived in another process: it now holds the writing side (see the top of this file). */
-  [HOLD_WRITER](): void {
-    this.#out?.holdWriter();
+  [HOLD_WRITER](token: number | undefined): void {
+    this.#out?.holdWriter(token);
   }
 
   [util.inspect.custom](): string {
@@ -115,8 +120,8 @@ export function Pipe<T = unknown>(duplex = true): [Connection<T>, Connection<T>]
 }
 
 registerHandleKind(PIPE_HANDLE, (state) => {
-  const { out, in: inbound } = state as { out?: BackendState; in?: BackendState };
+  const { out, in: inbound, token } = state as { out?: BackendState; in?: BackendState; token?: number };
   const connection = new Connection(out && backendFor(out), inbound && backendFor(inbound));
-  connection[HOLD_WRITER]();
+  connection[HOLD_WRITER](token);
   return connection;
 });

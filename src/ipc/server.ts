@@ -164,7 +164,7 @@ function handle(peer: Peer, frame: Frame): void {
     case Op.Attach:
       if (frame.number === 1) {
         peer.writes.add(store);
-        store.holdWriter(peer);
+        store.holdWriter(peer, frame.payload.length >= 8 ? frame.payload.readDoubleLE(0) : undefined);
       }
       return;
     case Op.Size:

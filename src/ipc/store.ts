@@ -110,8 +110,11 @@ export class Store {
   #inFlight = 0;
   #writerClosed = false;
   #endReason = "";
-  /** Connections holding a pipe's writing end (see holdWriter). */
+  /** Connections holding a pipe's writing end (see holdWriter), and ends sent and not yet attached. */
   #writers = new Set<object>();
+  /** Writing ends sent to another process, by token, until that process attaches them. */
+  #lent = new Map<number, object>();
+  #nextToken = 0;
   #events: FlowEvent[] = [];
   #dropped = 0;
   #puts = 0;
@@ -272,8 +275,30 @@ export class Store {
    * A connection holds a pipe's writing end: when every connection that held it has closed (their
    * processes ended), the pipe's reader sees its end, as if the writer had called close().
    */
-  holdWriter(holder: object): void {
+  holdWriter(holder: object, token?: number): void {
     this.#writers.add(holder);
+    this.returnWriter(token);
+  }
+
+  /**
+   * The writing end is being sent to another process: it counts as held from now on, so that a
+   * holder that ends before this one has attached it does not end the pipe. Returns the token its
+   * Attach brings back.
+   */
+  lendWriter(): number {
+    const token = ++this.#nextToken;
+    const holder = {};
+    this.#lent.set(token, holder);
+    this.#writers.add(holder);
+    return token;
+  }
+
+  /** A lent end arrived (its holder, if any, was counted first). */
+  returnWriter(token: number | undefined): void {
+    const holder = token === undefined ? undefined : this.#lent.get(token);
+    if (!holder) return;
+    this.#lent.delete(token!);
+    this.#writers.delete(holder);
   }
 
   dropWriter(holder: object, pid: number): void {

@@ -33,7 +33,7 @@ export const enum Op {
   WriterClosed = 9,
   /** Ask for the owner's picture data (answered by Ok with a JSON payload). */
   Snapshot = 10,
-  /** A proxy for this queue exists in the sender's process; number 1: it is the writing end of a pipe. */
+  /** A proxy for this queue exists in the sender's process; number 1: it is the writing end of a pipe (payload: the f64 token it was sent with, if any). */
   Attach = 11,
   /** A get() waits with nothing buffered: send items, up to `number` not yet returned by a get (0: no get() waits any more). */
   Want = 12,

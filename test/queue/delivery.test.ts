@@ -135,6 +135,40 @@ describe("delivery between processes", () => {
     await gaveUp.join();
   }, 60_000);
 
+  it("a pipe end sent to two children shows no EOF when the first ends before the second has it", async () => {
+    const [here, there] = Pipe<string>();
+    const go = new Queue<string>();
+    // Spawned in the same tick; the first ends at once, the second sends only once the parent says so.
+    const first = spawn(async (_conn: Conn<string>) => {}, [there], quiet);
+    const second = spawn(async (conn: Conn<string>, go: Q<string>) => {
+      await go.get();
+      await conn.send("from the second");
+    }, [there, go], quiet);
+    await first.join();
+    await go.put("go");
+    expect(await here.recv()).toBe("from the second");
+    await second.join();
+    const error = await here.recv().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EOFError);
+    expect((error as Error).message).toContain(`(pid ${second.pid}) ended`);
+  }, 60_000);
+
+  it("a pipe end put in a queue item counts as held until the child that gets it has it, after its first holder ended", async () => {
+    const [here, there] = Pipe<string>();
+    const carrier = new Queue<Conn<string>>();
+    await carrier.put(there);
+    const first = spawn(async (_conn: Conn<string>) => {}, [there], quiet);
+    await first.join();
+    // Only now does the second child get the end, from the item.
+    const second = spawn(async (carrier: Q<Conn<string>>) => {
+      const conn = await carrier.get();
+      await conn.send("from the item");
+    }, [carrier], quiet);
+    expect(await here.recv()).toBe("from the item");
+    await second.join();
+    await expect(here.recv()).rejects.toBeInstanceOf(EOFError);
+  }, 60_000);
+
   it("a consumer that stops getting gives back what it was sent ahead when another consumer waits", async () => {
     const q = new Queue<number>();
     const idle = spawn(async (q: Q<number>) => {
