@@ -242,11 +242,24 @@ export class RedisQueue<T = unknown> {
 
   /** Put an item; with maxsize, waits for room (block, timeout in seconds), else rejects with Full. */
   async put(item: T, options?: BlockingOptions): Promise<void> {
-    return this.#put("put", item, waitOf(`${this.kind}.put()`, options));
+    return this.#closedAware("put", this.#put("put", item, waitOf(`${this.kind}.put()`, options)));
   }
 
   putNowait(item: T): Promise<void> {
-    return this.#put("putNowait", item, 0);
+    return this.#closedAware("putNowait", this.#put("putNowait", item, 0));
+  }
+
+  /**
+   * A command cut short by close() (a get waiting in BLMOVE, a put waiting for room) fails with
+   * the client's own "Connection is closed."; the caller is told what happened instead.
+   */
+  async #closedAware<R>(method: string, work: Promise<R>): Promise<R> {
+    try {
+      return await work;
+    } catch (error) {
+      if (this.#closed && !(error instanceof Empty || error instanceof Full || error instanceof TypeError)) throw this.#closedError(method);
+      throw error;
+    }
   }
 
   async #put(method: string, item: T, seconds: number | undefined): Promise<void> {
@@ -289,7 +302,7 @@ export class RedisQueue<T = unknown> {
 
   #take(method: string, seconds: number | undefined): Promise<T> {
     // One blocking connection per queue object: its gets take turns.
-    const next = this.#getChain.then(() => this.#get(method, seconds));
+    const next = this.#getChain.then(() => this.#closedAware(method, this.#get(method, seconds)));
     this.#getChain = next.catch(() => {});
     return next;
   }

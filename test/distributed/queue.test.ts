@@ -2,6 +2,7 @@
  * `new Queue({ redis, name })` and `new JoinableQueue({ redis, name })`, with producers and
  * consumers in different processes: local children (spawn) and a remote worker's task.
  */
+import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { Empty, Full, JoinableQueue, Queue, RedisJoinableQueue, RedisQueue, spawn } from "../../dist/src/index.js";
 import { waitFor } from "../support/processes";
@@ -31,6 +32,26 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
       expect((late as Error).message).toMatch(/Queue\.get\(\): no item arrived in queue "fifo-.*" within 0\.05 s/);
     } finally {
       await q.destroy();
+    }
+  });
+
+  it("close() while a get() waits in Redis: the get rejects saying the queue was closed here, not with the client's own error", async () => {
+    const name = freshQueue("close-get");
+    const q = new Queue<number>({ redis: setup.redis.url, name });
+    const inspect = new Redis(setup.redis.port, "127.0.0.1");
+    try {
+      const waiting = q.get().catch((e: unknown) => e);
+      const blocked = async (): Promise<boolean> =>
+        String(await inspect.client("LIST"))
+          .split("\n")
+          .some((line) => line.includes(" flags=b ") && line.includes("cmd=blmove"));
+      await waitFor("the get to wait in Redis (BLMOVE)", blocked, 30_000);
+      await q.close();
+      const error = await waiting;
+      expect(error).toBeInstanceOf(Error);
+      expect((error as Error).message).toMatch(new RegExp(`^Queue\\.get\\(\\): queue "${name}" was closed in this process \\(pid ${process.pid}\\) by close\\(\\)`));
+    } finally {
+      inspect.disconnect();
     }
   });
 
