@@ -55,6 +55,8 @@ const RECOVER_EVERY_MS = 1000;
 const MAX_BLOCK_S = 2;
 /** A Queue acknowledges the items that arrived within this many milliseconds in one command. */
 const ACK_EVERY_MS = 20;
+/** After a failed acknowledgement (Redis refused it), try again this much later. */
+const ACK_RETRY_MS = 250;
 
 /**
  * Acknowledgements still waiting for their timer when the process exits (a child's target returned
@@ -342,8 +344,13 @@ export class RedisQueue<T = unknown> {
    */
   protected delivered(_client: Redis, _raw: string): void {
     this.#arrived++;
+    this.#armAcknowledge(ACK_EVERY_MS);
+  }
+
+  /** Acknowledge what arrived in `ms`, or at this process's exit if that comes first. */
+  #armAcknowledge(ms: number): void {
     if (this.#ackTimer) return;
-    this.#ackTimer = setTimeout(this.#ackNow, ACK_EVERY_MS).unref();
+    this.#ackTimer = setTimeout(this.#ackNow, ms).unref();
     acknowledgeAtExit(this.#ackNow);
   }
 
@@ -361,7 +368,9 @@ export class RedisQueue<T = unknown> {
     try {
       await this.#client.ltrim(this.processingKey, 0, -(count + 1));
     } catch {
-      this.#arrived += count; // not dropped: the next acknowledgement (or close) tries again
+      // Not dropped: tried again later, or at exit (a closing queue tries once more in close()).
+      this.#arrived += count;
+      if (!this.#closed) this.#armAcknowledge(ACK_RETRY_MS);
     }
   }
 

@@ -55,6 +55,29 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
     }
   });
 
+  it("an acknowledgement Redis refused is sent again: the item taken does not stay unacknowledged (it would be delivered twice)", async () => {
+    const name = freshQueue("ack-retry");
+    const q = new Queue<string>({ redis: setup.redis.url, name });
+    const admin = new Redis(setup.redis.port, "127.0.0.1");
+    try {
+      await q.put("x");
+      // Redis refuses LTRIM, the command that acknowledges, until it is allowed again.
+      await admin.acl("LOG", "RESET");
+      await admin.acl("SETUSER", "default", "-ltrim");
+      expect(await q.get()).toBe("x");
+      const [processing] = await admin.keys(`forklab:queue:${name}:processing:*`);
+      expect(processing, "the consumer's processing list").toBeDefined();
+      await waitFor("Redis to refuse the acknowledgement", async () => JSON.stringify(await admin.acl("LOG")).includes("ltrim"), 30_000);
+      expect(await admin.llen(processing!)).toBe(1);
+      await admin.acl("SETUSER", "default", "+ltrim");
+      await waitFor("the acknowledgement to be sent again", async () => (await admin.llen(processing!)) === 0, 30_000);
+    } finally {
+      await admin.acl("SETUSER", "default", "+ltrim");
+      admin.disconnect();
+      await q.destroy();
+    }
+  });
+
   it("bad options fail at once with a TypeError naming the option; the local forms still make local queues", () => {
     expect(() => new Queue({ redis: "http://127.0.0.1:1", name: "q" })).toThrow(/redis .* has the scheme "http:"/);
     expect(() => new Queue({ redis: setup.redis.url, name: "has space" })).toThrow(/new Queue\(\{ redis \}\): option name must be/);
