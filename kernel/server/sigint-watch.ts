@@ -20,12 +20,18 @@ interface SigintWatchdog {
 }
 
 function nodeWatchdog(): SigintWatchdog | undefined {
+  // process.binding is deprecated (DEP0111): its warning is emitted on a later tick, out of reach
+  // of this try, and under --throw-deprecation it is thrown there. Warnings are off for the call.
+  const noDeprecation = process.noDeprecation;
+  process.noDeprecation = true;
   try {
     const contextify = (process as unknown as { binding(name: string): Partial<SigintWatchdog> }).binding("contextify");
     if (typeof contextify.startSigintWatchdog !== "function" || typeof contextify.stopSigintWatchdog !== "function") return undefined;
     return contextify as SigintWatchdog;
   } catch {
     return undefined;
+  } finally {
+    process.noDeprecation = noDeprecation;
   }
 }
 

@@ -51,8 +51,11 @@ export class KernelSession {
     });
   }
 
-  /** Install the kernelspec into a temporary prefix and start a kernel from it, in a fresh folder. */
-  static async start(): Promise<KernelSession> {
+  /**
+   * Install the kernelspec into a temporary prefix and start a kernel from it, in a fresh folder;
+   * `env` is added to the environment the client and so the kernel run in.
+   */
+  static async start({ env = {} }: { env?: NodeJS.ProcessEnv } = {}): Promise<KernelSession> {
     const work = mkdtempSync(path.join(tmpdir(), "forklab-session-"));
     const root = packageRoot();
     const install = spawnSync(process.execPath, [path.join(root, "bin", "forklab.js"), "install", "--prefix", path.join(work, "prefix")], { encoding: "utf8" });
@@ -60,7 +63,7 @@ export class KernelSession {
     const cwd = path.join(work, "cwd");
     spawnSync("mkdir", [cwd]);
     const driver = spawn(findJupyterPython()!, [path.join(__dirname, "driver.py")], {
-      env: { ...process.env, JUPYTER_PATH: path.join(work, "prefix", "share", "jupyter") },
+      env: { ...process.env, ...env, JUPYTER_PATH: path.join(work, "prefix", "share", "jupyter") },
       stdio: ["pipe", "pipe", "pipe"],
     });
     const session = new KernelSession(driver, work);
