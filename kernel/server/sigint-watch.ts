@@ -38,9 +38,6 @@ function nodeWatchdog(): SigintWatchdog | undefined {
 // Windows interrupts a kernel by message, not SIGINT (see kernelspec.ts): nothing to record there.
 const watchdog = process.platform === "win32" ? undefined : nodeWatchdog();
 
-/** Whether this Node can record a SIGINT during synchronous work (see the module's comment). */
-export const CAN_WATCH_SIGINT = watchdog !== undefined;
-
 export interface SigintWatch {
   /** Stops recording (once; later calls return the same answer): whether a SIGINT arrived. */
   stop(): boolean;
