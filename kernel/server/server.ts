@@ -37,10 +37,14 @@ class KernelExit extends Error {
   }
 }
 
-/** A shell request waiting its turn; `aborted` once a cell before it failed (stop_on_error). */
+/**
+ * A shell request waiting its turn; `aborted` once a cell before it failed (stop_on_error);
+ * `unreadable`, why it could not be read, for a request answered with an error in its turn.
+ */
 interface Pending {
   message: Message;
   aborted: boolean;
+  unreadable?: string;
 }
 
 /** How long shutdown waits for the library's cleanup; under jupyter_client's 5 s before SIGKILL. */
@@ -174,7 +178,8 @@ export class KernelServer {
   /**
    * A message that cannot be read is logged and dropped; the kernel serves on. A request whose
    * header could be read (and whose signature holds) is answered with an error reply instead, so
-   * that its sender does not wait for a reply that never comes.
+   * that its sender does not wait for a reply that never comes: a shell request in its turn, a
+   * control request at once, each between busy and idle like any other.
    */
   async #handleFrames(frames: Buffer[], handle: (message: Message) => void | Promise<void>, channel: "shell" | "control" | "stdin"): Promise<void> {
     let message: Message;
@@ -185,14 +190,14 @@ export class KernelServer {
       const request = error.request;
       if (request && channel !== "stdin" && request.header.msg_type.endsWith("_request")) {
         log(`answered a malformed message with an error: ${error.message}`);
-        const count = request.header.msg_type === "execute_request" ? { execution_count: this.#executionCount } : {};
-        this.#reply(channel, { ...request, parent_header: {}, metadata: {}, content: {}, buffers: [] }, request.header.msg_type.replace(/_request$/, "_reply"), {
-          status: "error",
-          ...count,
-          ename: "MalformedMessage",
-          evalue: `${error.message}; the request was not run: send each frame as a JSON object`,
-          traceback: [],
-        });
+        const message: Message = { ...request, parent_header: {}, metadata: {}, content: {}, buffers: [] };
+        if (channel === "shell") {
+          this.#enqueue(message, error.message);
+        } else {
+          this.#publishStatus("busy", message);
+          this.#replyUnreadable(channel, message, error.message);
+          this.#publishStatus("idle", message);
+        }
       } else {
         log(`dropped a message: ${error.message}`);
       }
@@ -203,6 +208,18 @@ export class KernelServer {
     } catch (error) {
       log(`failed to handle ${message.header.msg_type}: ${(error as Error).stack ?? String(error)}`);
     }
+  }
+
+  #replyUnreadable(channel: "shell" | "control", request: Message, why: string): void {
+    const type = request.header.msg_type;
+    const count = type === "execute_request" ? { execution_count: this.#executionCount } : {};
+    this.#reply(channel, request, type.replace(/_request$/, "_reply"), {
+      status: "error",
+      ...count,
+      ename: "MalformedMessage",
+      evalue: `${why}; the request was not run: send each frame as a JSON object`,
+      traceback: [],
+    });
   }
 
   /** Answer `request` on its channel; returns the new message's id. */
@@ -267,8 +284,8 @@ export class KernelServer {
 
   // --- shell -----------------------------------------------------------------------------------
 
-  #enqueue(message: Message): void {
-    this.#queue.push({ message, aborted: false });
+  #enqueue(message: Message, unreadable?: string): void {
+    this.#queue.push({ message, aborted: false, unreadable });
     this.#wakeShellLoop?.();
   }
 
@@ -289,11 +306,15 @@ export class KernelServer {
     }
   }
 
-  async #handleShell({ message, aborted }: Pending): Promise<void> {
+  async #handleShell({ message, aborted, unreadable }: Pending): Promise<void> {
     const type = message.header.msg_type;
     const content = message.content;
     this.#publishStatus("busy", message);
     try {
+      if (unreadable !== undefined) {
+        this.#replyUnreadable("shell", message, unreadable);
+        return;
+      }
       const problem = contentProblem(type, content);
       if (problem !== undefined) {
         const count = type === "execute_request" ? { execution_count: this.#executionCount } : {};

@@ -54,6 +54,9 @@ describe.skipIf(!jupyterAvailable("the malformed message tests"))("messages the 
       expect(reply.msg_type).toBe(msgType.replace("_request", "_reply"));
       expect(reply.content).toMatchObject({ status: "error", ename: "MalformedMessage" });
       expect(reply.content.evalue).toMatch(new RegExp(`^${msgType} ${id}: content frame is not JSON \\(.*\\); the request was not run`));
+      // As for any request, busy and then idle on IOPub, parented to it: a client waits for idle.
+      const statuses = (await kernel.outputsOf(id)).filter((m) => m.msg_type === "status").map((m) => m.content.execution_state);
+      expect(statuses).toEqual(["busy", "idle"]);
       await servesOn(channel);
     });
   });
