@@ -205,10 +205,13 @@ export class CellExecutor {
 /** Thrown by the converter out of tslab's execute, so that the cell's script never runs. */
 const INTERRUPTED_WHILE_TYPE_CHECKED = Symbol("interrupted while type-checked");
 
+/** The ename of every interrupted cell's error, whatever stopped it and wherever. */
+export const INTERRUPTED = "Interrupted";
+
 const INTERRUPTED_BEFORE_RUN: ErrorContent = {
-  ename: "KeyboardInterrupt",
+  ename: INTERRUPTED,
   evalue: "before any of its code ran",
-  traceback: ["KeyboardInterrupt: the cell was interrupted before any of its code ran"],
+  traceback: [`${INTERRUPTED}: the cell was interrupted before any of its code ran`],
 };
 
 interface TslabConverter {

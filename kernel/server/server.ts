@@ -6,7 +6,7 @@
  * synchronous code holds this thread, so the control thread interrupts it by signal first.
  */
 import type * as zmq from "zeromq";
-import { CellExecutor, type CellOutcome } from "./cell-executor";
+import { CellExecutor, INTERRUPTED, type CellOutcome } from "./cell-executor";
 import { RAISES_SIGINT } from "../control/control-thread";
 import { History } from "./history";
 import { log } from "../log";
@@ -432,7 +432,7 @@ export class KernelServer {
       this.#sockets.control.setCellRunning(false);
     }
     if (outcome.status === "error" && this.#interrupted) {
-      outcome.error = { ...outcome.error, ename: "Interrupted", evalue: `the cell was interrupted (${outcome.error.evalue})` };
+      outcome.error = { ...outcome.error, ename: INTERRUPTED, evalue: `the cell was interrupted (${outcome.error.evalue})` };
     }
 
     const userExpressions = this.#userExpressions(request.user_expressions);
