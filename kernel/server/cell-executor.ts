@@ -137,6 +137,8 @@ export class CellExecutor {
     } finally {
       // A cell tslab runs no script for (a module, a cell with errors) is never stopped before one.
       typeCheck.stop();
+      // Nor kept: its interrupt signal belongs to a cell that has ended.
+      if (this.#cell?.typeCheck === typeCheck) this.#cell = undefined;
       this.#scriptName = undefined;
       // A cell that type-checked has run, to its end or not: what it declared stays declared.
       this.#declarations.commit();
