@@ -34,7 +34,7 @@ export interface RunMessage { t: "run"; id: number; target: TargetSpec | number;
 /**
  * Parent -> pool worker: a batch of tasks for target `fid` (defined earlier by `def`), run one
  * after the other: `fn(...item)` when `star`, else `fn(item)` (Python's `mapstar`/`starmapstar`).
- * Several batches of one tick for the same target travel as one message (`packBatches`): `ids`
+ * Several batches of one tick for the same target travel as one message (`packTasks`): `ids`
  * lists them (`id` is the first), `ends[k]` is where batch k's items end (omitted: one item each).
  */
 export interface TasksMessage { t: "tasks"; id: number; fid: number; items: unknown[]; star: boolean; h?: 1; ids?: number[]; ends?: number[] }
