@@ -332,7 +332,7 @@ export class RedisQueue<T = unknown> {
         seconds === 0 ? `${this.kind}.${method}(): queue "${this.name}" is empty` : `${this.kind}.${method}(): no item arrived in queue "${this.name}" within ${seconds} s`,
       );
     }
-    this.delivered(client, raw);
+    this.delivered(raw);
     return decodeValue(raw) as T;
   }
 
@@ -342,7 +342,7 @@ export class RedisQueue<T = unknown> {
    * loop of gets would pay for each item. If this process dies first, they are delivered again
    * (at least once).
    */
-  protected delivered(_client: Redis, _raw: string): void {
+  protected delivered(_raw: string): void {
     this.#arrived++;
     this.#armAcknowledge(ACK_EVERY_MS);
   }
@@ -438,7 +438,7 @@ export class RedisJoinableQueue<T = unknown> extends RedisQueue<T> {
     return true;
   }
 
-  protected override delivered(_client: Redis, raw: string): void {
+  protected override delivered(raw: string): void {
     this.taken.push(raw);
   }
 
@@ -485,8 +485,3 @@ registerHandleKind(REDIS_QUEUE_HANDLE, (state) => {
   const { options, kind } = state as { options: RedisQueueOptions; kind: Kind };
   return kind === "JoinableQueue" ? new RedisJoinableQueue(options) : new RedisQueue(options);
 });
-
-/** Whether a queue constructor's argument asks for a queue on Redis. */
-export function wantsRedis(arg: unknown): arg is RedisQueueOptions {
-  return typeof arg === "object" && arg !== null && "redis" in arg;
-}
