@@ -182,6 +182,9 @@ describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
     const queue = freshQueue("uncloneable");
     const p = pool(queue); // no worker: nothing may reach Redis
     expect(() => p.applyAsync((o: { f: () => void }) => o, [{ f: () => {} }])).toThrow(/^args\[0\]\.f is a function: it cannot be sent to a worker/);
+    // In a map, the item that cannot cross is named by its place in the iterable, past the first chunk.
+    await expect(p.map((o: unknown) => o, [1, 2, { f: () => {} }], 2)).rejects.toThrow(/^iterable\[2\]\.f is a function: it cannot be sent to a worker/);
+    await expect(p.starmap((a: number, b: unknown) => a, [[1, 2], [3, () => {}]], 1)).rejects.toThrow(/^iterable\[1\]\[1\] is a function: it cannot be sent to a worker/);
     const { Queue } = await import("../../dist/src/index.js");
     const q = new Queue<number>({ redis: setup.redis.url, name: freshQueue("not-sent") });
     try {

@@ -147,24 +147,30 @@ function toRemoteTarget(target: unknown): RemoteTarget {
   throw optionError("Pool task", "target", 'a function or { module: "./tasks.ts", export: "name" } (resolved under each worker\'s --root)', target);
 }
 
+/** How a submission's calls are named in errors: apply's `args`; a map's item `iterable[i]` (a starmap's item is its arguments). */
+type CallNames = "apply" | "map" | "starmap";
+
 /**
- * The calls' arguments as they travel to a worker; a value that cannot cross is named by its path.
+ * The calls' arguments as they travel to a worker; a value that cannot cross is named by its path,
+ * and in a map by its item (`first` is the index of this chunk's first call in the iterable).
  * A queue crosses to a local child as itself, but a worker on another host opens it by name.
  */
-function encodeArgs(argsList: unknown[][]): string {
+function encodeArgs(argsList: unknown[][], names: CallNames, first: number): string {
   try {
     return encodeValue(argsList);
   } catch (error) {
-    for (const args of argsList) {
+    for (const [j, args] of argsList.entries()) {
+      const item = `iterable[${first + j}]`;
+      const argPath = (index: number): string => (names === "apply" ? `args[${index}]` : names === "starmap" ? `${item}[${index}]` : item);
       const index = args.findIndex((arg) => arg instanceof RedisQueue);
       if (index >= 0) {
         const queue = args[index] as RedisQueue;
         throw new TypeError(
-          `args[${index}] is the queue "${queue.name}" on Redis: a task on a remote worker opens it by name. ` +
+          `${argPath(index)} is the queue "${queue.name}" on Redis: a task on a remote worker opens it by name. ` +
             `Pass queue.options ({ redis, name: ${JSON.stringify(queue.name)} }) and call new Queue(options) in the task`,
         );
       }
-      const found = findUncloneable(args, "args");
+      const found = names === "map" ? findUncloneable(args[0], item) : findUncloneable(args, names === "apply" ? "args" : item);
       if (found) throw new TypeError(uncloneableMessage(found, "to a worker"), { cause: error });
     }
     throw error;
@@ -394,10 +400,15 @@ export class DistributedPool {
   }
 
   /** Add chunks of calls as jobs; one promise of results per chunk, in order. */
-  #submit(target: RemoteTarget, chunkList: unknown[][][], label: string): Promise<unknown[]>[] {
+  #submit(target: RemoteTarget, chunkList: unknown[][][], label: string, names: CallNames): Promise<unknown[]>[] {
     // Encoded first, so that an argument that cannot cross fails in the caller's stack, at once,
     // and leaves nothing pending.
-    const encoded = chunkList.map((argsList) => encodeArgs(argsList));
+    let first = 0;
+    const encoded = chunkList.map((argsList) => {
+      const text = encodeArgs(argsList, names, first);
+      first += argsList.length;
+      return text;
+    });
     const entries = chunkList.map((argsList, i) => {
       const jobId = `${this.#id}-${++this.#seq}`;
       let pending!: Pending;
@@ -453,7 +464,7 @@ export class DistributedPool {
     this.#checkRunning("applyAsync()");
     if (!Array.isArray(args)) throw optionError("pool.applyAsync()", "args", "an array of arguments", args);
     const remote = toRemoteTarget(target);
-    const [promise] = this.#submit(remote, [[args]], jobName(remote));
+    const [promise] = this.#submit(remote, [[args]], jobName(remote), "apply");
     return new AsyncResult(promise!.then((values) => values[0] as Awaited<R>), options.callback, options.errorCallback);
   }
 
@@ -482,7 +493,7 @@ export class DistributedPool {
     const remote = toRemoteTarget(target);
     const argsList = this.#argsOf(where, iterable, star);
     const size = defaultOne && chunksize === undefined ? 1 : this.#checkChunksize(where, chunksize, argsList.length);
-    return this.#submit(remote, chunks(argsList, size), `${where.replace(/^pool\.|\(\)$/g, "")}(${jobName(remote)})`);
+    return this.#submit(remote, chunks(argsList, size), `${where.replace(/^pool\.|\(\)$/g, "")}(${jobName(remote)})`, star ? "starmap" : "map");
   }
 
   /** Python's `map`: the results in order; the first failure rejects. */
