@@ -151,6 +151,32 @@ describe("Pool: results", () => {
     expect(results).toEqual(["first", "second"]);
   }, 60_000);
 
+  it("a worker that ran tiny tasks does not take a new function's batches into its pipe ahead of the others", async () => {
+    const p = pool(2);
+    // Tiny tasks first: each worker learns that a batch of *that* function takes microseconds.
+    await p.map((x: number) => x, Array.from({ length: 1000 }, (_, i) => i));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "forklab-pool-estimate-"));
+    const started = path.join(dir, "third started");
+    const task = ([file, k]: [string, number]) => {
+      const fs = require("node:fs");
+      if (k === 2) {
+        fs.writeFileSync(file, "");
+        return "third";
+      }
+      if (k === 1) return "second";
+      // The first runs until the third has started: on another worker, unless the third was
+      // queued behind it on this one (the bound only keeps a failing test from hanging).
+      const until = Date.now() + 15_000;
+      while (!fs.existsSync(file)) if (Date.now() > until) return "the third waited behind the first";
+      return "first";
+    };
+    try {
+      expect(await p.map(task, [0, 1, 2].map((k) => [started, k] as [string, number]), 1)).toEqual(["first", "second", "third"]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it("close() makes new submissions fail with a clear error; join() waits for the tasks", async () => {
     const p = pool(2);
     const r = p.applyAsync(async () => 7);

@@ -73,8 +73,13 @@ export interface WorkerSlot {
   readonly inflight: Batch[];
   /** Tasks given to this worker so far (for maxTasksPerChild). */
   tasksGiven: number;
-  /** Typical run time of one batch here, ms (exponential average), once known. */
+  /** Typical run time of one batch here, ms (exponential average), once known, of batches of `estimateFid`. */
   batchMs?: number;
+  /**
+   * The function batchMs was measured on. A batch of another function starts a new estimate: a
+   * worker that ran tiny tasks before must not take a whole map of slow ones into its pipe.
+   */
+  estimateFid?: unknown;
   timer?: LongTimer;
   /** Why the pool ended this worker on purpose. */
   killedFor?: string;
@@ -323,10 +328,11 @@ export class Scheduler {
     for (const pass of [0, 1] as const) {
       for (const slot of this.#workers) {
         if (slot.retiring || slot.blocked || slot.end) continue;
-        const limit = pass === 0 ? 1 : 1 + prefetchFor(slot);
+        const limit = () => (pass === 0 ? 1 : 1 + prefetchFor(slot));
         // Topped up only once half of the prefetch is used: many batches per write, not one per answer.
-        if (pass === 1 && slot.inflight.length > 1 && slot.inflight.length > limit / 2) continue;
-        while (slot.inflight.length < limit && !slot.blocked && this.#allowance(slot) > 0) {
+        if (pass === 1 && slot.inflight.length > 1 && slot.inflight.length > limit() / 2) continue;
+        // The limit is read again after each batch: one of a new function resets the estimate.
+        while (slot.inflight.length < limit() && !slot.blocked && this.#allowance(slot) > 0) {
           const batch = this.#nextBatch();
           if (!batch) return this.#maybeFinish();
           this.#send(slot, batch);
@@ -361,6 +367,10 @@ export class Scheduler {
 
   #send(slot: WorkerSlot, batch: Batch): void {
     batch.worker = slot;
+    if (slot.estimateFid !== batch.spec.fid) {
+      slot.estimateFid = batch.spec.fid;
+      slot.batchMs = undefined;
+    }
     slot.inflight.push(batch);
     slot.tasksGiven += batch.spec.items.length;
     let ok: boolean;
@@ -408,7 +418,7 @@ export class Scheduler {
     slot.timer?.clear();
     slot.timer = undefined;
     const ran = outcome.startedAt !== undefined && outcome.endedAt !== undefined ? outcome.endedAt - outcome.startedAt : undefined;
-    if (ran !== undefined) slot.batchMs = slot.batchMs === undefined ? ran : slot.batchMs * 0.7 + ran * 0.3;
+    if (ran !== undefined && batch.spec.fid === slot.estimateFid) slot.batchMs = slot.batchMs === undefined ? ran : slot.batchMs * 0.7 + ran * 0.3;
     if (!batch.cancelled) {
       this.tasksDone += batch.spec.items.length - outcome.errors.length;
       this.tasksFailed += outcome.errors.length;
