@@ -12,7 +12,7 @@ import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { Process } from "../src/parent/process";
 import { Queue, SimpleQueue } from "../src/ipc/queue";
-import { Pipe, type Connection } from "../src/ipc/pipe";
+import { Pipe } from "../src/ipc/pipe";
 import { median, textTable, type Row } from "./stats";
 
 const ROOT = path.resolve(__dirname, "..", "..");

@@ -1,7 +1,7 @@
 import { discardSpares, prepareSpare } from "./child-handle";
 import { optionError } from "../option-errors";
 import { Process, type ProcessOptions } from "./process";
-import { getStartMethod, identityMark, rewindIdentity, setStartMethodValue, tracked, type StartMethod } from "./registry";
+import { identityMark, rewindIdentity, setStartMethodValue, tracked, type StartMethod } from "./registry";
 import type { ModuleTarget } from "./target";
 
 export { Process, type ProcessInit, type ProcessOptions } from "./process";
