@@ -120,8 +120,10 @@ describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
     expect(others).toEqual([]);
     await p.terminate();
     expect(await forever).toBeInstanceOf(PoolTerminatedError);
+    // The worker says so on its stderr, a pipe this process reads in its own time: wait for the words.
+    const cancelled = new RegExp(`cancelled by its pool's terminate\\(\\); ending its child ${child}`);
+    await waitFor("the worker to say it cancels the task", () => cancelled.test(w.log()), 30_000);
     await waitFor(`the task's child ${child} to end`, () => isGone(child!), 30_000);
-    expect(w.log()).toMatch(new RegExp(`cancelled by its pool's terminate\\(\\); ending its child ${child}`));
     // The worker lives on, with a fresh child, and runs the next pool's task.
     const next = pool(queue);
     expect(await next.apply((x: number) => [x * 2, process.pid], [21])).toEqual([42, expect.any(Number)]);
@@ -164,7 +166,8 @@ describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
       );
       relay.release();
       await expect.poll(() => inspect.getJobCounts("waiting", "active", "delayed", "failed"), { timeout: 30_000 }).toEqual({ waiting: 0, active: 0, delayed: 0, failed: 1 });
-      expect(w.log()).toContain("it will not start");
+      // Its stderr is a pipe this process reads in its own time: wait for the words, not assume them.
+      await waitFor("the worker to say the task will not start", () => w!.log().includes("it will not start"), 30_000);
       expect(w.log()).not.toContain(ENDLESS_STARTED);
       // The worker lives on and runs the next pool's task.
       expect(await pool(queue).apply((x: number) => x * 2, [21])).toBe(42);

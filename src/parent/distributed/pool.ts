@@ -555,9 +555,11 @@ export class DistributedPool {
     try {
       await this.#ready;
       const queue = this.#queue!;
-      await this.#client!.publish(cancelChannel(this.queueName), this.#id).catch(() => 0);
-      // A running task is locked and stays; the worker that runs it ends it.
+      // Remove first, then cancel: a running task is locked, so remove() leaves it, and the worker
+      // that runs it ends it and fails it for good. Cancelling first would let that failure land
+      // before the remove, which would then delete the failed task's record.
       await Promise.all(ids.map((id) => queue.remove(id).catch(() => 0)));
+      await this.#client!.publish(cancelChannel(this.queueName), this.#id).catch(() => 0);
     } catch {
       // Redis was never reached: nothing was added.
     }
