@@ -5,6 +5,9 @@
  * `forklab worker` (on any host).
  */
 import { Redis, type RedisOptions } from "ioredis";
+import { RedisConnectionError } from "./errors";
+
+export { RedisConnectionError };
 
 /** Redis options that pass through to the client (TLS, username/password, db, ...). */
 export type RedisConnectionOptions = RedisOptions;
@@ -16,18 +19,6 @@ export interface RedisAddress {
   port: number;
   label: string;
   options: RedisOptions;
-}
-
-/** Redis could not be reached, or refused us: names the address and what to check. */
-export class RedisConnectionError extends Error {
-  override name = "RedisConnectionError";
-  readonly address: string;
-  readonly code: string | undefined;
-  constructor(message: string, address: string, code: string | undefined, cause: unknown) {
-    super(message, { cause });
-    this.address = address;
-    this.code = code;
-  }
 }
 
 function describeValue(value: unknown): string {

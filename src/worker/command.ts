@@ -4,7 +4,7 @@
  * lets the running tasks finish (a second signal kills them) and leaves Redis.
  */
 import { cpus } from "node:os";
-import { RedisConnectionError } from "../distributed/connection";
+import { RedisConnectionError } from "../distributed/errors";
 import { ForklabWorker, type WorkerOptions } from "./worker";
 
 

@@ -30,6 +30,7 @@ import {
   type TaskStart,
   type WorkerInfo,
 } from "../../distributed/tasks";
+import { DistributedTaskError, PoolTerminatedError, type FailedAttempt } from "../../distributed/errors";
 import { RedisQueue } from "../../distributed/queue";
 import { findUncloneable, uncloneableMessage } from "../../protocol/clone";
 import { fromErrorRecord } from "../../protocol/errors";
@@ -40,6 +41,8 @@ import { optionError } from "../option-errors";
 import { checkFunctionTarget } from "../target-check";
 import { normalizeTimeout, timesOut } from "../timeouts";
 import { AsyncResult, TimeoutError } from "./async-result";
+
+export { DistributedTaskError, PoolTerminatedError, type FailedAttempt };
 
 export interface DistributedPoolOptions {
   /** The Redis URL: "redis://[user:password@]host:port[/db]", or "rediss://" for TLS. */
@@ -64,35 +67,6 @@ export interface RemoteModuleTarget {
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type RemoteTargetLike<A extends unknown[] = any[], R = unknown> = ((...args: A) => R) | RemoteModuleTarget;
-
-/** One failed attempt, as the error reports it. */
-export interface FailedAttempt {
-  attempt: number;
-  /** The worker, "host:pid", or "unknown" for a worker that died before it said. */
-  worker: string;
-  kind: "error" | "crash" | "refused" | "stalled";
-  message: string;
-}
-
-/** A task failed after all its attempts (or was refused): how many times, and where. */
-export class DistributedTaskError extends Error {
-  override name = "DistributedTaskError";
-  readonly jobId: string;
-  /** How many times the task was started. */
-  readonly attempts: number;
-  readonly failures: FailedAttempt[];
-  constructor(message: string, jobId: string, attempts: number, failures: FailedAttempt[], cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
-    this.jobId = jobId;
-    this.attempts = attempts;
-    this.failures = failures;
-  }
-}
-
-/** The pool was terminated while the task was pending. */
-export class PoolTerminatedError extends Error {
-  override name = "PoolTerminatedError";
-}
 
 interface Pending {
   resolve(values: unknown[]): void;

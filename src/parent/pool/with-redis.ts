@@ -3,8 +3,9 @@
  * Redis (a DistributedPool); any other arguments make the local Pool. A subclass whose constructor
  * makes the choice: `new Pool(2)` is the local Pool (an instance of both), and the local Pool's
  * code is not touched. The export below only adds the Redis form to the constructor's type.
+ * The distributed Pool (and with it BullMQ and ioredis) is loaded only when `{ redis }` asks for it.
  */
-import { DistributedPool, type DistributedPoolOptions } from "../distributed/pool";
+import type { DistributedPool, DistributedPoolOptions } from "../distributed/pool";
 import { Pool as LocalPool, type PoolOptions } from "./pool";
 
 function isRedisOptions(value: unknown): value is DistributedPoolOptions {
@@ -13,7 +14,10 @@ function isRedisOptions(value: unknown): value is DistributedPoolOptions {
 
 class PoolOnAnyTransport extends LocalPool {
   constructor(processes?: number | null, options?: PoolOptions) {
-    if (isRedisOptions(processes)) return new DistributedPool(processes) as never;
+    if (isRedisOptions(processes)) {
+      const { DistributedPool: OnRedis } = require("../distributed/pool") as typeof import("../distributed/pool");
+      return new OnRedis(processes) as never;
+    }
     super(processes, options);
   }
 }
