@@ -37,14 +37,15 @@ describe("loading forklab without Redis", () => {
     expect(seen).toEqual({ before: 0, after: 0, checks: [true, true, true, "function", "function", true] });
   });
 
-  it("each Redis entry point loads the client when used; what it throws is the exported error class", async () => {
+  it("each Redis entry point loads the client when used; what it throws is the exported error class; a script's pool prints nothing", async () => {
     const { freePort } = await import("../../kernel/runner/launch");
     const url = `redis://127.0.0.1:${await freePort("127.0.0.1")}`;
-    const { result: seen } = await inFreshNode(`
+    const { result: seen, printed } = await inFreshNode(`
       const counts = [redisModules()];
       const pool = new f.Pool({ redis: ${JSON.stringify(url)}, queue: "nobody" });
       counts.push(redisModules());
       const refused = await pool.ready().catch((e) => e);
+      await pool.apply((n) => n, [1]).catch(() => {});
       await pool.terminate();
       const queue = new f.Queue({ redis: ${JSON.stringify(url)}, name: "nobody" });
       const got = await queue.getNowait().catch((e) => e);
@@ -62,5 +63,7 @@ describe("loading forklab without Redis", () => {
       queue: [true, true],
       joinable: true,
     });
+    // As the local Pool: its live picture is for a notebook, not a script's stdout.
+    expect(printed).toBe("");
   });
 });

@@ -35,6 +35,7 @@ import { RedisQueue } from "../../distributed/queue";
 import { findUncloneable, uncloneableMessage } from "../../protocol/clone";
 import { fromErrorRecord } from "../../protocol/errors";
 import { JUPYTER_DISPLAY, LIVE_DISPLAY_ID } from "../../protocol/kernel-bridge";
+import { isInKernel } from "../../render/display";
 import { LiveDisplay } from "../../render/live";
 import { renderDistributedPool, type DistributedPoolView } from "../../render/distributed-pool";
 import { optionError } from "../option-errors";
@@ -174,6 +175,8 @@ export class DistributedPool {
   #counts = { done: 0, failed: 0, retries: 0, submitted: 0 };
   readonly #idle: (() => void)[] = [];
   readonly #live = new LiveDisplay(() => this[JUPYTER_DISPLAY](), { kind: "forklab-distributed-pool", tickMs: 1000 });
+  /** As the local Pool: the live picture in a notebook; a script prints the pool when it asks (util.inspect). */
+  readonly #inKernel = isInKernel();
   #refresh: NodeJS.Timeout | undefined;
   #stopped: Promise<void> | undefined;
   #reading: Promise<void> | undefined;
@@ -394,7 +397,7 @@ export class DistributedPool {
       return { jobId, promise, data };
     });
     this.#counts.submitted += entries.length;
-    this.#live.show();
+    if (this.#inKernel) this.#live.show();
     this.#startRefresh();
     for (const { jobId, data } of entries) {
       this.#unsent.push({
