@@ -23,6 +23,8 @@ export interface BackendState {
 export interface QueueBackend {
   readonly maxsize: number;
   readonly ownerPid: number;
+  /** put() has copied the item's bytes by the time it returns (it keeps no reference to them). */
+  readonly copiesAtPut: boolean;
   /** Rejects with QueueFailure(Full) when no room came within `timeout` s (undefined: wait forever). */
   put(item: PackedItem, timeout: number | undefined): Promise<void>;
   /** Rejects with QueueFailure(Empty), or (Eof) for a pipe whose writer closed. */
@@ -45,6 +47,8 @@ const myName = () => (globalThis as { [k: symbol]: { proc: { name: string } } | 
 export class LocalBackend implements QueueBackend {
   readonly store: Store;
   readonly ownerPid = process.pid;
+  /** The store keeps the item's bytes as they are. */
+  readonly copiesAtPut = false;
   #id: number | undefined;
 
   /** A new queue's items here; or, with `home`, a queue that came home: its own store, under the id it was sent with. */
@@ -128,6 +132,8 @@ export class LocalBackend implements QueueBackend {
 const wait = (timeout: number | undefined) => (timeout === undefined ? Infinity : timeout);
 
 export class RemoteBackend implements QueueBackend {
+  /** The frame that carries the item is encoded (its bytes copied into the outbox) within put(). */
+  readonly copiesAtPut = true;
   readonly #state: BackendState;
   readonly #link: OwnerLink;
   readonly #consumer: Consumer;

@@ -290,10 +290,9 @@ export class Consumer {
 
   /** The ack goes out (with whatever else waits to go) and is with the OS before the caller has the item. */
   #handOut(item: Buffered): Promise<PackedItem> {
-    this.#link.out.add(Op.Ack, this.#queue, 0, item.seq);
     // Written now, not at the end of the tick: the caller is waiting. Usually the OS takes it at
     // once, and the item is handed out without waiting on a write.
-    const written = this.#link.out.flush();
+    const written = this.#link.out.write(Op.Ack, this.#queue, 0, item.seq);
     return written ? written.then(() => item) : Promise.resolve(item);
   }
 }

@@ -36,8 +36,13 @@ function packed(form: Form, bytes = NONE): PackedItem {
   return { bytes, handles: false, form };
 }
 
+/** The bytes of a Uint8Array or Buffer item: a copy, or with `lend` a view of its own memory. */
+function bytesOf(item: Uint8Array, lend: boolean): Buffer {
+  return lend ? Buffer.from(item.buffer, item.byteOffset, item.byteLength) : Buffer.from(item);
+}
+
 /** The item in a form of its own, or undefined when it needs v8.serialize. */
-function packFast(item: unknown): PackedItem | undefined {
+function packFast(item: unknown, lend: boolean): PackedItem | undefined {
   switch (typeof item) {
     case "number": {
       const bytes = Buffer.allocUnsafe(8);
@@ -54,8 +59,8 @@ function packFast(item: unknown): PackedItem | undefined {
     case "object": {
       if (item === null) return packed(Form.Null);
       const proto = Object.getPrototypeOf(item);
-      if (proto === Uint8Array.prototype) return packed(Form.Uint8Array, Buffer.from(item as Uint8Array));
-      if (proto === Buffer.prototype) return packed(Form.Buffer, Buffer.from(item as Buffer));
+      if (proto === Uint8Array.prototype) return packed(Form.Uint8Array, bytesOf(item as Uint8Array, lend));
+      if (proto === Buffer.prototype) return packed(Form.Buffer, bytesOf(item as Buffer, lend));
       return undefined;
     }
     default:
@@ -67,9 +72,12 @@ function packFast(item: unknown): PackedItem | undefined {
  * One serialize for plain data. A queue or pipe inside the item fails that by construction (see
  * handles.ts), and only then is the item walked for handles. Throws a TypeError naming where an
  * uncloneable value sits.
+ *
+ * `lend`: the put copies the bytes before it returns (into its socket's buffer), so the bytes of
+ * a Uint8Array or Buffer item may be its own memory rather than a copy made here first.
  */
-export function packItem(item: unknown, where: string): PackedItem {
-  const fast = packFast(item);
+export function packItem(item: unknown, where: string, lend = false): PackedItem {
+  const fast = packFast(item, lend);
   if (fast) return fast;
   try {
     return { bytes: serialize(item), handles: false, form: Form.V8 };

@@ -55,7 +55,7 @@ export class Connection<T = unknown> {
   async send(value: T): Promise<void> {
     const out = this.#check("send", this.#out, "read-only");
     try {
-      await out.put(packItem(value, "through a Pipe"), undefined);
+      await out.put(packItem(value, "through a Pipe", out.copiesAtPut), undefined);
     } catch (error) {
       if (out instanceof RemoteBackend && out.ownerGone) throw ownerEnded("send", out.ownerPid);
       throw error;

@@ -120,7 +120,7 @@ abstract class QueueBase<T> {
 
   protected putItem(method: string, item: T, timeout: number | undefined): Promise<void> {
     this.check(method);
-    const packed = packItem(item, `through a ${this.kind}`);
+    const packed = packItem(item, `through a ${this.kind}`, this.#backend.copiesAtPut);
     return this.#backend.put(packed, timeout).catch((error: unknown) => {
       if (error instanceof QueueFailure && error.failure === Failure.Full) {
         throw new Full(

@@ -110,6 +110,32 @@ function timeoutOf(frame: Frame): number | undefined {
   return frame.number === Infinity ? undefined : frame.number;
 }
 
+/** Answer a request (false once the peer's connection closed: nobody takes the answer). */
+function ok(peer: Peer, frame: Frame, number = 0, payload?: Buffer): boolean {
+  if (!peer.open) return false;
+  peer.out.add(Op.Ok, frame.queue, frame.request, number, payload);
+  return true;
+}
+
+function fail(peer: Peer, frame: Frame, why: Failure, message: string): boolean {
+  if (!peer.open) return false;
+  peer.out.add(Op.Fail, frame.queue, frame.request, why, Buffer.from(message));
+  return true;
+}
+
+/** A put nobody waits on (an unbounded queue's): accepted, with nothing to answer. */
+const unanswered = () => true;
+const never = () => {};
+
+/**
+ * An item's bytes as the store keeps them: the slice of the read buffer itself when the item is
+ * most of that buffer (the usual one-put read: nothing copied, nothing else kept alive), else a
+ * copy, so that a small item held for long does not keep a large read buffer alive.
+ */
+function keptBytes(bytes: Buffer): Buffer {
+  return bytes.length * 2 >= bytes.buffer.byteLength ? bytes : Buffer.from(bytes);
+}
+
 function handle(peer: Peer, frame: Frame): void {
   if (frame.op === Op.Hello) {
     const hello = JSON.parse(frame.payload.toString("utf8")) as { pid: number; name: string };
@@ -119,35 +145,26 @@ function handle(peer: Peer, frame: Frame): void {
   }
   const store = stores.get(frame.queue);
   const { request, queue } = frame;
-  const out = peer.out;
-  const ok = (number = 0, payload?: Buffer) => (peer.open ? (out.add(Op.Ok, queue, request, number, payload), true) : false);
-  const fail = (why: Failure, message: string) => (peer.open ? (out.add(Op.Fail, queue, request, why, Buffer.from(message)), true) : false);
   if (!store) {
-    if (request !== 0) fail(Failure.Value, `queue #${queue} does not exist in process ${process.pid}`);
+    if (request !== 0) fail(peer, frame, Failure.Value, `queue #${queue} does not exist in process ${process.pid}`);
     return;
   }
   store.meet(peer.pid, peer.name);
   switch (frame.op) {
     case Op.Put: {
-      // Copied out of the read buffer, which the item would otherwise keep alive.
       const item = itemOf(frame);
-      item.bytes = Buffer.from(item.bytes);
-      store.put(
-        item,
-        peer.pid,
-        timeoutOf(frame),
-        () => (request === 0 ? true : ok()),
-        () => void fail(Failure.Full, "full"),
-      );
+      item.bytes = keptBytes(item.bytes);
+      if (request === 0) store.put(item, peer.pid, timeoutOf(frame), unanswered, never);
+      else store.put(item, peer.pid, timeoutOf(frame), () => ok(peer, frame), () => void fail(peer, frame, Failure.Full, "full"));
       return;
     }
     case Op.Want:
       store.want(sinkOf(peer, queue), frame.number);
       return;
     case Op.Get:
-      if (store.sendNow(sinkOf(peer, queue))) ok();
-      else if (store.writerClosed) fail(Failure.Eof, store.endReason);
-      else fail(Failure.Empty, "empty");
+      if (store.sendNow(sinkOf(peer, queue))) ok(peer, frame);
+      else if (store.writerClosed) fail(peer, frame, Failure.Eof, store.endReason);
+      else fail(peer, frame, Failure.Empty, "empty");
       return;
     case Op.Ack: {
       const sink = peer.sinks.get(queue);
@@ -168,25 +185,25 @@ function handle(peer: Peer, frame: Frame): void {
       }
       return;
     case Op.Size:
-      ok(store.qsize, Buffer.from(JSON.stringify({ full: store.full })));
+      ok(peer, frame, store.qsize, Buffer.from(JSON.stringify({ full: store.full })));
       return;
     case Op.TaskDone:
-      if (store.taskDone()) ok();
-      else fail(Failure.Value, "taskDone() called too many times");
+      if (store.taskDone()) ok(peer, frame);
+      else fail(peer, frame, Failure.Value, "taskDone() called too many times");
       return;
     case Op.Join:
-      store.join(() => void ok());
+      store.join(() => void ok(peer, frame));
       return;
     case Op.Poll:
-      store.poll(peer.pid, timeoutOf(frame), (ready) => ok(ready ? 1 : 0));
+      store.poll(peer.pid, timeoutOf(frame), (ready) => ok(peer, frame, ready ? 1 : 0));
       return;
     case Op.WriterClosed:
       store.closeWriter();
       return;
     case Op.Snapshot:
-      ok(0, Buffer.from(JSON.stringify(store.snapshot(process.pid))));
+      ok(peer, frame, 0, Buffer.from(JSON.stringify(store.snapshot(process.pid))));
       return;
     default:
-      if (request !== 0) fail(Failure.Value, `unknown queue operation ${frame.op}`);
+      if (request !== 0) fail(peer, frame, Failure.Value, `unknown queue operation ${frame.op}`);
   }
 }

@@ -102,46 +102,81 @@ export function encodeFrame(op: Op, queue: number, request: number, number: numb
 }
 
 /**
- * Frames from a byte stream, for any split of it. Chunks are kept in a list and a frame's bytes are
- * copied once, when it is complete (a 100 MB item arriving in 64 KiB chunks is not re-copied per chunk).
+ * Frames from a byte stream, for any split of it. Whole frames are read in place from the chunk
+ * they arrived in (their payload is a slice of it, not a copy). Only a frame split across chunks
+ * is copied, once, when its last piece arrives, into a buffer of its own: a 100 MB item arriving
+ * in 64 KiB chunks is not re-copied per chunk, and the frames after it are not copied at all.
  */
 export class FrameDecoder {
-  #chunks: Buffer[] = [];
+  /** The pieces of a frame split across chunks, in order. */
+  #pieces: Buffer[] = [];
   #buffered = 0;
-  /** Bytes the frame being assembled needs in total, once its length is known. */
+  /** Bytes the split frame needs in total, once its length is known (0: not yet). */
   #need = 0;
 
   push(chunk: Buffer, onFrame: (frame: Frame) => void): void {
-    this.#chunks.push(chunk);
-    this.#buffered += chunk.length;
-    if (this.#need > this.#buffered) return;
-    let buffer = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#buffered);
-    this.#chunks = [];
-    this.#buffered = 0;
-    this.#need = 0;
     let offset = 0;
-    while (buffer.length - offset >= 4) {
-      const size = 4 + buffer.readUInt32LE(offset);
-      if (buffer.length - offset < size) {
-        this.#need = size;
-        break;
-      }
-      onFrame({
-        op: buffer[offset + 4] as Op,
-        flags: buffer[offset + 5]!,
-        queue: buffer.readUInt32LE(offset + 6),
-        request: buffer.readUInt32LE(offset + 10),
-        number: buffer.readDoubleLE(offset + 14),
-        payload: buffer.subarray(offset + HEAD, offset + size),
-      });
+    if (this.#buffered > 0) {
+      offset = this.#complete(chunk, onFrame);
+      if (offset < 0) return;
+    }
+    const end = chunk.length;
+    while (end - offset >= 4) {
+      const size = 4 + chunk.readUInt32LE(offset);
+      if (end - offset < size) break;
+      onFrame(frameAt(chunk, offset, size));
       offset += size;
     }
-    if (offset < buffer.length) {
-      buffer = buffer.subarray(offset);
-      this.#chunks.push(buffer);
-      this.#buffered = buffer.length;
-    }
+    if (offset < end) this.#keep(chunk.subarray(offset));
   }
+
+  /**
+   * The split frame, with `chunk`: emitted once whole (returns where the rest of `chunk` starts),
+   * or kept for a later chunk (returns -1).
+   */
+  #complete(chunk: Buffer, onFrame: (frame: Frame) => void): number {
+    if (this.#need === 0) {
+      // Fewer than 4 bytes so far: the length itself was split.
+      const lengthBytes = Buffer.concat([...this.#pieces, chunk.subarray(0, 4)]);
+      if (lengthBytes.length < 4) {
+        this.#keep(chunk);
+        return -1;
+      }
+      this.#need = 4 + lengthBytes.readUInt32LE(0);
+    }
+    const missing = this.#need - this.#buffered;
+    if (chunk.length < missing) {
+      this.#keep(chunk);
+      return -1;
+    }
+    // Its own buffer, exactly its size: what keeps the payload alive keeps nothing else.
+    const whole = Buffer.allocUnsafeSlow(this.#need);
+    let at = 0;
+    for (const piece of this.#pieces) at += piece.copy(whole, at);
+    chunk.copy(whole, at, 0, missing);
+    this.#pieces = [];
+    this.#buffered = 0;
+    this.#need = 0;
+    onFrame(frameAt(whole, 0, whole.length));
+    return missing;
+  }
+
+  #keep(piece: Buffer): void {
+    this.#pieces.push(piece);
+    this.#buffered += piece.length;
+    if (this.#need === 0 && this.#pieces.length === 1 && piece.length >= 4) this.#need = 4 + piece.readUInt32LE(0);
+  }
+}
+
+function frameAt(buffer: Buffer, offset: number, size: number): Frame {
+  return {
+    op: buffer[offset + 4] as Op,
+    flags: buffer[offset + 5]!,
+    queue: buffer.readUInt32LE(offset + 6),
+    request: buffer.readUInt32LE(offset + 10),
+    number: buffer.readDoubleLE(offset + 14),
+    payload: size === HEAD ? EMPTY : buffer.subarray(offset + HEAD, offset + size),
+  };
 }
 
 interface Batch {
@@ -185,6 +220,24 @@ export class Outbox {
 
   add(op: Op, queue: number, request: number, number: number, payload?: Buffer, flags = 0): void {
     if (this.#error) return;
+    this.#encode(op, queue, request, number, payload, flags);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      process.nextTick(() => this.flush());
+    }
+  }
+
+  /**
+   * add() and flush() at once, for a frame someone waits on now (a consumer's ack): what waits to
+   * go goes with it, and no flush is scheduled for later.
+   */
+  write(op: Op, queue: number, request: number, number: number, payload?: Buffer, flags = 0): Promise<void> | undefined {
+    if (this.#error) return this.flush();
+    this.#encode(op, queue, request, number, payload, flags);
+    return this.flush();
+  }
+
+  #encode(op: Op, queue: number, request: number, number: number, payload: Buffer | undefined, flags: number): void {
     const size = HEAD + (payload ? payload.length : 0);
     if (this.#length + size > this.#buffer.length) {
       const bigger = Buffer.allocUnsafeSlow(Math.max(2 * this.#buffer.length, this.#length + size));
@@ -201,10 +254,6 @@ export class Outbox {
     b.writeDoubleLE(number, at + 14);
     if (payload) payload.copy(b, at + HEAD);
     this.#length = at + size;
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      process.nextTick(() => this.flush());
-    }
   }
 
   /** Resolves once every frame added so far is with the OS; rejects if the socket failed first. */

@@ -52,6 +52,43 @@ describe("Queue in one process", () => {
 });
 
 describe("Queue between processes", () => {
+  it("a child's bytes are taken at put(), whatever the array does after, even a view into a larger buffer", async () => {
+    const q = new Queue<Uint8Array | Buffer>();
+    const writer = spawn(async (q: Q<Uint8Array | Buffer>) => {
+      const bytes = new Uint8Array([1, 2, 3]);
+      const put = q.put(bytes);
+      bytes[0] = 99;
+      await put;
+      // A view into the middle of a larger buffer: only its own bytes cross.
+      const view = Buffer.from(new Uint8Array([7, 8, 9, 10, 11]).buffer, 1, 3);
+      const second = q.put(view);
+      view.fill(0);
+      await second;
+    }, [q], quiet);
+    await writer.join();
+    expect(await q.get()).toEqual(new Uint8Array([1, 2, 3]));
+    const view = await q.get();
+    expect(Buffer.isBuffer(view)).toBe(true);
+    expect([...view]).toEqual([8, 9, 10]);
+  });
+
+  it("items larger than what a consumer is sent ahead (1 MiB) reach a child whole and in order, between small ones", async () => {
+    const q = new Queue<Uint8Array | number>();
+    const reader = spawn(async (q: Q<Uint8Array | number>) => {
+      const got: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const item = await q.get();
+        got.push(typeof item === "number" ? `n${item}` : `${item.length}:${item[0]}:${item[item.length - 1]}:${item.every((b) => b === item[0])}`);
+      }
+      return got;
+    }, [q], quiet);
+    const big = (fill: number) => new Uint8Array(3 << 20).fill(fill);
+    for (const item of [1, big(5), 2, big(6), big(7), 3]) await q.put(item);
+    expect(await reader.result).toEqual(["n1", `${3 << 20}:5:5:true`, "n2", `${3 << 20}:6:6:true`, `${3 << 20}:7:7:true`, "n3"]);
+    await reader.join();
+    expect(await q.qsize()).toBe(0);
+  });
+
   it("the seed's writer and reader: a child puts, another child gets, by a typed parameter", async () => {
     const q = new Queue<string>();
     const writer = spawn(async (q: Q<string>) => {

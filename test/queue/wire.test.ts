@@ -3,7 +3,7 @@ import { createServer, connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { FrameDecoder, Op, Outbox, type Frame } from "../../src/ipc/wire";
+import { FrameDecoder, Op, Outbox, encodeFrame, type Frame } from "../../src/ipc/wire";
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -66,5 +66,53 @@ describe("Outbox", () => {
     await out.written();
     await arrived(1);
     expect(frames[0]).toMatchObject({ op: Op.Ack, queue: 3, number: 42 });
+  });
+});
+
+describe("FrameDecoder", () => {
+  const stream = Buffer.concat([
+    encodeFrame(Op.Item, 1, 0, 1, Buffer.from("first")),
+    encodeFrame(Op.Ack, 2, 0, 7),
+    encodeFrame(Op.Item, 3, 9, 2.5, Buffer.alloc(300, 5), 6),
+  ]);
+  const expected = [
+    { op: Op.Item, queue: 1, request: 0, number: 1, flags: 0, payload: "first" },
+    { op: Op.Ack, queue: 2, request: 0, number: 7, flags: 0, payload: "" },
+    { op: Op.Item, queue: 3, request: 9, number: 2.5, flags: 6, payload: Buffer.alloc(300, 5).toString() },
+  ];
+  const seen = (frames: Frame[]) => frames.map((f) => ({ op: f.op, queue: f.queue, request: f.request, number: f.number, flags: f.flags, payload: f.payload.toString() }));
+
+  it("gives the same frames for every split of the stream into two reads, the length field included", () => {
+    for (let cut = 1; cut < stream.length; cut++) {
+      const frames: Frame[] = [];
+      const decoder = new FrameDecoder();
+      decoder.push(Buffer.from(stream.subarray(0, cut)), (f) => frames.push(f));
+      decoder.push(Buffer.from(stream.subarray(cut)), (f) => frames.push(f));
+      expect(seen(frames), `cut at ${cut}`).toEqual(expected);
+    }
+  });
+
+  it("gives the same frames when every byte arrives in a read of its own", () => {
+    const frames: Frame[] = [];
+    const decoder = new FrameDecoder();
+    for (let at = 0; at < stream.length; at++) decoder.push(Buffer.from(stream.subarray(at, at + 1)), (f) => frames.push(f));
+    expect(seen(frames)).toEqual(expected);
+  });
+
+  it("copies only a frame split across reads, into a buffer of its own size; the frames after it stay slices of their read", () => {
+    const first = encodeFrame(Op.Item, 1, 0, 1, Buffer.alloc(1000, 1));
+    const second = encodeFrame(Op.Item, 1, 0, 2, Buffer.alloc(1000, 2));
+    const readA = Buffer.from(first.subarray(0, 600));
+    const readB = Buffer.concat([first.subarray(600), second]);
+    const frames: Frame[] = [];
+    const decoder = new FrameDecoder();
+    decoder.push(readA, (f) => frames.push(f));
+    expect(frames).toHaveLength(0);
+    decoder.push(readB, (f) => frames.push(f));
+    expect(frames.map((f) => f.number)).toEqual([1, 2]);
+    expect(frames[0]!.payload.equals(Buffer.alloc(1000, 1))).toBe(true);
+    expect(frames[0]!.payload.buffer.byteLength).toBe(first.length);
+    expect(frames[1]!.payload.buffer).toBe(readB.buffer);
+    expect(frames[1]!.payload.equals(Buffer.alloc(1000, 2))).toBe(true);
   });
 });
