@@ -2,7 +2,9 @@
  * A real redis-server for the distributed tests: Debian's binary on a free loopback port, in a
  * temporary directory, bound to 127.0.0.1 only (or to the one private address a test gives),
  * stopped by its pid. No persistence unless a test asks for it (a restart test needs the
- * append-only file to find its jobs again).
+ * append-only file to find its jobs again). It never outlives the test process: it runs in the
+ * foreground (`--daemonize no`) under the library's reaper, which ends it when the test process
+ * dies by any means, even when the afterAll that stops it timed out or never ran.
  *
  * Without redis-server the tests that need it are skipped, loudly; with FORKLAB_REQUIRE_REDIS=1
  * or FORKLAB_REQUIRE_JUPYTER=1 (CI sets it) its absence fails the test file instead.
@@ -12,6 +14,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { freePort } from "../../kernel/runner/launch";
+import { reapWithParent } from "../../src/parent/reaper";
 
 const CANDIDATES = ["/usr/bin/redis-server", "/usr/local/bin/redis-server", "redis-server"];
 
@@ -103,6 +106,7 @@ export class TestRedis {
       { cwd: this.dir, stdio: ["ignore", "pipe", "pipe"] },
     );
     this.#child = child;
+    if (child.pid !== undefined) child.once("exit", reapWithParent(child.pid, false));
     let log = "";
     await new Promise<void>((resolve, reject) => {
       const onData = (chunk: Buffer): void => {
