@@ -11,7 +11,7 @@
  */
 import { findUncloneable, uncloneableMessage } from "../protocol/clone";
 import type { DoneMessage, ErrorRecord, Message, SetupMessage, TargetSpec, TasksMessage } from "../protocol/messages";
-import { batchParts, packDone, packRuns } from "../protocol/pool-batches";
+import { batchParts, compactDone, packDone, packRuns } from "../protocol/pool-batches";
 
 type AnyFunction = (...args: unknown[]) => unknown;
 
@@ -145,7 +145,10 @@ export class WorkerLoop {
       }
       return undefined;
     }
-    const items = message.items;
+    // A column of numbers is read in place (no array made of it): task i is fn(nums[i]), which for
+    // an argument list of one number is what fn(...[x]) would be.
+    const items: ArrayLike<unknown> = message.nums ?? message.items;
+    const star = message.star && !message.nums;
     let k = 0;
     let part = parts[0]!;
     // Filled in order with push: a packed array, which V8 serializes densely (a holey one, as
@@ -170,7 +173,7 @@ export class WorkerLoop {
         this.#position = i - part.from;
         let value: unknown;
         try {
-          value = message.star ? fn(...(items[i] as unknown[])) : fn(items[i]);
+          value = star ? fn(...(items[i] as unknown[])) : fn(items[i]);
         } catch (error) {
           errors.push([i - part.from, this.#host.errorRecord(error)]);
           values.push(undefined);
@@ -245,7 +248,9 @@ export class WorkerLoop {
     this.#outbox = [];
     if (messages.length === 0) return;
     // Neighbouring answers travel as one packed `done` (output between them keeps its place).
-    const packed = messages.length === 1 ? messages : packRuns<DoneMessage>(messages, (m) => (m.t === "done" ? "done" : undefined), packDone);
+    const packed = (messages.length === 1 ? messages : packRuns<DoneMessage>(messages, (m) => (m.t === "done" ? "done" : undefined), packDone)).map(
+      (m) => (m.t === "done" ? compactDone(m) : m),
+    );
     try {
       this.#host.send(packed.length === 1 ? packed[0]! : { t: "batch", msgs: packed });
     } catch {

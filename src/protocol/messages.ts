@@ -7,6 +7,7 @@
  * Wire format: see `framing.ts`. Messages are plain data (structured clone); a field `h: 1` says
  * the payload contains handle markers (see `handles.ts`) that the receiver must revive.
  */
+import type { NumberColumn } from "./number-column";
 
 /** What a child runs: a function sent as source, or an export of a module loaded by path. */
 export type TargetSpec =
@@ -36,8 +37,10 @@ export interface RunMessage { t: "run"; id: number; target: TargetSpec | number;
  * after the other: `fn(...item)` when `star`, else `fn(item)` (Python's `mapstar`/`starmapstar`).
  * Several batches of one tick for the same target travel as one message (`packTasks`): `ids`
  * lists them (`id` is the first), `ends[k]` is where batch k's items end (omitted: one item each).
+ * With `nums` (number-column.ts), `items` is empty and task i is `fn(nums[i])`: the items were all
+ * numbers, or, with `star`, all argument lists of one number.
  */
-export interface TasksMessage { t: "tasks"; id: number; fid: number; items: unknown[]; star: boolean; h?: 1; ids?: number[]; ends?: number[] }
+export interface TasksMessage { t: "tasks"; id: number; fid: number; items: unknown[]; star: boolean; h?: 1; ids?: number[] | NumberColumn; ends?: number[] | NumberColumn; nums?: NumberColumn }
 /** Parent -> pool worker, once after `init`: run `initializer(...initargs)` before the first task. */
 export interface SetupMessage { t: "setup"; initializer?: TargetSpec; initargs: unknown[]; h?: 1 }
 /** Parent -> child: no more tasks will come; finish the ones held, then end. */
@@ -59,9 +62,13 @@ export interface SetUpMessage { t: "up"; error?: ErrorRecord }
  * Pool worker -> parent: the answer to a `tasks` batch: a value per task (by position), the
  * errors of those that threw, and when the batch started and ended (ms since the epoch). The
  * answers of one turn travel as one message, packed as `TasksMessage` packs batches: `ids`, `ends`,
- * error positions counted across all of them, and `at` a start and end per batch.
+ * error positions counted across all of them, and `at` a start and end per batch. With `nums`,
+ * `values` is empty and the values, all numbers, are the column's.
  */
-export interface DoneMessage { t: "done"; id: number; values: unknown[]; errors?: [number, ErrorRecord][]; at: number[]; h?: 1; ids?: number[]; ends?: number[] }
+export interface DoneMessage {
+  t: "done"; id: number; values: unknown[]; errors?: [number, ErrorRecord][]; at: number[] | NumberColumn; h?: 1;
+  ids?: number[] | NumberColumn; ends?: number[] | NumberColumn; nums?: NumberColumn;
+}
 /** Pool worker -> parent: text a task printed (batch `id`, task `i` in it; id 0 outside any task). */
 export interface OutputMessage { t: "out"; id: number; i: number; s: "stdout" | "stderr"; text: string }
 

@@ -7,6 +7,7 @@
  * Pure functions: no I/O, no handles (a payload with handles is sent alone, unpacked).
  */
 import type { DoneMessage, ErrorRecord, Message, TasksMessage } from "./messages";
+import { argumentColumn, columnValues, numberColumn } from "./number-column";
 
 /** One batch inside a (possibly packed) message: its id and its items' range. */
 export interface BatchPart {
@@ -16,8 +17,8 @@ export interface BatchPart {
 }
 
 /** The batches a `tasks` or `done` message carries, in order. */
-export function batchParts(message: Pick<TasksMessage, "id" | "ids" | "ends"> & { items?: unknown[]; values?: unknown[] }): BatchPart[] {
-  const total = (message.items ?? message.values ?? []).length;
+export function batchParts(message: Pick<TasksMessage, "id" | "ids" | "ends" | "nums"> & { items?: unknown[]; values?: unknown[] }): BatchPart[] {
+  const total = (message.nums ?? message.items ?? message.values ?? []).length;
   if (!message.ids) return [{ id: message.id, from: 0, to: total }];
   const parts: BatchPart[] = new Array(message.ids.length);
   let from = 0;
@@ -67,6 +68,37 @@ export function packDone(answers: DoneMessage[]): DoneMessage {
   return packed;
 }
 
+/** Numbers the protocol itself writes (ids, ends, times) as a column when there are enough. */
+function column(numbers: number[] | undefined) {
+  return numbers && (numberColumn(numbers) ?? numbers);
+}
+
+/**
+ * The message as it goes on the wire: items that are all numbers (or, with `star`, all argument
+ * lists of one number) as a column in `nums`, and ids and ends as columns. The message given is
+ * not changed (a sender that must fall back still has it as it was).
+ */
+export function compactTasks(message: TasksMessage): TasksMessage {
+  const nums = message.star ? argumentColumn(message.items) : numberColumn(message.items);
+  if (!nums && !message.ids) return message;
+  const out: TasksMessage = { ...message, ids: column(message.ids as number[] | undefined), ends: column(message.ends as number[] | undefined) };
+  if (!out.ids) delete out.ids;
+  if (!out.ends) delete out.ends;
+  if (nums) (out.items = []), (out.nums = nums);
+  return out;
+}
+
+/** As compactTasks, for an answer: values that are all numbers in `nums`; ids, ends and times as columns. */
+export function compactDone(message: DoneMessage): DoneMessage {
+  const nums = message.errors ? undefined : numberColumn(message.values);
+  if (!nums && !message.ids) return message;
+  const out: DoneMessage = { ...message, at: column(message.at as number[])!, ids: column(message.ids as number[] | undefined), ends: column(message.ends as number[] | undefined) };
+  if (!out.ids) delete out.ids;
+  if (!out.ends) delete out.ends;
+  if (nums) (out.values = []), (out.nums = nums);
+  return out;
+}
+
 /**
  * The answers a `done` message holds (one, or several packed), each with its values, its errors
  * (positions counted within it) and its times, read in place: no message object per answer.
@@ -75,7 +107,8 @@ export function eachAnswer(
   message: DoneMessage,
   visit: (id: number, values: unknown[], errors: [number, ErrorRecord][] | undefined, startedAt: number, endedAt: number) => void,
 ): void {
-  if (!message.ids) return visit(message.id, message.values, message.errors, message.at[0]!, message.at[1]!);
+  const nums = message.nums;
+  if (!message.ids) return visit(message.id, nums ? columnValues(nums) : message.values, message.errors, message.at[0]!, message.at[1]!);
   const errors = message.errors ?? [];
   let e = 0;
   let from = 0;
@@ -83,7 +116,8 @@ export function eachAnswer(
     const to = message.ends ? message.ends[k]! : k + 1;
     let mine: [number, ErrorRecord][] | undefined;
     for (; e < errors.length && errors[e]![0] < to; e++) (mine ??= []).push([errors[e]![0] - from, errors[e]![1]]);
-    visit(message.ids[k]!, to - from === 1 ? [message.values[from]] : message.values.slice(from, to), mine, message.at[2 * k]!, message.at[2 * k + 1]!);
+    const values = nums ? (to - from === 1 ? [nums[from]] : columnValues(nums, from, to)) : to - from === 1 ? [message.values[from]] : message.values.slice(from, to);
+    visit(message.ids[k]!, values, mine, message.at[2 * k]!, message.at[2 * k + 1]!);
     from = to;
   }
 }

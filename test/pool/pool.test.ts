@@ -73,6 +73,35 @@ describe("Pool: results", () => {
     expect(v8.serialize(out).length).toBe(v8.serialize(input).length);
   });
 
+  it("numbers cross as columns and come back as structured clone gives them; anything else crosses as it was", async () => {
+    const p = pool(2);
+    const same = (a: unknown[], b: unknown[]) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+    const numbers = [-0, 0, NaN, Infinity, -Infinity, 1.5, -(2 ** 31), 2 ** 31 - 1, 2 ** 31, 2 ** 53 + 2, Number.MIN_VALUE, ...Array.from({ length: 60 }, (_, i) => i - 30)];
+    // What the task sees, and what it returns, both exact (an Int32Array would make -0 into 0).
+    expect(same(await p.map((x: number) => x, numbers), numbers)).toBe(true);
+    expect(await p.map((x: number) => (Object.is(x, -0) ? "-0" : typeof x), numbers.slice(0, 40))).toEqual(["-0", ...Array(39).fill("number")]);
+    expect(same(await Promise.all(numbers.map((x) => p.applyAsync((y: number) => y, [x]).get())), numbers)).toBe(true);
+    // A hole, a boxed number, a bigint, a string among numbers: the whole list goes as it was.
+    const ints = Array.from({ length: 50 }, (_, i) => i);
+    const sparse: unknown[] = [...ints];
+    delete sparse[7];
+    const describe = (x: unknown) => (x === undefined ? "undefined" : typeof x === "object" ? `object ${String(x)}` : `${typeof x} ${String(x)}`);
+    for (const odd of [undefined, Object(3), 5n, "6"]) {
+      const items = [...ints, odd];
+      expect(await p.map(describe, items)).toEqual(structuredClone(items).map(describe));
+    }
+    expect(await p.map(describe, sparse)).toEqual(ints.map((x) => (x === 7 ? "undefined" : `number ${x}`)));
+    // Results that are not all numbers come back as they are.
+    expect(await p.map((x: number) => (x === 49 ? undefined : x % 10 ? x : String(x)), ints)).toEqual(ints.map((x) => (x === 49 ? undefined : x % 10 ? x : String(x))));
+    // Argument lists of another length, or not plain arrays, are not taken as one number each.
+    expect(await Promise.all(ints.map((x) => p.applyAsync((...a: number[]) => a.length, x === 3 ? [x, x] : x === 4 ? [] : [x]).get()))).toEqual(ints.map((x) => (x === 3 ? 2 : x === 4 ? 0 : 1)));
+    const results = ints.map((x) => p.applyAsync((y: number) => y, x === 9 ? new Proxy([9], {}) : [x]).get().then((v) => v, (e: Error) => e));
+    const settled = await Promise.all(results);
+    expect(settled[9]).toBeInstanceOf(TypeError);
+    expect((settled[9] as Error).message).toMatch(/args is a Proxy: it cannot be sent to a pool worker/);
+    expect(settled.filter((_, i) => i !== 9)).toEqual(ints.filter((x) => x !== 9));
+  });
+
   it("runs module targets and calls callback / errorCallback", async () => {
     const p = pool(1);
     const tasks = { module: require.resolve("../process/fixtures/tasks.js"), export: "add" };

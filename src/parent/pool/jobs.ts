@@ -109,6 +109,9 @@ export class ApplyJob<T> extends OneOutcomeJob<T> {
   }
 }
 
+/** Chunks joined by one concat at most (its arguments stay well within the stack). */
+const MAX_CONCAT = 4096;
+
 /** A list in chunks, all results at once, in order; the first failure fails the whole map. */
 export class MapJob<T> extends OneOutcomeJob<T[]> {
   readonly #items: unknown[];
@@ -154,10 +157,16 @@ export class MapJob<T> extends OneOutcomeJob<T[]> {
     this.#chunks[batch.spec.firstIndex / this.#chunksize] = outcome.values as T[];
     this.#remaining -= outcome.values.length;
     if (this.#remaining > 0) return;
-    // Joined once, in order, with push: a packed array (new Array(n) would be holey, and a holey
-    // list passed on to another process serializes as index/value pairs).
-    const results: T[] = [];
-    for (const chunk of this.#chunks) for (const value of chunk) results.push(value);
+    // Joined once, in order, into a packed array (new Array(n) would be holey, and a holey list
+    // passed on to another process serializes as index/value pairs): by concat, which copies each
+    // chunk in one go, while the chunks are few enough to be its arguments; else with push.
+    const chunks = this.#chunks;
+    let results: T[];
+    if (chunks.length <= MAX_CONCAT) results = ([] as T[]).concat(...chunks);
+    else {
+      results = [];
+      for (const chunk of chunks) for (const value of chunk) results.push(value);
+    }
     this.finish({ ok: true, value: results });
   }
 }

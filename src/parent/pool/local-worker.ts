@@ -6,7 +6,7 @@ import type { Duplex } from "node:stream";
 import { findUncloneable, uncloneableMessage } from "../../protocol/clone";
 import { fromErrorRecord } from "../../protocol/errors";
 import type { Message, TasksMessage } from "../../protocol/messages";
-import { eachAnswer, packTasks } from "../../protocol/pool-batches";
+import { compactTasks, eachAnswer, packTasks } from "../../protocol/pool-batches";
 import { childState } from "../../protocol/messages";
 import { toReturncode } from "../signals";
 import { startChild, startFailure, type ChildHandle, type ChildOptions } from "../process/child-handle";
@@ -148,7 +148,7 @@ class LocalWorker implements WorkerTransport {
 
   #sendPacked(run: TasksMessage[]): void {
     try {
-      this.#handle.channel.send(packTasks(run));
+      this.#handle.channel.send(compactTasks(packTasks(run)));
     } catch {
       // Some payload holds handles, or cannot cross at all: one by one, so that only its task fails.
       for (const message of run) this.#sendOne(message);
@@ -157,7 +157,7 @@ class LocalWorker implements WorkerTransport {
 
   #sendOne(message: Message): void {
     try {
-      this.#handle.channel.send(message);
+      this.#handle.channel.send(message.t === "tasks" ? compactTasks(message) : message);
     } catch (error) {
       if (message.t !== "tasks") throw error;
       // Named as the task sees it: its argument list (apply, starmap) or its one argument (map).
