@@ -29,7 +29,7 @@ import { optionError } from "../parent/option-errors";
 import { normalizeTimeout } from "../parent/timeouts";
 import { makeHandleable, registerHandleKind } from "../protocol/handles";
 import { connectRedis, parseRedisUrl, probeRedis, refOnlyWhileBusy, type RedisAddress, type RedisConnectionOptions } from "./connection";
-import { decodeValue, encodeValue } from "./tasks";
+import { decodeValue, encodeValue, REDIS_QUEUE_HANDLE } from "./tasks";
 
 export interface RedisQueueOptions {
   /** The Redis URL: "redis://[user:password@]host:port[/db]", or "rediss://" for TLS. */
@@ -44,7 +44,6 @@ export interface RedisQueueOptions {
 
 type Kind = "Queue" | "JoinableQueue";
 
-const REDIS_QUEUE_HANDLE = "forklab.redis-queue";
 const KNOWN_OPTIONS = ["redis", "name", "maxsize", "redisOptions"];
 
 /** Seconds a consumer's heartbeat lives without renewal; past it, its unacknowledged items return to the queue. */
@@ -163,6 +162,11 @@ export class RedisQueue<T = unknown> {
 
   protected get joinable(): boolean {
     return false;
+  }
+
+  /** Whether close() was called in this process. */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /** What another process needs to open the same queue: `new Queue(options)` there (a remote worker's task, a script on another host). */
@@ -481,7 +485,19 @@ export class RedisJoinableQueue<T = unknown> extends RedisQueue<T> {
   }
 }
 
+/**
+ * Queues this process opened because they were passed to it, by what was passed: a long-lived
+ * process (a Pool's worker, a remote worker's task slot) that gets the same queue with task after
+ * task keeps using one, with its connections, until it is closed.
+ */
+const passedIn = new Map<string, RedisQueue<unknown>>();
+
 registerHandleKind(REDIS_QUEUE_HANDLE, (state) => {
   const { options, kind } = state as { options: RedisQueueOptions; kind: Kind };
-  return kind === "JoinableQueue" ? new RedisJoinableQueue(options) : new RedisQueue(options);
+  const key = util.inspect(state, { depth: Infinity, sorted: true });
+  const open = passedIn.get(key);
+  if (open && !open.closed) return open;
+  const queue = kind === "JoinableQueue" ? new RedisJoinableQueue(options) : new RedisQueue(options);
+  passedIn.set(key, queue);
+  return queue;
 });

@@ -24,6 +24,8 @@ export interface TaskData {
   calls: number;
   /** Retry a task whose target threw (by default only crashes and dead workers are retried). */
   retryErrors?: boolean;
+  /** The arguments hold queues on Redis, as markers that the task's child opens by URL and name. */
+  queues?: boolean;
 }
 
 /** A job's return value. */
@@ -51,6 +53,11 @@ export interface AttemptFailure {
   kind: "error" | "crash" | "refused";
   error: ErrorRecord;
 }
+
+/** How a queue on Redis is passed to a child process (a handle; see src/protocol/handles.ts). */
+export const REDIS_QUEUE_HANDLE = "forklab.redis-queue";
+/** How one travels in a remote task's arguments: by URL and name, to be opened on the worker's host. */
+export const REMOTE_QUEUE_HANDLE = "forklab.remote-redis-queue";
 
 export const FAILURE_LOG_PREFIX = "forklab-failure ";
 export const START_LOG_PREFIX = "forklab-start ";

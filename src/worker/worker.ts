@@ -31,6 +31,7 @@ import {
 import { resolveModule } from "../parent/process/target";
 import { toErrorRecord } from "../protocol/errors";
 import type { TargetSpec } from "../protocol/messages";
+import { withQueuesForChild } from "./remote-queues";
 import { ChildCrashError, Slot, TargetFailure } from "./slot";
 
 export interface WorkerOptions {
@@ -212,7 +213,8 @@ export class ForklabWorker {
       const start: TaskStart = { worker: this.id, child, attempt };
       await Promise.all([job.log(START_LOG_PREFIX + JSON.stringify(start)), job.updateProgress(start as unknown as object)]);
       // A cancel that came during the awaits above is honoured by run(): the task does not start.
-      const values = await slot.run(spec, decodeValue(job.data.args) as unknown[][], running.cancel.signal);
+      const args = decodeValue(job.data.args) as unknown[][];
+      const values = await slot.run(spec, job.data.queues ? withQueuesForChild(args) : args, running.cancel.signal);
       this.#info.done++;
       return { values: encodeValue(values), worker: this.id, child };
     } catch (error) {

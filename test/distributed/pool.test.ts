@@ -181,21 +181,27 @@ describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
     }
   });
 
-  it("an argument that cannot cross fails at once, named by its path; a queue on Redis says to pass its options", async () => {
+  it("an argument that cannot cross fails at once, named by its path; a local queue is refused, named by its path", async () => {
     const queue = freshQueue("uncloneable");
     const p = pool(queue); // no worker: nothing may reach Redis
     expect(() => p.applyAsync((o: { f: () => void }) => o, [{ f: () => {} }])).toThrow(/^args\[0\]\.f is a function: it cannot be sent to a worker/);
     // In a map, the item that cannot cross is named by its place in the iterable, past the first chunk.
     await expect(p.map((o: unknown) => o, [1, 2, { f: () => {} }], 2)).rejects.toThrow(/^iterable\[2\]\.f is a function: it cannot be sent to a worker/);
     await expect(p.starmap((a: number, b: unknown) => a, [[1, 2], [3, () => {}]], 1)).rejects.toThrow(/^iterable\[1\]\[1\] is a function: it cannot be sent to a worker/);
-    const { Queue } = await import("../../dist/src/index.js");
-    const q = new Queue<number>({ redis: setup.redis.url, name: freshQueue("not-sent") });
+    const { Queue, Pipe } = await import("../../dist/src/index.js");
+    const local = new Queue<number>();
+    const [end] = Pipe();
+    // A queue on Redis beside them is fine; the local handle is what is named.
+    const onRedis = new Queue<number>({ redis: setup.redis.url, name: freshQueue("beside") });
     try {
-      expect(() => p.applyAsync((x: unknown, n: number) => n, [1, q])).toThrow(
-        /args\[1\] is the queue "not-sent-.*" on Redis: a task on a remote worker opens it by name\. Pass queue\.options/,
+      expect(() => p.applyAsync((x: unknown) => x, [{ jobs: [onRedis, local] }])).toThrow(
+        /^args\[0\]\.jobs\[1\] is a local Queue of this process: a task on a remote worker cannot reach it\. Share items with remote tasks through a queue on Redis: new Queue\(\{ redis, name \}\)/,
       );
+      await expect(p.map((x: unknown) => x, [1, new Map([["end", end]])], 1)).rejects.toThrow(/^iterable\[1\]\.get\("end"\) is a local Connection of this process/);
     } finally {
-      await q.close();
+      await onRedis.close();
+      local.close();
+      end.close();
     }
     // Nothing was left pending: close() and join() return at once.
     expect(p.stats()).toMatchObject({ pending: 0 });

@@ -147,6 +147,38 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
     }
   });
 
+  it("a queue passed to a remote worker's task, at any depth, arrives there as the same queue; task after task reuses it", async () => {
+    const items = new Queue<number>({ redis: setup.redis.url, name: freshQueue("remote-items") });
+    const results = new JoinableQueue<string>({ redis: setup.redis.url, name: freshQueue("remote-results") });
+    const queueName = freshQueue("remote-handle");
+    await setup.worker(queueName);
+    const pool = setup.pool(queueName);
+    try {
+      for (let i = 1; i <= 3; i++) await items.put(i);
+      const take = async (where: { from: typeof items; to: typeof results }[], tag: string) => {
+        const { from, to } = where[0]!;
+        const n = await from.get({ timeout: 30 });
+        await to.put(`${tag}:${n * n}:${from.constructor.name}:${to.constructor.name}`);
+        // Whether an earlier task in this child got this very object.
+        const child = globalThis as { seen?: Set<unknown> };
+        const before = child.seen?.has(from) === true;
+        (child.seen ??= new Set()).add(from);
+        return before;
+      };
+      const reused = await pool.starmap(take, [[[{ from: items, to: results }], "a"], [[{ from: items, to: results }], "b"], [[{ from: items, to: results }], "c"]], 1);
+      const got = [await results.get({ timeout: 30 }), await results.get({ timeout: 30 }), await results.get({ timeout: 30 })];
+      expect(got.sort()).toEqual(["a:1:RedisQueue:RedisJoinableQueue", "b:4:RedisQueue:RedisJoinableQueue", "c:9:RedisQueue:RedisJoinableQueue"].sort());
+      // One worker of one slot: the first task opened the queue, the next two got that same object.
+      expect(reused).toEqual([false, true, true]);
+      expect(await items.qsize()).toBe(0);
+      expect(await results.unfinished()).toBe(3);
+    } finally {
+      await pool.terminate();
+      await items.destroy();
+      await results.destroy();
+    }
+  });
+
   it("producers in child processes, consumers in child processes and on a remote worker: every item once; join() waits for taskDone", async () => {
     const name = freshQueue("jq");
     const q = new JoinableQueue<{ from: string; i: number } | null>({ redis: setup.redis.url, name });

@@ -31,7 +31,6 @@ import {
   type WorkerInfo,
 } from "../../distributed/tasks";
 import { DistributedTaskError, PoolTerminatedError, type FailedAttempt } from "../../distributed/errors";
-import { RedisQueue } from "../../distributed/queue";
 import { findUncloneable, uncloneableMessage } from "../../protocol/clone";
 import { fromErrorRecord } from "../../protocol/errors";
 import { JUPYTER_DISPLAY, LIVE_DISPLAY_ID } from "../../protocol/kernel-bridge";
@@ -42,6 +41,7 @@ import { optionError } from "../option-errors";
 import { checkFunctionTarget } from "../target-check";
 import { normalizeTimeout, timesOut } from "../timeouts";
 import { AsyncResult, TimeoutError } from "./async-result";
+import { withRemoteQueues } from "./remote-args";
 
 export { DistributedTaskError, PoolTerminatedError, type FailedAttempt };
 
@@ -128,27 +128,31 @@ type CallNames = "apply" | "map" | "starmap";
 /**
  * The calls' arguments as they travel to a worker; a value that cannot cross is named by its path,
  * and in a map by its item (`first` is the index of this chunk's first call in the iterable).
- * A queue crosses to a local child as itself, but a worker on another host opens it by name.
+ * A queue on Redis crosses as itself (the task's child opens it by URL and name); `queues` says
+ * that the worker has markers to turn into queues.
  */
-function encodeArgs(argsList: unknown[][], names: CallNames, first: number): string {
+function encodeArgs(argsList: unknown[][], names: CallNames, first: number): { args: string; queues: boolean } {
   try {
-    return encodeValue(argsList);
+    return { args: encodeValue(argsList), queues: false };
   } catch (error) {
-    for (const [j, args] of argsList.entries()) {
-      const item = `iterable[${first + j}]`;
-      const argPath = (index: number): string => (names === "apply" ? `args[${index}]` : names === "starmap" ? `${item}[${index}]` : item);
-      const index = args.findIndex((arg) => arg instanceof RedisQueue);
-      if (index >= 0) {
-        const queue = args[index] as RedisQueue;
-        throw new TypeError(
-          `${argPath(index)} is the queue "${queue.name}" on Redis: a task on a remote worker opens it by name. ` +
-            `Pass queue.options ({ redis, name: ${JSON.stringify(queue.name)} }) and call new Queue(options) in the task`,
-        );
+    const pathOf = (j: number): string => (names === "apply" ? "args" : `iterable[${first + j}]`);
+    // A map's call has one argument, its item: named as the item.
+    const named = (args: unknown[], j: number): unknown => (names === "map" ? args[0] : args);
+    let queues = false;
+    const replaced = argsList.map((args, j) => {
+      const { value, found } = withRemoteQueues(named(args, j), pathOf(j));
+      queues ||= found;
+      return names === "map" ? [value] : (value as unknown[]);
+    });
+    try {
+      return { args: encodeValue(replaced), queues };
+    } catch {
+      for (const [j, args] of replaced.entries()) {
+        const found = findUncloneable(named(args, j), pathOf(j));
+        if (found) throw new TypeError(uncloneableMessage(found, "to a worker"), { cause: error });
       }
-      const found = names === "map" ? findUncloneable(args[0], item) : findUncloneable(args, names === "apply" ? "args" : item);
-      if (found) throw new TypeError(uncloneableMessage(found, "to a worker"), { cause: error });
+      throw error;
     }
-    throw error;
   }
 }
 
@@ -382,9 +386,9 @@ export class DistributedPool {
     // and leaves nothing pending.
     let first = 0;
     const encoded = chunkList.map((argsList) => {
-      const text = encodeArgs(argsList, names, first);
+      const chunk = encodeArgs(argsList, names, first);
       first += argsList.length;
-      return text;
+      return chunk;
     });
     const entries = chunkList.map((argsList, i) => {
       const jobId = `${this.#id}-${++this.#seq}`;
@@ -393,7 +397,8 @@ export class DistributedPool {
         pending = { resolve, reject, label: `${label} #${this.#seq}`, calls: argsList.length, state: "queued" };
       });
       this.#pending.set(jobId, pending);
-      const data: TaskData = { pool: this.#id, target, args: encoded[i]!, calls: argsList.length, retryErrors: this.#options.retryErrors };
+      const { args, queues } = encoded[i]!;
+      const data: TaskData = { pool: this.#id, target, args, calls: argsList.length, retryErrors: this.#options.retryErrors, ...(queues ? { queues } : {}) };
       return { jobId, promise, data };
     });
     this.#counts.submitted += entries.length;

@@ -1,0 +1,74 @@
+/**
+ * A task's arguments on their way to a remote worker. A queue on Redis, at any depth, travels as a
+ * marker that names it by its URL and name: the worker hands it to the task's child process, which
+ * opens the same queue there, as a local child does. A local queue, pipe or other handle of this
+ * process cannot reach another host: it is refused, named by its path, before anything is sent.
+ */
+import { RedisJoinableQueue, RedisQueue } from "../../distributed/queue";
+import { REMOTE_QUEUE_HANDLE } from "../../distributed/tasks";
+import { HANDLE_KEY, isHandleable } from "../../protocol/handles";
+
+/**
+ * `value` with each queue on Redis replaced by its marker (containers copied only on the way to
+ * one); `found` says whether there was any. Throws a TypeError at a local handle, named by `path`.
+ */
+export function withRemoteQueues(value: unknown, path: string): { value: unknown; found: boolean } {
+  let found = false;
+  const seen = new Map<object, unknown>();
+  const walk = (v: unknown, at: string): unknown => {
+    if (typeof v !== "object" || v === null) return v;
+    if (seen.has(v)) return seen.get(v);
+    if (v instanceof RedisQueue) {
+      found = true;
+      const marker = { [HANDLE_KEY]: REMOTE_QUEUE_HANDLE, module: "", state: { options: v.options, joinable: v instanceof RedisJoinableQueue } };
+      seen.set(v, marker);
+      return marker;
+    }
+    if (isHandleable(v)) {
+      const kind = v.constructor?.name ?? "handle";
+      throw new TypeError(
+        `${at} is a local ${kind} of this process: a task on a remote worker cannot reach it. ` +
+          `Share items with remote tasks through a queue on Redis: new Queue({ redis, name }) (or new JoinableQueue({ redis, name }))`,
+      );
+    }
+    seen.set(v, v);
+    if (Array.isArray(v)) {
+      let copy: unknown[] | undefined;
+      v.forEach((item, i) => {
+        const w = walk(item, `${at}[${i}]`);
+        if (w !== item) (copy ??= v.slice())[i] = w;
+      });
+      if (copy) seen.set(v, copy);
+      return copy ?? v;
+    }
+    if (v instanceof Map) {
+      let changed = false;
+      const entries = [...v].map(([k, item]) => {
+        const wk = walk(k, `${at} key`);
+        const wv = walk(item, `${at}.get(${typeof k === "string" ? JSON.stringify(k) : "…"})`);
+        if (wk !== k || wv !== item) changed = true;
+        return [wk, wv] as const;
+      });
+      return changed ? new Map(entries) : v;
+    }
+    if (v instanceof Set) {
+      let changed = false;
+      const items = [...v].map((item) => {
+        const w = walk(item, `${at} item`);
+        if (w !== item) changed = true;
+        return w;
+      });
+      return changed ? new Set(items) : v;
+    }
+    if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer || v instanceof Date || v instanceof RegExp || v instanceof Error) return v;
+    let copy: Record<string, unknown> | undefined;
+    for (const key of Object.keys(v)) {
+      const item = (v as Record<string, unknown>)[key];
+      const w = walk(item, /^[A-Za-z_$][\w$]*$/.test(key) ? `${at}.${key}` : `${at}[${JSON.stringify(key)}]`);
+      if (w !== item) (copy ??= { ...(v as Record<string, unknown>) })[key] = w;
+    }
+    if (copy) seen.set(v, copy);
+    return copy ?? v;
+  };
+  return { value: walk(value, path), found };
+}
