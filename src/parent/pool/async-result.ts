@@ -7,7 +7,21 @@ import { TimeoutError } from "./errors";
 
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
+let settleResult: <T>(result: AsyncResult<T>, outcome: Settled<T>) => void;
+
+/**
+ * @internal End a result made without an executor: how a job settles the AsyncResult of a call
+ * that passed no options (no closure per call; 20k applyAsync calls make 20k results, nothing more).
+ */
+export function settleAsyncResult<T>(result: AsyncResult<T>, outcome: Settled<T>): void {
+  settleResult(result, outcome);
+}
+
 export class AsyncResult<T = unknown> {
+  static {
+    settleResult = (result, outcome) => result.#settle(outcome);
+  }
+
   /**
    * Made only when someone waits: a result nobody awaits costs no promise, and a failed task
    * nobody asked about cannot become an unhandled rejection.
@@ -17,17 +31,19 @@ export class AsyncResult<T = unknown> {
   #reject: ((error: unknown) => void) | undefined;
   #outcome: Settled<T> | undefined;
 
-  /** @internal The pool creates these; `settle` is how it ends one. */
-  constructor(executor: (settle: (outcome: Settled<T>) => void) => void) {
+  /** @internal The pool creates these; `settle` is how it ends one (or settleAsyncResult, without an executor). */
+  constructor(executor?: (settle: (outcome: Settled<T>) => void) => void) {
     // Outside any promise's executor, so that a bad submission throws to the caller at once.
-    executor((outcome) => {
-      if (this.#outcome) return;
-      this.#outcome = outcome;
-      if (!this.#resolve) return;
-      if (outcome.ok) this.#resolve(outcome.value);
-      else this.#reject!(outcome.error);
-      this.#resolve = this.#reject = undefined;
-    });
+    executor?.((outcome) => this.#settle(outcome));
+  }
+
+  #settle(outcome: Settled<T>): void {
+    if (this.#outcome) return;
+    this.#outcome = outcome;
+    if (!this.#resolve) return;
+    if (outcome.ok) this.#resolve(outcome.value);
+    else this.#reject!(outcome.error);
+    this.#resolve = this.#reject = undefined;
   }
 
   #settled(): Promise<T> {

@@ -5,6 +5,7 @@
  */
 import type { AsyncResource } from "node:async_hooks";
 import type { TargetSpec } from "../../protocol/messages";
+import { settleAsyncResult, type AsyncResult } from "./async-result";
 import type { Batch, BatchSpec, Job } from "./scheduler";
 import type { BatchOutcome } from "./transport";
 
@@ -52,10 +53,11 @@ abstract class BaseJob implements Job {
  * context; a batch that cannot be answered, or the pool ending, settles it with that error.
  */
 abstract class OneOutcomeJob<R> extends BaseJob {
-  readonly #settle: (outcome: Outcome<R>) => void;
+  /** Called with the outcome, or the AsyncResult it settles directly (a call without options). */
+  readonly #settle: ((outcome: Outcome<R>) => void) | AsyncResult<R>;
   protected settled = false;
 
-  constructor(target: JobTarget, context: AsyncResource, sink: OutputSink, settle: (outcome: Outcome<R>) => void) {
+  constructor(target: JobTarget, context: AsyncResource, sink: OutputSink, settle: ((outcome: Outcome<R>) => void) | AsyncResult<R>) {
     super(target, context, sink);
     this.#settle = settle;
   }
@@ -72,7 +74,9 @@ abstract class OneOutcomeJob<R> extends BaseJob {
     if (this.settled) return;
     this.settled = true;
     // Not in the cell's context: whoever awaits resumes in its own, and callbacks get theirs (pool.ts).
-    this.#settle(outcome);
+    const settle = this.#settle;
+    if (typeof settle === "function") settle(outcome);
+    else settleAsyncResult(settle, outcome);
   }
 }
 
@@ -83,7 +87,7 @@ export class ApplyJob<T> extends OneOutcomeJob<T> {
   #given = false;
 
   /** `index` numbers the pool's applies (0, 1, 2...): the task's label in the picture and in errors. */
-  constructor(target: JobTarget, args: unknown[], index: number, context: AsyncResource, sink: OutputSink, settle: (outcome: Outcome<T>) => void) {
+  constructor(target: JobTarget, args: unknown[], index: number, context: AsyncResource, sink: OutputSink, settle: ((outcome: Outcome<T>) => void) | AsyncResult<T>) {
     super(target, context, sink, settle);
     this.#args = args;
     this.#index = index;

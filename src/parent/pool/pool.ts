@@ -120,7 +120,7 @@ export class Pool {
    * The submissions of the current tick: one cell context and one interrupt listener for all of
    * them (a loop that submits 20k tasks registers one, not 20k).
    */
-  #tick: { context: AsyncResource; jobs: Set<Job> } | undefined;
+  #tick: { context: AsyncResource; jobs: Job[] } | undefined;
   #state: "running" | "closed" | "terminated" = "running";
   #joined = false;
 
@@ -177,16 +177,19 @@ export class Pool {
     const target = this.#target("applyAsync()", fn, true);
     if (!Array.isArray(args)) throw new TypeError(`applyAsync(): args must be an array of fn's arguments, got ${describe(args)}; e.g. pool.applyAsync(fn, [1, "a"])`);
     const { callback, errorCallback, signal } = this.#applyOptions("applyAsync()", options);
+    if (!callback && !errorCallback && !signal) {
+      // The usual call (a loop of 20k): the job settles the result itself, no closure in between.
+      const result = new AsyncResult<Result<F>>();
+      this.#submit(new ApplyJob<Result<F>>(target, args, this.#applies++, this.#currentTick().context, this.#sink, result));
+      return result;
+    }
     return new AsyncResult<Result<F>>((settle) => {
       const context = this.#currentTick().context;
-      const finish =
-        callback || errorCallback || signal
-          ? (outcome: Outcome<Result<F>>) => {
-              signal?.removeEventListener("abort", onAbort);
-              settle(outcome);
-              this.#callBack(context, outcome, callback, errorCallback);
-            }
-          : settle;
+      const finish = (outcome: Outcome<Result<F>>) => {
+        signal?.removeEventListener("abort", onAbort);
+        settle(outcome);
+        this.#callBack(context, outcome, callback, errorCallback);
+      };
       const job = new ApplyJob<Result<F>>(target, args, this.#applies++, context, this.#sink, finish);
       const onAbort = () => this.#scheduler.abortJob(job, new AbortError("The task was aborted through its signal", { cause: signal?.reason }));
       this.#submit(job);
@@ -292,13 +295,13 @@ export class Pool {
     }
     this.#scheduler.add(job);
     if (this.#inKernel) this.#live.show();
-    this.#currentTick().jobs.add(job);
+    this.#currentTick().jobs.push(job);
   }
 
   /** The cell context of what is submitted now; interrupting that cell ends those jobs. */
-  #currentTick(): { context: AsyncResource; jobs: Set<Job> } {
+  #currentTick(): { context: AsyncResource; jobs: Job[] } {
     if (this.#tick) return this.#tick;
-    const tick = (this.#tick = { context: new AsyncResource("forklab.PoolTask"), jobs: new Set<Job>() });
+    const tick = (this.#tick = { context: new AsyncResource("forklab.PoolTask"), jobs: [] as Job[] });
     setImmediate(() => (this.#tick = undefined));
     // Interrupting the cell ends its jobs; the workers running their tasks are replaced.
     onInterrupt(() => {

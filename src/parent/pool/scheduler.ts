@@ -358,7 +358,11 @@ export class Scheduler {
       const job = this.#jobs[i]!;
       const spec = job.next();
       if (spec) {
-        return { id: this.#batchIds++, spec, job, state: "waiting", queuedAt: job.submittedAt };
+        // Every field from the start: one shape for all batches, however far each one gets.
+        return {
+          id: this.#batchIds++, spec, job, state: "waiting", queuedAt: job.submittedAt,
+          startedAt: undefined, endedAt: undefined, worker: undefined, failures: undefined, cancelled: undefined, logged: undefined,
+        };
       }
       if (i === this.#jobHead && job.exhausted) this.#jobHead++;
     }
