@@ -121,6 +121,8 @@ abstract class QueueBase<T> {
   protected putItem(method: string, item: T, timeout: number | undefined): Promise<void> {
     this.check(method);
     const packed = packItem(item, `through a ${this.kind}`, this.#backend.copiesAtPut);
+    // Without maxsize a put is never Full: its promise is the backend's own.
+    if (this.maxsize === 0) return this.#backend.put(packed, timeout);
     return this.#backend.put(packed, timeout).catch((error: unknown) => {
       if (error instanceof QueueFailure && error.failure === Failure.Full) {
         throw new Full(

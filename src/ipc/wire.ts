@@ -187,10 +187,14 @@ interface Batch {
 
 function newBatch(): Batch {
   let resolve!: () => void;
-  let reject!: (error: Error) => void;
-  const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
-  // A batch nobody awaits must not be an unhandled rejection.
-  promise.catch(() => {});
+  let fail!: (error: Error) => void;
+  const promise = new Promise<void>((res, rej) => ((resolve = res), (fail = rej)));
+  const reject = (error: Error) => {
+    // A batch nobody awaits must not be an unhandled rejection (marked only when it fails: a
+    // handler on every batch would cost each put a promise more).
+    promise.catch(() => {});
+    fail(error);
+  };
   return { promise, resolve, reject };
 }
 

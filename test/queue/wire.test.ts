@@ -69,6 +69,45 @@ describe("Outbox", () => {
   });
 });
 
+describe("Outbox failures", () => {
+  it("a queued write that fails while nobody awaits its batch is no unhandled rejection; a later written() rejects", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "forklab-wire-"));
+    const file = path.join(dir, "s");
+    // The other side reads nothing, so that most of a large batch waits in the socket.
+    let other!: Socket;
+    const accepted = new Promise<void>((resolve) => {
+      const server = createServer((socket) => ((other = socket), resolve()));
+      server.listen(file);
+      cleanups.push(() => server.close());
+    });
+    const client = connect(file);
+    client.on("error", () => {});
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    cleanups.push(() => {
+      process.off("unhandledRejection", onUnhandled);
+      client.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await accepted;
+    const out = new Outbox(client);
+    const pending = new Promise<void>((resolve) => (out.onPending = (waiting) => waiting && resolve()));
+    // Flushed at the end of this tick; the promise of its batch is taken by no one.
+    out.add(Op.Item, 1, 0, 1, Buffer.alloc(8 << 20, 1));
+    await pending;
+    const closed = new Promise<void>((resolve) => client.once("close", () => resolve()));
+    other.destroy();
+    await closed;
+    out.fail(new Error("the connection closed"));
+    // A rejection nobody handled is reported once the microtasks after it have run.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(unhandled).toEqual([]);
+    await expect(out.written()).rejects.toThrow(/the connection closed/);
+  });
+});
+
 describe("FrameDecoder", () => {
   const stream = Buffer.concat([
     encodeFrame(Op.Item, 1, 0, 1, Buffer.from("first")),
