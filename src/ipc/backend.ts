@@ -3,9 +3,10 @@
  * owner's socket (RemoteBackend, in every other process). Queue, JoinableQueue, SimpleQueue and
  * Pipe speak only this interface, so another home for the items (a Redis list) is one more class.
  */
+import type { HandleContext } from "../protocol/handles";
 import type { PackedItem } from "./items";
 import { linkTo, QueueFailure, type Consumer, type OwnerLink } from "./client";
-import { addStore, isOwnSocket, localStore, ownerSocketPath } from "./server";
+import { addStore, afterHeardFrom, isOwnSocket, localStore, ownerSocketPath } from "./server";
 import { Store, type QueueSnapshot } from "./store";
 import { Failure, Op, itemFlags } from "./wire";
 
@@ -37,9 +38,22 @@ export interface QueueBackend {
   closeWriter(): void;
   /** This process holds a pipe's writing end (sent with `token`): when it ends, the reader sees the pipe's end. */
   holdWriter(token: number | undefined): void;
+  /** The writing end leaves for another process (through `context`'s channel, if known): held until that process attaches it. Returns the token its Attach brings. */
+  lendWriter(context: HandleContext | undefined): number;
   snapshot(): Promise<QueueSnapshot>;
   /** The state sent in a handle (starts the owner's socket if needed). */
   state(): BackendState;
+}
+
+let lentHere = 0;
+
+/**
+ * A token no other process makes: this pid in the high bits (pids fit in 22 bits), a count in the
+ * low 31; exact in an f64, as the wire carries it.
+ */
+function newToken(): number {
+  lentHere = (lentHere % 0x7fffffff) + 1;
+  return process.pid * 0x80000000 + lentHere;
 }
 
 const myName = () => (globalThis as { [k: symbol]: { proc: { name: string } } | undefined })[Symbol.for("forklab.child")]?.proc.name ?? "MainProcess";
@@ -115,9 +129,15 @@ export class LocalBackend implements QueueBackend {
     this.store.returnWriter(token);
   }
 
-  /** The writing end leaves for another process: held until that process attaches it. */
-  lendWriter(): number {
-    return this.store.lendWriter();
+  /**
+   * Held until the receiver attaches it. When this process sees the receiver end (its own child),
+   * an end it never attached is taken back then, once all the receiver sent has been read.
+   */
+  lendWriter(context: HandleContext | undefined): number {
+    const token = newToken();
+    this.store.lendWriter(token);
+    context?.onPeerEnd?.((pid) => afterHeardFrom(pid, () => this.store.takeBack(token, pid)));
+    return token;
   }
 
   async snapshot(): Promise<QueueSnapshot> {
@@ -198,6 +218,18 @@ export class RemoteBackend implements QueueBackend {
     let payload: Buffer | undefined;
     if (token !== undefined) (payload = Buffer.allocUnsafe(8)).writeDoubleLE(token, 0);
     void this.#link.send(Op.Attach, this.#state.id, 1, payload).catch(() => {});
+  }
+
+  /**
+   * The owner counts it held from the Lend on. It is written now, before the handle leaves: if this
+   * process dies after that, the owner knows of the end on its way. An end sent to a child of this
+   * process is taken back when this process ends (its children end with it).
+   */
+  lendWriter(context: HandleContext | undefined): number {
+    const token = newToken();
+    void this.#link.send(Op.Lend, this.#state.id, token, Buffer.of(context?.side === "parent" ? 1 : 0)).catch(() => {});
+    this.#link.out.flush()?.catch(() => {});
+    return token;
   }
 
   async snapshot(): Promise<QueueSnapshot> {

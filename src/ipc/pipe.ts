@@ -8,6 +8,16 @@
  * process that called Pipe() does not count, as if Python's parent had closed its copy after
  * starting the child, as its docs advise). If the process that called Pipe() ends, the items it
  * held are gone, and the ends elsewhere see EOF as well.
+ *
+ * A writing end counts as held from the moment it is encoded to be sent, under a token (Lend),
+ * until the receiver's Attach brings the token back; so an end passed from holder to holder never
+ * shows a gap. Where the sender sees the receiver end (its own child: spawn, Process, a Pool
+ * worker), an end the receiver never attached is taken back then: by the owner once all the
+ * receiver wrote has been read, or, sent on by another process, when that process ends (its
+ * children end with it). A Pool worker holds an end passed to a task until the worker ends, not
+ * until the task's result: the task may keep the connection (a global, a later task), and the
+ * worker's end is the only moment known to be past every use. An end inside a queue's item goes
+ * to whoever gets it: it stays held until someone does.
  */
 import * as util from "node:util";
 import { makeHandleable, registerHandleKind } from "../protocol/handles";
@@ -29,11 +39,11 @@ export class Connection<T = unknown> {
   constructor(out: QueueBackend | undefined, inbound: QueueBackend | undefined) {
     this.#out = out;
     this.#in = inbound;
-    // A writing end sent from the owner counts as held from the moment it is sent (see Store.lendWriter).
-    makeHandleable(this, () => ({
+    // A writing end counts as held from the moment it is sent (see Store.lendWriter).
+    makeHandleable(this, (context) => ({
       kind: PIPE_HANDLE,
       module: __filename,
-      state: { out: out?.state(), in: inbound?.state(), token: out instanceof LocalBackend ? out.lendWriter() : undefined },
+      state: { out: out?.state(), in: inbound?.state(), token: out?.lendWriter(context) },
     }));
   }
 

@@ -8,10 +8,10 @@
  * been sent and had not returned goes back to the front of its queue, and its waits are dropped.
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, type Server, type Socket } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { Failure, FrameDecoder, Op, Outbox, SHARED, itemFlags, itemOf, type Frame } from "./wire";
+import { Failure, FrameDecoder, Op, Outbox, SHARED, encodeFrame, itemFlags, itemOf, type Frame } from "./wire";
 import type { Entry, Sink, Store } from "./store";
 
 interface Peer {
@@ -24,12 +24,20 @@ interface Peer {
   sinks: Map<number, Sink>;
   /** Queues this connection holds a pipe's writing end of. */
   writes: Set<Store>;
+  /** Writing ends its process sent on to its own children and that are not attached yet: taken back when it ends. */
+  lends: { store: Store; token: number }[];
+  /** Told when it says who it is (Hello) and when it closes (see afterHeardFrom). */
+  onChange: (() => void)[];
 }
 
 const stores = new Map<number, Store>();
 let nextId = 1;
 let server: Server | undefined;
 let socketPath: string | undefined;
+const peers = new Set<Peer>();
+/** afterHeardFrom() calls waiting for their probe connection, by the probe's number. */
+const probes = new Map<number, () => void>();
+let nextProbe = 1;
 
 /** Register a store; its id names it on the owner's socket. */
 export function addStore(store: Store): number {
@@ -64,7 +72,8 @@ export function isOwnSocket(file: string): boolean {
 
 function accept(socket: Socket): void {
   socket.unref();
-  const peer: Peer = { socket, out: new Outbox(socket), pid: 0, name: "", open: true, sinks: new Map(), writes: new Set() };
+  const peer: Peer = { socket, out: new Outbox(socket), pid: 0, name: "", open: true, sinks: new Map(), writes: new Set(), lends: [], onChange: [] };
+  peers.add(peer);
   const decoder = new FrameDecoder();
   socket.on("data", (chunk: Buffer) => {
     try {
@@ -80,11 +89,47 @@ function accept(socket: Socket): void {
 
 function leave(peer: Peer): void {
   peer.open = false;
+  peers.delete(peer);
   peer.out.fail(new Error("the connection closed"));
   for (const [id, sink] of peer.sinks) stores.get(id)?.leave(sink);
   peer.sinks.clear();
   for (const store of peer.writes) store.dropWriter(peer, peer.pid);
   peer.writes.clear();
+  // Its children end with it; one that had not attached what it was sent never will.
+  const lends = peer.lends.splice(0);
+  if (lends.length > 0) afterHeardFrom(undefined, () => lends.forEach(({ store, token }) => store.takeBack(token, peer.pid)));
+  for (const told of peer.onChange.splice(0)) told();
+}
+
+/**
+ * Calls `then` once everything that process `pid` (which has ended) wrote to this socket has been
+ * read; with `pid` undefined, once every connection made so far has said who it is. A process
+ * that ended may still have a connection waiting to be accepted, or data unread: a probe
+ * connection is made, and since the socket hands out connections in the order they were made,
+ * once the probe is accepted, every earlier one has been. Then each connection that has not said
+ * who it is yet, or that is the ended process's own, is waited for (its Hello, or its close).
+ */
+export function afterHeardFrom(pid: number | undefined, then: () => void): void {
+  if (!socketPath) return then();
+  const id = nextProbe++;
+  const probe = connect(socketPath);
+  const done = () => {
+    if (!probes.delete(id)) return;
+    probe.destroy();
+    let waiting = 1;
+    const one = () => void (--waiting === 0 && then());
+    for (const peer of peers) {
+      if (peer.pid !== 0 && peer.pid !== pid) continue;
+      waiting++;
+      const check = () => (!peer.open || (peer.pid !== 0 && peer.pid !== pid) ? one() : void peer.onChange.push(check));
+      check();
+    }
+    one();
+  };
+  probes.set(id, done);
+  // A socket that fails (the directory removed at exit) cannot hold anything back.
+  probe.on("error", done);
+  probe.end(encodeFrame(Op.Hello, 0, 0, 0, Buffer.from(JSON.stringify({ pid: process.pid, name: "", probe: id }))));
 }
 
 function sinkOf(peer: Peer, queue: number): Sink {
@@ -138,9 +183,18 @@ function keptBytes(bytes: Buffer): Buffer {
 
 function handle(peer: Peer, frame: Frame): void {
   if (frame.op === Op.Hello) {
-    const hello = JSON.parse(frame.payload.toString("utf8")) as { pid: number; name: string };
+    const hello = JSON.parse(frame.payload.toString("utf8")) as { pid: number; name: string; probe?: number };
+    if (hello.probe !== undefined) {
+      // afterHeardFrom()'s own connection: not a proxy.
+      peers.delete(peer);
+      peer.open = false;
+      peer.socket.destroy();
+      probes.get(hello.probe)?.();
+      return;
+    }
     peer.pid = hello.pid;
     peer.name = hello.name;
+    for (const told of peer.onChange.splice(0)) told();
     return;
   }
   const store = stores.get(frame.queue);
@@ -183,6 +237,10 @@ function handle(peer: Peer, frame: Frame): void {
         peer.writes.add(store);
         store.holdWriter(peer, frame.payload.length >= 8 ? frame.payload.readDoubleLE(0) : undefined);
       }
+      return;
+    case Op.Lend:
+      store.lendWriter(frame.number);
+      if (frame.payload[0] === 1) peer.lends.push({ store, token: frame.number });
       return;
     case Op.Size:
       ok(peer, frame, store.qsize, Buffer.from(JSON.stringify({ full: store.full })));

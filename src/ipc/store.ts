@@ -112,9 +112,13 @@ export class Store {
   #endReason = "";
   /** Connections holding a pipe's writing end (see holdWriter), and ends sent and not yet attached. */
   #writers = new Set<object>();
-  /** Writing ends sent to another process, by token, until that process attaches them. */
+  /** Writing ends sent to another process, by token, until that process attaches them (or ends first). */
   #lent = new Map<number, object>();
-  #nextToken = 0;
+  /**
+   * Tokens whose Attach came before their Lend: a proxy's Lend and its receiver's Attach travel on
+   * two sockets, so the receiver can be first. The Lend that comes later then holds nothing.
+   */
+  #attachedEarly = new Set<number>();
   #events: FlowEvent[] = [];
   #dropped = 0;
   #puts = 0;
@@ -281,24 +285,44 @@ export class Store {
   }
 
   /**
-   * The writing end is being sent to another process: it counts as held from now on, so that a
-   * holder that ends before this one has attached it does not end the pipe. Returns the token its
-   * Attach brings back.
+   * The writing end is being sent to another process, under `token` (unique among every process:
+   * see newToken in backend.ts): it counts as held from now on, so that a holder that ends before
+   * this one has attached it does not end the pipe. The receiver's Attach brings the token back.
    */
-  lendWriter(): number {
-    const token = ++this.#nextToken;
+  lendWriter(token: number): void {
+    if (this.#attachedEarly.delete(token)) return;
     const holder = {};
     this.#lent.set(token, holder);
     this.#writers.add(holder);
-    return token;
   }
 
   /** A lent end arrived (its holder, if any, was counted first). */
   returnWriter(token: number | undefined): void {
-    const holder = token === undefined ? undefined : this.#lent.get(token);
-    if (!holder) return;
-    this.#lent.delete(token!);
+    if (token === undefined) return;
+    const holder = this.#lent.get(token);
+    if (!holder) {
+      this.#attachedEarly.add(token);
+      return;
+    }
+    this.#lent.delete(token);
     this.#writers.delete(holder);
+  }
+
+  /**
+   * The process a lent end went to ended without attaching it (killed before it read its
+   * arguments): it no longer counts as held. Call this only once everything that process sent
+   * the owner has been read (server.ts, afterHeardFrom), so that an Attach on its way is not overtaken.
+   */
+  takeBack(token: number, pid: number): void {
+    const holder = this.#lent.get(token);
+    if (!holder) return;
+    this.#lent.delete(token);
+    this.dropWriter(holder, pid);
+  }
+
+  /** Ends lent and not yet attached (for tests and the cost of a store). */
+  get lent(): number {
+    return this.#lent.size;
   }
 
   dropWriter(holder: object, pid: number): void {

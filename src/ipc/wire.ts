@@ -39,6 +39,12 @@ export const enum Op {
   Want = 12,
   /** Items sent to this consumer that its get() never returned, given back: payload is their sequence numbers (f64 each). */
   Release = 13,
+  /**
+   * This process sends a pipe's writing end on, under the token `number`: count it as held until
+   * the receiver attaches it. Payload 1 byte: 1 if it goes to a child of the sender (which ends
+   * with it: the end is taken back when the sender ends), 0 if nobody knows where (a queue's item).
+   */
+  Lend = 14,
 
   /** owner -> proxy: an item (number: its sequence number); request 0 when pushed to a consumer. */
   Item = 20,

@@ -46,6 +46,8 @@ export class ChildHandle {
   /** Told at once when a record cannot be read (a pool worker's tasks cannot wait for its exit). */
   onChannelFault: ((fault: string) => void) | undefined;
   #markBooted!: () => void;
+  /** Told with the pid once the child has exited (see HandleContext.onPeerEnd). */
+  #onExit: ((pid: number) => void)[] | undefined = [];
   /** Resolves when the child runtime has started and announced itself. */
   readonly booted = new Promise<void>((resolve) => (this.#markBooted = resolve));
 
@@ -66,11 +68,21 @@ export class ChildHandle {
     // The child ends when its channel closes; what it started without forklab ends through the
     // reaper, which signals the child's whole group if this process dies first.
     if (this.child.pid !== undefined && process.platform !== "win32") this.child.once("exit", reapWithParent(this.child.pid, true));
+    const pid = this.child.pid ?? 0;
+    const ended = () => {
+      const told = this.#onExit ?? [];
+      this.#onExit = undefined;
+      for (const listener of told) listener(pid);
+    };
+    this.child.once("exit", ended);
+    // A child that could not start never exits: what was sent to it is told at once.
+    if (this.child.pid === undefined) this.child.once("error", ended);
     const handleContext: HandleContext = {
       side: "parent",
       peerPid: this.child.pid,
       sendPort: (port, data) => this.channel.send({ t: "port", port, data }),
       onPort: () => () => {},
+      onPeerEnd: (listener) => this.onExit(listener),
     };
     this.channel = new Channel(this.child.stdio[3] as unknown as import("node:stream").Duplex, {
       onMessage: (message) => this.#deliver(message),
@@ -102,6 +114,12 @@ export class ChildHandle {
     return this.child.pid;
   }
 
+  /** Calls `listener` with the child's pid once it has exited (at once if it has). */
+  onExit(listener: (pid: number) => void): void {
+    if (this.#onExit) this.#onExit.push(listener);
+    else queueMicrotask(() => listener(this.child.pid ?? 0));
+  }
+
   /** Alive and reachable: not exited, channel open. */
   get usable(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null && !this.#closed && this.child.pid !== undefined;
@@ -125,6 +143,32 @@ export class ChildHandle {
       this.child.unref();
       this.channel.unref();
       for (const h of handles) h?.unref?.();
+    }
+  }
+}
+
+/**
+ * The handle context of a message encoded before its child exists (Process checks its arguments
+ * before it starts anything). What waits for the child's end waits for the child given to
+ * `startedAs`; with none (it could not start), it is told at once.
+ */
+export class ChildToBe {
+  #waiting: ((pid: number) => void)[] = [];
+  readonly context: HandleContext = {
+    side: "parent",
+    peerPid: undefined,
+    sendPort: () => {
+      throw new Error("A handle encoded before its child started cannot send to a port");
+    },
+    onPort: () => () => {},
+    onPeerEnd: (listener) => void this.#waiting.push(listener),
+  };
+
+  startedAs(handle: ChildHandle | undefined): void {
+    const waiting = this.#waiting.splice(0);
+    for (const listener of waiting) {
+      if (handle) handle.onExit(listener);
+      else listener(0);
     }
   }
 }

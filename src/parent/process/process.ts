@@ -26,7 +26,7 @@ import { signalGroup, toReturncode } from "../signals";
 import { normalizeTimeout, setLongTimeout, timesOut, type LongTimer } from "../timeouts";
 import { ProcessError } from "./errors";
 import { BoundedText, LineTail } from "./output";
-import { prepareSpare, startChild, startFailure, takeSpare, type ChildHandle, type ChildOptions } from "./child-handle";
+import { ChildToBe, prepareSpare, startChild, startFailure, takeSpare, type ChildHandle, type ChildOptions } from "./child-handle";
 import { checkProcessOptions, type ProcessOptions } from "./options";
 import { getStartMethod, nextIdentity, track, untrack } from "./registry";
 import { toTargetSpec, type Target } from "./target";
@@ -168,9 +168,12 @@ export class Process<R = unknown> {
       throw new TypeError(`args must be an array of the target's arguments, got ${short(this.#args)}; e.g. spawn(fn, [1, "a"])`);
     }
     let record: Buffer;
+    // A pipe end among the arguments is held by the child from now on, until it ends (pipe.ts).
+    const receiver = new ChildToBe();
     try {
-      record = encodeMessage({ t: "run", id: 1, target: spec, args: this.#args });
+      record = encodeMessage({ t: "run", id: 1, target: spec, args: this.#args }, receiver.context);
     } catch (error) {
+      receiver.startedAs(undefined);
       if (error instanceof RecordError || error instanceof ClassInstanceError) throw error;
       const found = findUncloneable(this.#args, "args");
       throw new TypeError(
@@ -185,12 +188,14 @@ export class Process<R = unknown> {
       try {
         handle = startChild(childOptions);
       } catch (error) {
+        receiver.startedAs(undefined);
         // Node throws at once for some refusals (ENOTDIR, E2BIG, ...), and reports others later.
         const code = (error as NodeJS.ErrnoException).code;
         if (code === undefined) throw error;
         throw startFailure(this.name, childOptions, code, error);
       }
     }
+    receiver.startedAs(handle);
     if (handle.pid === undefined) throw startFailure(this.name, childOptions);
     if (method === "warm") prepareSpare(childOptions, this.#result);
     this.#handle = handle;

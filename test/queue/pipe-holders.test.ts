@@ -1,0 +1,129 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import * as lib from "../../dist/src/index.js";
+const { spawn, Queue, Pipe, Pool, EOFError, activeChildren } = lib;
+type Q<T> = InstanceType<typeof Queue<T>>;
+type Conn<T> = InstanceType<typeof lib.Connection<T>>;
+
+const quiet = { output: "none" as const };
+const libPath = require.resolve("../../dist/src/index.js");
+const dir = mkdtempSync(path.join(tmpdir(), "forklab-pipe-holders-"));
+
+afterAll(() => {
+  for (const p of activeChildren()) p.kill();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function eof(conn: Conn<unknown>): Promise<Error> {
+  const error = await conn.recv().then(
+    (value) => new Error(`recv() gave ${JSON.stringify(value)}, not EOFError`),
+    (e: unknown) => e as Error,
+  );
+  expect(error).toBeInstanceOf(EOFError);
+  return error;
+}
+
+describe("who holds a pipe's writing end", () => {
+  it("an end sent to a child killed before it read its arguments reads EOF once that child has ended", async () => {
+    const [here, there] = Pipe<string>();
+    const child = spawn(async (_conn: Conn<string>) => {}, [there], quiet);
+    // Killed in the tick that started it: its runtime has not even booted.
+    child.kill();
+    await child.join();
+    expect(child.exitCode).not.toBe(0);
+    expect((await eof(here)).message).toContain(`(pid ${child.pid}) ended`);
+  }, 60_000);
+
+  it("an end sent to a child that could not run its target reads EOF once that child has ended", async () => {
+    const [here, there] = Pipe<string>();
+    const broken = path.join(dir, "broken.js");
+    writeFileSync(broken, 'throw new Error("this module fails to load");\n');
+    const child = spawn({ module: broken }, [there], quiet);
+    await child.join();
+    expect(child.exitCode).not.toBe(0);
+    await eof(here);
+  }, 60_000);
+
+  it("an end in a pool task is held by the worker it went to: killed before it read the task, the worker lets it go", async () => {
+    const [here, there] = Pipe<string>();
+    const pool = new Pool(1);
+    try {
+      const pid = await pool.apply(() => process.pid);
+      // The idle worker gets the task at once, and is killed in the same tick, before it can read it.
+      const result = pool.applyAsync(async (conn: Conn<string>) => conn.send("ran"), [there]);
+      process.kill(pid, "SIGKILL");
+      await expect(result.get()).rejects.toThrow(String(pid));
+      pool.terminate();
+      await pool.join();
+      expect((await eof(here)).message).toContain(`(pid ${pid}) ended`);
+    } finally {
+      pool.terminate();
+    }
+  }, 60_000);
+
+  it("an end in a pool task stays held after the task's result, until the worker ends", async () => {
+    const [here, there] = Pipe<string>();
+    const pool = new Pool(1);
+    try {
+      const pid = await pool.apply(async (conn: Conn<string>) => (await conn.send("from the worker"), process.pid), [there]);
+      expect(await here.recv()).toBe("from the worker");
+      // The worker may keep the end past the task (a task can store it for the next one).
+      expect(await here.poll(0)).toBe(false);
+      pool.close();
+      await pool.join();
+      expect((await eof(here)).message).toContain(`(pid ${pid}) ended`);
+    } finally {
+      pool.terminate();
+    }
+  }, 60_000);
+
+  it("an end a child puts in a queue counts as held after that child ended, until the process that gets it has it", async () => {
+    const [here, there] = Pipe<string>();
+    const carrier = new Queue<Conn<string>>();
+    const first = spawn(async (conn: Conn<string>, carrier: Q<Conn<string>>) => {
+      await carrier.put(conn);
+    }, [there, carrier], quiet);
+    await first.join();
+    expect(first.exitCode).toBe(0);
+    // The first holder has ended; the end now sits in the queue.
+    expect(await here.poll(0)).toBe(false);
+    const second = spawn(async (carrier: Q<Conn<string>>) => {
+      const conn = await carrier.get();
+      await conn.send("from the second");
+    }, [carrier], quiet);
+    expect(await here.recv()).toBe("from the second");
+    await second.join();
+    expect((await eof(here)).message).toContain(`(pid ${second.pid}) ended`);
+  }, 60_000);
+
+  it("an end a child sends to its own child reads EOF when both die before the grandchild has it", async () => {
+    const [here, there] = Pipe<string>();
+    const middle = spawn(async (conn: Conn<string>, lib: string) => {
+      const { spawn } = require(lib);
+      spawn(async (_conn: unknown) => {}, [conn], { output: "none" });
+      // Dies in the tick that started the grandchild, which ends with it.
+      process.kill(process.pid, "SIGKILL");
+    }, [there, libPath], quiet);
+    await middle.join();
+    expect(middle.exitCode).toBe(-9);
+    await eof(here);
+  }, 60_000);
+
+  it("children that send and end at once: every item comes before EOF", async () => {
+    const [here, there] = Pipe<number>();
+    const children = Array.from({ length: 6 }, (_, c) =>
+      spawn(async (conn: Conn<number>, c: number) => {
+        for (let i = 0; i < 50; i++) await conn.send(c * 1000 + i);
+      }, [there, c], quiet),
+    );
+    const got: number[] = [];
+    const error = await (async () => {
+      for (;;) got.push(await here.recv());
+    })().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EOFError);
+    for (const child of children) await child.join();
+    expect(got.sort((a, b) => a - b)).toEqual(children.flatMap((_, c) => Array.from({ length: 50 }, (_, i) => c * 1000 + i)));
+  }, 60_000);
+});
