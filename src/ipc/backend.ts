@@ -136,7 +136,8 @@ export class LocalBackend implements QueueBackend {
   lendWriter(context: HandleContext | undefined): number {
     const token = newToken();
     this.store.lendWriter(token);
-    context?.onPeerEnd?.((pid) => afterHeardFrom(pid, () => this.store.takeBack(token, pid)));
+    // Usually attached long before: then nothing is to be read first.
+    context?.onPeerEnd?.((pid) => this.store.isLent(token) && afterHeardFrom(pid, () => this.store.takeBack(token, pid)));
     return token;
   }
 

@@ -320,9 +320,9 @@ export class Store {
     this.dropWriter(holder, pid);
   }
 
-  /** Ends lent and not yet attached (for tests and the cost of a store). */
-  get lent(): number {
-    return this.#lent.size;
+  /** Whether the end lent under `token` is still on its way (not attached, not taken back). */
+  isLent(token: number): boolean {
+    return this.#lent.has(token);
   }
 
   dropWriter(holder: object, pid: number): void {
