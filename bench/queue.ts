@@ -4,7 +4,9 @@
  * ping-pong round trip between this process and a child: forklab's Queue, SimpleQueue and Pipe
  * (created in this process, as Python's parent creates them) next to Python's multiprocessing
  * Queue, SimpleQueue and Pipe (bench/queues.py, python3 on the PATH). Each forklab row is anchored
- * on its Python namesake measured in the same repeat; medians over repeats.
+ * on its Python namesake measured in the same repeat; medians over repeats. The floor rows are
+ * the same three processes making the same syscalls per item with nothing else (queue-floor.ts),
+ * next to Python's Queue: what the writer's write per put and the reader's write per ack cost alone.
  *
  * Run: npx tsc -p . && node dist/bench/queue.js [items=20000] [repeats=3]
  */
@@ -13,12 +15,15 @@ import * as path from "node:path";
 import { Process } from "../src/parent/process";
 import { Queue, SimpleQueue } from "../src/ipc/queue";
 import { Pipe } from "../src/ipc/pipe";
+import { floorStream } from "./queue-floor";
 import { median, textTable, type Row } from "./stats";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const KINDS = ["Queue", "SimpleQueue", "Pipe"] as const;
 type Kind = (typeof KINDS)[number];
 const FIGURES = ["small", "1KiB", "ping-pong"] as const;
+/** Bytes on the wire per item: a frame's header (22) and the item (a number's 8 bytes, or 1 KiB). */
+const FLOOR_BYTES = { small: 30, "1KiB": 1046 } as const;
 
 /** What the children get: something with put/get or send/recv. */
 type End = { put?(v: unknown): Promise<void>; get?(): Promise<unknown>; send?(v: unknown): Promise<void>; recv?(): Promise<unknown> };
@@ -101,6 +106,7 @@ export async function benchQueue(n = 20000, repeats = 3): Promise<Row[]> {
   const ours: Record<string, number[]> = {};
   for (let r = 0; r < repeats; r++) {
     for (const [k, v] of Object.entries(python(n, trips))) (py[k] ??= []).push(v);
+    for (const [figure, bytes] of Object.entries(FLOOR_BYTES)) (ours[`floor ${figure}`] ??= []).push(await floorStream(n, bytes));
     for (const kind of KINDS) {
       (ours[`${kind} small`] ??= []).push(await stream(kind, n, 1));
       (ours[`${kind} 1KiB`] ??= []).push(await stream(kind, n, new Uint8Array(1024).fill(120)));
@@ -117,6 +123,12 @@ export async function benchQueue(n = 20000, repeats = 3): Promise<Row[]> {
       const base = median(py[key]!);
       rows.push({ name: anchor, anchor, median_ms: base, ratio: 1 });
       rows.push({ name: `forklab ${key} (${unit})`, anchor, median_ms: median(ours[key]!), ratio: median(ours[key]!) / base });
+    }
+    const floor = ours[`floor ${figure}`];
+    if (floor) {
+      const anchor = `python Queue ${figure} (${unit})`;
+      const us = median(floor);
+      rows.push({ name: `floor ${figure}: a write per put, a write per ack, nothing else (${unit})`, anchor, median_ms: us, ratio: us / median(py[`Queue ${figure}`]!) });
     }
   }
   return rows;

@@ -79,7 +79,7 @@ const BENCHMARKS: Record<string, { what: string; goal: string; goals: Goal[]; ru
     run: () => benchPool(5),
   },
   queue: {
-    what: "writer process to reader process, µs per small and 1 KiB item, and a ping-pong round trip; forklab's Queue, SimpleQueue and Pipe each vs its Python namesake; median of 3",
+    what: "writer process to reader process, µs per small and 1 KiB item, and a ping-pong round trip; forklab's Queue, SimpleQueue and Pipe each vs its Python namesake, and the floor (the same processes making only a write per put and a write per ack) vs Python's Queue; median of 3",
     goal: "small items <= 0.33x Python's Queue; 1 KiB <= 0.5x; ping-pong <= 1.0x",
     goals: [
       { row: /^forklab Queue small/, max: 0.33, text: "<= 0.33x" },

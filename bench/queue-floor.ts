@@ -1,0 +1,111 @@
+/**
+ * The floor under forklab's writer -> reader figures: the same three processes and the same
+ * syscalls, with no queue around them. A writer process writes each item to the owner's Unix
+ * socket with one write(2) and goes on once it returns (a put done once its bytes are with the
+ * OS); the owner (this process) forwards what each read brings to the reader in one write; the
+ * reader writes one ack per item with one write(2) before it counts the item (a get done once its
+ * ack is with the OS). No framing, no store, no promises: what the syscalls and wake-ups alone
+ * cost per item on this machine. Timed in the reader from its first item to its last.
+ *
+ * Run alone: npx tsc -p . && node dist/bench/queue-floor.js [items=20000] [bytes=30]
+ */
+import { fork } from "node:child_process";
+import { mkdtempSync, rmSync, writeSync } from "node:fs";
+import { connect, createServer, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+
+/** The socket's descriptor (the same write(2) the Outbox makes). */
+const fdOf = (socket: Socket) => (socket as unknown as { _handle: { fd: number } })._handle.fd;
+
+/** All of `bytes` to the socket: write(2) at once, what the OS did not take through the stream. */
+function writeAll(socket: Socket, bytes: Buffer, done: () => void): void {
+  let at = 0;
+  while (at < bytes.length) {
+    try {
+      at += writeSync(fdOf(socket), bytes, at);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EAGAIN") throw error;
+      socket.write(bytes.subarray(at), () => done());
+      return;
+    }
+  }
+  done();
+}
+
+function writer(file: string, n: number, size: number): void {
+  const socket: Socket = connect(file, () => {
+    const item = Buffer.alloc(size, 1);
+    let i = 0;
+    const next = (): void => {
+      if (i++ === n) return void socket.end();
+      writeAll(socket, item, () => process.nextTick(next));
+    };
+    next();
+  });
+}
+
+function reader(file: string, n: number, size: number): void {
+  const socket: Socket = connect(file, () => socket.write("R"));
+  // An ack's size on the wire: a frame's header, no payload.
+  const ack = Buffer.alloc(22);
+  let got = 0;
+  let bytes = 0;
+  let t0 = 0;
+  socket.on("data", (chunk: Buffer) => {
+    bytes += chunk.length;
+    for (let whole = Math.floor(bytes / size); got < whole; ) {
+      writeAll(socket, ack, () => {});
+      if (got++ === 0) t0 = performance.now();
+    }
+    if (got < n) return;
+    process.send!(((performance.now() - t0) * 1000) / (n - 1));
+    socket.destroy();
+  });
+}
+
+/** µs per item of `size` bytes from a writer process to a reader process through this one. */
+export function floorStream(n: number, size: number): Promise<number> {
+  const dir = mkdtempSync(path.join(tmpdir(), "forklab-floor-"));
+  const file = path.join(dir, "s");
+  return new Promise<number>((resolve, reject) => {
+    const args = (role: string) => [role, file, String(n), String(size)];
+    let toReader: Socket | undefined;
+    const server = createServer((socket) => {
+      socket.on("error", () => {});
+      if (!toReader) {
+        // The reader connects first (it says so with one byte; its acks are read and dropped),
+        // then the writer starts.
+        toReader = socket;
+        socket.on("data", () => {});
+        socket.once("data", () => fork(__filename, args("writer"), { stdio: "ignore" }).once("error", reject));
+        return;
+      }
+      const to = toReader;
+      socket.on("data", (chunk: Buffer) => writeAll(to, chunk, () => {}));
+    });
+    server.listen(file, () => {
+      const read = fork(__filename, args("reader"), { stdio: "ignore" });
+      read.once("message", (us) => {
+        server.close();
+        rmSync(dir, { recursive: true, force: true });
+        resolve(us as number);
+      });
+      read.once("error", reject);
+    });
+  });
+}
+
+if (require.main === module) {
+  const [role, file, n, size] = process.argv.slice(2);
+  if (role === "writer") writer(file!, Number(n), Number(size));
+  else if (role === "reader") reader(file!, Number(n), Number(size));
+  else {
+    const items = Number(role) || 20000;
+    const bytes = Number(file) || 30;
+    void floorStream(items, bytes).then((us) => {
+      console.log(`${bytes} B items: ${us.toFixed(2)} µs per item`);
+      process.exit(0);
+    });
+  }
+}
