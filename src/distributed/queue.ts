@@ -17,6 +17,14 @@
  * Round trips: a put is one command (LPUSH, or a script by its SHA when it must check maxsize or
  * count unfinished items); a get is one (BLMOVE on its own connection, which answers at once when
  * an item waits), and a Queue's acknowledgements travel together, without being waited for.
+ *
+ * A get that finds many items waiting takes more than one in the same round trip: up to
+ * TAKE_AT_MOST, and no more than its share (the waiting items divided by the processes that have
+ * the queue open), so that other consumers are not left idle. They move to this consumer's
+ * processing list like the first (the guarantee above holds for them), wait here for the next
+ * gets, and are acknowledged only when a get returns them. Those no get returned go back to the
+ * front of the queue, in order, at close() or when this process exits (even without close()); if
+ * it dies by a signal, with the rest of its processing list once its heartbeat is gone.
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
@@ -87,12 +95,48 @@ local left = redis.call('DECR', KEYS[2])
 if left <= 0 then redis.call('SET', KEYS[2], 0); redis.call('PUBLISH', ARGV[2], '0') end
 return left`;
 
+// take more (KEYS: items, processing, consumers; ARGV: at most, at least): move up to a fair share
+// of the waiting items to the processing list, oldest first; returns them in that order.
+const TAKE_SCRIPT = `
+local share = math.floor(redis.call('LLEN', KEYS[1]) / math.max(1, redis.call('SCARD', KEYS[3])))
+local n = math.max(tonumber(ARGV[2]), math.min(tonumber(ARGV[1]), share))
+local out = {}
+for i = 1, n do
+  local item = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
+  if not item then break end
+  out[i] = item
+end
+return out`;
+
+// give back (KEYS: processing, items; ARGV: count, -1 for all): the newest `count` taken items
+// back to the front of the queue, newest first, so that the oldest of them is taken next.
+const GIVE_BACK_SCRIPT = `
+local n = tonumber(ARGV[1])
+if n < 0 then n = redis.call('LLEN', KEYS[1]) end
+for i = 1, n do
+  if not redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT') then break end
+end
+return 0`;
+
+/** The most items one get takes from Redis (one for itself, the rest for the next gets). */
+const TAKE_AT_MOST = 32;
+
 const DIRECT = { enableAutoPipelining: false };
 
 /** The client with the two scripts defined on it: sent once, then called by SHA. */
 interface ScriptedRedis extends Redis {
   forklabQueuePut(items: string, unfinished: string, item: string, maxsize: string, joinable: string): Promise<number>;
   forklabQueueDone(processing: string, unfinished: string, item: string, channel: string): Promise<number>;
+  forklabQueueTake(items: string, processing: string, consumers: string, atMost: string, atLeast: string): Promise<string[]>;
+  forklabQueueGiveBack(processing: string, items: string, count: string): Promise<number>;
+}
+
+function defineScripts(client: Redis): ScriptedRedis {
+  client.defineCommand("forklabQueuePut", { numberOfKeys: 2, lua: PUT_SCRIPT });
+  client.defineCommand("forklabQueueDone", { numberOfKeys: 2, lua: DONE_SCRIPT });
+  client.defineCommand("forklabQueueTake", { numberOfKeys: 3, lua: TAKE_SCRIPT });
+  client.defineCommand("forklabQueueGiveBack", { numberOfKeys: 2, lua: GIVE_BACK_SCRIPT });
+  return client as ScriptedRedis;
 }
 
 /** `{ block, timeout }` as a timeout in seconds: 0 for no wait, undefined for no limit. */
@@ -131,13 +175,16 @@ export class RedisQueue<T = unknown> {
   readonly #consumer = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   readonly #ready: Promise<void>;
   #client: ScriptedRedis | undefined;
-  #blocking: Redis | undefined;
+  #blocking: ScriptedRedis | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #getChain: Promise<unknown> = Promise.resolve();
   #closed = false;
   #recoveredAt = -Infinity;
   /** Items that arrived here and are not acknowledged yet (a Queue's): the oldest of the processing list. */
   #arrived = 0;
+  /** Items taken from Redis ahead of the gets that will return them, oldest first. */
+  readonly #ahead: string[] = [];
+  readonly #giveBackNow = (): void => void this.#giveBack();
   #ackTimer: NodeJS.Timeout | undefined;
   readonly #ackNow = (): void => void this.#acknowledge();
   /** Items this consumer took and has not acknowledged yet (JoinableQueue), oldest first. */
@@ -195,10 +242,7 @@ export class RedisQueue<T = unknown> {
     await probeRedis(this.address);
     // Without auto-pipelining: it holds each command until the next tick, which a loop of awaited
     // puts or gets pays on every call; commands issued together still share the connection's writes.
-    const client = refOnlyWhileBusy(connectRedis(this.address, `forklab-queue-${this.#consumer}`, DIRECT));
-    client.defineCommand("forklabQueuePut", { numberOfKeys: 2, lua: PUT_SCRIPT });
-    client.defineCommand("forklabQueueDone", { numberOfKeys: 2, lua: DONE_SCRIPT });
-    this.#client = client as ScriptedRedis;
+    this.#client = defineScripts(refOnlyWhileBusy(connectRedis(this.address, `forklab-queue-${this.#consumer}`, DIRECT)));
     await this.#beat();
     this.#heartbeat = setInterval(() => void this.#beat(), HEARTBEAT_EVERY_MS);
     this.#heartbeat.unref();
@@ -315,20 +359,34 @@ export class RedisQueue<T = unknown> {
 
   async #get(method: string, seconds: number | undefined): Promise<T> {
     const client = await this.client(method);
-    await this.#recover(client);
-    let raw: string | null = null;
-    if (seconds === 0) {
-      raw = await client.lmove(this.itemsKey, this.processingKey, "RIGHT", "LEFT");
-    } else {
-      // BLMOVE answers at once when an item waits: one round trip either way.
-      this.#blocking ??= refOnlyWhileBusy(connectRedis(this.address, `forklab-queue-${this.#consumer}-get`, DIRECT));
-      const deadline = seconds === undefined ? Infinity : performance.now() + seconds * 1000;
-      while (raw === null && !this.#closed) {
-        const left = (deadline - performance.now()) / 1000;
-        if (left <= 0) break;
-        raw = await this.#blocking.blmove(this.itemsKey, this.processingKey, "RIGHT", "LEFT", Math.max(0.01, Math.min(left, MAX_BLOCK_S)));
-        if (raw === null) await this.#recover(client);
+    let raw = this.#ahead.shift() ?? null;
+    if (raw === null) {
+      await this.#recover(client);
+      const take = (on: ScriptedRedis, atLeast: number) =>
+        on.forklabQueueTake(this.itemsKey, this.processingKey, this.#key("consumers"), String(TAKE_AT_MOST - 1 + atLeast), String(atLeast));
+      let taken: (string | null)[] = [];
+      if (seconds === 0) {
+        taken = await take(client, 1);
+      } else {
+        // BLMOVE answers at once when an item waits; what else waits comes in the same round trip.
+        this.#blocking ??= defineScripts(refOnlyWhileBusy(connectRedis(this.address, `forklab-queue-${this.#consumer}-get`, DIRECT)));
+        const deadline = seconds === undefined ? Infinity : performance.now() + seconds * 1000;
+        while (taken.length === 0 && !this.#closed) {
+          const left = (deadline - performance.now()) / 1000;
+          if (left <= 0) break;
+          const wait = Math.max(0.01, Math.min(left, MAX_BLOCK_S));
+          const pipeline = this.#blocking.pipeline().blmove(this.itemsKey, this.processingKey, "RIGHT", "LEFT", wait);
+          (pipeline as unknown as ScriptedRedis).forklabQueueTake(this.itemsKey, this.processingKey, this.#key("consumers"), String(TAKE_AT_MOST - 1), "0");
+          const [[blockError, first], [takeError, more]] = (await pipeline.exec()) as [[Error | null, string | null], [Error | null, string[]]];
+          if (blockError) throw blockError;
+          // Items the script moved are this consumer's even when BLMOVE itself ran out of time.
+          taken = [first, ...(takeError ? [] : more)].filter((item): item is string => item !== null);
+          if (takeError) throw takeError;
+          if (taken.length === 0) await this.#recover(client);
+        }
       }
+      raw = (taken.shift() as string | undefined) ?? null;
+      if (taken.length) this.#keepAhead(taken as string[]);
     }
     if (raw === null) {
       if (this.#closed) throw this.#closedError(method);
@@ -336,8 +394,25 @@ export class RedisQueue<T = unknown> {
         seconds === 0 ? `${this.kind}.${method}(): queue "${this.name}" is empty` : `${this.kind}.${method}(): no item arrived in queue "${this.name}" within ${seconds} s`,
       );
     }
+    if (this.#ahead.length === 0) unacknowledged.delete(this.#giveBackNow);
     this.delivered(raw);
     return decodeValue(raw) as T;
+  }
+
+  /** Keep items taken ahead for the next gets; those none returns go back when this process exits. */
+  #keepAhead(items: string[]): void {
+    this.#ahead.push(...items);
+    acknowledgeAtExit(this.#giveBackNow);
+  }
+
+  /** Put the items taken ahead back at the front of the queue, in order. */
+  async #giveBack(): Promise<void> {
+    unacknowledged.delete(this.#giveBackNow);
+    const count = this.#ahead.splice(0).length;
+    if (count === 0 || !this.#client) return;
+    await this.#client.forklabQueueGiveBack(this.processingKey, this.itemsKey, String(count)).catch(() => {
+      // Still in this consumer's processing list: back to the queue when its heartbeat is gone.
+    });
   }
 
   /**
@@ -378,9 +453,9 @@ export class RedisQueue<T = unknown> {
     }
   }
 
-  /** Python's qsize(): the items waiting now (approximate while others use it). */
+  /** Python's qsize(): the items waiting now, with those taken ahead here (approximate while others use it). */
   async qsize(): Promise<number> {
-    return (await this.client("qsize")).llen(this.itemsKey);
+    return (await (await this.client("qsize")).llen(this.itemsKey)) + this.#ahead.length;
   }
 
   async empty(): Promise<boolean> {
@@ -403,12 +478,14 @@ export class RedisQueue<T = unknown> {
       return;
     }
     // Unacknowledged items of a consumer that leaves go back to the queue: those that never arrived
-    // here (a get cut short), and a JoinableQueue's items not marked done.
+    // here (a get cut short), those taken ahead that no get returned, and a JoinableQueue's items
+    // not marked done.
     try {
       await this.#acknowledge();
-      while (await this.#client!.lmove(this.processingKey, this.itemsKey, "LEFT", "RIGHT")) {
-        // moved one
-      }
+      // All of the processing list, those taken ahead with them: one command.
+      unacknowledged.delete(this.#giveBackNow);
+      this.#ahead.length = 0;
+      await this.#client!.forklabQueueGiveBack(this.processingKey, this.itemsKey, "-1");
       await this.#client!.multi().del(this.#key(`alive:${this.#consumer}`)).srem(this.#key("consumers"), this.#consumer).exec();
     } finally {
       this.#client!.disconnect();

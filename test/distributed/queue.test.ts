@@ -127,6 +127,46 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
     }
   });
 
+  it("a get takes the waiting items in one round trip, no more than its share; those it took ahead go back in order when its process exits", async () => {
+    const name = freshQueue("ahead");
+    const admin = new Redis(setup.redis.port, "127.0.0.1");
+    const first = new Queue<number>({ redis: setup.redis.url, name });
+    const second = new Queue<number>({ redis: setup.redis.url, name });
+    try {
+      for (let i = 0; i < 10; i++) await first.put(i);
+      await second.qsize(); // both have the queue open: each takes at most half of what waits
+      await admin.config("RESETSTAT");
+      expect(await first.get()).toBe(0);
+      const calls = (command: string): number => Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+      let stats = await admin.info("commandstats");
+      expect(calls("blmove"), "blocking moves for the first get").toBe(1);
+      // It took 1 + floor(9 / 2) = 5; the other consumer finds the 5 left.
+      expect(await admin.llen(`forklab:queue:${name}:items`)).toBe(5);
+      await admin.config("RESETSTAT");
+      expect([await first.get(), await first.get(), await first.get(), await first.get()]).toEqual([1, 2, 3, 4]);
+      stats = await admin.info("commandstats");
+      expect(calls("blmove"), "gets answered from what was taken ahead").toBe(0);
+      // The other took 5 and 6 (its share of the 5 left); what it took ahead goes back at close().
+      expect(await second.getNowait()).toBe(5);
+      await second.close();
+      // A child takes 6 and 7 (its share) and exits without close(): 7 is back at the front, at once.
+      const child = spawn(async (queue: typeof first) => {
+        const got = await queue.get();
+        process.exit(got === 6 ? 0 : 1);
+      }, [first]);
+      await child.join();
+      expect(child.exitCode).toBe(0);
+      const left: number[] = [];
+      for (let i = 7; i < 10; i++) left.push(await first.getNowait());
+      expect(left).toEqual([7, 8, 9]);
+      await expect(first.getNowait()).rejects.toBeInstanceOf(Empty);
+    } finally {
+      admin.disconnect();
+      await second.close();
+      await first.destroy();
+    }
+  });
+
   it("a child that used a queue and never closed it ends when its target returns, and is kept alive while its get waits", async () => {
     const items = new Queue<number>({ redis: setup.redis.url, name: freshQueue("open-items") });
     const signals = new Queue<string>({ redis: setup.redis.url, name: freshQueue("open-signals") });
