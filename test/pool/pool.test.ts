@@ -460,6 +460,62 @@ describe("Pool: many tasks, lazy input", () => {
     expect(stats.tasks.every((t, i) => i === 0 || t.batch >= stats.tasks[i - 1]!.batch)).toBe(true);
   });
 
+  it("applyAsync calls in a row stay tasks of their own: submission order, one row each, one failure each, and across awaits", async () => {
+    const p = pool(1);
+    // One worker runs tasks in the order given out: a counter in it shows that order.
+    const step = (label: string) => {
+      const g = globalThis as { ran?: number };
+      g.ran = (g.ran ?? 0) + 1;
+      return `${label}${g.ran}`;
+    };
+    // Another function (its own source), counting on the same counter.
+    const other = (text: string) => {
+      const g = globalThis as { ran?: number };
+      g.ran = (g.ran ?? 0) + 1;
+      return `${text}${g.ran}`;
+    };
+    const first = p.applyAsync((x: number) => x, [0]);
+    await first.get();
+    const labels = ["f", "f", "f", "g", "f", "f", "g", "g", "f"];
+    const results = labels.map((label, i) =>
+      label === "f" ? p.applyAsync(step, [`f${i}:`]) : p.applyAsync(other, [`g${i}:`]),
+    );
+    expect(await Promise.all(results.map((r) => r.get()))).toEqual(labels.map((label, i) => `${label}${i}:${i + 1}`));
+    // A task that throws in the middle fails alone.
+    const mixed = Array.from({ length: 50 }, (_, i) => p.applyAsync((x: number) => {
+      if (x === 20) throw new RangeError("twenty");
+      return x;
+    }, [i]));
+    const settled = await Promise.all(mixed.map((r) => r.get().catch((e: Error) => e)));
+    expect(settled[20]).toBeInstanceOf(RangeError);
+    expect(settled.filter((_, i) => i !== 20)).toEqual(Array.from({ length: 49 }, (_, i) => (i < 20 ? i : i + 1)));
+    // Calls separated by awaits in one tick: some join a run the workers already took in full.
+    const spaced: Promise<number>[] = [];
+    for (let i = 0; i < 300; i++) {
+      spaced.push(p.applyAsync((x: number) => x * 3, [i]).get());
+      if (i % 7 === 0) await null;
+    }
+    expect(await Promise.all(spaced)).toEqual(Array.from({ length: 300 }, (_, i) => i * 3));
+    const stats = p.stats();
+    const applies = stats.tasks.filter((t) => t.batch > 0).slice(-300);
+    expect(applies.map((t) => t.index)).toEqual(Array.from({ length: 300 }, (_, i) => 60 + i));
+    expect(new Set(applies.map((t) => t.batch)).size).toBe(300);
+    expect(applies.every((t) => t.waitMs !== undefined && t.waitMs >= 0)).toBe(true);
+    expect(stats.failed).toBe(1);
+  });
+
+  it("terminate() during a run of applies rejects every result not finished, and none stays pending", async () => {
+    const p = pool(2);
+    await p.apply((x: number) => x, [0]);
+    const results = Array.from({ length: 2000 }, (_, i) => p.applyAsync((x: number) => x, [i]));
+    const settled = Promise.all(results.map((r) => r.get().then(() => "ok", (e: unknown) => (e instanceof AbortError ? "aborted" : String(e)))));
+    await p.terminate();
+    const outcomes = await settled;
+    expect(outcomes.every((o) => o === "ok" || o === "aborted")).toBe(true);
+    expect(outcomes).toContain("aborted");
+    expect(results.every((r) => r.ready())).toBe(true);
+  });
+
   it("imap pulls a million-item async input only as workers free up", async () => {
     const p = pool(2);
     const total = 1_000_000;

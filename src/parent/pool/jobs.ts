@@ -53,11 +53,10 @@ abstract class BaseJob implements Job {
  * context; a batch that cannot be answered, or the pool ending, settles it with that error.
  */
 abstract class OneOutcomeJob<R> extends BaseJob {
-  /** Called with the outcome, or the AsyncResult it settles directly (a call without options). */
-  readonly #settle: ((outcome: Outcome<R>) => void) | AsyncResult<R>;
+  readonly #settle: (outcome: Outcome<R>) => void;
   protected settled = false;
 
-  constructor(target: JobTarget, context: AsyncResource, sink: OutputSink, settle: ((outcome: Outcome<R>) => void) | AsyncResult<R>) {
+  constructor(target: JobTarget, context: AsyncResource, sink: OutputSink, settle: (outcome: Outcome<R>) => void) {
     super(target, context, sink);
     this.#settle = settle;
   }
@@ -74,20 +73,18 @@ abstract class OneOutcomeJob<R> extends BaseJob {
     if (this.settled) return;
     this.settled = true;
     // Not in the cell's context: whoever awaits resumes in its own, and callbacks get theirs (pool.ts).
-    const settle = this.#settle;
-    if (typeof settle === "function") settle(outcome);
-    else settleAsyncResult(settle, outcome);
+    this.#settle(outcome);
   }
 }
 
-/** One task: `fn(...args)`. */
+/** One task: `fn(...args)`, with its callbacks or signal (a call without them joins an ApplyRunJob). */
 export class ApplyJob<T> extends OneOutcomeJob<T> {
   readonly #args: unknown[];
   readonly #index: number;
   #given = false;
 
   /** `index` numbers the pool's applies (0, 1, 2...): the task's label in the picture and in errors. */
-  constructor(target: JobTarget, args: unknown[], index: number, context: AsyncResource, sink: OutputSink, settle: ((outcome: Outcome<T>) => void) | AsyncResult<T>) {
+  constructor(target: JobTarget, args: unknown[], index: number, context: AsyncResource, sink: OutputSink, settle: (outcome: Outcome<T>) => void) {
     super(target, context, sink, settle);
     this.#args = args;
     this.#index = index;
@@ -115,6 +112,80 @@ export class ApplyJob<T> extends OneOutcomeJob<T> {
 
 /** Chunks joined by one concat at most (its arguments stay well within the stack). */
 const MAX_CONCAT = 4096;
+
+/**
+ * Consecutive applyAsync calls of one function without options, in one tick (a loop of 20k): one
+ * job for all of them, so the scheduler's list, the tick's interrupt list and the job objects grow
+ * by one entry per run, not per call. Each call is still its own task and its own batch: its own
+ * row in the picture, its own time in the queue, its own outcome, and alone if its worker is lost.
+ */
+export class ApplyRunJob extends BaseJob {
+  readonly #firstIndex: number;
+  readonly #args: unknown[][] = [];
+  readonly #results: AsyncResult<unknown>[] = [];
+  /** performance.now() at each call: a task waits from its own call, not the run's first. */
+  readonly #calledAt: number[] = [];
+  #given = 0;
+  #ended = false;
+
+  /** `firstIndex`: the pool's count of applies at the first call of the run. */
+  constructor(target: JobTarget, firstIndex: number, context: AsyncResource, sink: OutputSink) {
+    super(target, context, sink);
+    this.#firstIndex = firstIndex;
+  }
+
+  /** The run's function, for the pool to tell whether the next call continues it. */
+  get fid(): number {
+    return this.target.fid;
+  }
+
+  /**
+   * The next call's task; false once the run has given out every task it had (the scheduler may
+   * have passed it by: the call starts a new run) or was cancelled. The first call is always taken.
+   */
+  add(args: unknown[], result: AsyncResult<unknown>): boolean {
+    if (this.#args.length > 0 && this.exhausted) return false;
+    this.#args.push(args);
+    this.#results.push(result);
+    this.#calledAt.push(performance.now());
+    return true;
+  }
+
+  get exhausted(): boolean {
+    return this.#ended || this.#given >= this.#args.length;
+  }
+
+  get pending(): number {
+    return this.exhausted ? 0 : this.#args.length - this.#given;
+  }
+
+  next(): BatchSpec | undefined {
+    if (this.exhausted) return undefined;
+    const k = this.#given++;
+    const spec = this.spec([this.#args[k]], this.#firstIndex + k);
+    spec.queuedAt = this.#calledAt[k];
+    return spec;
+  }
+
+  done(batch: Batch, outcome: BatchOutcome): void {
+    const failure = outcome.errors[0];
+    this.#settle(batch, failure ? { ok: false, error: failure[1] } : { ok: true, value: outcome.values[0] });
+  }
+
+  failed(batch: Batch, errorAt: (position: number) => unknown): void {
+    this.#settle(batch, { ok: false, error: errorAt(0) });
+  }
+
+  cancel(error: unknown): void {
+    this.#ended = true;
+    // A result settled already stays as it is (settling is once).
+    for (const result of this.#results) settleAsyncResult(result, { ok: false, error });
+  }
+
+  #settle(batch: Batch, outcome: Outcome<unknown>): void {
+    settleAsyncResult(this.#results[batch.spec.firstIndex - this.#firstIndex]!, outcome);
+  }
+}
 
 /** A list in chunks, all results at once, in order; the first failure fails the whole map. */
 export class MapJob<T> extends OneOutcomeJob<T[]> {

@@ -21,7 +21,7 @@ import { toTargetSpec, type ModuleTarget } from "../process/target";
 import { normalizeTimeout } from "../timeouts";
 import { AsyncResult } from "./async-result";
 import { AbortError } from "./errors";
-import { ApplyJob, ImapJob, MapJob, type JobTarget, type Outcome } from "./jobs";
+import { ApplyJob, ApplyRunJob, ImapJob, MapJob, type JobTarget, type Outcome } from "./jobs";
 import { localWorkers } from "./local-worker";
 import { TaggedOutput } from "./output";
 import { Scheduler, type Job } from "./scheduler";
@@ -69,6 +69,13 @@ export interface ApplyOptions<R> {
 const NO_OPTIONS: ApplyOptions<any> = Object.freeze({});
 const OPTIONS = new Set(["initializer", "initargs", "maxTasksPerChild", "taskTimeout", "name", "cwd", "env", "execArgv", "workers"]);
 let pools = 0;
+
+/** The submissions of one tick: their cell context, their jobs, and the run of applies open now. */
+interface Tick {
+  context: AsyncResource;
+  jobs: Job[];
+  run: ApplyRunJob | undefined;
+}
 
 function checkPositiveInteger(where: string, option: string, value: unknown, orNone: boolean): number | undefined {
   if (orNone && (value === undefined || value === null)) return undefined;
@@ -120,7 +127,9 @@ export class Pool {
    * The submissions of the current tick: one cell context and one interrupt listener for all of
    * them (a loop that submits 20k tasks registers one, not 20k).
    */
-  #tick: { context: AsyncResource; jobs: Job[] } | undefined;
+  #tick: Tick | undefined;
+  /** The job submitted last: a call continues a run only if nothing came between. */
+  #lastJob: Job | undefined;
   #state: "running" | "closed" | "terminated" = "running";
   #joined = false;
 
@@ -178,9 +187,22 @@ export class Pool {
     if (!Array.isArray(args)) throw new TypeError(`applyAsync(): args must be an array of fn's arguments, got ${describe(args)}; e.g. pool.applyAsync(fn, [1, "a"])`);
     const { callback, errorCallback, signal } = this.#applyOptions("applyAsync()", options);
     if (!callback && !errorCallback && !signal) {
-      // The usual call (a loop of 20k): the job settles the result itself, no closure in between.
+      // The usual call (a loop of 20k): it joins the run of the calls just before it, if they were
+      // of the same function in this tick and nothing else was submitted since; its run's job
+      // settles the result itself, no closure in between.
       const result = new AsyncResult<Result<F>>();
-      this.#submit(new ApplyJob<Result<F>>(target, args, this.#applies++, this.#currentTick().context, this.#sink, result));
+      const tick = this.#currentTick();
+      const run = tick.run;
+      if (run && this.#lastJob === run && run.fid === target.fid && run.add(args, result as AsyncResult<unknown>)) {
+        this.#applies++;
+        if (this.#inKernel) this.#live.show();
+        this.#scheduler.wake();
+        return result;
+      }
+      const job = new ApplyRunJob(target, this.#applies++, tick.context, this.#sink);
+      job.add(args, result as AsyncResult<unknown>);
+      this.#submit(job);
+      tick.run = job;
       return result;
     }
     return new AsyncResult<Result<F>>((settle) => {
@@ -294,14 +316,15 @@ export class Pool {
       throw new Error(`Pool not running: ${this.name} was ${this.#state === "closed" ? "closed" : "terminated"}, so it takes no new tasks (as Python's ValueError); create a new Pool`);
     }
     this.#scheduler.add(job);
+    this.#lastJob = job;
     if (this.#inKernel) this.#live.show();
     this.#currentTick().jobs.push(job);
   }
 
   /** The cell context of what is submitted now; interrupting that cell ends those jobs. */
-  #currentTick(): { context: AsyncResource; jobs: Job[] } {
+  #currentTick(): Tick {
     if (this.#tick) return this.#tick;
-    const tick = (this.#tick = { context: new AsyncResource("forklab.PoolTask"), jobs: [] as Job[] });
+    const tick: Tick = (this.#tick = { context: new AsyncResource("forklab.PoolTask"), jobs: [], run: undefined });
     setImmediate(() => (this.#tick = undefined));
     // Interrupting the cell ends its jobs; the workers running their tasks are replaced.
     onInterrupt(() => {

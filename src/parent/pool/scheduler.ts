@@ -19,7 +19,11 @@ import { AbortError, BrokenPoolError, TimeoutError, WorkerLostError, workerEndTe
 import type { BatchOutcome, TaskBatch, WorkerEnd, WorkerInit, WorkerStarter, WorkerTransport } from "./transport";
 
 /** What a job gives the scheduler: the parts of a batch it decides. */
-export type BatchSpec = Omit<TaskBatch, "id"> & { firstIndex: number };
+export type BatchSpec = Omit<TaskBatch, "id"> & {
+  firstIndex: number;
+  /** performance.now() when its tasks were submitted, if not the job's submittedAt. */
+  queuedAt?: number;
+};
 
 export interface Job {
   /** The next batch to run, or undefined if none is ready now (the job calls `wake()` when one is). */
@@ -360,7 +364,7 @@ export class Scheduler {
       if (spec) {
         // Every field from the start: one shape for all batches, however far each one gets.
         return {
-          id: this.#batchIds++, spec, job, state: "waiting", queuedAt: job.submittedAt,
+          id: this.#batchIds++, spec, job, state: "waiting", queuedAt: spec.queuedAt ?? job.submittedAt,
           startedAt: undefined, endedAt: undefined, worker: undefined, failures: undefined, cancelled: undefined, logged: undefined,
         };
       }
