@@ -23,6 +23,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { Queue } from "../src/distributed/queue-classes";
 import { Pool } from "../src/parent/pool";
+import { reapWithParent } from "../src/parent/reaper";
 import { median, runAlone, type Row } from "./stats";
 
 const TINY = 2000;
@@ -52,18 +53,26 @@ function waitForLine(child: ChildProcess, stream: "stdout" | "stderr", pattern: 
   });
 }
 
+/** A server or worker this benchmark started never outlives it, even when it is killed. */
+function reaped(child: ChildProcess): ChildProcess {
+  if (child.pid !== undefined) child.once("exit", reapWithParent(child.pid, false));
+  return child;
+}
+
 async function startRedis(dir: string): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = reaped(
+    spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    }),
+  );
   await waitForLine(child, "stdout", /Ready to accept connections/);
   child.stdout!.resume();
   return { url: `redis://127.0.0.1:${port}`, child };
 }
 
 async function startWorker(url: string, queue: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [FORKLAB_BIN, "worker", "--redis", url, "--queue", queue, "--accept-source"], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = reaped(spawn(process.execPath, [FORKLAB_BIN, "worker", "--redis", url, "--queue", queue, "--accept-source"], { stdio: ["ignore", "ignore", "pipe"] }));
   await waitForLine(child, "stderr", /taking tasks/);
   return child;
 }

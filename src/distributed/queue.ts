@@ -23,8 +23,9 @@
  * the queue open), so that other consumers are not left idle. They move to this consumer's
  * processing list like the first (the guarantee above holds for them), wait here for the next
  * gets, and are acknowledged only when a get returns them. Those no get returned go back to the
- * front of the queue, in order, at close() or when this process exits (even without close()); if
- * it dies by a signal, with the rest of its processing list once its heartbeat is gone.
+ * front of the queue, in order: when no get came for AHEAD_IDLE_MS, at close(), or when this
+ * process exits (even without close()); if it dies by a signal, with the rest of its processing
+ * list once its heartbeat is gone.
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
@@ -120,6 +121,8 @@ return 0`;
 
 /** The most items one get takes from Redis (one for itself, the rest for the next gets). */
 const TAKE_AT_MOST = 32;
+/** Items taken ahead go back to the queue when no get came for this long: a consumer that stopped getting does not sit on them. */
+const AHEAD_IDLE_MS = 100;
 
 const DIRECT = { enableAutoPipelining: false };
 
@@ -185,6 +188,7 @@ export class RedisQueue<T = unknown> {
   /** Items taken from Redis ahead of the gets that will return them, oldest first. */
   readonly #ahead: string[] = [];
   readonly #giveBackNow = (): void => void this.#giveBack();
+  #idleTimer: NodeJS.Timeout | undefined;
   #ackTimer: NodeJS.Timeout | undefined;
   readonly #ackNow = (): void => void this.#acknowledge();
   /** Items this consumer took and has not acknowledged yet (JoinableQueue), oldest first. */
@@ -351,10 +355,24 @@ export class RedisQueue<T = unknown> {
   }
 
   #take(method: string, seconds: number | undefined): Promise<T> {
+    clearTimeout(this.#idleTimer);
     // One blocking connection per queue object: its gets take turns.
     const next = this.#getChain.then(() => this.#closedAware(method, this.#get(method, seconds)));
     this.#getChain = next.catch(() => {});
+    void this.#getChain.then(() => this.#armIdle());
     return next;
+  }
+
+  /**
+   * When the last get is done and items wait here, give them back after AHEAD_IDLE_MS without a
+   * get. In turn with the gets, so that a get never takes a later item before they are back.
+   */
+  #armIdle(): void {
+    if (this.#ahead.length === 0 || this.#closed) return;
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => {
+      this.#getChain = this.#getChain.then(() => this.#giveBack());
+    }, AHEAD_IDLE_MS).unref();
   }
 
   async #get(method: string, seconds: number | undefined): Promise<T> {
@@ -471,6 +489,7 @@ export class RedisQueue<T = unknown> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#heartbeat);
+    clearTimeout(this.#idleTimer);
     this.#blocking?.disconnect();
     try {
       await this.#ready;

@@ -127,7 +127,7 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
     }
   });
 
-  it("a get takes the waiting items in one round trip, no more than its share; those it took ahead go back in order when its process exits", async () => {
+  it("a get takes the waiting items in one round trip, no more than its share; those it took ahead go back in order when it stops getting, and when its process exits", async () => {
     const name = freshQueue("ahead");
     const admin = new Redis(setup.redis.port, "127.0.0.1");
     const first = new Queue<number>({ redis: setup.redis.url, name });
@@ -146,8 +146,9 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
       expect([await first.get(), await first.get(), await first.get(), await first.get()]).toEqual([1, 2, 3, 4]);
       stats = await admin.info("commandstats");
       expect(calls("blmove"), "gets answered from what was taken ahead").toBe(0);
-      // The other took 5 and 6 (its share of the 5 left); what it took ahead goes back at close().
+      // The other took 5 and 6 (its share of the 5 left); as it gets no more, 6 goes back to the queue.
       expect(await second.getNowait()).toBe(5);
+      await waitFor("the item taken ahead and not got to go back", async () => (await admin.llen(`forklab:queue:${name}:items`)) === 4, 30_000);
       await second.close();
       // A child takes 6 and 7 (its share) and exits without close(): 7 is back at the front, at once.
       const child = spawn(async (queue: typeof first) => {
