@@ -211,7 +211,9 @@ const OUTBOX_BYTES = 64 * 1024;
  * Frames to one socket, coalesced: every frame added in one tick goes out in one write, encoded
  * straight into one buffer (reused while the OS takes each write at once). `written()` resolves
  * once what was added so far is with the OS (so it reaches the other side even if this process
- * dies right after), which is when a put or an ack counts as done.
+ * dies right after), which is when a put or an ack counts as done. While the OS has no room (a
+ * write waits in the socket), what is added waits in the buffer and goes in one write once that
+ * write is done, however many batches it was flushed in meanwhile.
  */
 export class Outbox {
   readonly #socket: Socket;
@@ -220,6 +222,8 @@ export class Outbox {
   /** One promise for everyone waiting on the batch being filled. */
   #batch: Batch | undefined;
   #scheduled = false;
+  /** A write waits in the socket for room: nothing is written until it is done. */
+  #waiting = false;
   #error: Error | undefined;
   /** Called when a write stays pending (the OS buffer was full) and when it is done. */
   onPending: ((pending: boolean) => void) | undefined;
@@ -285,6 +289,8 @@ export class Outbox {
       return failed;
     }
     if (this.#length === 0) return this.#batch?.promise;
+    // Behind a write that waits for room: this batch joins what follows it, written as one.
+    if (this.#waiting) return (this.#batch ??= newBatch()).promise;
     const batch = this.#batch;
     const bytes = this.#buffer.subarray(0, this.#length);
     this.#batch = undefined;
@@ -330,18 +336,26 @@ export class Outbox {
       else batch.resolve();
     };
     this.#socket.write(bytes, (error) => {
-      if (pending) this.onPending?.((pending = false));
+      if (!pending) return settle(error);
+      pending = false;
+      this.#waiting = false;
+      this.onPending?.(false);
       settle(error);
+      // What was added while this write waited goes now, in one write.
+      if (!error && this.#length > 0) this.flush();
     });
     // Usually the OS takes the bytes at once (and the buffer is free again); otherwise the
-    // socket keeps them until the callback above, and the next batch gets a buffer of its own.
+    // socket keeps them until the callback above, and what comes next is encoded in a buffer of
+    // its own (one per wait, not one per batch: batches wait until the callback).
     if (this.#socket.writableLength === 0 && !this.#socket.connecting) {
       settle();
       // A batch that held a large item leaves its room behind.
       if (this.#buffer.length > 4 * OUTBOX_BYTES) this.#buffer = Buffer.allocUnsafeSlow(OUTBOX_BYTES);
     } else {
       this.#buffer = Buffer.allocUnsafeSlow(OUTBOX_BYTES);
-      this.onPending?.((pending = true));
+      pending = true;
+      this.#waiting = true;
+      this.onPending?.(true);
     }
   }
 

@@ -59,6 +59,29 @@ describe("Outbox", () => {
     expect(frames[49]!.payload.toString()).toBe("item 50");
   });
 
+  it("holds the batches flushed while a write waits for room, and sends them once it is done, each resolving", async () => {
+    const { client, frames, arrived } = await pair();
+    const out = new Outbox(client);
+    const writes: number[] = [];
+    const write = client.write.bind(client) as (chunk: Buffer, callback: (error?: Error | null) => void) => boolean;
+    (client as unknown as { write: typeof write }).write = (chunk, callback) => (writes.push(chunk.length), write(chunk, callback));
+    const big = Buffer.alloc(8 << 20, 7);
+    out.add(Op.Item, 1, 0, 1, big);
+    out.flush();
+    // Each put of a producer that awaits nothing: a batch of its own, flushed at once.
+    const done: Promise<void>[] = [];
+    for (let i = 2; i <= 50; i++) {
+      out.add(Op.Item, 1, 0, i, Buffer.from(`item ${i}`));
+      done.push(out.flush() ?? Promise.resolve());
+    }
+    await Promise.all(done);
+    await arrived(50);
+    expect(frames.map((f) => f.number)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    // Only the rest of the large batch waited in the socket: the 49 small batches did not each
+    // queue a write of their own behind it (they went together, once it was done).
+    expect(writes).toHaveLength(1);
+  });
+
   it("resolves written() for a small batch the OS takes at once, and the frame arrives whole", async () => {
     const { client, frames, arrived } = await pair();
     const out = new Outbox(client);
