@@ -206,6 +206,8 @@ function newBatch(): Batch {
 
 /** Room an Outbox starts with; it grows for a larger batch and keeps that room. */
 const OUTBOX_BYTES = 64 * 1024;
+/** A batch the stream must take is copied out of the buffer up to this size (else the buffer goes with it). */
+const COPIED_TO_STREAM = 8 * 1024;
 
 /**
  * Frames to one socket, coalesced: every frame added in one tick goes out in one write, encoded
@@ -325,8 +327,13 @@ export class Outbox {
     }
   }
 
-  /** What the OS did not take at once goes through the socket, which queues it. */
-  #writeQueued(bytes: Buffer, batch: Batch): void {
+  /**
+   * What the OS did not take at once goes through the socket, which queues it. A small rest is
+   * copied for it, so the buffer stays this outbox's; a large one takes the buffer along.
+   */
+  #writeQueued(rest: Buffer, batch: Batch): void {
+    const copied = rest.length <= COPIED_TO_STREAM;
+    const bytes = copied ? Buffer.from(rest) : rest;
     let settled = false;
     let pending = false;
     const settle = (error?: Error | null) => {
@@ -345,14 +352,14 @@ export class Outbox {
       if (!error && this.#length > 0) this.flush();
     });
     // Usually the OS takes the bytes at once (and the buffer is free again); otherwise the
-    // socket keeps them until the callback above, and what comes next is encoded in a buffer of
-    // its own (one per wait, not one per batch: batches wait until the callback).
+    // socket keeps them until the callback above, and batches wait until then (a large rest it
+    // keeps is part of the buffer: what comes next is encoded in a new one).
     if (this.#socket.writableLength === 0 && !this.#socket.connecting) {
       settle();
       // A batch that held a large item leaves its room behind.
       if (this.#buffer.length > 4 * OUTBOX_BYTES) this.#buffer = Buffer.allocUnsafeSlow(OUTBOX_BYTES);
     } else {
-      this.#buffer = Buffer.allocUnsafeSlow(OUTBOX_BYTES);
+      if (!copied) this.#buffer = Buffer.allocUnsafeSlow(OUTBOX_BYTES);
       pending = true;
       this.#waiting = true;
       this.onPending?.(true);

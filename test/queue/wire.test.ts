@@ -82,6 +82,50 @@ describe("Outbox", () => {
     expect(writes).toHaveLength(1);
   });
 
+  it("keeps every frame whole when small batches meet a full OS buffer and the outbox goes on encoding", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "forklab-wire-"));
+    const file = path.join(dir, "s");
+    const frames: Frame[] = [];
+    let other!: Socket;
+    let wake: () => void = () => {};
+    const accepted = new Promise<void>((resolve) => {
+      const server = createServer((socket) => {
+        other = socket;
+        // Reads nothing until told: the OS buffer between the two fills up.
+        socket.pause();
+        const decoder = new FrameDecoder();
+        socket.on("data", (chunk: Buffer) => decoder.push(chunk, (frame) => (frames.push({ ...frame, payload: Buffer.from(frame.payload) }), wake())));
+        resolve();
+      });
+      server.listen(file);
+      cleanups.push(() => server.close());
+    });
+    const client = connect(file);
+    cleanups.push(() => (client.destroy(), rmSync(dir, { recursive: true, force: true })));
+    await new Promise<void>((resolve) => client.once("connect", resolve));
+    await accepted;
+    const out = new Outbox(client);
+    let pending = false;
+    out.onPending = (waiting) => (pending = waiting);
+    const done: Promise<void>[] = [];
+    let n = 0;
+    // Small batches, one by one, until one waits for room; then more while it waits.
+    while (!pending) {
+      out.add(Op.Item, 1, 0, ++n, Buffer.alloc(100, n % 251));
+      done.push(out.flush() ?? Promise.resolve());
+    }
+    for (let more = 0; more < 200; more++) {
+      out.add(Op.Item, 1, 0, ++n, Buffer.alloc(100, n % 251));
+      done.push(out.flush() ?? Promise.resolve());
+    }
+    const all = new Promise<void>((resolve) => (wake = () => frames.length === n && resolve()));
+    other.resume();
+    await Promise.all(done);
+    await all;
+    expect(frames.map((f) => f.number)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    for (const frame of frames) expect(frame.payload.equals(Buffer.alloc(100, frame.number % 251)), `frame ${frame.number}`).toBe(true);
+  });
+
   it("resolves written() for a small batch the OS takes at once, and the frame arrives whole", async () => {
     const { client, frames, arrived } = await pair();
     const out = new Outbox(client);
