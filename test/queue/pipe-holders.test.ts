@@ -111,6 +111,20 @@ describe("who holds a pipe's writing end", () => {
     await eof(here);
   }, 60_000);
 
+  it("an end a child gives back as its result holds nothing in the owner: EOF once that child has ended", async () => {
+    const [here, there] = Pipe<string>();
+    const child = spawn(async (conn: Conn<string>) => {
+      await conn.send("before it went home");
+      return conn;
+    }, [there], quiet);
+    // Came home: the owner's own copy, which does not count (its lending and its return cross on two links).
+    const home = await child.result;
+    expect(home.writable).toBe(true);
+    expect(await here.recv()).toBe("before it went home");
+    await child.join();
+    expect((await eof(here)).message).toContain(`(pid ${child.pid}) ended`);
+  }, 60_000);
+
   it("children that send and end at once: every item comes before EOF", async () => {
     const [here, there] = Pipe<number>();
     const children = Array.from({ length: 6 }, (_, c) =>
