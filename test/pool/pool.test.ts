@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as v8 from "node:v8";
+import * as vm from "node:vm";
 import { afterEach, describe, expect, it } from "vitest";
 import { isGone, waitFor } from "../support/processes";
 // The built library: the child runtime is compiled JS started by path.
@@ -502,6 +503,20 @@ describe("Pool: many tasks, lazy input", () => {
     expect(new Set(applies.map((t) => t.batch)).size).toBe(300);
     expect(applies.every((t) => t.waitMs !== undefined && t.waitMs >= 0)).toBe(true);
     expect(stats.failed).toBe(1);
+  });
+
+  it("a pool keeps no result of a finished run of applies alive once its caller lets go of it", async () => {
+    v8.setFlagsFromString("--expose-gc");
+    const gc = vm.runInNewContext("gc") as () => void;
+    const p = pool(2);
+    let results: InstanceType<typeof lib.AsyncResult>[] | undefined = Array.from({ length: 100 }, (_, i) => p.applyAsync((x: number) => x, [i]));
+    await Promise.all(results.map((r) => r.get()));
+    const watched = new WeakRef(results[50]!);
+    results = undefined;
+    // The WeakRef holds its target until the current job ends: collect in a later turn.
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    expect(watched.deref()).toBeUndefined();
   });
 
   it("terminate() during a run of applies rejects every result not finished, and none stays pending", async () => {

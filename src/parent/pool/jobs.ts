@@ -121,8 +121,9 @@ const MAX_CONCAT = 4096;
  */
 export class ApplyRunJob extends BaseJob {
   readonly #firstIndex: number;
-  readonly #args: unknown[][] = [];
-  readonly #results: AsyncResult<unknown>[] = [];
+  /** Each call's arguments until given out, and its result until settled: a run keeps nothing after. */
+  readonly #args: (unknown[] | undefined)[] = [];
+  readonly #results: (AsyncResult<unknown> | undefined)[] = [];
   /** performance.now() at each call: a task waits from its own call, not the run's first. */
   readonly #calledAt: number[] = [];
   #given = 0;
@@ -163,6 +164,7 @@ export class ApplyRunJob extends BaseJob {
     if (this.exhausted) return undefined;
     const k = this.#given++;
     const spec = this.spec([this.#args[k]], this.#firstIndex + k);
+    this.#args[k] = undefined;
     spec.queuedAt = this.#calledAt[k];
     return spec;
   }
@@ -178,12 +180,18 @@ export class ApplyRunJob extends BaseJob {
 
   cancel(error: unknown): void {
     this.#ended = true;
-    // A result settled already stays as it is (settling is once).
-    for (const result of this.#results) settleAsyncResult(result, { ok: false, error });
+    for (let k = 0; k < this.#results.length; k++) {
+      const result = this.#results[k];
+      if (result) settleAsyncResult(result, { ok: false, error });
+      this.#results[k] = undefined;
+    }
   }
 
   #settle(batch: Batch, outcome: Outcome<unknown>): void {
-    settleAsyncResult(this.#results[batch.spec.firstIndex - this.#firstIndex]!, outcome);
+    const k = batch.spec.firstIndex - this.#firstIndex;
+    const result = this.#results[k];
+    this.#results[k] = undefined;
+    if (result) settleAsyncResult(result, outcome);
   }
 }
 

@@ -70,7 +70,7 @@ const NO_OPTIONS: ApplyOptions<any> = Object.freeze({});
 const OPTIONS = new Set(["initializer", "initargs", "maxTasksPerChild", "taskTimeout", "name", "cwd", "env", "execArgv", "workers"]);
 let pools = 0;
 
-/** The submissions of one tick: their cell context, their jobs, and the run of applies open now. */
+/** The submissions of one tick: their cell context, their jobs, and the run of applies open now (the last job submitted, if a run). */
 interface Tick {
   context: AsyncResource;
   jobs: Job[];
@@ -128,8 +128,6 @@ export class Pool {
    * them (a loop that submits 20k tasks registers one, not 20k).
    */
   #tick: Tick | undefined;
-  /** The job submitted last: a call continues a run only if nothing came between. */
-  #lastJob: Job | undefined;
   #state: "running" | "closed" | "terminated" = "running";
   #joined = false;
 
@@ -193,7 +191,7 @@ export class Pool {
       const result = new AsyncResult<Result<F>>();
       const tick = this.#currentTick();
       const run = tick.run;
-      if (run && this.#lastJob === run && run.fid === target.fid && run.add(args, result as AsyncResult<unknown>)) {
+      if (run && run.fid === target.fid && run.add(args, result as AsyncResult<unknown>)) {
         this.#applies++;
         if (this.#inKernel) this.#live.show();
         this.#scheduler.wake();
@@ -316,9 +314,11 @@ export class Pool {
       throw new Error(`Pool not running: ${this.name} was ${this.#state === "closed" ? "closed" : "terminated"}, so it takes no new tasks (as Python's ValueError); create a new Pool`);
     }
     this.#scheduler.add(job);
-    this.#lastJob = job;
     if (this.#inKernel) this.#live.show();
-    this.#currentTick().jobs.push(job);
+    const tick = this.#currentTick();
+    tick.jobs.push(job);
+    // Whatever is submitted after this job goes after it: no later call joins an earlier run.
+    tick.run = undefined;
   }
 
   /** The cell context of what is submitted now; interrupting that cell ends those jobs. */

@@ -264,7 +264,11 @@ export class Scheduler {
   /** Advance past the jobs at the front that have nothing more to give (amortized O(1) per job). */
   #dropExhaustedJobs(): void {
     while (this.#jobHead < this.#jobs.length && this.#jobs[this.#jobHead]!.exhausted) this.#jobHead++;
-    if (this.#jobHead > 1024 && this.#jobHead * 2 > this.#jobs.length) {
+    // All passed (the usual end of a burst): nothing is kept, not even a few runs of applies.
+    if (this.#jobHead === this.#jobs.length && this.#jobHead > 0) {
+      this.#jobs = [];
+      this.#jobHead = 0;
+    } else if (this.#jobHead > 1024 && this.#jobHead * 2 > this.#jobs.length) {
       this.#jobs = this.#jobs.slice(this.#jobHead);
       this.#jobHead = 0;
     }
