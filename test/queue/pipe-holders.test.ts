@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -23,6 +23,12 @@ async function eof(conn: Conn<unknown>): Promise<Error> {
   );
   expect(error).toBeInstanceOf(EOFError);
   return error;
+}
+
+/** Whether `pid` has exited and waits to be reaped (read from /proc, without the event loop). */
+function isZombie(pid: number): boolean {
+  const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+  return stat.slice(stat.lastIndexOf(")") + 2)[0] === "Z";
 }
 
 describe("who holds a pipe's writing end", () => {
@@ -124,6 +130,25 @@ describe("who holds a pipe's writing end", () => {
     await child.join();
     expect((await eof(here)).message).toContain(`(pid ${child.pid}) ended`);
   }, 60_000);
+
+  it.runIf(process.platform === "linux")("a child that attached, sent and ended while the owner was busy: its items all come before EOF", async () => {
+    const [here, there] = Pipe<number>();
+    const child = spawn(async (conn: Conn<number>) => {
+      for (let i = 0; i < 20; i++) await conn.send(i);
+    }, [there], quiet);
+    // Its arguments are written by now; then the owner reads nothing until the child has exited,
+    // so that its exit and its connection (attach, items) wait to be read together.
+    await new Promise((resolve) => setImmediate(resolve));
+    const givingUp = Date.now() + 60_000;
+    while (!isZombie(child.pid!)) if (Date.now() > givingUp) throw new Error(`${child.name} did not end`);
+    const got: number[] = [];
+    const error = await (async () => {
+      for (;;) got.push(await here.recv());
+    })().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EOFError);
+    expect(got).toEqual([...Array(20).keys()]);
+    await child.join();
+  }, 90_000);
 
   it("children that send and end at once: every item comes before EOF", async () => {
     const [here, there] = Pipe<number>();
