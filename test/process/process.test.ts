@@ -228,11 +228,12 @@ describe("faults", () => {
     await p.join();
     expect(p.exitCode).toBe(-15);
 
+    // The grace must outlast the child's turn to run its handler and print, on a loaded machine.
     const stubborn = spawn(() => {
       process.on("SIGTERM", () => console.log("ignored SIGTERM"));
       console.log("ready");
       return new Promise(() => setInterval(() => {}, 1000));
-    }, [], { ...quiet, killGrace: 0.05 });
+    }, [], { ...quiet, killGrace: 1 });
     await waitFor(`${stubborn.name} to print "ready"`, () => stubborn.stdout.includes("ready"), 30_000);
     stubborn.terminate();
     await stubborn.join();
