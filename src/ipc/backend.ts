@@ -135,9 +135,10 @@ export class LocalBackend implements QueueBackend {
    */
   lendWriter(context: HandleContext | undefined): number {
     const token = newToken();
-    this.store.lendWriter(token);
-    // Usually attached long before: then nothing is to be read first.
-    context?.onPeerEnd?.((pid) => this.store.isLent(token) && afterHeardFrom(pid, () => this.store.takeBack(token, pid)));
+    // Usually attached long before: then nothing is to be read first. Once attached, the receiver's
+    // end no longer concerns this end (a Pool worker may be sent thousands): it stops listening.
+    const forget = context?.onPeerEnd?.((pid) => this.store.isLent(token) && afterHeardFrom(pid, () => this.store.takeBack(token, pid)));
+    this.store.lendWriter(token, forget);
     return token;
   }
 

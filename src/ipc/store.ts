@@ -114,6 +114,8 @@ export class Store {
   #writers = new Set<object>();
   /** Writing ends sent to another process, by token, until that process attaches them (or ends first). */
   #lent = new Map<number, object>();
+  /** What to call when a lent end is attached or taken back (it stops watching the receiver's end). */
+  #onLentSettled = new Map<number, () => void>();
   /**
    * Tokens whose Attach came before their Lend: a proxy's Lend and its receiver's Attach travel on
    * two sockets, so the receiver can be first. The Lend that comes later then holds nothing.
@@ -289,10 +291,11 @@ export class Store {
    * see newToken in backend.ts): it counts as held from now on, so that a holder that ends before
    * this one has attached it does not end the pipe. The receiver's Attach brings the token back.
    */
-  lendWriter(token: number): void {
-    if (this.#attachedEarly.delete(token)) return;
+  lendWriter(token: number, onSettled?: () => void): void {
+    if (this.#attachedEarly.delete(token)) return onSettled?.();
     const holder = {};
     this.#lent.set(token, holder);
+    if (onSettled) this.#onLentSettled.set(token, onSettled);
     this.#writers.add(holder);
   }
 
@@ -304,8 +307,17 @@ export class Store {
       this.#attachedEarly.add(token);
       return;
     }
-    this.#lent.delete(token);
+    this.#settleLent(token);
     this.#writers.delete(holder);
+  }
+
+  /** The lent end arrived or was taken back: no longer lent, and whoever watched for it is told. */
+  #settleLent(token: number): void {
+    this.#lent.delete(token);
+    const onSettled = this.#onLentSettled.get(token);
+    if (!onSettled) return;
+    this.#onLentSettled.delete(token);
+    onSettled();
   }
 
   /**
@@ -316,7 +328,7 @@ export class Store {
   takeBack(token: number, pid: number): void {
     const holder = this.#lent.get(token);
     if (!holder) return;
-    this.#lent.delete(token);
+    this.#settleLent(token);
     this.dropWriter(holder, pid);
   }
 

@@ -43,8 +43,11 @@ export interface HandleContext {
   peerPid: number | undefined;
   sendPort(port: number, data: unknown): void;
   onPort(port: number, listener: (data: unknown) => void): () => void;
-  /** Calls `listener` with the other end's pid once that process has ended; absent where this side does not see it end. */
-  onPeerEnd?(listener: (pid: number) => void): void;
+  /**
+   * Calls `listener` with the other end's pid once that process has ended; absent where this side
+   * does not see it end. Returns what stops the listening (a long-lived worker is sent many ends).
+   */
+  onPeerEnd?(listener: (pid: number) => void): () => void;
 }
 
 export type HandleReviver = (state: unknown, context: HandleContext | undefined) => unknown;

@@ -114,10 +114,17 @@ export class ChildHandle {
     return this.child.pid;
   }
 
-  /** Calls `listener` with the child's pid once it has exited (at once if it has). */
-  onExit(listener: (pid: number) => void): void {
-    if (this.#onExit) this.#onExit.push(listener);
-    else queueMicrotask(() => listener(this.child.pid ?? 0));
+  /** Calls `listener` with the child's pid once it has exited (at once if it has). Returns what forgets the listener. */
+  onExit(listener: (pid: number) => void): () => void {
+    if (!this.#onExit) {
+      queueMicrotask(() => listener(this.child.pid ?? 0));
+      return () => {};
+    }
+    this.#onExit.push(listener);
+    return () => {
+      const at = this.#onExit?.indexOf(listener) ?? -1;
+      if (at >= 0) this.#onExit!.splice(at, 1);
+    };
   }
 
   /** Alive and reachable: not exited, channel open. */
@@ -153,7 +160,8 @@ export class ChildHandle {
  * `startedAs`; with none (it could not start), it is told at once.
  */
 export class ChildToBe {
-  #waiting: ((pid: number) => void)[] = [];
+  /** Each listener, and once the child exists, what forgets it there. */
+  #waiting: { listener: (pid: number) => void; forget?: () => void }[] = [];
   readonly context: HandleContext = {
     side: "parent",
     peerPid: undefined,
@@ -161,15 +169,24 @@ export class ChildToBe {
       throw new Error("A handle encoded before its child started cannot send to a port");
     },
     onPort: () => () => {},
-    onPeerEnd: (listener) => void this.#waiting.push(listener),
+    onPeerEnd: (listener) => {
+      const entry: { listener: (pid: number) => void; forget?: () => void } = { listener };
+      this.#waiting.push(entry);
+      return () => {
+        entry.forget?.();
+        const at = this.#waiting.indexOf(entry);
+        if (at >= 0) this.#waiting.splice(at, 1);
+      };
+    },
   };
 
   startedAs(handle: ChildHandle | undefined): void {
-    const waiting = this.#waiting.splice(0);
-    for (const listener of waiting) {
-      if (handle) handle.onExit(listener);
-      else listener(0);
+    for (const entry of this.#waiting) {
+      if (handle) entry.forget = handle.onExit(entry.listener);
+      else entry.listener(0);
     }
+    // Those that could still be forgotten are kept (a child that could not start has none).
+    if (!handle) this.#waiting = [];
   }
 }
 
