@@ -41,7 +41,9 @@ export { renderQueueFlow } from "./render/queue-flow";
  * The classes on Redis are loaded when first read: BullMQ and ioredis cost ~120 ms to load, which a
  * process that never uses Redis should not pay. Each getter returns the module's own class, so
  * `instanceof` holds; `new Pool({ redis })` and `new Queue({ redis })` load them the same way.
- * Getters of the form `return lazy.Name`, so that importers from ES modules see the names.
+ * Getters of the form `return lazy.Name`, so that importers from ES modules see the names. Such an
+ * importer reads every name when it imports, so it does load the Redis client: notebook cells
+ * (tslab compiles them to CommonJS) and `require` do not.
  */
 const lazy = {} as { DistributedPool: unknown; RedisQueue: unknown; RedisJoinableQueue: unknown };
 Object.defineProperty(lazy, "DistributedPool", { get: () => (require("./parent/distributed/pool") as typeof OnRedisPool).DistributedPool });
