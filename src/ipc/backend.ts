@@ -45,11 +45,12 @@ export interface QueueBackend {
   state(): BackendState;
 }
 
-let lentHere = 0;
+/** Starts anywhere: a later process given a dead one's pid is then unlikely to repeat its tokens. */
+let lentHere = Math.floor(Math.random() * 0x7fffffff);
 
 /**
- * A token no other process makes: this pid in the high bits (pids fit in 22 bits), a count in the
- * low 31; exact in an f64, as the wire carries it.
+ * A token no other living process makes: this pid in the high bits (pids fit in 22 bits), a count
+ * in the low 31; exact in an f64, as the wire carries it.
  */
 function newToken(): number {
   lentHere = (lentHere % 0x7fffffff) + 1;
