@@ -156,13 +156,22 @@ function timeoutOf(frame: Frame): number | undefined {
 }
 
 /** Answer a request (false once the peer's connection closed: nobody takes the answer). */
-function ok(peer: Peer, frame: Frame, number = 0, payload?: Buffer): boolean {
+/** Where an answer goes: the request's queue and id (a frame's payload is not needed for it). */
+type Asker = Pick<Frame, "queue" | "request">;
+
+/**
+ * The asker of a request answered later (a put waiting for room, a join, a poll): a copy, since
+ * the frame's payload is a view of the whole read it came in, which the wait would keep alive.
+ */
+const askerOf = (frame: Frame): Asker => ({ queue: frame.queue, request: frame.request });
+
+function ok(peer: Peer, frame: Asker, number = 0, payload?: Buffer): boolean {
   if (!peer.open) return false;
   peer.out.add(Op.Ok, frame.queue, frame.request, number, payload);
   return true;
 }
 
-function fail(peer: Peer, frame: Frame, why: Failure, message: string): boolean {
+function fail(peer: Peer, frame: Asker, why: Failure, message: string): boolean {
   if (!peer.open) return false;
   peer.out.add(Op.Fail, frame.queue, frame.request, why, Buffer.from(message));
   return true;
@@ -209,7 +218,10 @@ function handle(peer: Peer, frame: Frame): void {
       const item = itemOf(frame);
       item.bytes = keptBytes(item.bytes);
       if (request === 0) store.put(item, peer.pid, timeoutOf(frame), unanswered, never);
-      else store.put(item, peer.pid, timeoutOf(frame), () => ok(peer, frame), () => void fail(peer, frame, Failure.Full, "full"));
+      else {
+        const asker = askerOf(frame);
+        store.put(item, peer.pid, timeoutOf(frame), () => ok(peer, asker), () => void fail(peer, asker, Failure.Full, "full"));
+      }
       return;
     }
     case Op.Want:
@@ -249,12 +261,16 @@ function handle(peer: Peer, frame: Frame): void {
       if (store.taskDone()) ok(peer, frame);
       else fail(peer, frame, Failure.Value, "taskDone() called too many times");
       return;
-    case Op.Join:
-      store.join(() => void ok(peer, frame));
+    case Op.Join: {
+      const asker = askerOf(frame);
+      store.join(() => void ok(peer, asker));
       return;
-    case Op.Poll:
-      store.poll(peer.pid, timeoutOf(frame), (ready) => ok(peer, frame, ready ? 1 : 0));
+    }
+    case Op.Poll: {
+      const asker = askerOf(frame);
+      store.poll(peer.pid, timeoutOf(frame), (ready) => ok(peer, asker, ready ? 1 : 0));
       return;
+    }
     case Op.WriterClosed:
       store.closeWriter();
       return;
