@@ -25,7 +25,11 @@
  * gets, and are acknowledged only when a get returns them. Those no get returned go back to the
  * front of the queue, in order: when no get came for AHEAD_IDLE_MS, at close(), or when this
  * process exits (even without close()); if it dies by a signal, with the rest of its processing
- * list once its heartbeat is gone.
+ * list once its heartbeat is gone. The idle give-back is a timer: a consumer whose event loop is
+ * busy (a long synchronous task between gets) holds what it took ahead until its loop turns again,
+ * or, if its heartbeat lapses first, those items are delivered again elsewhere (at least once).
+ * A bounded queue (maxsize > 0) never takes ahead: an item held here would leave room for a put
+ * beyond maxsize and make qsize() differ between processes.
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
@@ -123,10 +127,15 @@ return 0`;
 const TAKE_AT_MOST = 32;
 /** Items taken ahead go back to the queue when no get came for this long: a consumer that stopped getting does not sit on them. */
 const AHEAD_IDLE_MS = 100;
+/**
+ * Internal, not an option: a queue's idle give-back delay in seconds, set by the tests, whose
+ * round trips between gets may outlast AHEAD_IDLE_MS on a loaded machine.
+ */
+const AHEAD_IDLE = Symbol.for("forklab.queue.aheadIdle");
 
 const DIRECT = { enableAutoPipelining: false };
 
-/** The client with the two scripts defined on it: sent once, then called by SHA. */
+/** The client with the four scripts defined on it: sent once, then called by SHA. */
 interface ScriptedRedis extends Redis {
   forklabQueuePut(items: string, unfinished: string, item: string, maxsize: string, joinable: string): Promise<number>;
   forklabQueueDone(processing: string, unfinished: string, item: string, channel: string): Promise<number>;
@@ -189,6 +198,7 @@ export class RedisQueue<T = unknown> {
   readonly #ahead: string[] = [];
   readonly #giveBackNow = (): void => void this.#giveBack();
   #idleTimer: NodeJS.Timeout | undefined;
+  [AHEAD_IDLE] = AHEAD_IDLE_MS / 1000;
   #ackTimer: NodeJS.Timeout | undefined;
   readonly #ackNow = (): void => void this.#acknowledge();
   /** Items this consumer took and has not acknowledged yet (JoinableQueue), oldest first. */
@@ -372,7 +382,7 @@ export class RedisQueue<T = unknown> {
     clearTimeout(this.#idleTimer);
     this.#idleTimer = setTimeout(() => {
       this.#getChain = this.#getChain.then(() => this.#giveBack());
-    }, AHEAD_IDLE_MS).unref();
+    }, this[AHEAD_IDLE] * 1000).unref();
   }
 
   async #get(method: string, seconds: number | undefined): Promise<T> {
@@ -380,11 +390,11 @@ export class RedisQueue<T = unknown> {
     let raw = this.#ahead.shift() ?? null;
     if (raw === null) {
       await this.#recover(client);
-      const take = (on: ScriptedRedis, atLeast: number) =>
-        on.forklabQueueTake(this.itemsKey, this.processingKey, this.#key("consumers"), String(TAKE_AT_MOST - 1 + atLeast), String(atLeast));
+      // Items held here would not count against maxsize: a bounded queue takes one at a time.
+      const ahead = this.maxsize > 0 ? 0 : TAKE_AT_MOST - 1;
       let taken: (string | null)[] = [];
       if (seconds === 0) {
-        taken = await take(client, 1);
+        taken = await client.forklabQueueTake(this.itemsKey, this.processingKey, this.#key("consumers"), String(ahead + 1), "1");
       } else {
         // BLMOVE answers at once when an item waits; what else waits comes in the same round trip.
         this.#blocking ??= defineScripts(refOnlyWhileBusy(connectRedis(this.address, `forklab-queue-${this.#consumer}-get`, DIRECT)));
@@ -394,12 +404,16 @@ export class RedisQueue<T = unknown> {
           if (left <= 0) break;
           const wait = Math.max(0.01, Math.min(left, MAX_BLOCK_S));
           const pipeline = this.#blocking.pipeline().blmove(this.itemsKey, this.processingKey, "RIGHT", "LEFT", wait);
-          (pipeline as unknown as ScriptedRedis).forklabQueueTake(this.itemsKey, this.processingKey, this.#key("consumers"), String(TAKE_AT_MOST - 1), "0");
+          (pipeline as unknown as ScriptedRedis).forklabQueueTake(this.itemsKey, this.processingKey, this.#key("consumers"), String(ahead), "0");
           const [[blockError, first], [takeError, more]] = (await pipeline.exec()) as [[Error | null, string | null], [Error | null, string[]]];
-          if (blockError) throw blockError;
-          // Items the script moved are this consumer's even when BLMOVE itself ran out of time.
-          taken = [first, ...(takeError ? [] : more)].filter((item): item is string => item !== null);
-          if (takeError) throw takeError;
+          // Items either half moved are this consumer's even when BLMOVE ran out of time or the other half failed.
+          taken = [blockError ? null : first, ...(takeError ? [] : more)].filter((item): item is string => item !== null);
+          if (blockError || takeError) {
+            // Kept for the next gets (and given back if none comes): dropped here, they would stay
+            // in the processing list and the acknowledgement would trim others in their place.
+            if (taken.length) this.#keepAhead(taken as string[]);
+            throw blockError ?? takeError;
+          }
           if (taken.length === 0) await this.#recover(client);
         }
       }

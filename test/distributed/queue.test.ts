@@ -11,6 +11,10 @@ import { distributedSetup, freshQueue } from "./helpers";
 
 const enabled = redisAvailable("the distributed Queue tests");
 
+/** The queue's internal idle give-back delay (seconds): long enough here that no round trip of a test outlasts it. */
+const AHEAD_IDLE = Symbol.for("forklab.queue.aheadIdle");
+const holdAhead = <Q extends object>(queue: Q): Q => Object.assign(queue, { [AHEAD_IDLE]: 3600 });
+
 describe.skipIf(!enabled)("Queue on a real redis-server", () => {
   const setup = distributedSetup();
 
@@ -127,11 +131,11 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
     }
   });
 
-  it("a get takes the waiting items in one round trip, no more than its share; those it took ahead go back in order when it stops getting, and when its process exits", async () => {
+  it("a get takes the waiting items in one round trip, no more than its share; those it took ahead go back in order at close(), and when its process exits", async () => {
     const name = freshQueue("ahead");
     const admin = new Redis(setup.redis.port, "127.0.0.1");
-    const first = new Queue<number>({ redis: setup.redis.url, name });
-    const second = new Queue<number>({ redis: setup.redis.url, name });
+    const first = holdAhead(new Queue<number>({ redis: setup.redis.url, name }));
+    const second = holdAhead(new Queue<number>({ redis: setup.redis.url, name }));
     try {
       for (let i = 0; i < 10; i++) await first.put(i);
       await second.qsize(); // both have the queue open: each takes at most half of what waits
@@ -146,10 +150,11 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
       expect([await first.get(), await first.get(), await first.get(), await first.get()]).toEqual([1, 2, 3, 4]);
       stats = await admin.info("commandstats");
       expect(calls("blmove"), "gets answered from what was taken ahead").toBe(0);
-      // The other took 5 and 6 (its share of the 5 left); as it gets no more, 6 goes back to the queue.
+      // The other took 5 and 6 (its share of the 5 left); at its close(), 6 goes back to the queue.
       expect(await second.getNowait()).toBe(5);
-      await waitFor("the item taken ahead and not got to go back", async () => (await admin.llen(`forklab:queue:${name}:items`)) === 4, 30_000);
+      expect(await admin.llen(`forklab:queue:${name}:items`)).toBe(3);
       await second.close();
+      expect(await admin.llen(`forklab:queue:${name}:items`)).toBe(4);
       // A child takes 6 and 7 (its share) and exits without close(): 7 is back at the front, at once.
       const child = spawn(async (queue: typeof first) => {
         const got = await queue.get();
@@ -165,6 +170,51 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
       admin.disconnect();
       await second.close();
       await first.destroy();
+    }
+  });
+
+  it("items taken ahead go back to the front of the queue, in order, when no get comes for a while", async () => {
+    const name = freshQueue("ahead-idle");
+    const admin = new Redis(setup.redis.port, "127.0.0.1");
+    const q = holdAhead(new Queue<number>({ redis: setup.redis.url, name }));
+    try {
+      for (let i = 0; i < 6; i++) await q.put(i);
+      expect(await q.get()).toBe(0);
+      // Alone on the queue, it took all of them ahead; none is in the queue's list.
+      expect(await admin.llen(`forklab:queue:${name}:items`)).toBe(0);
+      // From now on a short idle delay: the next get re-arms the give-back with it.
+      Object.assign(q, { [AHEAD_IDLE]: 0.05 });
+      expect(await q.get()).toBe(1);
+      await waitFor("the items taken ahead to go back", async () => (await admin.llen(`forklab:queue:${name}:items`)) === 4, 30_000);
+      const other = new Queue<number>({ redis: setup.redis.url, name });
+      const got: number[] = [];
+      for (let i = 0; i < 4; i++) got.push(await other.getNowait());
+      await other.close();
+      expect(got).toEqual([2, 3, 4, 5]);
+    } finally {
+      admin.disconnect();
+      await q.destroy();
+    }
+  });
+
+  it("a bounded queue takes no item ahead: after one get exactly one more put fits, and qsize() agrees from every process", async () => {
+    const name = freshQueue("bounded-ahead");
+    const producer = new Queue<number>({ redis: setup.redis.url, name, maxsize: 8 });
+    const consumer = holdAhead(new Queue<number>({ redis: setup.redis.url, name, maxsize: 8 }));
+    try {
+      for (let i = 0; i < 8; i++) await producer.putNowait(i);
+      expect(await consumer.get()).toBe(0);
+      await producer.putNowait(8);
+      await expect(producer.putNowait(9)).rejects.toBeInstanceOf(Full);
+      expect(await producer.qsize()).toBe(8);
+      expect(await consumer.qsize()).toBe(8);
+      expect(await consumer.getNowait()).toBe(1);
+      await producer.putNowait(9);
+      await expect(producer.putNowait(10)).rejects.toBeInstanceOf(Full);
+      expect([await producer.qsize(), await consumer.qsize(), await consumer.full()]).toEqual([8, 8, true]);
+    } finally {
+      await consumer.close();
+      await producer.destroy();
     }
   });
 
