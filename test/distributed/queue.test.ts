@@ -197,6 +197,29 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
     }
   });
 
+  it("a get whose round trip moved an item but failed in its other half keeps that item for the next get: none is lost or delivered twice", async () => {
+    const name = freshQueue("half-failed");
+    const admin = new Redis(setup.redis.port, "127.0.0.1");
+    const user = `forklab-half-${process.pid}`;
+    // A user that may move items but not run scripts: BLMOVE succeeds, the script beside it fails.
+    await admin.acl("SETUSER", user, "on", ">pw", "~*", "&*", "+@all", "-evalsha", "-eval");
+    const q = new Queue<number>({ redis: setup.redis.url.replace("redis://", `redis://${user}:pw@`), name });
+    try {
+      for (let i = 1; i <= 3; i++) await q.put(i);
+      await expect(q.get()).rejects.toThrow(/NOPERM/);
+      await admin.acl("SETUSER", user, "+@all");
+      expect([await q.get(), await q.get(), await q.get()]).toEqual([1, 2, 3]);
+      await q.close();
+      const after = new Queue<number>({ redis: setup.redis.url, name });
+      await expect(after.getNowait()).rejects.toBeInstanceOf(Empty);
+      await after.destroy();
+    } finally {
+      await q.close();
+      await admin.acl("DELUSER", user);
+      admin.disconnect();
+    }
+  });
+
   it("a bounded queue takes no item ahead: after one get exactly one more put fits, and qsize() agrees from every process", async () => {
     const name = freshQueue("bounded-ahead");
     const producer = new Queue<number>({ redis: setup.redis.url, name, maxsize: 8 });
