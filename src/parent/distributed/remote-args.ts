@@ -31,44 +31,58 @@ export function withRemoteQueues(value: unknown, path: string): { value: unknown
           `Share items with remote tasks through a queue on Redis: new Queue({ redis, name }) (or new JoinableQueue({ redis, name }))`,
       );
     }
-    seen.set(v, v);
+    if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer || v instanceof Date || v instanceof RegExp || v instanceof Error) return v;
+    // The copy is registered before its contents are walked, so that a container met again (twice
+    // in the arguments, or through a cycle) becomes the same copy; kept only if something changed,
+    // which a cycle back to it always is.
+    const keep = <C>(copy: C, changed: boolean): C | object => {
+      seen.set(v, changed ? copy : v);
+      return changed ? copy : v;
+    };
     if (Array.isArray(v)) {
-      let copy: unknown[] | undefined;
+      const copy: unknown[] = [];
+      seen.set(v, copy);
+      let changed = false;
       v.forEach((item, i) => {
         const w = walk(item, `${at}[${i}]`);
-        if (w !== item) (copy ??= v.slice())[i] = w;
+        if (w !== item) changed = true;
+        copy[i] = w;
       });
-      if (copy) seen.set(v, copy);
-      return copy ?? v;
+      return keep(copy, changed);
     }
     if (v instanceof Map) {
+      const copy = new Map<unknown, unknown>();
+      seen.set(v, copy);
       let changed = false;
-      const entries = [...v].map(([k, item]) => {
+      for (const [k, item] of v) {
         const wk = walk(k, `${at} key`);
         const wv = walk(item, `${at}.get(${typeof k === "string" ? JSON.stringify(k) : "…"})`);
         if (wk !== k || wv !== item) changed = true;
-        return [wk, wv] as const;
-      });
-      return changed ? new Map(entries) : v;
+        copy.set(wk, wv);
+      }
+      return keep(copy, changed);
     }
     if (v instanceof Set) {
+      const copy = new Set<unknown>();
+      seen.set(v, copy);
       let changed = false;
-      const items = [...v].map((item) => {
+      for (const item of v) {
         const w = walk(item, `${at} item`);
         if (w !== item) changed = true;
-        return w;
-      });
-      return changed ? new Set(items) : v;
+        copy.add(w);
+      }
+      return keep(copy, changed);
     }
-    if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer || v instanceof Date || v instanceof RegExp || v instanceof Error) return v;
-    let copy: Record<string, unknown> | undefined;
+    const copy: Record<string, unknown> = {};
+    seen.set(v, copy);
+    let changed = false;
     for (const key of Object.keys(v)) {
       const item = (v as Record<string, unknown>)[key];
       const w = walk(item, /^[A-Za-z_$][\w$]*$/.test(key) ? `${at}.${key}` : `${at}[${JSON.stringify(key)}]`);
-      if (w !== item) (copy ??= { ...(v as Record<string, unknown>) })[key] = w;
+      if (w !== item) changed = true;
+      copy[key] = w;
     }
-    if (copy) seen.set(v, copy);
-    return copy ?? v;
+    return keep(copy, changed);
   };
   return { value: walk(value, path), found };
 }
