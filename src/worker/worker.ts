@@ -31,7 +31,7 @@ import {
 import { resolveModule } from "../parent/process/target";
 import { toErrorRecord } from "../protocol/errors";
 import type { TargetSpec } from "../protocol/messages";
-import { withQueuesForChild } from "./remote-queues";
+import { useWorkerRedis, withQueuesForChild } from "./remote-queues";
 import { ChildCrashError, Slot, TargetFailure } from "./slot";
 
 export interface WorkerOptions {
@@ -113,6 +113,7 @@ export class ForklabWorker {
     const checked = checkWorkerOptions(options);
     const address = parseRedisUrl(checked.redis, "--redis", checked.redisOptions);
     await probeRedis(address);
+    useWorkerRedis(checked.redis, checked.redisOptions);
     const client = connectRedis(address, `forklab-worker-${process.pid}`);
     const worker = new ForklabWorker(checked, client);
     await worker.#start(address);

@@ -131,7 +131,7 @@ type CallNames = "apply" | "map" | "starmap";
  * A queue on Redis crosses as itself (the task's child opens it by URL and name); `queues` says
  * that the worker has markers to turn into queues.
  */
-function encodeArgs(argsList: unknown[][], names: CallNames, first: number): { args: string; queues: boolean } {
+function encodeArgs(argsList: unknown[][], names: CallNames, first: number, pool: RedisAddress): { args: string; queues: boolean } {
   try {
     return { args: encodeValue(argsList), queues: false };
   } catch (error) {
@@ -140,7 +140,7 @@ function encodeArgs(argsList: unknown[][], names: CallNames, first: number): { a
     const named = (args: unknown[], j: number): unknown => (names === "map" ? args[0] : args);
     let queues = false;
     const replaced = argsList.map((args, j) => {
-      const { value, found } = withRemoteQueues(named(args, j), pathOf(j));
+      const { value, found } = withRemoteQueues(named(args, j), pathOf(j), pool);
       queues ||= found;
       return names === "map" ? [value] : (value as unknown[]);
     });
@@ -386,7 +386,7 @@ export class DistributedPool {
     // and leaves nothing pending.
     let first = 0;
     const encoded = chunkList.map((argsList) => {
-      const chunk = encodeArgs(argsList, names, first);
+      const chunk = encodeArgs(argsList, names, first, this.address);
       first += argsList.length;
       return chunk;
     });

@@ -3,24 +3,38 @@
  * marker that names it by its URL and name: the worker hands it to the task's child process, which
  * opens the same queue there, as a local child does. A local queue, pipe or other handle of this
  * process cannot reach another host: it is refused, named by its path, before anything is sent.
+ *
+ * A queue on the pool's own Redis is marked as such: the worker opens it with its own --redis
+ * address, since the caller's (say redis://127.0.0.1) may mean another server on the worker's host.
+ * A queue on another Redis at a loopback address is refused: no other host could reach it.
  */
 import { RedisJoinableQueue, RedisQueue } from "../../distributed/queue";
 import { REMOTE_QUEUE_HANDLE } from "../../distributed/tasks";
+import type { RedisAddress } from "../../distributed/connection";
 import { HANDLE_KEY, isHandleable } from "../../protocol/handles";
+
+const isLoopback = (host: string): boolean => host === "localhost" || host === "::1" || /^127\./.test(host);
 
 /**
  * `value` with each queue on Redis replaced by its marker (containers copied only on the way to
  * one); `found` says whether there was any. Throws a TypeError at a local handle, named by `path`.
  */
-export function withRemoteQueues(value: unknown, path: string): { value: unknown; found: boolean } {
+export function withRemoteQueues(value: unknown, path: string, pool: RedisAddress): { value: unknown; found: boolean } {
   let found = false;
   const seen = new Map<object, unknown>();
   const walk = (v: unknown, at: string): unknown => {
     if (typeof v !== "object" || v === null) return v;
     if (seen.has(v)) return seen.get(v);
     if (v instanceof RedisQueue) {
+      const poolsRedis = v.address.label === pool.label;
+      if (!poolsRedis && isLoopback(v.address.host)) {
+        throw new TypeError(
+          `${at} is the queue "${v.name}" on Redis at ${v.address.label}, a loopback address: a worker on another host would open its own server there. ` +
+            `Open the queue on the pool's Redis (${pool.label}), or on an address every worker reaches`,
+        );
+      }
       found = true;
-      const marker = { [HANDLE_KEY]: REMOTE_QUEUE_HANDLE, module: "", state: { options: v.options, joinable: v instanceof RedisJoinableQueue } };
+      const marker = { [HANDLE_KEY]: REMOTE_QUEUE_HANDLE, module: "", state: { options: v.options, joinable: v instanceof RedisJoinableQueue, poolsRedis } };
       seen.set(v, marker);
       return marker;
     }
