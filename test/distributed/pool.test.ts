@@ -90,6 +90,27 @@ describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
     expect(await p.apply((x: number) => x * 2, [21])).toBe(42);
   });
 
+  it("events that come before the pool's event reader has asked for any still reach the pool: its task shows as running", async () => {
+    const queue = freshQueue("early-events");
+    const w = await worker(queue);
+    // The pool's first XREAD (its event reader's) waits in the relay until the task has started.
+    const relay = await holdingRelay(setup.redis.port, "xread");
+    try {
+      const p = pool(queue, { redis: relay.url });
+      await relay.held;
+      const forever = p.apply(endless, []).catch((e: unknown) => e);
+      await waitFor("the worker's child to start the endless task", () => w.log().includes(ENDLESS_STARTED), 30_000);
+      relay.release();
+      // Only the task's start event says it runs (nothing else reads a running job's state).
+      await waitFor("the pool to see its task running", () => p.stats().running === 1, 30_000);
+      await p.terminate();
+      expect(await forever).toBeInstanceOf(PoolTerminatedError);
+    } finally {
+      relay.release();
+      await relay.close();
+    }
+  });
+
   it("terminate() removes the pool's waiting tasks from Redis and rejects their callers", async () => {
     const queue = freshQueue("terminate");
     const p = pool(queue); // no worker: every task waits in Redis

@@ -199,20 +199,27 @@ export class DistributedPool {
     await probeRedis(this.address, this.#options.connectTimeout);
     const name = `forklab-pool-${this.#id}`;
     this.#client = connectRedis(this.address, name);
-    this.#queue = new Queue<TaskData, TaskResult>(this.queueName, { connection: clientOptions(this.address, `${name}-queue`) as ConnectionOptions });
-    this.#events = new QueueEvents(this.queueName, { connection: clientOptions(this.address, `${name}-events`) as ConnectionOptions });
-    this.#events.on("completed", ({ jobId, returnvalue }) => this.#completed(jobId, returnvalue as unknown as TaskResult | string));
-    this.#events.on("failed", ({ jobId }) => void this.#failed(jobId));
-    this.#events.on("progress", ({ jobId, data }) => this.#progress(jobId, data as unknown as TaskStart));
-    this.#events.on("stalled", ({ jobId }) => this.#retried(jobId));
-    this.#events.on("waiting", ({ jobId, prev }) => prev === "failed" && this.#retried(jobId));
-    this.#events.on("error", () => {});
     // After Redis comes back, what finished while the stream was unread is read from the jobs.
     let connectedOnce = false;
     this.#client.on("ready", () => {
       if (connectedOnce) void this.#reconcile();
       connectedOnce = true;
     });
+    this.#queue = new Queue<TaskData, TaskResult>(this.queueName, { connection: clientOptions(this.address, `${name}-queue`) as ConnectionOptions });
+    // The events are read from the stream's last entry now, not from "whatever is last when the
+    // reader's first XREAD arrives" (QueueEvents' default, "$"): that XREAD can come after this
+    // pool's first task has started or even finished, and an event missed is a caller never answered.
+    const [last] = (await this.#client.xrevrange(this.#queue.keys.events, "+", "-", "COUNT", 1)) as [string, string[]][];
+    this.#events = new QueueEvents(this.queueName, {
+      connection: clientOptions(this.address, `${name}-events`) as ConnectionOptions,
+      lastEventId: last?.[0] ?? "0-0",
+    });
+    this.#events.on("completed", ({ jobId, returnvalue }) => this.#completed(jobId, returnvalue as unknown as TaskResult | string));
+    this.#events.on("failed", ({ jobId }) => void this.#failed(jobId));
+    this.#events.on("progress", ({ jobId, data }) => this.#progress(jobId, data as unknown as TaskStart));
+    this.#events.on("stalled", ({ jobId }) => this.#retried(jobId));
+    this.#events.on("waiting", ({ jobId, prev }) => prev === "failed" && this.#retried(jobId));
+    this.#events.on("error", () => {});
     await Promise.all([this.#queue.waitUntilReady(), this.#events.waitUntilReady()]);
   }
 
