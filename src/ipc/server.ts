@@ -155,7 +155,6 @@ function timeoutOf(frame: Frame): number | undefined {
   return frame.number === Infinity ? undefined : frame.number;
 }
 
-/** Answer a request (false once the peer's connection closed: nobody takes the answer). */
 /** Where an answer goes: the request's queue and id (a frame's payload is not needed for it). */
 type Asker = Pick<Frame, "queue" | "request">;
 
@@ -165,6 +164,7 @@ type Asker = Pick<Frame, "queue" | "request">;
  */
 const askerOf = (frame: Frame): Asker => ({ queue: frame.queue, request: frame.request });
 
+/** Answer a request (false once the peer's connection closed: nobody takes the answer). */
 function ok(peer: Peer, frame: Asker, number = 0, payload?: Buffer): boolean {
   if (!peer.open) return false;
   peer.out.add(Op.Ok, frame.queue, frame.request, number, payload);

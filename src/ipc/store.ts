@@ -112,10 +112,12 @@ export class Store {
   #endReason = "";
   /** Connections holding a pipe's writing end (see holdWriter), and ends sent and not yet attached. */
   #writers = new Set<object>();
-  /** Writing ends sent to another process, by token, until that process attaches them (or ends first). */
-  #lent = new Map<number, object>();
-  /** What to call when a lent end is attached or taken back (it stops watching the receiver's end). */
-  #onLentSettled = new Map<number, () => void>();
+  /**
+   * Writing ends sent to another process, by token, until that process attaches them (or ends
+   * first). Each entry is also the end's holder in #writers; `onSettled` is called when it is
+   * attached or taken back (it stops watching the receiver's end).
+   */
+  #lent = new Map<number, { onSettled?: () => void }>();
   /**
    * Tokens whose Attach came before their Lend: a proxy's Lend and its receiver's Attach travel on
    * two sockets, so the receiver can be first. The Lend that comes later then holds nothing.
@@ -293,31 +295,26 @@ export class Store {
    */
   lendWriter(token: number, onSettled?: () => void): void {
     if (this.#attachedEarly.delete(token)) return onSettled?.();
-    const holder = {};
+    const holder = { onSettled };
     this.#lent.set(token, holder);
-    if (onSettled) this.#onLentSettled.set(token, onSettled);
     this.#writers.add(holder);
   }
 
   /** A lent end arrived (its holder, if any, was counted first). */
   returnWriter(token: number | undefined): void {
     if (token === undefined) return;
-    const holder = this.#lent.get(token);
-    if (!holder) {
-      this.#attachedEarly.add(token);
-      return;
-    }
-    this.#settleLent(token);
-    this.#writers.delete(holder);
+    const holder = this.#settleLent(token);
+    if (holder) this.#writers.delete(holder);
+    else this.#attachedEarly.add(token);
   }
 
   /** The lent end arrived or was taken back: no longer lent, and whoever watched for it is told. */
-  #settleLent(token: number): void {
+  #settleLent(token: number): object | undefined {
+    const holder = this.#lent.get(token);
+    if (!holder) return undefined;
     this.#lent.delete(token);
-    const onSettled = this.#onLentSettled.get(token);
-    if (!onSettled) return;
-    this.#onLentSettled.delete(token);
-    onSettled();
+    holder.onSettled?.();
+    return holder;
   }
 
   /**
@@ -326,10 +323,8 @@ export class Store {
    * the owner has been read (server.ts, afterHeardFrom), so that an Attach on its way is not overtaken.
    */
   takeBack(token: number, pid: number): void {
-    const holder = this.#lent.get(token);
-    if (!holder) return;
-    this.#settleLent(token);
-    this.dropWriter(holder, pid);
+    const holder = this.#settleLent(token);
+    if (holder) this.dropWriter(holder, pid);
   }
 
   /** Whether the end lent under `token` is still on its way (not attached, not taken back). */

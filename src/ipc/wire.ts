@@ -248,9 +248,13 @@ export class Outbox {
    * go goes with it, and no flush is scheduled for later.
    */
   write(op: Op, queue: number, request: number, number: number, payload?: Buffer, flags = 0): Promise<void> | undefined {
-    if (this.#error) return this.flush();
-    this.#encode(op, queue, request, number, payload, flags);
+    if (!this.#error) this.#encode(op, queue, request, number, payload, flags);
     return this.flush();
+  }
+
+  /** A batch that held a large item leaves its room behind. */
+  #shrinkBuffer(): void {
+    if (this.#buffer.length > 4 * OUTBOX_BYTES) this.#buffer = Buffer.allocUnsafeSlow(OUTBOX_BYTES);
   }
 
   #encode(op: Op, queue: number, request: number, number: number, payload: Buffer | undefined, flags: number): void {
@@ -302,8 +306,7 @@ export class Outbox {
     const taken = this.#writeNow(bytes);
     if (taken === bytes.length) {
       batch?.resolve();
-      // A batch that held a large item leaves its room behind.
-      if (this.#buffer.length > 4 * OUTBOX_BYTES) this.#buffer = Buffer.allocUnsafeSlow(OUTBOX_BYTES);
+      this.#shrinkBuffer();
       return undefined;
     }
     const waited = batch ?? newBatch();
@@ -356,8 +359,7 @@ export class Outbox {
     // keeps is part of the buffer: what comes next is encoded in a new one).
     if (this.#socket.writableLength === 0 && !this.#socket.connecting) {
       settle();
-      // A batch that held a large item leaves its room behind.
-      if (this.#buffer.length > 4 * OUTBOX_BYTES) this.#buffer = Buffer.allocUnsafeSlow(OUTBOX_BYTES);
+      this.#shrinkBuffer();
     } else {
       if (!copied) this.#buffer = Buffer.allocUnsafeSlow(OUTBOX_BYTES);
       pending = true;
