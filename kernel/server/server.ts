@@ -211,15 +211,14 @@ export class KernelServer {
   }
 
   #replyUnreadable(channel: "shell" | "control", request: Message, why: string): void {
+    this.#replyError(channel, request, "MalformedMessage", `${why}; the request was not run: send each frame as a JSON object`);
+  }
+
+  /** An error reply to a request that was not run (its reply type, and the execution count where the reply has one). */
+  #replyError(channel: "shell" | "control", request: Message, ename: string, evalue: string): void {
     const type = request.header.msg_type;
     const count = type === "execute_request" ? { execution_count: this.#executionCount } : {};
-    this.#reply(channel, request, type.replace(/_request$/, "_reply"), {
-      status: "error",
-      ...count,
-      ename: "MalformedMessage",
-      evalue: `${why}; the request was not run: send each frame as a JSON object`,
-      traceback: [],
-    });
+    this.#reply(channel, request, type.replace(/_request$/, "_reply"), { status: "error", ...count, ename, evalue, traceback: [] });
   }
 
   /** Answer `request` on its channel; returns the new message's id. */
@@ -317,8 +316,7 @@ export class KernelServer {
       }
       const problem = contentProblem(type, content);
       if (problem !== undefined) {
-        const count = type === "execute_request" ? { execution_count: this.#executionCount } : {};
-        this.#reply("shell", message, type.replace(/_request$/, "_reply"), { status: "error", ...count, ename: "TypeError", evalue: problem, traceback: [] });
+        this.#replyError("shell", message, "TypeError", problem);
         return;
       }
       switch (type) {
