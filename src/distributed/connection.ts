@@ -7,8 +7,6 @@
 import { Redis, type RedisOptions } from "ioredis";
 import { RedisConnectionError } from "./errors";
 
-export { RedisConnectionError };
-
 /** Redis options that pass through to the client (TLS, username/password, db, ...). */
 export type RedisConnectionOptions = RedisOptions;
 
@@ -159,11 +157,10 @@ export function refOnlyWhileBusy(client: Redis): Redis {
   client.on("connect", apply);
   const send = client.sendCommand.bind(client);
   client.sendCommand = (command, stream) => {
-    pending++;
-    apply();
+    // Only a change between idle and busy touches the socket, not every command.
+    if (pending++ === 0) apply();
     const settled = (): void => {
-      pending--;
-      apply();
+      if (--pending === 0) apply();
     };
     (command as unknown as { promise: Promise<unknown> }).promise.then(settled, settled);
     return send(command, stream);

@@ -368,8 +368,8 @@ export class RedisQueue<T = unknown> {
     clearTimeout(this.#idleTimer);
     // One blocking connection per queue object: its gets take turns.
     const next = this.#getChain.then(() => this.#closedAware(method, this.#get(method, seconds)));
-    this.#getChain = next.catch(() => {});
-    void this.#getChain.then(() => this.#armIdle());
+    const armIdle = (): void => this.#armIdle();
+    this.#getChain = next.then(armIdle, armIdle);
     return next;
   }
 

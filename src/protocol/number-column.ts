@@ -26,7 +26,8 @@ const isInt32 = (value: number): boolean => (value | 0) === value && (value !== 
  * does not, the numbers so far move to a Float64Array.
  */
 function columnOf(n: number, entry: (i: number) => unknown): NumberColumn | undefined {
-  if (n < MIN_COLUMN) return undefined;
+  // Most lists that are not numbers show it at once: no column is made for them.
+  if (n < MIN_COLUMN || typeof entry(0) !== "number") return undefined;
   let ints: Int32Array | undefined = new Int32Array(n);
   let floats: Float64Array | undefined;
   for (let i = 0; i < n; i++) {

@@ -43,8 +43,6 @@ import { normalizeTimeout, timesOut } from "../timeouts";
 import { AsyncResult, TimeoutError } from "./async-result";
 import { withRemoteQueues } from "./remote-args";
 
-export { DistributedTaskError, PoolTerminatedError, type FailedAttempt };
-
 export interface DistributedPoolOptions {
   /** The Redis URL: "redis://[user:password@]host:port[/db]", or "rediss://" for TLS. */
   redis: string;
