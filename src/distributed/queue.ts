@@ -42,6 +42,7 @@ import { optionError } from "../parent/option-errors";
 import { normalizeTimeout } from "../parent/timeouts";
 import { makeHandleable, registerHandleKind } from "../protocol/handles";
 import { connectRedis, parseRedisUrl, probeRedis, refOnlyWhileBusy, type RedisAddress, type RedisConnectionOptions } from "./connection";
+import { ON_REDIS, type OnRedisKind } from "./on-redis";
 import { decodeValue, encodeValue, REDIS_QUEUE_HANDLE } from "./tasks";
 
 export interface RedisQueueOptions {
@@ -535,6 +536,11 @@ export class RedisQueue<T = unknown> {
 
   protected subscriber(): Redis {
     return connectRedis(this.address, `forklab-queue-${this.#consumer}-join`);
+  }
+
+  /** Read by the local classes' `instanceof`: this is a Queue (or a JoinableQueue) too. */
+  get [ON_REDIS](): OnRedisKind {
+    return this.kind;
   }
 
   [util.inspect.custom](): string {

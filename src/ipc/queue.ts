@@ -15,6 +15,7 @@
  * of another consumer after later items of its producer.
  */
 import * as util from "node:util";
+import { isInstanceOrOnRedis } from "../distributed/on-redis";
 import { redisQueueFor } from "../distributed/queue-entry";
 import { makeHandleable, registerHandleKind, type HandleDescriptor } from "../protocol/handles";
 import { JUPYTER_DISPLAY, LIVE_DISPLAY_ID, type MimeBundle } from "../protocol/kernel-bridge";
@@ -220,6 +221,11 @@ export class Queue<T = unknown> extends QueueBase<T> {
     super(maxsize);
   }
 
+  /** A queue on Redis (`new Queue({ redis, name })`, or a JoinableQueue's) is a Queue too. */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return isInstanceOrOnRedis(this, Queue, value, ["Queue", "JoinableQueue"]);
+  }
+
   /** Put an item; with maxsize, waits for room (block, timeout in seconds), else rejects with Full. */
   put(item: T, options?: BlockingOptions): Promise<void> {
     return settle(() => this.putItem("put", item, blocking(`${this.kind}.put()`, options)));
@@ -250,6 +256,10 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
     const onRedis = redisQueueFor("JoinableQueue", maxsize);
     if (onRedis) return onRedis as never;
     super(maxsize);
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isInstanceOrOnRedis(this, JoinableQueue, value, ["JoinableQueue"]);
   }
 
   protected override get kind(): QueueSnapshot["kind"] {

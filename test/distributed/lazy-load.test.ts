@@ -31,10 +31,20 @@ describe("loading forklab without Redis", () => {
       const e = new f.RedisConnectionError("m", "host:1", "ECONNREFUSED", undefined);
       const checks = [e instanceof f.RedisConnectionError, new f.DistributedTaskError("m", "j", 1, []) instanceof f.DistributedTaskError,
         new f.PoolTerminatedError("m") instanceof Error, typeof f.Pool, typeof f.Queue, Object.keys(f).includes("DistributedPool")];
-      new f.Queue(); new f.JoinableQueue(); new f.SimpleQueue();
-      return { before, after: redisModules(), checks };
+      const [q, jq, pool] = [new f.Queue(), new f.JoinableQueue(), new f.Pool(1)];
+      new f.SimpleQueue();
+      // instanceof reads a mark on the Redis classes' objects, not the classes themselves.
+      const kinds = [q instanceof f.Queue, jq instanceof f.Queue, jq instanceof f.JoinableQueue, q instanceof f.JoinableQueue,
+        pool instanceof f.Pool, ({}) instanceof f.Queue, null instanceof f.Pool];
+      await pool.terminate();
+      return { before, after: redisModules(), checks, kinds };
     `);
-    expect(seen).toEqual({ before: 0, after: 0, checks: [true, true, true, "function", "function", true] });
+    expect(seen).toEqual({
+      before: 0,
+      after: 0,
+      checks: [true, true, true, "function", "function", true],
+      kinds: [true, true, true, false, true, false, false],
+    });
   });
 
   it("each Redis entry point loads the client when used; what it throws is the exported error class; a script's pool prints nothing", async () => {
@@ -50,11 +60,17 @@ describe("loading forklab without Redis", () => {
       const queue = new f.Queue({ redis: ${JSON.stringify(url)}, name: "nobody" });
       const got = await queue.getNowait().catch((e) => e);
       await queue.close();
+      const joinable = new f.JoinableQueue({ redis: ${JSON.stringify(url)}, name: "nobody" });
+      class Mine extends f.Queue {}
+      const asPython = [pool instanceof f.Pool, queue instanceof f.Queue, queue instanceof f.JoinableQueue, joinable instanceof f.Queue,
+        joinable instanceof f.JoinableQueue, queue instanceof Mine, queue instanceof f.Pool, pool instanceof f.Queue];
+      await joinable.close();
       return {
         loadedByPool: counts[1] > counts[0],
         pool: [pool instanceof f.DistributedPool, refused instanceof f.RedisConnectionError, refused.name],
         queue: [queue instanceof f.RedisQueue, got instanceof f.RedisConnectionError],
         joinable: f.RedisJoinableQueue.prototype instanceof f.RedisQueue,
+        asPython,
       };
     `);
     expect(seen).toEqual({
@@ -62,6 +78,8 @@ describe("loading forklab without Redis", () => {
       pool: [true, true, "RedisConnectionError"],
       queue: [true, true],
       joinable: true,
+      // `new Queue({ redis })` is a Queue, as the tutorial reads it; a JoinableQueue is a Queue too; neither is an instance of a subclass of Queue.
+      asPython: [true, true, false, true, true, false, false, false],
     });
     // As the local Pool: its live picture is for a notebook, not a script's stdout.
     expect(printed).toBe("");

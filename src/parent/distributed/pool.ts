@@ -31,6 +31,7 @@ import {
   type WorkerInfo,
 } from "../../distributed/tasks";
 import { DistributedTaskError, PoolTerminatedError, type FailedAttempt } from "../../distributed/errors";
+import { ON_REDIS, type OnRedisKind } from "../../distributed/on-redis";
 import { findUncloneable, uncloneableMessage } from "../../protocol/clone";
 import { fromErrorRecord } from "../../protocol/errors";
 import { JUPYTER_DISPLAY, LIVE_DISPLAY_ID } from "../../protocol/kernel-bridge";
@@ -651,6 +652,11 @@ export class DistributedPool {
 
   [JUPYTER_DISPLAY](): { "text/plain": string; "text/html": string } {
     return renderDistributedPool(this.#view());
+  }
+
+  /** Read by Pool's `instanceof`: a pool on Redis is a Pool too. */
+  get [ON_REDIS](): OnRedisKind {
+    return "Pool";
   }
 
   [Symbol.for("nodejs.util.inspect.custom")](): string {

@@ -6,6 +6,7 @@
  * The distributed Pool (and with it BullMQ and ioredis) is loaded only when `{ redis }` asks for it.
  */
 import type { DistributedPool, DistributedPoolOptions } from "../distributed/pool";
+import { isInstanceOrOnRedis } from "../../distributed/on-redis";
 import { Pool as LocalPool, type PoolOptions } from "./pool";
 
 function isRedisOptions(value: unknown): value is DistributedPoolOptions {
@@ -19,6 +20,11 @@ class PoolOnAnyTransport extends LocalPool {
       return new OnRedis(processes) as never;
     }
     super(processes, options);
+  }
+
+  /** A pool on Redis (`new Pool({ redis, queue })`) is a Pool too. */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return isInstanceOrOnRedis(this, PoolOnAnyTransport, value, ["Pool"]);
   }
 }
 Object.defineProperty(PoolOnAnyTransport, "name", { value: "Pool" });
