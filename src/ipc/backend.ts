@@ -35,6 +35,7 @@ export interface QueueBackend {
   taskDone(): Promise<void>;
   join(): Promise<void>;
   poll(timeout: number | undefined): Promise<boolean>;
+  /** One copy of a pipe's writing end here was closed: this process holds it no more once its last copy is. */
   closeWriter(): void;
   /** This process holds a pipe's writing end (sent with `token`): when it ends, the reader sees the pipe's end. */
   holdWriter(token: number | undefined): void;
@@ -122,7 +123,8 @@ export class LocalBackend implements QueueBackend {
   }
 
   closeWriter(): void {
-    this.store.closeWriter();
+    // The owner's copy holds nothing: the pipe ends here only if no other process holds the end.
+    this.store.closeCopy(undefined);
   }
 
   holdWriter(token: number | undefined): void {
@@ -151,6 +153,13 @@ export class LocalBackend implements QueueBackend {
     return { socket: ownerSocketPath(), id: this.id, ownerPid: process.pid, kind: this.store.kind, maxsize: this.store.maxsize };
   }
 }
+
+/**
+ * Open copies of a pipe's writing end in this process, by owner socket and queue id. The owner
+ * counts a process as one holder; as with a file descriptor duplicated in one process, closing one
+ * copy leaves the others open, so the owner is told only when the last one here is closed.
+ */
+const copiesHere = new Map<string, number>();
 
 const wait = (timeout: number | undefined) => (timeout === undefined ? Infinity : timeout);
 
@@ -214,10 +223,19 @@ export class RemoteBackend implements QueueBackend {
   }
 
   closeWriter(): void {
+    const key = this.#copiesKey;
+    const left = (copiesHere.get(key) ?? 1) - 1;
+    if (left > 0) return void copiesHere.set(key, left);
+    copiesHere.delete(key);
     void this.#link.send(Op.WriterClosed, this.#state.id, 0).catch(() => {});
   }
 
+  get #copiesKey(): string {
+    return `${this.#state.socket}#${this.#state.id}`;
+  }
+
   holdWriter(token: number | undefined): void {
+    copiesHere.set(this.#copiesKey, (copiesHere.get(this.#copiesKey) ?? 0) + 1);
     let payload: Buffer | undefined;
     if (token !== undefined) (payload = Buffer.allocUnsafe(8)).writeDoubleLE(token, 0);
     void this.#link.send(Op.Attach, this.#state.id, 1, payload).catch(() => {});

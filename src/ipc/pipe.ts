@@ -3,6 +3,10 @@
  * called Pipe(); a connection sends into one and receives from the other, so either end can be
  * passed to any process. recv() at the end of a closed pipe with nothing left rejects with EOFError.
  *
+ * close() closes one copy of an end, as Python's closes one file descriptor: the other end sees
+ * EOF once no copy of the writing end is open anywhere, not at the first close (a parent that
+ * closes its copy after giving one to a child, as Python's docs advise, still reads the child's).
+ *
  * The end of a pipe is seen without close() too: an end sent to other processes is held by them,
  * and once every process it was sent to has ended, the other end sees EOF (the copy left in the
  * process that called Pipe() does not count, as if Python's parent had closed its copy after
@@ -98,7 +102,10 @@ export class Connection<T = unknown> {
     }
   }
 
-  /** Close this end: the other end's recv() gets EOFError once it has read what was sent. */
+  /**
+   * Close this copy of the end: once no copy is open in any process (or held by a living one),
+   * the other end's recv() gets EOFError after what was sent.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

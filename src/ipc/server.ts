@@ -272,7 +272,9 @@ function handle(peer: Peer, frame: Frame): void {
       return;
     }
     case Op.WriterClosed:
-      store.closeWriter();
+      // The last open copy of the end in that process was closed: it holds the end no more.
+      peer.writes.delete(store);
+      store.closeCopy(peer);
       return;
     case Op.Snapshot:
       ok(peer, frame, 0, Buffer.from(JSON.stringify(store.snapshot(process.pid))));

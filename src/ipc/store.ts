@@ -337,6 +337,16 @@ export class Store {
     this.closeWriter(`the process that held the other end of the pipe (pid ${pid}) ended`);
   }
 
+  /**
+   * One copy of the writing end was closed (its close()), in the process `holder` stands for:
+   * that process holds it no more (undefined: the owner's own copy, which holds nothing). As
+   * with Python's file descriptors, the pipe ends once no copy is held, not at the first close.
+   */
+  closeCopy(holder: object | undefined): void {
+    if (holder !== undefined) this.#writers.delete(holder);
+    if (this.#writers.size === 0) this.closeWriter();
+  }
+
   /** A pipe's writing end closed: readers waiting on an empty pipe learn it (EOF). */
   closeWriter(reason = "the other end of the pipe was closed"): void {
     if (this.#writerClosed) return;

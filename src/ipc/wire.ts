@@ -29,7 +29,7 @@ export const enum Op {
   Join = 7,
   /** Pipe.poll(): answered (Ok, number 1 or 0) once an item is there, the writer closed, or the time ran out. */
   Poll = 8,
-  /** A pipe end will send no more (its close()). */
+  /** The sender's last open copy of a pipe's writing end was closed: it holds the end no more. */
   WriterClosed = 9,
   /** Ask for the owner's picture data (answered by Ok with a JSON payload). */
   Snapshot = 10,

@@ -166,3 +166,73 @@ describe("who holds a pipe's writing end", () => {
     expect(got.sort((a, b) => a - b)).toEqual(children.flatMap((_, c) => Array.from({ length: 50 }, (_, i) => c * 1000 + i)));
   }, 60_000);
 });
+
+describe("close() closes one copy of a writing end", () => {
+  it("the parent's close() of the end it gave a child leaves the child's copy open: its items come before EOF", async () => {
+    const [here, there] = Pipe<string>();
+    const go = new Queue<string>();
+    const child = spawn(async (conn: Conn<string>, go: Q<string>) => {
+      await go.get();
+      await conn.send("from the child");
+    }, [there, go], quiet);
+    // As Python's docs advise: the parent closes its copy once the child has one.
+    there.close();
+    await go.put("go");
+    expect(await here.recv()).toBe("from the child");
+    await child.join();
+    expect((await eof(here)).message).toContain(`(pid ${child.pid}) ended`);
+  }, 60_000);
+
+  it("a child's close() leaves another child's copy open; the last copy closed is the end", async () => {
+    const [here, there] = Pipe<string>();
+    const closed = new Queue<string>();
+    const [goCloser, goSender] = [new Queue<string>(), new Queue<string>()];
+    const closer = spawn(async (conn: Conn<string>, closed: Q<string>, go: Q<string>) => {
+      conn.close();
+      // Behind the close on the same socket: once the parent has this, the owner has read the close.
+      await closed.put("closed");
+      await go.get();
+    }, [there, closed, goCloser], quiet);
+    const sender = spawn(async (conn: Conn<string>, go: Q<string>) => {
+      await go.get();
+      await conn.send("from the sender");
+      conn.close();
+      await go.get();
+    }, [there, goSender], quiet);
+    expect(await closed.get()).toBe("closed");
+    await goSender.put("send");
+    expect(await here.recv()).toBe("from the sender");
+    // Both copies are closed, and both children still live.
+    expect((await eof(here)).message).toContain("the other end of the pipe was closed");
+    await goCloser.put("end");
+    await goSender.put("end");
+    await closer.join();
+    await sender.join();
+  }, 60_000);
+
+  it("a process with two copies of the end still holds it after closing one", async () => {
+    const [here, there] = Pipe<string>();
+    const carrier = new Queue<Conn<string>>();
+    await carrier.put(there);
+    const child = spawn(async (first: Conn<string>, carrier: Q<Conn<string>>) => {
+      const second = await carrier.get();
+      first.close();
+      await second.send("from the second copy");
+      second.close();
+      // Lives on: the end comes from the closes, not from its exit.
+      await new Promise(() => setInterval(() => {}, 1000));
+    }, [there, carrier], quiet);
+    expect(await here.recv()).toBe("from the second copy");
+    expect((await eof(here)).message).toContain("the other end of the pipe was closed");
+    child.kill();
+    await child.join();
+  }, 60_000);
+
+  it("an end never sent anywhere, closed in the process that made it: EOF at once", async () => {
+    const [here, there] = Pipe<string>();
+    await there.send("before close");
+    there.close();
+    expect(await here.recv()).toBe("before close");
+    expect((await eof(here)).message).toContain("the other end of the pipe was closed");
+  });
+});
