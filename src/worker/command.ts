@@ -1,7 +1,8 @@
 /**
  * `forklab worker --redis URL --queue NAME [--concurrency N] [--root DIR] [--accept-source]
  * [--lock-timeout S]`: the command line around ForklabWorker. Runs until SIGINT or SIGTERM, then
- * lets the running tasks finish (a second signal kills them) and leaves Redis.
+ * lets the running tasks finish (a second signal ends them, with what they started, and hands them
+ * back to the queue for other workers) and leaves Redis.
  */
 import { cpus } from "node:os";
 import { RedisConnectionError } from "../distributed/errors";

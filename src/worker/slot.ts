@@ -127,13 +127,14 @@ export class Slot {
     return this.#busy?.pid;
   }
 
-  /** Stop the child: gracefully (`close`, it finishes what it holds) or at once. */
+  /** Stop the child: gracefully (`close`, it finishes what it holds) or at once, with its process group. */
   stop(now: boolean): Promise<void> {
     const handle = this.#handle;
     this.#handle = undefined;
     if (!handle || !handle.usable) return Promise.resolve();
     const exited = new Promise<void>((resolve) => handle.child.once("exit", () => resolve()));
-    if (now) handle.child.kill("SIGKILL");
+    // With its process group: what the task started must not outlive the worker.
+    if (now && handle.pid !== undefined) signalGroup(handle.pid, "SIGKILL");
     else handle.channel.send({ t: "close" });
     return exited;
   }

@@ -11,7 +11,7 @@
  */
 import { hostname } from "node:os";
 import * as path from "node:path";
-import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from "bullmq";
+import { UnrecoverableError, WaitingError, Worker, type ConnectionOptions, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import { clientOptions, connectRedis, parseRedisUrl, probeRedis, type RedisConnectionOptions } from "../distributed/connection";
 import {
@@ -47,6 +47,9 @@ export interface WorkerOptions {
   lockTimeout?: number;
   redisOptions?: RedisConnectionOptions;
 }
+
+/** How long a task handed back waits for Redis to take it before the worker goes on without (its lock then expires). */
+const HAND_BACK_WAIT_MS = 2000;
 
 /** The worker would not run this target: a rule, not a crash; the task is not retried. */
 export class TaskRefusedError extends Error {
@@ -85,6 +88,8 @@ export class ForklabWorker {
   #heartbeat: NodeJS.Timeout | undefined;
   #info: WorkerInfo;
   #closing: Promise<void> | undefined;
+  /** close(true) was called (a second signal): running tasks are ended and handed back to the queue. */
+  #stoppingNow = false;
 
   private constructor(options: ReturnType<typeof checkWorkerOptions>, client: Redis) {
     this.#options = options;
@@ -130,7 +135,7 @@ export class ForklabWorker {
     this.#cancels.on("message", (_channel: string, pool: string) => this.#cancelPool(pool));
     await this.#cancels.subscribe(cancelChannel(this.queue));
     const lockDuration = this.#options.lockTimeout * 1000;
-    this.#worker = new Worker<TaskData, TaskResult>(this.queue, (job) => this.#process(job), {
+    this.#worker = new Worker<TaskData, TaskResult>(this.queue, (job, token) => this.#process(job, token), {
       connection: clientOptions(address, `forklab-worker-${process.pid}-jobs`) as ConnectionOptions,
       concurrency: this.#options.concurrency,
       lockDuration,
@@ -195,7 +200,23 @@ export class ForklabWorker {
     await job.log(FAILURE_LOG_PREFIX + encodeValue(failure));
   }
 
-  async #process(job: Job<TaskData, TaskResult>): Promise<TaskResult> {
+  /**
+   * Give a task this worker will not finish back to the queue, for another worker at once: not a
+   * failed attempt (the task did nothing wrong). If Redis does not answer soon, its lock expires
+   * instead and another worker takes it as stalled: a worker told to stop now does not wait for Redis.
+   */
+  async #handBack(job: Job<TaskData, TaskResult>, token: string | undefined): Promise<never> {
+    if (token !== undefined) {
+      let timer: NodeJS.Timeout | undefined;
+      const moved = job.moveToWait(token).catch(() => 0);
+      await Promise.race([moved, new Promise((resolve) => (timer = setTimeout(resolve, HAND_BACK_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
+    throw new WaitingError();
+  }
+
+  async #process(job: Job<TaskData, TaskResult>, token?: string): Promise<TaskResult> {
+    if (this.#stoppingNow) return this.#handBack(job, token);
     const attempt = job.attemptsStarted || job.attemptsMade + 1;
     let spec: TargetSpec;
     try {
@@ -205,7 +226,12 @@ export class ForklabWorker {
       throw new UnrecoverableError((error as Error).message);
     }
     if (this.#terminated.has(job.data.pool)) throw new UnrecoverableError(`cancelled: its pool was terminated (on ${this.id})`);
-    const slot = this.#free.pop() ?? new Slot({ cwd: this.#options.root, env: process.env, execArgv: [] }, this.#slots.length + 1);
+    let slot = this.#free.pop();
+    if (!slot) {
+      // Kept with the others, so that close() stops its child too.
+      slot = new Slot({ cwd: this.#options.root, env: process.env, execArgv: [] }, this.#slots.length + 1);
+      this.#slots.push(slot);
+    }
     const running = { pool: job.data.pool, slot, cancel: new AbortController() };
     this.#running.set(job.id!, running);
     this.#info.running++;
@@ -219,8 +245,12 @@ export class ForklabWorker {
       this.#info.done++;
       return { values: encodeValue(values), worker: this.id, child };
     } catch (error) {
-      // Ended on purpose: no retry, and not a failure of the task.
-      if (running.cancel.signal.aborted) throw new UnrecoverableError(`cancelled by its pool's terminate() (on ${this.id})`);
+      if (running.cancel.signal.aborted) {
+        // Ended because this worker stops now: the task goes back to the queue for another worker.
+        if (!this.#terminated.has(job.data.pool)) return this.#handBack(job, token);
+        // Ended by its pool's terminate(): no retry, and not a failure of the task.
+        throw new UnrecoverableError(`cancelled by its pool's terminate() (on ${this.id})`);
+      }
       if (error instanceof TargetFailure) {
         await this.#fail(job, { worker: this.id, attempt, kind: "error", error: error.record });
         const message = `${error.record.name}: ${error.record.message} (on ${this.id})`;
@@ -238,14 +268,23 @@ export class ForklabWorker {
     }
   }
 
-  /** Stop taking tasks, let the running ones finish (or kill them with `now`), and leave Redis. */
+  /**
+   * Stop taking tasks, let the running ones finish, and leave Redis. With `now`, even when a close
+   * without it is already waiting for them (a second signal), the running tasks end at once: each
+   * task's child is killed with its process group, and the task goes back to the queue.
+   */
   close(now = false): Promise<void> {
+    if (now && !this.#stoppingNow) {
+      this.#stoppingNow = true;
+      for (const running of this.#running.values()) running.cancel.abort();
+    }
     this.#closing ??= (async () => {
       if (this.#heartbeat) clearInterval(this.#heartbeat);
       this.#cancels?.disconnect();
-      if (now) await Promise.all(this.#slots.map((slot) => slot.stop(true)));
-      await this.#worker.close(now);
-      await Promise.all(this.#slots.map((slot) => slot.stop(false)));
+      // Not BullMQ's forced close: it would leave the tasks it stops locked to this worker until the
+      // lock expires, where handing them back lets another worker take them at once.
+      await this.#worker.close(false);
+      await Promise.all(this.#slots.map((slot) => slot.stop(this.#stoppingNow)));
       try {
         await this.#client.hdel(workersKey(this.queue), this.id);
       } catch {

@@ -73,6 +73,7 @@ interface Pending {
   reject(error: unknown): void;
   label: string;
   calls: number;
+  /** The worker running it, or the last one that did (until a retry is counted against it). */
   worker?: string;
   state: "queued" | "running";
 }
@@ -217,7 +218,9 @@ export class DistributedPool {
     this.#events.on("failed", ({ jobId }) => void this.#failed(jobId));
     this.#events.on("progress", ({ jobId, data }) => this.#progress(jobId, data as unknown as TaskStart));
     this.#events.on("stalled", ({ jobId }) => this.#retried(jobId));
-    this.#events.on("waiting", ({ jobId, prev }) => prev === "failed" && this.#retried(jobId));
+    // Back from a failed attempt (a retry), or from a running one: a stopping worker handed it
+    // back, or (followed by "stalled") its worker stopped answering.
+    this.#events.on("waiting", ({ jobId, prev }) => (prev === "failed" ? this.#retried(jobId) : prev === "active" && this.#requeued(jobId)));
     this.#events.on("error", () => {});
     await Promise.all([this.#queue.waitUntilReady(), this.#events.waitUntilReady()]);
   }
@@ -246,10 +249,16 @@ export class DistributedPool {
     });
   }
 
+  /** A task that ran is waiting again: its worker's row no longer counts it as running. */
+  #stopRunning(pending: Pending): void {
+    if (pending.state === "running" && pending.worker) this.#row(pending.worker).running--;
+    pending.state = "queued";
+  }
+
   #progress(jobId: string, start: TaskStart): void {
     const pending = this.#ownJob(jobId);
     if (!pending || typeof start !== "object" || !start || typeof start.worker !== "string") return;
-    if (pending.worker) this.#row(pending.worker).running--;
+    this.#stopRunning(pending);
     pending.worker = start.worker;
     pending.state = "running";
     this.#row(start.worker).running++;
@@ -257,17 +266,20 @@ export class DistributedPool {
     this.#live.changed();
   }
 
+  #requeued(jobId: string): void {
+    const pending = this.#ownJob(jobId);
+    if (!pending) return;
+    this.#stopRunning(pending);
+    this.#live.changed();
+  }
+
   #retried(jobId: string): void {
     const pending = this.#ownJob(jobId);
     if (!pending) return;
     this.#counts.retries++;
-    if (pending.worker) {
-      const row = this.#row(pending.worker);
-      row.running--;
-      row.failed++;
-    }
+    this.#stopRunning(pending);
+    if (pending.worker) this.#row(pending.worker).failed++;
     pending.worker = undefined;
-    pending.state = "queued";
     this.#live.changed();
   }
 
@@ -275,7 +287,7 @@ export class DistributedPool {
     const pending = this.#pending.get(jobId);
     if (!pending) return undefined;
     this.#pending.delete(jobId);
-    if (pending.worker) this.#row(pending.worker).running--;
+    this.#stopRunning(pending);
     if (this.#pending.size === 0) for (const resolve of this.#idle.splice(0)) resolve();
     this.#live.changed();
     return pending;
