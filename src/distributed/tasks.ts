@@ -96,6 +96,8 @@ export interface WorkerInfo {
   /** Epoch ms when it started, and when it last said it was alive. */
   started: number;
   seen: number;
+  /** Milliseconds between its beats (each renews `seen`): a reader calls it gone after a few missed. */
+  every?: number;
   running: number;
   done: number;
   failed: number;

@@ -107,6 +107,7 @@ export class ForklabWorker {
       acceptSource: options.acceptSource,
       started: now,
       seen: now,
+      every: Math.min(5000, Math.max(500, (options.lockTimeout * 1000) / 2)),
       running: 0,
       done: 0,
       failed: 0,
@@ -144,7 +145,7 @@ export class ForklabWorker {
       maxStalledCount: 2,
     });
     this.#worker.on("error", (error) => process.stderr.write(`forklab worker ${this.id}: ${error.message}\n`));
-    this.#heartbeat = setInterval(() => void this.#beat(), Math.max(500, lockDuration / 2));
+    this.#heartbeat = setInterval(() => void this.#beat(), this.#info.every);
   }
 
   async #beat(): Promise<void> {

@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
+import * as util from "node:util";
 import { describe, expect, it } from "vitest";
 import { DistributedPool, DistributedTaskError, PoolTerminatedError } from "../../dist/src/index.js";
-import { START_LOG_PREFIX } from "../../dist/src/distributed/tasks.js";
+import { START_LOG_PREFIX, workersKey } from "../../dist/src/distributed/tasks.js";
 import { isGone, processTable, waitFor } from "../support/processes";
 import { redisAvailable, TestRedis } from "../support/redis";
 import { distributedSetup, freshQueue, holdingRelay, startWorker, type RunningWorker } from "./helpers";
@@ -228,6 +229,28 @@ describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
     expect(p.stats()).toMatchObject({ pending: 0 });
     p.close();
     await p.join();
+  });
+
+  it("the picture judges each worker by its own beat, as of the registry's read: one that beats slowly is alive, one that missed its beats is gone", async () => {
+    const queue = freshQueue("beats");
+    const { Redis } = await import("ioredis");
+    const client = new Redis(setup.redis.port, "127.0.0.1");
+    const now = Date.now();
+    const record = (host: string, pid: number, every: number, seen: number) =>
+      JSON.stringify({ host, pid, concurrency: 2, acceptSource: false, started: now - 60_000, seen, every, running: 0, done: 0, failed: 0 });
+    try {
+      // Both last beat 30 s ago: a worker that beats every 20 s has missed none; one that beats every second, many.
+      await client.hset(workersKey(queue), "slow:1", record("slow", 1, 20_000, now - 30_000), "lost:2", record("lost", 2, 1000, now - 30_000));
+      const p = pool(queue);
+      await p.ready();
+      p.close();
+      await p.join(); // its last picture reads the registry
+      const text = util.inspect(p);
+      expect(text).toMatch(/^ {2}slow:1, 2 slots: 0 running, 0 done, 0 failed$/m);
+      expect(text).toMatch(/^ {2}lost:2, 2 slots: 0 running, 0 done, 0 failed \(gone\)$/m);
+    } finally {
+      client.disconnect();
+    }
   });
 
   it("a bad URL fails at once with a TypeError; an unreachable server with the address and what to check", async () => {

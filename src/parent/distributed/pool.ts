@@ -88,6 +88,11 @@ interface WorkerRow {
 
 let poolCount = 0;
 
+/** A worker that missed this many beats is gone (it died, or lost Redis). */
+const WORKER_MISSED_BEATS = 3;
+/** The beat of a worker whose record does not say. */
+const DEFAULT_BEAT_MS = 5000;
+
 function checkOptions(options: unknown): Required<Omit<DistributedPoolOptions, "redisOptions">> & { address: RedisAddress } {
   const where = "new Pool({ redis })";
   if (typeof options !== "object" || options === null) throw optionError(where, "options", "an object", options);
@@ -176,6 +181,8 @@ export class DistributedPool {
   #state: "running" | "closed" | "terminated" = "running";
   readonly #workers = new Map<string, WorkerRow>();
   #registered: WorkerInfo[] = [];
+  /** When the registry was last read (epoch ms): a worker is judged alive as of then, not as of now. */
+  #registeredAt = 0;
   #counts = { done: 0, failed: 0, retries: 0, submitted: 0 };
   readonly #idle: (() => void)[] = [];
   readonly #live = new LiveDisplay(() => this[JUPYTER_DISPLAY](), { kind: "forklab-distributed-pool", tickMs: 1000 });
@@ -592,7 +599,9 @@ export class DistributedPool {
   async #readWorkers(): Promise<void> {
     try {
       const all = await this.#client!.hgetall(workersKey(this.queueName));
+      const readAt = Date.now();
       this.#registered = Object.values(all).map((text) => JSON.parse(text) as WorkerInfo);
+      this.#registeredAt = readAt;
     } catch {
       // Redis is away; the picture keeps what it had.
     }
@@ -630,7 +639,6 @@ export class DistributedPool {
 
   #view(): DistributedPoolView {
     const stats = this.stats();
-    const now = Date.now();
     const registered = new Map(this.#registered.map((w) => [`${w.host}:${w.pid}`, w]));
     const ids = new Set([...registered.keys(), ...this.#workers.keys()]);
     return {
@@ -651,8 +659,10 @@ export class DistributedPool {
           running: Math.max(0, row?.running ?? 0),
           done: row?.done ?? 0,
           failed: row?.failed ?? 0,
-          // A worker that has not said it is alive for a while (or left) is shown as gone.
-          alive: info ? now - info.seen < 15_000 : this.#registered.length === 0 && row !== undefined,
+          // A worker that had missed a few of its beats when the registry was read (or had left) is
+          // shown as gone. Judged as of that read (an idle pool, which reads it no more, does not
+          // see its workers age) and by each worker's own beat, which its record states.
+          alive: info ? this.#registeredAt - info.seen < WORKER_MISSED_BEATS * (info.every ?? DEFAULT_BEAT_MS) : this.#registered.length === 0 && row !== undefined,
         };
       }),
     };
