@@ -39,7 +39,7 @@ import { Empty, Full } from "../ipc/errors";
 import type { BlockingOptions } from "../ipc/queue";
 import { TimeoutError } from "../parent/distributed/async-result";
 import { optionError } from "../parent/option-errors";
-import { normalizeTimeout } from "../parent/timeouts";
+import { normalizeTimeout, timesOut } from "../parent/timeouts";
 import { makeHandleable, registerHandleKind } from "../protocol/handles";
 import { connectRedis, parseRedisUrl, probeRedis, refOnlyWhileBusy, type RedisAddress, type RedisConnectionOptions } from "./connection";
 import { ON_REDIS, type OnRedisKind } from "./on-redis";
@@ -201,6 +201,8 @@ export class RedisQueue<T = unknown> {
   #idleTimer: NodeJS.Timeout | undefined;
   [AHEAD_IDLE] = AHEAD_IDLE_MS / 1000;
   #ackTimer: NodeJS.Timeout | undefined;
+  /** Blocking round trips (BLMOVE and what rides with it) sent and not answered yet. */
+  #blockingNow = 0;
   readonly #ackNow = (): void => void this.#acknowledge();
   /** Items this consumer took and has not acknowledged yet (JoinableQueue), oldest first. */
   protected readonly taken: string[] = [];
@@ -406,7 +408,10 @@ export class RedisQueue<T = unknown> {
           const wait = Math.max(0.01, Math.min(left, MAX_BLOCK_S));
           const pipeline = this.#blocking.pipeline().blmove(this.itemsKey, this.processingKey, "RIGHT", "LEFT", wait);
           (pipeline as unknown as ScriptedRedis).forklabQueueTake(this.itemsKey, this.processingKey, this.#key("consumers"), String(ahead), "0");
-          const [[blockError, first], [takeError, more]] = (await pipeline.exec()) as [[Error | null, string | null], [Error | null, string[]]];
+          this.#blockingNow++;
+          const [[blockError, first], [takeError, more]] = await (pipeline.exec() as Promise<[[Error | null, string | null], [Error | null, string[]]]>).finally(
+            () => this.#blockingNow--,
+          );
           // Items either half moved are this consumer's even when BLMOVE ran out of time or the other half failed.
           taken = [blockError ? null : first, ...(takeError ? [] : more)].filter((item): item is string => item !== null);
           if (blockError || takeError) {
@@ -418,6 +423,8 @@ export class RedisQueue<T = unknown> {
           if (taken.length === 0) await this.#recover(client);
         }
       }
+      // Moved as close() ended the wait: not delivered, but given back with the rest by close().
+      if (this.#closed && taken.length) this.#keepAhead(taken.splice(0) as string[]);
       raw = (taken.shift() as string | undefined) ?? null;
       if (taken.length) this.#keepAhead(taken as string[]);
     }
@@ -505,12 +512,13 @@ export class RedisQueue<T = unknown> {
     this.#closed = true;
     clearInterval(this.#heartbeat);
     clearTimeout(this.#idleTimer);
-    this.#blocking?.disconnect();
     try {
       await this.#ready;
     } catch {
       return;
     }
+    await this.#endWaitingGet();
+    this.#blocking?.disconnect();
     // Unacknowledged items of a consumer that leaves go back to the queue: those that never arrived
     // here (a get cut short), those taken ahead that no get returned, and a JoinableQueue's items
     // not marked done.
@@ -524,6 +532,30 @@ export class RedisQueue<T = unknown> {
     } finally {
       this.#client!.disconnect();
     }
+  }
+
+  /**
+   * End a get waiting in Redis there, and wait for its answer, before its connection goes. Closing
+   * that connection alone does not stop Redis at once: until it notices, it can still move an item
+   * to this consumer's processing list, after close() has given that list back and left, where no
+   * one would ever look for it. Redis is asked to unblock it (CLIENT UNBLOCK, found by the
+   * connection's name); where CLIENT is not allowed, the wait ends by itself within MAX_BLOCK_S.
+   */
+  async #endWaitingGet(): Promise<void> {
+    if (this.#blockingNow === 0) return;
+    const answered = this.#getChain.then(
+      () => undefined,
+      () => undefined,
+    );
+    try {
+      const name = ` name=forklab-queue-${this.#consumer}-get `;
+      const line = String(await this.#client!.client("LIST")).split("\n").find((entry) => entry.includes(name));
+      const id = /^id=(\d+) /.exec(line ?? "")?.[1];
+      if (id) await this.#client!.client("UNBLOCK", id);
+    } catch {
+      // CLIENT refused (an ACL): the blocking command ends within MAX_BLOCK_S.
+    }
+    await timesOut(answered, MAX_BLOCK_S + 1);
   }
 
   /** Remove the queue's data from Redis (all its items and counters), then close. */

@@ -192,3 +192,64 @@ export async function holdingRelay(redisPort: number, marker: string): Promise<H
     },
   };
 }
+
+export interface LingeringRelay {
+  /** redis:// URL of the relay. */
+  url: string;
+  /** Resolves when a client whose bytes carried the marker has closed, and its upstream is kept open. */
+  lingering: Promise<void>;
+  /** Close the upstream connections kept open, and keep none from now on. */
+  release(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP relay in front of a redis-server that, when a client whose bytes carried `marker` closes,
+ * keeps that client's upstream connection open until release(): Redis goes on serving what that
+ * connection asked for (a blocked command) after the client has gone, as it may when the close
+ * reaches it late. A test can then act in that window, in a known order.
+ */
+export async function lingeringRelay(redisPort: number, marker: string): Promise<LingeringRelay> {
+  const needle = Buffer.from(marker);
+  let markLingering!: () => void;
+  const lingering = new Promise<void>((resolve) => (markLingering = resolve));
+  let released = false;
+  const kept = new Set<net.Socket>();
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(redisPort, "127.0.0.1");
+    sockets.add(client).add(upstream);
+    let marked = false;
+    client.on("error", () => client.destroy());
+    upstream.on("error", () => upstream.destroy());
+    upstream.on("close", () => client.destroy());
+    client.on("close", () => {
+      upstream.unpipe(client);
+      if (marked && !released) {
+        kept.add(upstream);
+        markLingering();
+      } else upstream.destroy();
+    });
+    upstream.pipe(client);
+    client.on("data", (chunk: Buffer) => {
+      if (chunk.includes(needle)) marked = true;
+      upstream.write(chunk);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    lingering,
+    release() {
+      released = true;
+      for (const socket of kept) socket.destroy();
+      kept.clear();
+    },
+    async close() {
+      released = true;
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { Empty, Full, JoinableQueue, Queue, RedisJoinableQueue, RedisQueue, spawn } from "../../dist/src/index.js";
 import { waitFor } from "../support/processes";
 import { redisAvailable } from "../support/redis";
-import { distributedSetup, freshQueue } from "./helpers";
+import { distributedSetup, freshQueue, lingeringRelay } from "./helpers";
 
 const enabled = redisAvailable("the distributed Queue tests");
 
@@ -56,6 +56,36 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
       expect((error as Error).message).toMatch(new RegExp(`^Queue\\.get\\(\\): queue "${name}" was closed in this process \\(pid ${process.pid}\\) by close\\(\\)`));
     } finally {
       inspect.disconnect();
+    }
+  });
+
+  it("close() while a get() waits: an item put after close() returned stays in the queue, even when Redis learns late that the get's connection closed", async () => {
+    const name = freshQueue("close-late");
+    // The get's connection (named "...-get") stays open to Redis after the queue has closed it.
+    const relay = await lingeringRelay(setup.redis.port, "-get");
+    const q = new Queue<string>({ redis: relay.url, name });
+    const other = new Queue<string>({ redis: setup.redis.url, name });
+    const inspect = new Redis(setup.redis.port, "127.0.0.1");
+    try {
+      const waiting = q.get().catch((e: unknown) => e);
+      const blocked = async (): Promise<boolean> =>
+        String(await inspect.client("LIST"))
+          .split("\n")
+          .some((line) => line.includes(" flags=b ") && line.includes("cmd=blmove"));
+      await waitFor("the get to wait in Redis (BLMOVE)", blocked, 30_000);
+      const closing = q.close();
+      await relay.lingering;
+      await closing;
+      expect(await waiting).toBeInstanceOf(Error);
+      // Put after close() returned: no get of the closed queue may take it.
+      await other.put("after close");
+      relay.release();
+      expect(await other.get({ timeout: 10 })).toBe("after close");
+    } finally {
+      relay.release();
+      inspect.disconnect();
+      await other.close();
+      await relay.close();
     }
   });
 
