@@ -615,16 +615,31 @@ export class RedisJoinableQueue<T = unknown> extends RedisQueue<T> {
     if ((await this.unfinished()) <= 0) return;
     const subscriber = this.subscriber();
     try {
-      const done = new Promise<void>((resolve) => subscriber.on("message", () => resolve()));
+      // Each message wakes one wait: the count may reach 0 and rise again (a put after the last
+      // taskDone), and the next wait must wait for the next message, not return at once for ever.
+      let told = false;
+      let wake: (() => void) | undefined;
+      subscriber.on("message", () => {
+        told = true;
+        wake?.();
+      });
       await subscriber.subscribe(this.doneChannel);
       const deadline = seconds === undefined ? Infinity : Date.now() + seconds * 1000;
       // Checked again after subscribing (it may have reached 0 in between), then on each message,
       // and every second in case Redis restarted and dropped the message.
-      while ((await this.unfinished()) > 0) {
+      for (;;) {
+        told = false;
+        if ((await this.unfinished()) <= 0) break;
         const left = deadline - Date.now();
         if (left <= 0) throw new TimeoutError(`JoinableQueue.join(): ${await this.unfinished()} item(s) of "${this.name}" not done after ${seconds} s`);
+        // A message that came while the count was read is not waited for again.
+        if (told) continue;
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([done, new Promise((resolve) => (timer = setTimeout(resolve, Math.min(left, 1000))))]);
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          timer = setTimeout(resolve, Math.min(left, 1000));
+        });
+        wake = undefined;
         clearTimeout(timer);
       }
     } finally {

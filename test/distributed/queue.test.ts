@@ -323,6 +323,38 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
     }
   });
 
+  it("join() while the unfinished count falls to 0 and rises again waits for the next taskDone without asking Redis over and over", async () => {
+    const name = freshQueue("join-again");
+    const q = new JoinableQueue<number>({ redis: setup.redis.url, name });
+    const inspect = new Redis(setup.redis.port, "127.0.0.1");
+    // join() reads the count with GET; nothing else in this test does.
+    const gets = async (): Promise<number> => Number(/cmdstat_get:calls=(\d+)/.exec(String(await inspect.info("commandstats")))?.[1] ?? 0);
+    try {
+      await q.put(1);
+      expect(await q.get()).toBe(1);
+      let joined = false;
+      const joining = q.join().then(() => (joined = true));
+      const subscribed = async (): Promise<boolean> => ((await inspect.pubsub("NUMSUB", `forklab:queue:${name}:done`)) as [string, number])[1] === 1;
+      await waitFor("join() to listen for the count's end", subscribed, 30_000);
+      const before = await gets();
+      // On one connection, in this order: the count reaches 0 (and says so), then an item comes.
+      void q.taskDone();
+      void q.put(2);
+      await waitFor("join() to read the count again after it was told", async () => (await gets()) > before, 30_000);
+      // As many round trips of this test's own as join() would make if it asked again at once each time.
+      const start = await gets();
+      for (let i = 0; i < 50; i++) await inspect.ping();
+      expect((await gets()) - start).toBeLessThan(10);
+      expect(joined).toBe(false);
+      expect(await q.get()).toBe(2);
+      await q.taskDone();
+      await joining;
+    } finally {
+      inspect.disconnect();
+      await q.destroy();
+    }
+  });
+
   it("producers in child processes, consumers in child processes and on a remote worker: every item once; join() waits for taskDone", async () => {
     const name = freshQueue("jq");
     const q = new JoinableQueue<{ from: string; i: number } | null>({ redis: setup.redis.url, name });
