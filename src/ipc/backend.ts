@@ -41,6 +41,8 @@ export interface QueueBackend {
   holdWriter(token: number | undefined): void;
   /** The writing end leaves for another process (through `context`'s channel, if known): held until that process attaches it. Returns the token its Attach brings. */
   lendWriter(context: HandleContext | undefined): number;
+  /** The end lent under `token` was not sent after all (what carried it failed to go): it is held by nobody. */
+  unlendWriter(token: number): void;
   snapshot(): Promise<QueueSnapshot>;
   /** The state sent in a handle (starts the owner's socket if needed). */
   state(): BackendState;
@@ -143,6 +145,10 @@ export class LocalBackend implements QueueBackend {
     const forget = context?.onPeerEnd?.((pid) => this.store.isLent(token) && afterHeardFrom(pid, () => this.store.takeBack(token, pid)));
     this.store.lendWriter(token, forget);
     return token;
+  }
+
+  unlendWriter(token: number): void {
+    this.store.unlend(token);
   }
 
   async snapshot(): Promise<QueueSnapshot> {
@@ -251,6 +257,11 @@ export class RemoteBackend implements QueueBackend {
     void this.#link.send(Op.Lend, this.#state.id, token, Buffer.of(context?.side === "parent" ? 1 : 0)).catch(() => {});
     this.#link.out.flush()?.catch(() => {});
     return token;
+  }
+
+  unlendWriter(token: number): void {
+    // Behind its Lend on the same socket.
+    void this.#link.send(Op.Unlend, this.#state.id, token).catch(() => {});
   }
 
   async snapshot(): Promise<QueueSnapshot> {

@@ -28,6 +28,8 @@ export interface PackedItem {
   handles: boolean;
   /** How the bytes encode the item (Form.V8: v8.serialize). */
   form: Form;
+  /** With handles: the put failed, the item was not sent; undo what encoding them did (handles.ts onUnsent). */
+  unsend?: () => void;
 }
 
 const NONE = Buffer.alloc(0);
@@ -85,9 +87,9 @@ export function packItem(item: unknown, where: string, lend = false): PackedItem
     const encoded = encodeHandles(item);
     if (encoded.found) {
       try {
-        return { bytes: serialize(encoded.value), handles: true, form: Form.V8 };
+        return { bytes: serialize(encoded.value), handles: true, form: Form.V8, unsend: encoded.unsend };
       } catch {
-        // named below
+        encoded.unsend();
       }
     }
     const found = findUncloneable(encoded.value, "item");

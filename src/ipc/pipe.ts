@@ -21,10 +21,11 @@
  * children end with it). A Pool worker holds an end passed to a task until the worker ends, not
  * until the task's result: the task may keep the connection (a global, a later task), and the
  * worker's end is the only moment known to be past every use. An end inside a queue's item goes
- * to whoever gets it: it stays held until someone does.
+ * to whoever gets it: it stays held until someone does. An end in an item or a message that was
+ * not sent after all (its put failed, or something beside it could not be cloned) holds nothing.
  */
 import * as util from "node:util";
-import { makeHandleable, registerHandleKind } from "../protocol/handles";
+import { makeHandleable, onUnsent, registerHandleKind } from "../protocol/handles";
 import { EOFError } from "../render/stdin-lines";
 import { normalizeTimeout } from "../parent/timeouts";
 import { backendFor, LocalBackend, QueueFailure, RemoteBackend, type BackendState, type QueueBackend } from "./backend";
@@ -43,12 +44,13 @@ export class Connection<T = unknown> {
   constructor(out: QueueBackend | undefined, inbound: QueueBackend | undefined) {
     this.#out = out;
     this.#in = inbound;
-    // A writing end counts as held from the moment it is sent (see Store.lendWriter).
-    makeHandleable(this, (context) => ({
-      kind: PIPE_HANDLE,
-      module: __filename,
-      state: { out: out?.state(), in: inbound?.state(), token: out?.lendWriter(context) },
-    }));
+    // A writing end counts as held from the moment it is sent (see Store.lendWriter), unless what
+    // carried it was not sent after all.
+    makeHandleable(this, (context) => {
+      const token = out?.lendWriter(context);
+      if (token !== undefined) onUnsent(() => out!.unlendWriter(token));
+      return { kind: PIPE_HANDLE, module: __filename, state: { out: out?.state(), in: inbound?.state(), token } };
+    });
   }
 
   get readable(): boolean {
@@ -68,9 +70,11 @@ export class Connection<T = unknown> {
   /** Send a value (copied, as by structured clone) to the other end. */
   async send(value: T): Promise<void> {
     const out = this.#check("send", this.#out, "read-only");
+    const packed = packItem(value, "through a Pipe", out.copiesAtPut);
     try {
-      await out.put(packItem(value, "through a Pipe", out.copiesAtPut), undefined);
+      await out.put(packed, undefined);
     } catch (error) {
+      packed.unsend?.();
       if (out instanceof RemoteBackend && out.ownerGone) throw ownerEnded("send", out.ownerPid);
       throw error;
     }

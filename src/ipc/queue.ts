@@ -122,9 +122,12 @@ abstract class QueueBase<T> {
   protected putItem(method: string, item: T, timeout: number | undefined): Promise<void> {
     this.check(method);
     const packed = packItem(item, `through a ${this.kind}`, this.#backend.copiesAtPut);
+    let put = this.#backend.put(packed, timeout);
+    // A pipe end in an item that did not go in was not sent: it must not stay counted as held.
+    if (packed.unsend) put = put.catch((error: unknown) => (packed.unsend!(), Promise.reject(error)));
     // Without maxsize a put is never Full: its promise is the backend's own.
-    if (this.maxsize === 0) return this.#backend.put(packed, timeout);
-    return this.#backend.put(packed, timeout).catch((error: unknown) => {
+    if (this.maxsize === 0) return put;
+    return put.catch((error: unknown) => {
       if (error instanceof QueueFailure && error.failure === Failure.Full) {
         throw new Full(
           timeout === 0

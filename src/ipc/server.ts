@@ -254,6 +254,10 @@ function handle(peer: Peer, frame: Frame): void {
       store.lendWriter(frame.number);
       if (frame.payload[0] === 1) peer.lends.push({ store, token: frame.number });
       return;
+    case Op.Unlend:
+      store.unlend(frame.number);
+      if (peer.lends.length > 0) peer.lends = peer.lends.filter((lend) => lend.token !== frame.number);
+      return;
     case Op.Size:
       ok(peer, frame, store.qsize, Buffer.from(JSON.stringify({ full: store.full })));
       return;

@@ -123,6 +123,11 @@ export class Store {
    * two sockets, so the receiver can be first. The Lend that comes later then holds nothing.
    */
   #attachedEarly = new Set<number>();
+  /**
+   * Why the pipe would have ended, had a lent end not held it open (its other holders ended or
+   * closed their copies): if that end turns out never to have been sent (unlend), it ends then.
+   */
+  #endUnlessLent: string | undefined;
   #events: FlowEvent[] = [];
   #dropped = 0;
   #puts = 0;
@@ -300,12 +305,22 @@ export class Store {
     this.#writers.add(holder);
   }
 
-  /** A lent end arrived (its holder, if any, was counted first). */
+  /** A lent end arrived (its holder, if any, was counted first; home in the owner, it holds nothing). */
   returnWriter(token: number | undefined): void {
     if (token === undefined) return;
+    if (!this.#unhold(token)) this.#attachedEarly.add(token);
+  }
+
+  /**
+   * The end lent under `token` is no longer on its way: false if it was not. If it alone kept the
+   * pipe open after every holder went, the pipe ends now; an end never held elsewhere stays open.
+   */
+  #unhold(token: number): boolean {
     const holder = this.#settleLent(token);
-    if (holder) this.#writers.delete(holder);
-    else this.#attachedEarly.add(token);
+    if (!holder) return false;
+    this.#writers.delete(holder);
+    if (this.#writers.size === 0 && this.#endUnlessLent !== undefined) this.closeWriter(this.#endUnlessLent);
+    return true;
   }
 
   /** The lent end arrived or was taken back: no longer lent, and whoever watched for it is told. */
@@ -327,14 +342,25 @@ export class Store {
     if (holder) this.dropWriter(holder, pid);
   }
 
+  /** The end lent under `token` was not sent after all (the put or the message that carried it failed): nobody holds it. */
+  unlend(token: number): void {
+    this.#unhold(token);
+  }
+
   /** Whether the end lent under `token` is still on its way (not attached, not taken back). */
   isLent(token: number): boolean {
     return this.#lent.has(token);
   }
 
   dropWriter(holder: object, pid: number): void {
-    if (!this.#writers.delete(holder) || this.#writers.size > 0 || this.#writerClosed) return;
-    this.closeWriter(`the process that held the other end of the pipe (pid ${pid}) ended`);
+    if (!this.#writers.delete(holder) || this.#writerClosed) return;
+    this.#endOnceEmpty(`the process that held the other end of the pipe (pid ${pid}) ended`);
+  }
+
+  /** A holder went: the pipe ends if no other holds it, else (for unlend) it would have, but for them. */
+  #endOnceEmpty(reason: string): void {
+    if (this.#writers.size === 0) this.closeWriter(reason);
+    else this.#endUnlessLent = reason;
   }
 
   /**
@@ -344,7 +370,7 @@ export class Store {
    */
   closeCopy(holder: object | undefined): void {
     if (holder !== undefined) this.#writers.delete(holder);
-    if (this.#writers.size === 0) this.closeWriter();
+    this.#endOnceEmpty("the other end of the pipe was closed");
   }
 
   /** A pipe's writing end closed: readers waiting on an empty pipe learn it (EOF). */

@@ -45,6 +45,8 @@ export const enum Op {
    * with it: the end is taken back when the sender ends), 0 if nobody knows where (a queue's item).
    */
   Lend = 14,
+  /** The writing end lent under the token `number` was not sent after all (what carried it failed to go): it holds nothing. */
+  Unlend = 15,
 
   /** owner -> proxy: an item (number: its sequence number); request 0 when pushed to a consumer. */
   Item = 20,

@@ -43,6 +43,17 @@ function describeKind(value: unknown, path = ""): string {
 
 const IDENT = /^[A-Za-z_$][\w$]*$/;
 
+/** handles.ts's TO_HANDLE, by its registered name (that module imports this one). */
+const TO_HANDLE = Symbol.for("forklab.toHandle");
+
+/**
+ * A queue, a pipe end or another handle: it crosses as a marker (handles.ts), so what makes it
+ * fail a plain serialize (its guard property) is not the value to name.
+ */
+function crossesAsHandle(value: unknown): boolean {
+  return typeof value === "object" && value !== null && !types.isProxy(value) && typeof (value as Record<symbol, unknown>)[TO_HANDLE] === "function";
+}
+
 /**
  * Return where the first value that cannot be cloned sits under `root`, or undefined if the whole
  * value can be cloned. Cheap when everything clones (one serialization).
@@ -53,7 +64,7 @@ export function findUncloneable(value: unknown, root: string): Uncloneable | und
   const search = (v: unknown, path: string): Uncloneable | undefined => {
     if (typeof v === "function" || typeof v === "symbol") return { path, what: describeKind(v, path), value: v };
     if (typeof v !== "object" || v === null) return undefined;
-    if (seen.has(v)) return undefined;
+    if (seen.has(v) || crossesAsHandle(v)) return undefined;
     seen.add(v);
     const children: [string, unknown][] = [];
     if (Array.isArray(v)) v.forEach((item, i) => children.push([`${path}[${i}]`, item]));
@@ -70,7 +81,7 @@ export function findUncloneable(value: unknown, root: string): Uncloneable | und
       for (const key of Object.keys(v))
         children.push([IDENT.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`, (v as Record<string, unknown>)[key]]);
     for (const [childPath, child] of children) {
-      if (canClone(child)) continue;
+      if (canClone(child) || crossesAsHandle(child)) continue;
       return search(child, childPath) ?? { path: childPath, what: describeKind(child, childPath), value: child };
     }
     return { path, what: describeKind(v, path), value: v };

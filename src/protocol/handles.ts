@@ -85,15 +85,37 @@ function isMarker(value: unknown): value is Marker {
   return typeof value === "object" && value !== null && typeof (value as Partial<Marker>)[HANDLE_KEY] === "string";
 }
 
+/** What undoes the encoding of each handle met by the encodeHandles() call under way. */
+let undoing: (() => void)[] | undefined;
+
+/**
+ * For a handle's [TO_HANDLE]: `undo` is called if the value it is encoded in is not sent after
+ * all (it could not be cloned, or the put that carried it failed). A pipe's writing end counts as
+ * held once it is encoded; an end that never left must stop counting, or its pipe never ends.
+ */
+export function onUnsent(undo: () => void): void {
+  undoing?.push(undo);
+}
+
+const nothingToUndo = () => {};
+
+export interface EncodedHandles {
+  value: unknown;
+  found: boolean;
+  /** The value will not be sent after all: undo what encoding its handles did (see onUnsent). */
+  unsend: () => void;
+}
+
 /**
  * Replace handleable objects by markers, copying only the containers on the way to one.
  * Returns the value unchanged (and `found: false`) when there is nothing to replace.
  */
-export function encodeHandles(value: unknown, context?: HandleContext): { value: unknown; found: boolean } {
+export function encodeHandles(value: unknown, context?: HandleContext): EncodedHandles {
   // Plain data is not walked (a handle fails serialize). Channel.send does this itself, with one
   // serialize for plain data: call this only for values that are not sent as a message's payload.
-  if (canClone(value)) return { value, found: false };
+  if (canClone(value)) return { value, found: false, unsend: nothingToUndo };
   let found = false;
+  const undos: (() => void)[] = [];
   const seen = new Map<object, unknown>();
   const walk = (v: unknown): unknown => {
     if (typeof v !== "object" || v === null) return v;
@@ -144,8 +166,18 @@ export function encodeHandles(value: unknown, context?: HandleContext): { value:
     if (copy) seen.set(v, copy);
     return copy ?? v;
   };
-  const out = walk(value);
-  return { value: out, found };
+  const outer = undoing;
+  undoing = undos;
+  let out: unknown;
+  try {
+    out = walk(value);
+  } catch (error) {
+    undos.forEach((undo) => undo());
+    throw error;
+  } finally {
+    undoing = outer;
+  }
+  return { value: out, found, unsend: undos.length === 0 ? nothingToUndo : () => undos.splice(0).forEach((undo) => undo()) };
 }
 
 /** Replace markers by revived objects, in place (the value was just deserialized and is ours). */
@@ -215,6 +247,11 @@ export function encodeMessage(message: Message, context?: HandleContext): Buffer
     if (!field || !/could not be cloned/.test((error as Error).message)) throw error;
     const encoded = encodeHandles((message as unknown as Record<string, unknown>)[field], context);
     if (!encoded.found) throw error;
-    return encodeRecord({ ...message, [field]: encoded.value, h: 1 } as Message);
+    try {
+      return encodeRecord({ ...message, [field]: encoded.value, h: 1 } as Message);
+    } catch (unsent) {
+      encoded.unsend();
+      throw unsent;
+    }
   }
 }

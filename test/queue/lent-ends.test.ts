@@ -31,4 +31,29 @@ describe("a lent writing end's watch", () => {
     toBe.startedAs(undefined);
     expect(told).toEqual(["kept one: 0"]);
   });
+
+  it("a lent end that came home or was never sent ends the pipe if it alone kept it open after its holders went", () => {
+    // The child's exit (its socket) can be read before its result that brings the end home (its channel).
+    const home = new Store("Pipe", 0);
+    const child = {};
+    home.holdWriter(child);
+    home.lendWriter(1);
+    home.dropWriter(child, 4242);
+    expect(home.writerClosed).toBe(false);
+    home.returnWriter(1);
+    expect([home.writerClosed, home.endReason]).toEqual([true, "the process that held the other end of the pipe (pid 4242) ended"]);
+
+    const unsent = new Store("Pipe", 0);
+    unsent.holdWriter(child);
+    unsent.lendWriter(2);
+    unsent.closeCopy(child);
+    unsent.unlend(2);
+    expect([unsent.writerClosed, unsent.endReason]).toEqual([true, "the other end of the pipe was closed"]);
+
+    // Never held by another process: not sent, it stays open.
+    const never = new Store("Pipe", 0);
+    never.lendWriter(3);
+    never.unlend(3);
+    expect(never.writerClosed).toBe(false);
+  });
 });

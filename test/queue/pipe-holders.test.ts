@@ -236,3 +236,62 @@ describe("close() closes one copy of a writing end", () => {
     expect((await eof(here)).message).toContain("the other end of the pipe was closed");
   });
 });
+
+describe("a writing end in an item that was not sent holds nothing", () => {
+  /** A child that holds `there` until told to end; `here` reads EOF once it has (and nothing else holds the end). */
+  function holder(there: Conn<string>, go: Q<string>) {
+    return spawn(async (_conn: Conn<string>, go: Q<string>) => void (await go.get()), [there, go], quiet);
+  }
+
+  it("a put into a full queue that gave up: once the child that held the end ends, EOF", async () => {
+    const [here, there] = Pipe<string>();
+    const go = new Queue<string>();
+    const child = holder(there, go);
+    const full = new Queue<unknown>(1);
+    await full.put("taking the room");
+    await expect(full.put({ end: there }, { timeout: 0.05 })).rejects.toThrow(/no room within 0.05 s/);
+    await go.put("end");
+    await child.join();
+    // Poll waits for the end: it returns at once with it, and false only after 30 s without.
+    expect(await here.poll(30)).toBe(true);
+    expect((await eof(here)).message).toContain(`(pid ${child.pid}) ended`);
+  }, 60_000);
+
+  it("an item that could not be cloned beside the end: once the child that held the end ends, EOF", async () => {
+    const [here, there] = Pipe<string>();
+    const go = new Queue<string>();
+    const child = holder(there, go);
+    const q = new Queue<unknown>();
+    await expect(q.put({ end: there, handler: () => 1 })).rejects.toThrow(/item\.handler is a function/);
+    expect(await q.qsize()).toBe(0);
+    await go.put("end");
+    await child.join();
+    expect(await here.poll(30)).toBe(true);
+    expect((await eof(here)).message).toContain(`(pid ${child.pid}) ended`);
+  }, 60_000);
+
+  it("a child's put of its end into a full queue that gave up: EOF once that child ends", async () => {
+    const [here, there] = Pipe<string>();
+    const full = new Queue<unknown>(1);
+    await full.put("taking the room");
+    const child = spawn(async (conn: Conn<string>, full: Q<unknown>) => {
+      const error = await full.put([conn], { timeout: 0.05 }).catch((e: Error) => e);
+      return (error as Error).name;
+    }, [there, full], quiet);
+    expect(await child.result).toBe("Full");
+    await child.join();
+    expect(await here.poll(30)).toBe(true);
+    expect((await eof(here)).message).toContain(`(pid ${child.pid}) ended`);
+  }, 60_000);
+
+  it("an end never sent anywhere stays open after a failed put and a failed spawn, whose error names the argument that cannot cross", async () => {
+    const [here, there] = Pipe<string>();
+    const full = new Queue<unknown>(1);
+    await full.put("taking the room");
+    await expect(full.putNowait(there)).rejects.toThrow(/the queue is full/);
+    expect(() => spawn(async (_conn: unknown, _f: unknown) => {}, [there, () => 1], quiet)).toThrow(/args\[1\] is a function/);
+    expect(await here.poll(0)).toBe(false);
+    await there.send("still open");
+    expect(await here.recv()).toBe("still open");
+  });
+});
