@@ -192,6 +192,9 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
       }, [first]);
       await child.join();
       expect(child.exitCode).toBe(0);
+      // Its give-back travels on its own connection, which Redis may read after this process's
+      // next command: wait until it has arrived, not for the child's exit alone.
+      await waitFor("the child's item taken ahead to be back in the queue", async () => (await admin.llen(`forklab:queue:${name}:items`)) === 3, 30_000);
       const left: number[] = [];
       for (let i = 7; i < 10; i++) left.push(await first.getNowait());
       expect(left).toEqual([7, 8, 9]);
@@ -330,6 +333,11 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
     // join() reads the count with GET; nothing else in this test does.
     const gets = async (): Promise<number> => Number(/cmdstat_get:calls=(\d+)/.exec(String(await inspect.info("commandstats")))?.[1] ?? 0);
     try {
+      // Once through, so that both scripts are known to Redis on this connection: below, each is
+      // one command, and the two arrive in the order they were sent.
+      await q.put(0);
+      expect(await q.get()).toBe(0);
+      await q.taskDone();
       await q.put(1);
       expect(await q.get()).toBe(1);
       let joined = false;
