@@ -14,10 +14,16 @@ export interface WorkerIo {
   err(text: string): void;
 }
 
-function numberFlag(flags: Map<string, string | true>, name: string): number | undefined {
+/** What each number option takes, for the message that refuses a value that is not a number. */
+const NUMBER_FLAGS = { concurrency: "a whole number of task slots, 1 or more", "lock-timeout": "a number of seconds above 0" };
+
+function numberFlag(flags: Map<string, string | true>, name: keyof typeof NUMBER_FLAGS): number | undefined {
   const raw = flags.get(name);
   if (raw === undefined) return undefined;
-  return Number(raw);
+  // Refused here, as typed: Number() would make "abc" NaN (shown as null) and "" zero.
+  const value = typeof raw === "string" && raw.trim() !== "" ? Number(raw) : Number.NaN;
+  if (Number.isNaN(value)) throw new TypeError(`--${name} must be ${NUMBER_FLAGS[name]}, got ${JSON.stringify(raw)}`);
+  return value;
 }
 
 /** Parse what the CLI tokenized; a bad value is a usage error (exit 2) that names the option. */

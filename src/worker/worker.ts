@@ -9,6 +9,7 @@
  * leaves its tasks locked until the lock expires, then another worker takes them again (BullMQ's
  * stalled-job recovery). Delivery is at least once: tasks should be idempotent.
  */
+import { statSync } from "node:fs";
 import { hostname } from "node:os";
 import * as path from "node:path";
 import { UnrecoverableError, WaitingError, Worker, type ConnectionOptions, type Job } from "bullmq";
@@ -67,6 +68,12 @@ export function checkWorkerOptions(options: WorkerOptions): Required<Omit<Worker
   }
   if (typeof lockTimeout !== "number" || !(lockTimeout > 0)) {
     throw new TypeError(`--lock-timeout must be a number of seconds above 0, got ${JSON.stringify(lockTimeout)}`);
+  }
+  // Checked at the start: a missing folder would otherwise fail every task, each as a crash.
+  if (typeof root !== "string" || !statSync(root, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new TypeError(
+      `--root ${JSON.stringify(root)} is not a folder: give the folder that module targets resolve under and tasks run in (by default the current one)`,
+    );
   }
   return { ...options, concurrency, root: path.resolve(root), acceptSource, lockTimeout, redisOptions: options.redisOptions ?? {} };
 }
