@@ -241,9 +241,10 @@ export class Consumer {
   }
 
   /**
-   * Another consumer waits and the queue is empty: give back what no get() has taken. Looked at
-   * after this turn of the event loop, so that a consumer busy getting (its gets run in promise
-   * jobs right after the items arrive) has taken what it will take, and only an idle one gives back.
+   * Another consumer waits (or tried getNowait()) and the queue is empty: give back what no get()
+   * has taken. Looked at after this turn of the event loop, so that a consumer busy getting (its
+   * gets run in promise jobs right after the items arrive) has taken what it will take, and only
+   * an idle one gives back.
    */
   recall(): void {
     if (this.#recallScheduled) return;

@@ -11,8 +11,9 @@
  * any one consumer in the order they were put. A put() is done once its bytes are with the OS (a
  * producer that dies after loses nothing); a consumer may be sent items ahead of its get() calls,
  * and what it had not returned when its process ended, or when it sat idle while another consumer
- * waited on an empty queue, goes back to the front of the queue: such an item may then come out
- * of another consumer after later items of its producer.
+ * waited on an empty queue (or tried a getNowait() there, which finds it on a later try), goes
+ * back to the front of the queue: such an item may then come out of another consumer after later
+ * items of its producer.
  */
 import * as util from "node:util";
 import { isInstanceOrOnRedis } from "../distributed/on-redis";

@@ -7,7 +7,7 @@
  * not yet returned by its get(), and about PREFETCH_BYTES), and each item its get() returns is
  * acknowledged, which frees room for the next. What it was sent and never returned comes back to
  * the front of the queue when its process ends, or when it is recalled: another consumer (or the
- * owner) waits, the queue is empty, and this one is not waiting. Local waiters are served in the
+ * owner) waits or tries a getNowait(), the queue is empty, and this one is not waiting. Local waiters are served in the
  * order they came (a blocked put enters before a later one, so each producer's items stay in its
  * order); a wait ends on an event (an item, room, a timeout), never by polling. Every put and get
  * is recorded here, by the one clock of the owner, which is what the picture of the flow shows.
@@ -187,7 +187,12 @@ export class Store {
       this.#changed();
       return;
     }
-    if (timeout === 0 || (this.#writerClosed && this.size === 0)) return empty();
+    if (timeout === 0) {
+      // Nothing here now; what idle consumers were sent ahead comes back for the next try.
+      this.#recall(undefined);
+      return empty();
+    }
+    if (this.#writerClosed && this.size === 0) return empty();
     this.#wait(this.#getters, { settle: (entry) => take(entry), fail: empty, pid }, timeout);
     this.#recall(undefined);
   }
@@ -211,9 +216,17 @@ export class Store {
     else this.#recall(sink);
   }
 
-  /** getNowait() of a consumer: send it the first item, if there is one, whatever its window. */
+  /**
+   * getNowait() of a consumer: send it the first item, if there is one, whatever its window. With
+   * none here, what other consumers were sent ahead and are not waiting for comes back (recall),
+   * for its next try: else items parked with a consumer that stopped getting stay out of reach
+   * of every getNowait() while qsize() counts them.
+   */
   sendNow(sink: Sink): boolean {
-    if (this.size === 0) return false;
+    if (this.size === 0) {
+      this.#recall(sink);
+      return false;
+    }
     if (!this.#sinks.includes(sink)) this.#sinks.push(sink);
     this.#sendTo(sink);
     return true;

@@ -191,6 +191,51 @@ describe("delivery between processes", () => {
     await idle.join();
   });
 
+  /** A child that took item 0 of `n` and stops getting, holding what the owner sent it ahead. */
+  async function idleHolding(q: Q<number>, n: number) {
+    const idle = spawn(async (q: Q<number>) => {
+      console.log(`took ${await q.get()}`);
+      await new Promise(() => setInterval(() => {}, 1000));
+    }, [q], quiet);
+    await waitFor("the idle consumer to wait", async () => (await q.snapshot()).participants.some((p) => p.pid === idle.pid), 60_000);
+    for (let i = 0; i < n; i++) await q.put(i);
+    await waitFor("the idle consumer's first item", () => idle.stdout.includes("took 0"), 60_000);
+    return idle;
+  }
+
+  it("the owner's getNowait() gets back, in order, what was sent ahead to a consumer that stopped getting", async () => {
+    const q = new Queue<number>();
+    const idle = await idleHolding(q, 10);
+    expect(await q.qsize()).toBe(9);
+    // A getNowait() that finds nothing here asks the idle consumer for what it holds; one soon
+    // finds it (every one said Empty while qsize() counted nine, for as long as that consumer lived).
+    const nowait = () => q.getNowait().catch((e: unknown) => (e instanceof lib.Empty ? "Empty" : Promise.reject(e)));
+    await expect.poll(nowait, { timeout: 30_000 }).toBe(1);
+    const rest: (number | string)[] = [];
+    for (let i = 2; i < 10; i++) rest.push(await nowait());
+    expect(rest).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
+    idle.kill();
+    await idle.join();
+  }, 60_000);
+
+  it("a child's getNowait() gets back, in order, what was sent ahead to another consumer that stopped getting", async () => {
+    const q = new Queue<number>();
+    const idle = await idleHolding(q, 10);
+    const taker = spawn(async (q: Q<number>) => {
+      const got: number[] = [];
+      for (let tries = 0; got.length < 9 && tries < 100_000; tries++) {
+        const item = await q.getNowait().catch(() => undefined);
+        // Between tries, a round trip to the owner (no timer).
+        if (item === undefined) await q.qsize();
+        else got.push(item);
+      }
+      return got;
+    }, [q], quiet);
+    expect(await taker.result).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    idle.kill();
+    await idle.join();
+  }, 60_000);
+
   it("items given back by consumers that ended go back in order, without sorting the queue they rejoin", async () => {
     const q = new Queue<number>();
     const consumers = [0, 1].map(() =>
