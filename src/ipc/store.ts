@@ -511,7 +511,15 @@ export class Store {
   #endIfEmpty(): void {
     if (!this.#writerClosed || this.size > 0) return;
     for (const getter of this.#getters.splice(0)) (getter.timer?.clear(), getter.fail());
-    for (const sink of this.#sinks) if (sink.waiting) sink.end(this.#endReason);
+    // Every consumer that may wait: one that said so, and one whose window is open with nothing in
+    // hand, whose get() waits without a word (a lone consumer says Want only to open its window).
+    // Told once: its window closes with it (a get() after that says Want, and is told again).
+    for (const sink of this.#sinks) {
+      if (!sink.waiting && (sink.window === 0 || sink.outstanding.size > 0)) continue;
+      sink.waiting = false;
+      sink.window = 0;
+      sink.end(this.#endReason);
+    }
   }
 
   /**

@@ -110,6 +110,34 @@ describe("delivery between processes", () => {
     expect(await here.poll()).toBe(true);
   });
 
+  it("a child reading a pipe until EOF sees it after the items, when the writer closes, and when the writer's process ends", async () => {
+    const readAll = async (conn: Conn<string>) => {
+      const got: string[] = [];
+      try {
+        for (;;) got.push(await conn.recv());
+      } catch (error) {
+        return [got, (error as Error).message];
+      }
+    };
+    const [here, there] = Pipe<string>();
+    const reader = spawn(readAll, [there], quiet);
+    for (const word of ["a", "b", "c"]) await here.send(word);
+    // Whether the reader has read them yet or not: its window is open, and its next recv() waits
+    // without telling the owner, which must send it the end all the same.
+    here.close();
+    expect(await reader.result).toEqual([["a", "b", "c"], expect.stringContaining("the other end of the pipe was closed")]);
+
+    const [readEnd, writeEnd] = Pipe<string>(false);
+    const writer = spawn(async (conn: Conn<string>) => {
+      for (const word of ["x", "y"]) await conn.send(word);
+    }, [writeEnd], quiet);
+    const otherReader = spawn(readAll, [readEnd], quiet);
+    expect(await otherReader.result).toEqual([["x", "y"], expect.stringContaining(`(pid ${writer.pid}) ended`)]);
+    await writer.join();
+    await reader.join();
+    await otherReader.join();
+  }, 60_000);
+
   it("a get() that timed out in one child leaves the next item to a child still waiting", async () => {
     const q = new Queue<string>();
     const gaveUp = spawn(async (q: Q<string>) => {
