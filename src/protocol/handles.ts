@@ -183,9 +183,15 @@ export function encodeHandles(value: unknown, context?: HandleContext): EncodedH
 /** Replace markers by revived objects, in place (the value was just deserialized and is ours). */
 export function reviveHandles(value: unknown, context?: HandleContext): unknown {
   const seen = new Set<object>();
+  // A handle met twice was encoded as one marker, which comes back as one object: revived once,
+  // as Python's pickling keeps one object (a pipe end closed through one name is closed).
+  const revived = new Map<object, unknown>();
   const walk = (v: unknown): unknown => {
     if (typeof v !== "object" || v === null) return v;
-    if (isMarker(v)) return revive(v, context);
+    if (isMarker(v)) {
+      if (!revived.has(v)) revived.set(v, revive(v, context));
+      return revived.get(v);
+    }
     if (seen.has(v)) return v;
     seen.add(v);
     if (Array.isArray(v)) v.forEach((item, i) => (v[i] = walk(item)));

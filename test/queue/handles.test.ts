@@ -46,6 +46,24 @@ describe("handles", () => {
     expect(JSON.stringify(back.args)).not.toContain(HANDLE_KEY);
   });
 
+  it("a handle met twice in one message comes back as one object, as Python's pickling keeps it", () => {
+    let revived = 0;
+    registerHandleKind("test.counted", () => ({ n: ++revived }));
+    class Counted {
+      constructor() {
+        makeHandleable(this, () => ({ kind: "test.counted", module: "", state: {} }));
+      }
+    }
+    const once = new Counted();
+    const back = roundTrip({ t: "run", id: 1, target: 0, args: [once, { again: once }, new Map([[once, once]]), new Counted()] }) as protocol.RunMessage;
+    const [a, { again }, map, other] = back.args as [object, { again: object }, Map<object, object>, object];
+    expect(again).toBe(a);
+    expect([...map]).toEqual([[a, a]]);
+    expect([...map][0]![0]).toBe(a);
+    expect(other).not.toBe(a);
+    expect(revived).toBe(2);
+  });
+
   it("a value that cannot cross even without its handles still fails, as V8 says", () => {
     expect(() => encodeMessage({ t: "run", id: 1, target: 0, args: [new Token("t"), () => 1] })).toThrow(/could not be cloned/);
   });
