@@ -231,7 +231,7 @@ describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
     await p.join();
   });
 
-  it("the picture judges each worker by its own beat, as of the registry's read: one that beats slowly is alive, one that missed its beats is gone", async () => {
+  it("the picture judges each worker by its own beat, as of the registry's read: one that beats slowly is alive, one that missed its beats and never ran this pool's tasks is not shown", async () => {
     const queue = freshQueue("beats");
     const { Redis } = await import("ioredis");
     const client = new Redis(setup.redis.port, "127.0.0.1");
@@ -247,7 +247,7 @@ describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
       await p.join(); // its last picture reads the registry
       const text = util.inspect(p);
       expect(text).toMatch(/^ {2}slow:1, 2 slots: 0 running, 0 done, 0 failed$/m);
-      expect(text).toMatch(/^ {2}lost:2, 2 slots: 0 running, 0 done, 0 failed \(gone\)$/m);
+      expect(text).not.toContain("lost:2");
     } finally {
       client.disconnect();
     }

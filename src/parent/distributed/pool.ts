@@ -640,7 +640,17 @@ export class DistributedPool {
   #view(): DistributedPoolView {
     const stats = this.stats();
     const registered = new Map(this.#registered.map((w) => [`${w.host}:${w.pid}`, w]));
-    const ids = new Set([...registered.keys(), ...this.#workers.keys()]);
+    // A worker that had missed a few of its beats when the registry was read (or had left) is
+    // gone. Judged as of that read (an idle pool, which reads it no more, does not see its workers
+    // age) and by each worker's own beat, which its record states.
+    const alive = (id: string): boolean => {
+      const info = registered.get(id);
+      if (info) return this.#registeredAt - info.seen < WORKER_MISSED_BEATS * (info.every ?? DEFAULT_BEAT_MS);
+      return this.#registered.length === 0 && this.#workers.has(id);
+    };
+    // The workers alive now, and those that ran this pool's tasks: not every worker that ever
+    // died on this queue without leaving the registry (a SIGKILL leaves its record behind).
+    const ids = new Set([...[...registered.keys()].filter(alive), ...this.#workers.keys()]);
     return {
       queue: this.queueName,
       address: this.address.label,
@@ -659,10 +669,7 @@ export class DistributedPool {
           running: Math.max(0, row?.running ?? 0),
           done: row?.done ?? 0,
           failed: row?.failed ?? 0,
-          // A worker that had missed a few of its beats when the registry was read (or had left) is
-          // shown as gone. Judged as of that read (an idle pool, which reads it no more, does not
-          // see its workers age) and by each worker's own beat, which its record states.
-          alive: info ? this.#registeredAt - info.seen < WORKER_MISSED_BEATS * (info.every ?? DEFAULT_BEAT_MS) : this.#registered.length === 0 && row !== undefined,
+          alive: alive(id),
         };
       }),
     };
