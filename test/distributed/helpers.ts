@@ -253,3 +253,69 @@ export async function lingeringRelay(redisPort: number, marker: string): Promise
     },
   };
 }
+
+export interface CuttingRelay {
+  /** redis:// URL of the relay. */
+  url: string;
+  /** Connections reset while cut. */
+  readonly refused: number;
+  /** Reset every connection, and each new one, until mend(): to its clients, Redis is away. */
+  cut(): void;
+  mend(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP relay in front of a redis-server that a test can cut: its clients see their connections
+ * reset and every reconnect refused, as when the server is away, while the server itself (shared
+ * with other tests) runs on.
+ */
+export async function cuttingRelay(redisPort: number): Promise<CuttingRelay> {
+  let cut = false;
+  let refused = 0;
+  const pairs = new Set<[net.Socket, net.Socket]>();
+  const server = net.createServer((client) => {
+    if (cut) {
+      refused++;
+      client.resetAndDestroy();
+      return;
+    }
+    const upstream = net.connect(redisPort, "127.0.0.1");
+    const pair: [net.Socket, net.Socket] = [client, upstream];
+    pairs.add(pair);
+    const end = (): void => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", end).on("close", end);
+    upstream.on("error", end).on("close", end);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    get refused() {
+      return refused;
+    },
+    cut() {
+      cut = true;
+      for (const [client, upstream] of [...pairs]) {
+        client.resetAndDestroy();
+        upstream.destroy();
+      }
+    },
+    mend() {
+      cut = false;
+    },
+    async close() {
+      for (const [client, upstream] of pairs) {
+        client.destroy();
+        upstream.destroy();
+      }
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

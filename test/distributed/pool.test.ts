@@ -1,11 +1,11 @@
 import { existsSync } from "node:fs";
 import * as util from "node:util";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { DistributedPool, DistributedTaskError, PoolTerminatedError } from "../../dist/src/index.js";
 import { START_LOG_PREFIX, workersKey } from "../../dist/src/distributed/tasks.js";
 import { isGone, processTable, waitFor } from "../support/processes";
 import { redisAvailable, TestRedis } from "../support/redis";
-import { distributedSetup, freshQueue, holdingRelay, startWorker, type RunningWorker } from "./helpers";
+import { cuttingRelay, distributedSetup, freshQueue, holdingRelay, startWorker, type RunningWorker } from "./helpers";
 
 const enabled = redisAvailable("the distributed Pool tests");
 
@@ -250,6 +250,28 @@ describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
       expect(text).not.toContain("lost:2");
     } finally {
       client.disconnect();
+    }
+  });
+
+  it("while Redis is away the pool prints nothing (its clients try again quietly); once it is back, the pool runs tasks again", async () => {
+    const queue = freshQueue("away");
+    const relay = await cuttingRelay(setup.redis.port);
+    // BullMQ prints there an error that nothing listens for, with its stack, at every reconnect.
+    const printed = vi.spyOn(console, "error");
+    const p = new DistributedPool({ redis: relay.url, queue });
+    try {
+      await p.ready();
+      relay.cut();
+      await waitFor("the pool's clients to try to reconnect a few times", () => relay.refused >= 6, 30_000);
+      relay.mend();
+      await worker(queue);
+      expect(await p.apply((x: number) => x + 1, [1])).toBe(2);
+      expect(printed).not.toHaveBeenCalled();
+    } finally {
+      printed.mockRestore();
+      relay.mend();
+      await p.terminate();
+      await relay.close();
     }
   });
 

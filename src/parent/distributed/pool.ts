@@ -213,6 +213,9 @@ export class DistributedPool {
       connectedOnce = true;
     });
     this.#queue = new Queue<TaskData, TaskResult>(this.queueName, { connection: clientOptions(this.address, `${name}-queue`) as ConnectionOptions });
+    // Each failed reconnect while Redis is away is an error event; unheard, BullMQ prints it with
+    // its stack into the caller's output. A command that fails reaches its caller on its own.
+    this.#queue.on("error", () => {});
     // The events are read from the stream's last entry now, not from "whatever is last when the
     // reader's first XREAD arrives" (QueueEvents' default, "$"): that XREAD can come after this
     // pool's first task has started or even finished, and an event missed is a caller never answered.
