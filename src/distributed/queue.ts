@@ -64,6 +64,8 @@ const KNOWN_OPTIONS = ["redis", "name", "maxsize", "redisOptions"];
 const HEARTBEAT_TTL_S = 10;
 const HEARTBEAT_EVERY_MS = 3000;
 const RECOVER_EVERY_MS = 1000;
+/** How long close() waits for Redis to take back what this consumer held, before it leaves without. */
+const CLOSE_WAIT_S = 5;
 /** The longest single blocking wait, so that recovery runs between waits. */
 const MAX_BLOCK_S = 2;
 /** A Queue acknowledges the items that arrived within this many milliseconds in one command. */
@@ -517,19 +519,25 @@ export class RedisQueue<T = unknown> {
     } catch {
       return;
     }
-    await this.#endWaitingGet();
-    this.#blocking?.disconnect();
     // Unacknowledged items of a consumer that leaves go back to the queue: those that never arrived
     // here (a get cut short), those taken ahead that no get returned, and a JoinableQueue's items
     // not marked done.
-    try {
+    const leaving = (async () => {
+      await this.#endWaitingGet();
+      this.#blocking?.disconnect();
       await this.#acknowledge();
       // All of the processing list, those taken ahead with them: one command.
       unacknowledged.delete(this.#giveBackNow);
       this.#ahead.length = 0;
       await this.#client!.forklabQueueGiveBack(this.processingKey, this.itemsKey, "-1");
       await this.#client!.multi().del(this.#key(`alive:${this.#consumer}`)).srem(this.#key("consumers"), this.#consumer).exec();
+    })();
+    try {
+      // Redis away: close() does not wait for it. What this consumer held goes back to the queue
+      // all the same, by another consumer, once its heartbeat (no longer renewed) has lapsed.
+      if (await timesOut(leaving, CLOSE_WAIT_S)) leaving.catch(() => {});
     } finally {
+      this.#blocking?.disconnect();
       this.#client!.disconnect();
     }
   }

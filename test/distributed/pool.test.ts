@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import * as util from "node:util";
 import { describe, expect, it, vi } from "vitest";
-import { DistributedPool, DistributedTaskError, PoolTerminatedError } from "../../dist/src/index.js";
+import { DistributedPool, DistributedTaskError, PoolTerminatedError, RedisConnectionError } from "../../dist/src/index.js";
 import { START_LOG_PREFIX, workersKey } from "../../dist/src/distributed/tasks.js";
 import { isGone, processTable, waitFor } from "../support/processes";
 import { redisAvailable, TestRedis } from "../support/redis";
@@ -271,6 +271,36 @@ describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
       printed.mockRestore();
       relay.mend();
       await p.terminate();
+      await relay.close();
+    }
+  });
+
+  it("terminate() while Redis is away returns after connectTimeout with an error naming the address and what may be left; its callers are rejected", async () => {
+    const queue = freshQueue("terminate-away");
+    const relay = await cuttingRelay(setup.redis.port);
+    const { Queue } = await import("bullmq");
+    const inspect = new Queue(queue, { connection: { host: "127.0.0.1", port: setup.redis.port } });
+    const p = new DistributedPool({ redis: relay.url, queue, connectTimeout: 1 });
+    try {
+      await p.ready();
+      const result = p.apply((x: number) => x, [1]).catch((e: unknown) => e); // no worker: it waits in Redis
+      await expect.poll(() => inspect.getWaitingCount(), { timeout: 30_000 }).toBe(1);
+      relay.cut();
+      let settled = false;
+      const terminated = p.terminate().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      void terminated.finally(() => (settled = true));
+      await waitFor("terminate() to return while Redis is away", () => settled, 30_000);
+      const error = await terminated;
+      expect(error).toBeInstanceOf(RedisConnectionError);
+      expect((error as Error).message).toMatch(/^pool\.terminate\(\): Redis at 127\.0\.0\.1:\d+ did not answer within 1 s, so this pool's 1 task\(s\) may still wait there/);
+      expect(await result).toBeInstanceOf(PoolTerminatedError);
+    } finally {
+      relay.mend();
+      await inspect.obliterate({ force: true });
+      await inspect.close();
       await relay.close();
     }
   });

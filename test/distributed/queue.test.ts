@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { Empty, Full, JoinableQueue, Queue, RedisJoinableQueue, RedisQueue, spawn } from "../../dist/src/index.js";
 import { waitFor } from "../support/processes";
 import { redisAvailable } from "../support/redis";
-import { distributedSetup, freshQueue, lingeringRelay } from "./helpers";
+import { cuttingRelay, distributedSetup, freshQueue, lingeringRelay } from "./helpers";
 
 const enabled = redisAvailable("the distributed Queue tests");
 
@@ -85,6 +85,30 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
       relay.release();
       inspect.disconnect();
       await other.close();
+      await relay.close();
+    }
+  });
+
+  it("close() while Redis is away returns without it; what the queue held goes back to the others once its heartbeat lapses", async () => {
+    const name = freshQueue("close-away");
+    const relay = await cuttingRelay(setup.redis.port);
+    const q = new JoinableQueue<string>({ redis: relay.url, name });
+    const other = new JoinableQueue<string>({ redis: setup.redis.url, name });
+    try {
+      await q.put("held");
+      expect(await q.get()).toBe("held"); // taken and not done: in this consumer's processing list
+      relay.cut();
+      let closed = false;
+      const closing = q.close().finally(() => (closed = true));
+      await waitFor("close() to return while Redis is away", () => closed, 30_000);
+      await closing;
+      relay.mend();
+      // Not given back by close(): another consumer takes it back once the heartbeat has lapsed.
+      expect(await other.get({ timeout: 60 })).toBe("held");
+      await other.taskDone();
+    } finally {
+      relay.mend();
+      await other.destroy();
       await relay.close();
     }
   });

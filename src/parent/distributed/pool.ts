@@ -30,7 +30,7 @@ import {
   type TaskStart,
   type WorkerInfo,
 } from "../../distributed/tasks";
-import { DistributedTaskError, PoolTerminatedError, type FailedAttempt } from "../../distributed/errors";
+import { DistributedTaskError, PoolTerminatedError, RedisConnectionError, type FailedAttempt } from "../../distributed/errors";
 import { ON_REDIS, type OnRedisKind } from "../../distributed/on-redis";
 import { findUncloneable, uncloneableMessage } from "../../protocol/clone";
 import { fromErrorRecord } from "../../protocol/errors";
@@ -55,7 +55,7 @@ export interface DistributedPoolOptions {
   attempts?: number;
   /** Retry a task whose target threw, as a crashed one is. @default false (the error goes to the caller at once, as in a local Pool) */
   retryErrors?: boolean;
-  /** Seconds to wait for Redis to answer at the start before failing. @default 5 */
+  /** Seconds to wait for Redis to answer at the start before failing, and at the end (terminate(), join()) before leaving without it. @default 5 */
   connectTimeout?: number;
 }
 
@@ -111,6 +111,17 @@ function checkOptions(options: unknown): Required<Omit<DistributedPoolOptions, "
     if (!known.has(key)) throw optionError(where, key, `one of the known options (${[...known].join(", ")})`, (o as never)[key]);
   }
   return { redis: o.redis, queue: o.queue, attempts, retryErrors, connectTimeout, address };
+}
+
+/**
+ * Drop a BullMQ object's connections without waiting for Redis: its close() and disconnect() both
+ * wait for an answer, which a server that is away never gives. (BullMQ's Redis backend keeps them
+ * as `connection` and `blockingConnection`; `disconnect(false)` ends each client at once.)
+ */
+function dropConnections(owner: Queue<TaskData, TaskResult> | QueueEvents | undefined): void {
+  type Connection = { disconnect(wait: boolean): Promise<void> } | undefined;
+  const backend = owner?.getBackend() as unknown as { connection?: Connection; blockingConnection?: Connection } | undefined;
+  for (const connection of [backend?.connection, backend?.blockingConnection]) void connection?.disconnect(false).catch(() => {});
 }
 
 function toRemoteTarget(target: unknown): RemoteTarget {
@@ -562,22 +573,38 @@ export class DistributedPool {
     this.#unsent.length = 0;
     const ids = [...this.#pending.keys()];
     for (const id of ids) this.#settle(id)?.reject(new PoolTerminatedError(`Task ${id} was cancelled: pool.terminate() was called`));
+    let away: RedisConnectionError | undefined;
     try {
       await this.#ready;
       const queue = this.#queue!;
       // Remove first, then cancel: a running task is locked, so remove() leaves it, and the worker
       // that runs it ends it and fails it for good. Cancelling first would let that failure land
       // before the remove, which would then delete the failed task's record.
-      await Promise.all(ids.map((id) => queue.remove(id).catch(() => 0)));
-      await this.#client!.publish(cancelChannel(this.queueName), this.#id).catch(() => 0);
+      const cleared = (async () => {
+        await Promise.all(ids.map((id) => queue.remove(id).catch(() => 0)));
+        await this.#client!.publish(cancelChannel(this.queueName), this.#id).catch(() => 0);
+      })();
+      const seconds = this.#options.connectTimeout;
+      if (ids.length && (await timesOut(cleared, seconds))) {
+        away = new RedisConnectionError(
+          `pool.terminate(): Redis at ${this.address.label} did not answer within ${seconds} s, so this pool's ${ids.length} task(s) may still wait ` +
+            `there and run on a worker later; its callers were rejected and its connections closed. Check that redis-server runs there ` +
+            `(or raise connectTimeout in new Pool({ connectTimeout }) for a slow one)`,
+          this.address.label,
+          "ETIMEDOUT",
+          undefined,
+        );
+      }
     } catch {
       // Redis was never reached: nothing was added.
     }
-    await this.#stop();
+    // Found away already: the last steps do not wait for it again.
+    await this.#stop(away ? 0 : this.#options.connectTimeout);
+    if (away) throw away;
   }
 
-  /** Close the connections once nothing is pending. */
-  #stop(): Promise<void> {
+  /** Close the connections once nothing is pending (waiting for Redis at most `patience` seconds). */
+  #stop(patience = this.#options.connectTimeout): Promise<void> {
     this.#stopped ??= (async () => {
       clearInterval(this.#refresh);
       try {
@@ -586,9 +613,16 @@ export class DistributedPool {
         this.#live.final();
         return;
       }
-      await this.#readWorkers();
+      // Redis away: not waited for beyond connectTimeout in all. The picture keeps what it had, and
+      // the connections are dropped instead of closed (BullMQ's close() waits for Redis for ever).
+      const deadline = performance.now() + patience * 1000;
+      const left = (): number => Math.max(0, (deadline - performance.now()) / 1000);
+      await timesOut(this.#readWorkers(), left());
       this.#live.final();
-      await Promise.allSettled([this.#events?.close(), this.#queue?.close()]);
+      if (await timesOut(Promise.allSettled([this.#events?.close(), this.#queue?.close()]), left())) {
+        dropConnections(this.#events);
+        dropConnections(this.#queue);
+      }
       this.#client?.disconnect();
     })();
     return this.#stopped;
