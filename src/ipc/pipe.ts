@@ -47,9 +47,9 @@ export class Connection<T = unknown> {
     // A writing end counts as held from the moment it is sent (see Store.lendWriter), unless what
     // carried it was not sent after all.
     makeHandleable(this, (context) => {
-      const token = out?.lendWriter(context);
-      if (token !== undefined) onUnsent(() => out!.unlendWriter(token));
-      return { kind: PIPE_HANDLE, module: __filename, state: { out: out?.state(), in: inbound?.state(), token } };
+      const state = { out: out?.state(), in: inbound?.state(), token: out?.lendWriter(context) };
+      if (state.token !== undefined) onUnsent(() => out!.unlendWriter(state.token!));
+      return { kind: PIPE_HANDLE, module: __filename, state };
     });
   }
 
