@@ -119,6 +119,11 @@ function barTitle(bar: PoolBar, pid: number | undefined): string {
   return `${what} on pid ${pid ?? "-"}: ${COLOURS[bar.state].word}${failures}${took}`;
 }
 
+/** "1 process", "4 processes": the pool's size as its header says it. */
+function size(processes: number): string {
+  return `${processes} process${processes === 1 ? "" : "es"}`;
+}
+
 export function renderPoolHtml(s: PoolSnapshot): string {
   const [from, to] = window(s);
   const scale = TRACK_PX / (to - from);
@@ -183,7 +188,7 @@ export function renderPoolHtml(s: PoolSnapshot): string {
   return (
     `<div data-forklab="pool" style="font-family:sans-serif;font-size:13px;color:#222222;background:#ffffff;` +
     `border:1px solid #c8ccd2;border-radius:4px;padding:8px 10px;display:inline-block;">` +
-    `<div><b>${escapeHtml(s.name)}</b> <span style="color:#555555;">${s.processes} processes, ${s.state}</span></div>` +
+    `<div><b>${escapeHtml(s.name)}</b> <span style="color:#555555;">${size(s.processes)}, ${s.state}</span></div>` +
     `<div style="color:#333333;">${escapeHtml(progressText(s))}</div>${progress}` +
     `<table style="border-collapse:collapse;margin-top:4px;border:none;">${rowHtml.join("")}${axis}${waiting}</table>` +
     `<div style="font-size:11px;color:#444444;margin-top:2px;">${legend}</div>${omitted}</div>`
@@ -191,7 +196,7 @@ export function renderPoolHtml(s: PoolSnapshot): string {
 }
 
 export function renderPoolText(s: PoolSnapshot): string {
-  const lines = [`${s.name} (${s.processes} processes, ${s.state}): ${progressText(s)}`];
+  const lines = [`${s.name} (${size(s.processes)}, ${s.state}): ${progressText(s)}`];
   const marks: Record<PoolBarState, string> = { waiting: "…", running: "…", ok: "", error: "!", lost: "✗", timeout: "⏱", aborted: "-" };
   for (const w of s.workers) {
     const bars = s.bars.filter((b) => b.worker === w.index);

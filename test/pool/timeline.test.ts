@@ -57,7 +57,9 @@ describe("the pool timeline", () => {
       await pool.map((x: number) => x, [1, 2, 3], 1);
       const bundle = (pool as unknown as Record<symbol, () => lib.MimeBundle>)[Symbol.for("Jupyter.display")]!();
       expect(bundle["text/html"]).toContain('data-forklab="pool"');
-      expect(bundle["text/plain"]).toMatch(/Pool-\d+ \(1 processes, running\): 3 done/);
+      // One worker is "1 process", in the text and in the picture's header.
+      expect(bundle["text/plain"]).toMatch(/Pool-\d+ \(1 process, running\): 3 done/);
+      expect(bundle["text/html"]).toContain(">1 process, running</span>");
       expect(require("node:util").inspect(pool)).toMatch(/pid \d+: 0 1 2/);
     } finally {
       await pool.terminate();
