@@ -430,7 +430,14 @@ export class KernelServer {
       this.#sockets.control.setCellRunning(false);
     }
     if (outcome.status === "error" && this.#interrupted) {
-      outcome.error = { ...outcome.error, ename: INTERRUPTED, evalue: `the cell was interrupted (${outcome.error.evalue})` };
+      const { traceback } = outcome.error;
+      // The traceback is what a frontend shows: its first line names the interrupt as the ename
+      // does (not the "Error: Interrupted asynchronously" the await was stopped with) and says what
+      // became of what the cell started; the lines after it still say where the cell was.
+      const first = traceback[0]?.startsWith(`${INTERRUPTED}:`)
+        ? traceback[0]
+        : `${INTERRUPTED}: the cell was interrupted; the processes and programs it started are ended. Run it again to start over.`;
+      outcome.error = { ...outcome.error, ename: INTERRUPTED, evalue: `the cell was interrupted (${outcome.error.evalue})`, traceback: [first, ...traceback.slice(1)] };
     }
 
     const userExpressions = this.#userExpressions(request.user_expressions);

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jupyterAvailable } from "../support/jupyter";
-import { waitFor } from "../support/processes";
+import { isGone, waitFor } from "../support/processes";
 import { isStatus, KernelSession, streamText } from "./client/session";
 
 /**
@@ -78,6 +78,28 @@ describe.skipIf(!jupyterAvailable("the interrupt tests"))("interrupts under jupy
     const next = await kernel.run(`console.log("next");\n1 + 1`);
     expect(next.reply.content.status).toBe("ok");
     expect(streamText(next.outputs)).toBe("next\n");
+  });
+
+  it("a cell awaiting its child is interrupted: its traceback says Interrupted and that the child is ended, and the child is", async () => {
+    const msgId = await kernel.execute(
+      [
+        'import { spawn } from "forklab";',
+        "const sleeper = spawn(() => new Promise(() => setInterval(() => {}, 1000)));",
+        "console.log(`child ${sleeper.pid}`);",
+        "await sleeper.join();",
+      ].join("\n"),
+    );
+    const started = await kernel.waitForMessage("the child's pid", (m) => m.parent === msgId && m.msg_type === "stream" && /child \d+/.test(m.content.text));
+    const pid = Number(/child (\d+)/.exec(started.content.text)![1]);
+    await kernel.send("control", "interrupt_request", {});
+    const reply = await kernel.replyTo(msgId);
+    expect(reply.content, JSON.stringify(reply.content)).toMatchObject({ status: "error", ename: "Interrupted" });
+    // What a frontend shows is the traceback: the interrupt's name, what became of the child,
+    // what to do; not the "Error: Interrupted asynchronously" the await was stopped with.
+    const shown = reply.content.traceback.join("\n");
+    expect(shown).toMatch(/^Interrupted: the cell was interrupted; the processes and programs it started are ended\. Run it again to start over\./);
+    expect(shown).not.toMatch(/^Error:/m);
+    await waitFor(`child ${pid} to be ended by the interrupt`, () => isGone(pid), 30_000);
   });
 
   it.each([
