@@ -191,6 +191,22 @@ for (const row of COURSE) {
       expect(cells.filter((c) => !tail.includes(c)).some(isHidden), "only answers are collapsed").toBe(false);
     });
 
+    it("names the cells its prose points to by what a reader sees, not by their ids (JupyterLab shows none)", () => {
+      const ids = new Set(cells.filter((c) => c.cell_type === "code").map((c) => c.id));
+      const code = cells.filter((c) => c.cell_type === "code").map((c) => c.source).join("\n");
+      const byId: string[] = [];
+      for (const c of cells) {
+        if (c.cell_type !== "markdown") continue;
+        for (const [quoted, name] of c.source.matchAll(/`([^`\n]+)`( cell\b)?/g)) {
+          if (!ids.has(name!)) continue;
+          // `call` or `communicate` in prose is the function, unless the prose calls it a cell.
+          const isCode = new RegExp(`\\b${name!.replace(/[-]/g, "\\-")}\\b`).test(code);
+          if (quoted!.endsWith(" cell") || !isCode) byId.push(`${c.id}: ${quoted}`);
+        }
+      }
+      expect(byId).toEqual([]);
+    });
+
     it("runs every code cell without an error and without stderr", async () => {
       const run = await runCourse(row.notebook);
       expect(run.result.errors).toEqual([]);
