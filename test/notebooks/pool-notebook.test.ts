@@ -114,7 +114,9 @@ describe("notebooks/03-pool.ipynb through the kernel", () => {
     expect(streamText(code(run.notebook, "map-cell"))).toMatch(/speedup \d+\.\d\dx/);
     expect(streamText(code(run.notebook, "killed-cell"))).toMatch(/^WorkerLostError: Worker pid \d+ was killed by SIGKILL while running task 0\nthe pool goes on, on pid \d+\n$/);
     const [, pulled] = /items pulled from the input: (\d+) of 1000000/.exec(streamText(code(run.notebook, "imap-cell")))!;
-    expect(Number(pulled)).toBeLessThan(10_000);
+    // As the prose says: ahead of the loop by up to about a thousand items per worker (2 here).
+    expect(Number(pulled)).toBeGreaterThanOrEqual(5);
+    expect(Number(pulled)).toBeLessThanOrEqual(2 * 1100);
   });
 });
 
