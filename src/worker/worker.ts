@@ -1,7 +1,8 @@
 /**
  * `forklab worker`: take a distributed Pool's tasks from a BullMQ queue on Redis and run each in a
  * forklab child process, one child per slot (--concurrency). What a worker accepts:
- * - module targets, resolved under --root (never outside it);
+ * - module targets, files named by a path and resolved under --root (never outside it, never a
+ *   package, a built-in module or a file in node_modules: their exports include execSync);
  * - functions sent as source only with --accept-source: whoever can write to that Redis can then
  *   run any code on this host, as this user.
  * A target that throws fails its task at once (its error goes back to the caller); a child that
@@ -9,7 +10,7 @@
  * leaves its tasks locked until the lock expires, then another worker takes them again (BullMQ's
  * stalled-job recovery). Delivery is at least once: tasks should be idempotent.
  */
-import { statSync } from "node:fs";
+import { realpathSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import * as path from "node:path";
 import { UnrecoverableError, WaitingError, Worker, type ConnectionOptions, type Job } from "bullmq";
@@ -176,17 +177,34 @@ export class ForklabWorker {
       return { kind: "source", source: target.source, name: target.name };
     }
     const root = this.#options.root;
+    const specifier = target.module;
+    // Only files, named by a path: a package or a built-in module ("child_process", "forklab")
+    // would hand whoever writes to this Redis any function it exports, such as execSync.
+    if (typeof specifier !== "string" || !(specifier.startsWith(".") || path.isAbsolute(specifier))) {
+      throw new TaskRefusedError(
+        `Worker ${this.id} runs only module files under its --root ${root}, named by a path such as "./tasks.ts"; ` +
+          `${JSON.stringify(specifier)} names a package or a built-in module, which it does not run (send a function as source to a worker started with --accept-source instead)`,
+      );
+    }
     let resolved: string;
+    let real: { root: string; file: string };
     try {
-      resolved = resolveModule(target.module, root);
+      resolved = resolveModule(specifier, root);
+      // Compared as the files they are: a symbolic link under --root may point outside it.
+      real = { root: realpathSync(root), file: realpathSync(resolved) };
     } catch (error) {
       throw new TaskRefusedError(`Worker ${this.id}: ${(error as Error).message} (module targets resolve under --root ${root})`);
     }
-    const relative = path.relative(root, resolved);
+    const relative = path.relative(real.root, real.file);
     if (relative.startsWith("..") || path.isAbsolute(relative)) {
-      throw new TaskRefusedError(`Worker ${this.id} runs only modules under its --root ${root}; ${JSON.stringify(target.module)} resolves to ${resolved}`);
+      throw new TaskRefusedError(`Worker ${this.id} runs only modules under its --root ${root}; ${JSON.stringify(specifier)} resolves to ${real.file}`);
     }
-    return { kind: "module", path: resolved, export: target.export, specifier: target.module };
+    if (relative.split(path.sep).includes("node_modules")) {
+      throw new TaskRefusedError(
+        `Worker ${this.id} runs only the modules of its --root ${root}, not installed packages: ${JSON.stringify(specifier)} resolves into node_modules (${real.file})`,
+      );
+    }
+    return { kind: "module", path: real.file, export: target.export, specifier };
   }
 
   #cancelPool(pool: string): void {

@@ -31,6 +31,8 @@ export interface WorkerFlags {
   lockTimeout?: number;
   /** Reach Redis at this URL instead of the set-up's server (e.g. a HoldingRelay's). */
   redisUrl?: string;
+  /** The worker's working folder (its default --root). */
+  cwd?: string;
   /** Run the worker under this command prefix (e.g. `ip netns exec NAME`). */
   prefix?: string[];
   env?: NodeJS.ProcessEnv;
@@ -43,7 +45,7 @@ export async function startWorker(redisUrl: string, queue: string, flags: Worker
   if (flags.acceptSource) args.push("--accept-source");
   args.push("--lock-timeout", String(flags.lockTimeout ?? 2));
   const [command, ...rest] = flags.prefix ? [...flags.prefix, process.execPath, ...args] : [process.execPath, ...args];
-  const child = spawn(command!, rest, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...flags.env } });
+  const child = spawn(command!, rest, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...flags.env }, ...(flags.cwd ? { cwd: flags.cwd } : {}) });
   let log = "";
   child.stdout!.on("data", (chunk: Buffer) => (log += chunk.toString("utf8")));
   child.stderr!.on("data", (chunk: Buffer) => (log += chunk.toString("utf8")));

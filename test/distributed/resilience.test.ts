@@ -2,7 +2,7 @@
  * At-least-once delivery with real processes: a worker SIGKILLed mid-task, a worker that joins
  * late, a Redis restart mid-run, and the rules a worker applies to targets.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -83,5 +83,38 @@ describe.skipIf(!enabled)("distributed delivery on a real redis-server", () => {
     const outside = (await p.apply({ module: "../outside.js", export: "escape" }, []).catch((e: unknown) => e)) as Error;
     expect(outside).toBeInstanceOf(DistributedTaskError);
     expect(outside.message).toMatch(/runs only modules under its --root/);
+  });
+
+  it("without --accept-source, a worker runs no package, built-in module or file outside its own modules: execSync is not a task", async () => {
+    // A --root of its own: a task module, an installed package, and a link to a file outside.
+    const root = mkdtempSync(path.join(scratch, "root-"));
+    const ran = path.join(scratch, "ran");
+    const evil = `exports.run = () => require("node:fs").writeFileSync(${JSON.stringify(ran)}, "ran");\n`;
+    writeFileSync(path.join(root, "tasks.js"), "exports.square = (n) => n * n;\n");
+    mkdirSync(path.join(root, "node_modules", "evil"), { recursive: true });
+    writeFileSync(path.join(root, "node_modules", "evil", "index.js"), evil);
+    writeFileSync(path.join(scratch, "elsewhere.js"), evil);
+    symlinkSync(path.join(scratch, "elsewhere.js"), path.join(root, "linked.js"));
+    const queue = freshQueue("packages");
+    // Started in it, without --root: its working folder is its root, as a worker started by hand.
+    await worker(queue, { acceptSource: false, root: undefined, cwd: root });
+    const p = pool(queue);
+    const command = `echo ran > ${JSON.stringify(ran)}`;
+    const refusals: [object, unknown[], RegExp][] = [
+      [{ module: "child_process", export: "execSync" }, [command], /names a package or a built-in module, which it does not run/],
+      [{ module: "node:child_process", export: "execSync" }, [command], /names a package or a built-in module/],
+      [{ module: "evil", export: "run" }, [], /names a package or a built-in module/],
+      [{ module: "./node_modules/evil/index.js", export: "run" }, [], /not installed packages: .* resolves into node_modules/],
+      [{ module: "./linked.js", export: "run" }, [], /runs only modules under its --root/],
+    ];
+    for (const [target, args, message] of refusals) {
+      const error = (await p.apply(target as { module: string; export: string }, args).catch((e: unknown) => e)) as DistributedTaskError;
+      expect(error, JSON.stringify(target)).toBeInstanceOf(DistributedTaskError);
+      expect(error.message).toMatch(message);
+      expect(error.attempts).toBe(1);
+    }
+    expect(existsSync(ran)).toBe(false);
+    // Its own module runs.
+    expect(await p.apply({ module: "./tasks.js", export: "square" }, [7])).toBe(49);
   });
 });
