@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { findProgram } from "../src/parent/subprocess/locate";
-import { packageRoot } from "./kernelspec";
+import { packageRoot } from "./package-root";
 
 export const REQUIREMENTS_FILE = "jupyter-requirements.txt";
 /** The oldest Python the pinned stack supports. */

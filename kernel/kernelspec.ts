@@ -4,7 +4,11 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, copyFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { delimiter, dirname, join, resolve } from "node:path";
+import { delimiter, join, resolve } from "node:path";
+import { venvDir } from "./jupyter-env";
+import { packageRoot } from "./package-root";
+
+export { packageRoot };
 
 export const DEFAULT_KERNEL_NAME = "forklab";
 export const DISPLAY_NAME = "TypeScript (forklab)";
@@ -36,21 +40,6 @@ export class KernelSpecError extends Error {
 }
 
 type Env = Record<string, string | undefined>;
-
-/** The root of this installation: the nearest folder above this file with forklab's package.json. */
-export function packageRoot(from: string = __dirname): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    const manifest = join(dir, "package.json");
-    if (existsSync(manifest)) {
-      try {
-        if (JSON.parse(readFileSync(manifest, "utf8")).name === "forklab") return dir;
-      } catch {
-        // not ours; keep climbing
-      }
-    }
-    if (dirname(dir) === dir) throw new Error(`forklab's package.json not found above ${from}`);
-  }
-}
 
 /** The command that starts this installation's kernel; `{connection_file}` is filled in by Jupyter. */
 export function kernelArgv(root: string = packageRoot()): string[] {
@@ -112,17 +101,25 @@ export function kernelsDir(target: InstallTarget, env: Env = process.env, platfo
 
 /**
  * jupyter_client's KernelSpecManager.kernel_dirs, in its order of precedence: JUPYTER_PATH, the
- * user folder, the active environment, the system folders, then IPython's legacy folder.
+ * user folder, the active environment (or the project's), the system folders, then IPython's
+ * legacy folder.
  */
-export function kernelSearchDirs(env: Env = process.env, platform: NodeJS.Platform = process.platform, home = homedir()): string[] {
+export function kernelSearchDirs(
+  env: Env = process.env,
+  platform: NodeJS.Platform = process.platform,
+  home = homedir(),
+  projectEnv: string = venvDir(packageRoot(), env),
+): string[] {
   const dataDirs: string[] = [];
   if (env.JUPYTER_PATH) {
     const sep = platform === "win32" ? ";" : delimiter;
     dataDirs.push(...env.JUPYTER_PATH.split(sep).filter(Boolean).map((p) => resolve(p)));
   }
   dataDirs.push(userDataDir(env, platform, home));
-  const envPrefix = env.CONDA_PREFIX || env.VIRTUAL_ENV;
-  if (envPrefix) dataDirs.push(join(envPrefix, "share", "jupyter"));
+  // With no environment active, the project's own (`npx forklab setup`), which `npm start` runs
+  // Jupyter from: its kernels (python3 among them) are the ones that Jupyter lists, by its sys.prefix.
+  const envPrefix = env.CONDA_PREFIX || env.VIRTUAL_ENV || projectEnv;
+  dataDirs.push(join(envPrefix, "share", "jupyter"));
   if (platform === "win32") {
     if (env.PROGRAMDATA) dataDirs.push(join(env.PROGRAMDATA, "jupyter"));
   } else {

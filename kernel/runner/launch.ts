@@ -6,10 +6,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import type { ConnectionInfo } from "../wire";
 import type { FoundKernelSpec } from "../kernelspec";
 
@@ -152,6 +152,21 @@ export interface LaunchOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/**
+ * A spec's "python" (as ipykernel writes it) is, for jupyter_client, the Python that runs Jupyter.
+ * Here that is the Python of the environment the spec was found in (`PREFIX/share/jupyter/kernels/
+ * NAME`), when it has one: the PATH's python may be another, without ipykernel.
+ */
+export function kernelExecutable(command: string, resourceDir: string, platform: NodeJS.Platform = process.platform): string {
+  if (!/^python(\d+(\.\d+)?)?$/.test(command)) return command;
+  const kernels = dirname(resolve(resourceDir));
+  const shareJupyter = dirname(kernels);
+  if (basename(kernels) !== "kernels" || basename(shareJupyter) !== "jupyter" || basename(dirname(shareJupyter)) !== "share") return command;
+  const prefix = dirname(dirname(shareJupyter));
+  const python = platform === "win32" ? join(prefix, "Scripts", "python.exe") : join(prefix, "bin", "python");
+  return existsSync(python) ? python : command;
+}
+
 export async function launchKernel(found: FoundKernelSpec, options: LaunchOptions): Promise<KernelProcess> {
   const connection = await newConnectionInfo(found.name);
   const connectionDir = mkdtempSync(join(tmpdir(), "forklab-kernel-"));
@@ -159,7 +174,8 @@ export async function launchKernel(found: FoundKernelSpec, options: LaunchOption
   writeFileSync(connectionFile, JSON.stringify(connection, null, 1), { mode: 0o600 });
   const fill = (arg: string) =>
     arg.replace(/\{connection_file\}/g, connectionFile).replace(/\{resource_dir\}/g, found.resourceDir);
-  const [command, ...args] = found.spec.argv.map(fill);
+  const [written, ...args] = found.spec.argv.map(fill);
+  const command = kernelExecutable(written!, found.resourceDir);
   const child = spawn(command, args, {
     cwd: options.cwd,
     env: { ...(options.env ?? process.env), ...(found.spec.env ?? {}) },

@@ -1,8 +1,9 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { cli, type Io } from "../../kernel/cli";
+import { kernelExecutable } from "../../kernel/runner/launch";
 import {
   findKernelSpec,
   forklabKernelSpec,
@@ -79,6 +80,32 @@ describe("Jupyter's folders", () => {
       "/usr/share/jupyter/kernels",
       "/home/u/.ipython/kernels",
     ]);
+  });
+
+  it("with no environment active, searches the project's own (forklab setup's .venv) in its place", () => {
+    const dirs = kernelSearchDirs({}, "linux", "/home/u", "/proj/.venv");
+    expect(dirs).toEqual([
+      "/home/u/.local/share/jupyter/kernels",
+      "/proj/.venv/share/jupyter/kernels",
+      "/usr/local/share/jupyter/kernels",
+      "/usr/share/jupyter/kernels",
+      "/home/u/.ipython/kernels",
+    ]);
+    expect(kernelSearchDirs({ VIRTUAL_ENV: "/venv" }, "linux", "/home/u", "/proj/.venv")).not.toContain("/proj/.venv/share/jupyter/kernels");
+  });
+
+  it("starts a spec's \"python\" with the Python of the environment the spec is in, as jupyter_client uses its own", () => {
+    const spec = join(temp, "share", "jupyter", "kernels", "python3");
+    mkdirSync(spec, { recursive: true });
+    expect(kernelExecutable("python", spec, "linux")).toBe("python");
+    mkdirSync(join(temp, "bin"));
+    writeFileSync(join(temp, "bin", "python"), "");
+    expect(kernelExecutable("python", spec, "linux")).toBe(join(temp, "bin", "python"));
+    expect(kernelExecutable("python3.11", spec, "linux")).toBe(join(temp, "bin", "python"));
+    expect(kernelExecutable("/usr/bin/python3", spec, "linux")).toBe("/usr/bin/python3");
+    expect(kernelExecutable("node", spec, "linux")).toBe("node");
+    // A spec that is not in an environment's share/jupyter/kernels keeps its command.
+    expect(kernelExecutable("python", join(temp, "elsewhere", "python3"), "linux")).toBe("python");
   });
 
   it("accepts kernel names Jupyter accepts, lowercased", () => {
