@@ -569,8 +569,11 @@ export class RedisQueue<T = unknown> {
   /** Remove the queue's data from Redis (all its items and counters), then close. */
   async destroy(): Promise<void> {
     const client = await this.client("destroy");
-    const keys = await client.keys(`forklab:queue:${this.name}:*`);
-    if (keys.length) await client.del(...keys);
+    // Its keys by name, not by a pattern: `forklab:queue:NAME:*` also matches the keys of a queue
+    // named "NAME:anything". Every consumer's keys are found through the set of consumers.
+    const consumers = await client.smembers(this.#key("consumers"));
+    const keys = [this.itemsKey, this.unfinishedKey, this.#key("consumers"), ...consumers.flatMap((c) => [this.#key(`alive:${c}`), this.#key(`processing:${c}`)])];
+    await client.del(...keys);
     await this.close();
   }
 

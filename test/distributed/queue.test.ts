@@ -136,6 +136,31 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
     }
   });
 
+  it("destroy() removes its own queue's data only, not that of a queue whose name starts with its name and a colon", async () => {
+    const name = freshQueue("ns");
+    const parent = new JoinableQueue<string>({ redis: setup.redis.url, name });
+    const child = new JoinableQueue<string>({ redis: setup.redis.url, name: `${name}:processing:child` });
+    const admin = new Redis(setup.redis.port, "127.0.0.1");
+    try {
+      await parent.put("parent's");
+      await child.put("child's");
+      await child.put("taken");
+      expect(await child.get()).toBe("child's"); // in the child queue's processing list, not done
+      await parent.destroy();
+      expect(await admin.keys(`forklab:queue:${name}:*`)).not.toContain(`forklab:queue:${name}:items`);
+      expect(await child.qsize()).toBe(1);
+      expect(await child.unfinished()).toBe(2);
+      await child.close(); // gives back what it held
+      const again = new JoinableQueue<string>({ redis: setup.redis.url, name: `${name}:processing:child` });
+      expect([await again.getNowait(), await again.getNowait()]).toEqual(["child's", "taken"]);
+      await again.destroy();
+      expect(await admin.keys(`forklab:queue:${name}*`)).toEqual([]);
+    } finally {
+      admin.disconnect();
+      await child.close();
+    }
+  });
+
   it("bad options fail at once with a TypeError naming the option; the local forms still make local queues", () => {
     expect(() => new Queue({ redis: "http://127.0.0.1:1", name: "q" })).toThrow(/redis .* has the scheme "http:"/);
     expect(() => new Queue({ redis: setup.redis.url, name: "has space" })).toThrow(/new Queue\(\{ redis \}\): option name must be/);
