@@ -61,10 +61,12 @@ function crossesAsHandle(value: unknown): boolean {
 export function findUncloneable(value: unknown, root: string): Uncloneable | undefined {
   if (canClone(value)) return undefined;
   const seen = new Set<object>();
-  const search = (v: unknown, path: string): Uncloneable | undefined => {
+  /** What `search` says of a value that fails only for the handles in it (they cross as markers). */
+  const HANDLES: unique symbol = Symbol("handles only");
+  const search = (v: unknown, path: string): Uncloneable | typeof HANDLES | undefined => {
     if (typeof v === "function" || typeof v === "symbol") return { path, what: describeKind(v, path), value: v };
-    if (typeof v !== "object" || v === null) return undefined;
-    if (seen.has(v) || crossesAsHandle(v)) return undefined;
+    if (typeof v !== "object" || v === null || seen.has(v)) return undefined;
+    if (crossesAsHandle(v)) return HANDLES;
     seen.add(v);
     const children: [string, unknown][] = [];
     if (Array.isArray(v)) v.forEach((item, i) => children.push([`${path}[${i}]`, item]));
@@ -80,13 +82,18 @@ export function findUncloneable(value: unknown, root: string): Uncloneable | und
     else
       for (const key of Object.keys(v))
         children.push([IDENT.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`, (v as Record<string, unknown>)[key]]);
+    let handles = false;
     for (const [childPath, child] of children) {
-      if (canClone(child) || crossesAsHandle(child)) continue;
-      return search(child, childPath) ?? { path: childPath, what: describeKind(child, childPath), value: child };
+      if (canClone(child)) continue;
+      const found = search(child, childPath);
+      if (found === HANDLES) handles = true;
+      else return found ?? { path: childPath, what: describeKind(child, childPath), value: child };
     }
-    return { path, what: describeKind(v, path), value: v };
+    return handles ? HANDLES : { path, what: describeKind(v, path), value: v };
   };
-  return search(value, root);
+  const found = search(value, root);
+  // Failing only for its handles, the value holds nothing that cannot be cloned: the failure was another.
+  return found === HANDLES ? undefined : found;
 }
 
 /** The message for a value that cannot cross, in the form `args[1].handler is a function: ...`. */

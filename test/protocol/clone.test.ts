@@ -82,4 +82,17 @@ describe("values that cannot cross, described", () => {
     expect(uncloneableMessage(gen, "to Process-1")).toMatch(/pass its values instead \(\[\.\.\.gen\]\)/);
     expect(() => spawn((x: unknown) => x, [new Proxy([1, 2], {})], quiet)).toThrow(/^args\[0\] is a Proxy/);
   });
+
+  it("a queue or pipe end crosses as a handle: what is named is the value beside it that cannot cross, at any depth, or nothing", () => {
+    const [, end] = lib.Pipe();
+    const q = new lib.Queue();
+    const path = (value: unknown) => findUncloneable(value, "args")?.path;
+    expect(path([end, () => 1])).toBe("args[1]");
+    expect(path([{ end, f: Symbol("s") }])).toBe("args[0].f");
+    expect(path([new Map([[q, { x: () => 2 }]])])).toBe("args[0].get(<key 0>).x");
+    // Only handles: nothing in it cannot be cloned (the encoding failed for another reason).
+    expect(path([end])).toBeUndefined();
+    expect(path([{ deep: [{ e: end }] }, 1])).toBeUndefined();
+  });
 });
+
