@@ -47,6 +47,8 @@ export class Connection<T = unknown> {
     // A writing end counts as held from the moment it is sent (see Store.lendWriter), unless what
     // carried it was not sent after all.
     makeHandleable(this, (context) => {
+      // As Python's: a closed handle cannot be pickled. Sent, it would reopen the end elsewhere.
+      if (this.#closed) throw new Error(`${closedHere("Connection")}; a closed copy cannot be sent: send a copy that is still open`);
       const state = { out: out?.state(), in: inbound?.state(), token: out?.lendWriter(context) };
       if (state.token !== undefined) onUnsent(() => out!.unlendWriter(state.token!));
       return { kind: PIPE_HANDLE, module: __filename, state };
@@ -62,7 +64,7 @@ export class Connection<T = unknown> {
   }
 
   #check(method: string, backend: QueueBackend | undefined, side: string): QueueBackend {
-    if (this.#closed) throw new Error(`Connection.${method}(): this connection was closed in this process (pid ${process.pid}) by close()`);
+    if (this.#closed) throw new Error(`${closedHere(`Connection.${method}()`)}; close a connection only once this process is done with it`);
     if (!backend) throw new Error(`Connection.${method}(): this end of a one-way Pipe(false) is ${side}; use the other end`);
     return backend;
   }
@@ -125,6 +127,8 @@ export class Connection<T = unknown> {
     return `<Connection ${this.readable ? "r" : ""}${this.writable ? "w" : ""}${this.#closed ? " closed" : ""}>`;
   }
 }
+
+const closedHere = (where: string) => `${where}: this connection was closed in this process (pid ${process.pid}) by close()`;
 
 function ownerEnded(method: "send" | "recv", pid: number): Error {
   const what = `Connection.${method}(): the process that called Pipe() (pid ${pid}) ended, and the pipe with it`;

@@ -228,6 +228,21 @@ describe("close() closes one copy of a writing end", () => {
     await child.join();
   }, 60_000);
 
+  it("a copy closed here cannot be sent: the error says so, and nothing is held", async () => {
+    const [here, there] = Pipe<string>();
+    const q = new Queue<unknown>();
+    const go = new Queue<string>();
+    const holder = spawn(async (_conn: Conn<string>, go: Q<string>) => void (await go.get()), [there, go], quiet);
+    there.close();
+    const refusal = /this connection was closed in this process \(pid \d+\) by close\(\); a closed copy cannot be sent: send a copy that is still open/;
+    await expect(q.put({ end: there })).rejects.toThrow(refusal);
+    expect(() => spawn(async (_conn: unknown) => {}, [there], quiet)).toThrow(refusal);
+    expect(await q.qsize()).toBe(0);
+    await go.put("end");
+    await holder.join();
+    expect((await eof(here)).message).toContain(`(pid ${holder.pid}) ended`);
+  }, 60_000);
+
   it("an end never sent anywhere, closed in the process that made it: EOF at once", async () => {
     const [here, there] = Pipe<string>();
     await there.send("before close");
