@@ -91,8 +91,7 @@ export class OwnerLink {
    */
   send(op: Op, queue: number, number: number, payload?: Buffer, flags = 0): Promise<void> {
     if (this.#gone) return Promise.reject(this.#gone);
-    this.out.add(op, queue, 0, number, payload, flags);
-    return this.out.written();
+    return this.out.send(op, queue, 0, number, payload, flags);
   }
 
   /** Send and wait for the owner's answer (Ok or Fail). */

@@ -206,6 +206,9 @@ function newBatch(): Batch {
   return { promise, resolve, reject };
 }
 
+/** What send() returns for a frame the OS took at once. */
+const WRITTEN = Promise.resolve();
+
 /** Room an Outbox starts with; it grows for a larger batch and keeps that room. */
 const OUTBOX_BYTES = 64 * 1024;
 /** A batch the stream must take is copied out of the buffer up to this size (else the buffer goes with it). */
@@ -253,6 +256,25 @@ export class Outbox {
     if (!this.#error) this.#encode(op, queue, request, number, payload, flags);
     return this.flush();
   }
+
+  /**
+   * For a frame its sender waits on (a put): written at once when this outbox wrote nothing else
+   * in the current run of promise jobs, so that a loop awaiting each put makes its write without
+   * waiting for the tick's end; frames sent in the same synchronous run as another go in that
+   * run's batch, one write for all. Resolves once the frame is with the OS.
+   */
+  send(op: Op, queue: number, request: number, number: number, payload?: Buffer, flags = 0): Promise<void> {
+    if (this.#wroteThisRun || this.#waiting || this.#error) {
+      this.add(op, queue, request, number, payload, flags);
+      return this.written();
+    }
+    this.#wroteThisRun = true;
+    queueMicrotask(this.#runEnded);
+    return this.write(op, queue, request, number, payload, flags) ?? WRITTEN;
+  }
+
+  #wroteThisRun = false;
+  readonly #runEnded = (): void => void (this.#wroteThisRun = false);
 
   /** A batch that held a large item leaves its room behind. */
   #shrinkBuffer(): void {

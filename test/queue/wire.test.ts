@@ -134,6 +134,29 @@ describe("Outbox", () => {
     await arrived(1);
     expect(frames[0]).toMatchObject({ op: Op.Ack, queue: 3, number: 42 });
   });
+
+  it("send() writes at once when nothing else went in this run of promise jobs; more sends in the same run share one later write", async () => {
+    const { client, frames, arrived } = await pair();
+    const out = new Outbox(client);
+    const settled: number[] = [];
+    const send = (n: number) => out.send(Op.Put, 1, 0, n).then(() => void settled.push(n));
+    // A loop that awaits each send: every one is with the OS by the next promise job.
+    for (let n = 1; n <= 3; n++) {
+      const sent = send(n);
+      await Promise.resolve();
+      await Promise.resolve();
+      expect(settled).toContain(n);
+      await sent;
+    }
+    // Three sends in one synchronous run: the first goes at once, the other two wait for the batch.
+    const burst = [send(4), send(5), send(6)];
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(settled).toEqual([1, 2, 3, 4]);
+    await Promise.all(burst);
+    await arrived(6);
+    expect(frames.map((f) => f.number)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
 });
 
 describe("Outbox failures", () => {
