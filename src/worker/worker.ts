@@ -306,10 +306,11 @@ export class ForklabWorker {
     }
     this.#closing ??= (async () => {
       if (this.#heartbeat) clearInterval(this.#heartbeat);
-      this.#cancels?.disconnect();
       // Not BullMQ's forced close: it would leave the tasks it stops locked to this worker until the
       // lock expires, where handing them back lets another worker take them at once.
       await this.#worker.close(false);
+      // Only now: a pool's terminate() must still end the tasks this worker waits for.
+      this.#cancels?.disconnect();
       await Promise.all(this.#slots.map((slot) => slot.stop(this.#stoppingNow)));
       try {
         await this.#client.hdel(workersKey(this.queue), this.id);

@@ -38,6 +38,25 @@ describe.skipIf(!enabled)("forklab worker stopped by signals", () => {
     return new Promise(() => {});
   };
 
+  it("a pool's terminate() still reaches a worker that is finishing its tasks after a SIGTERM: the task ends, and the worker exits", async () => {
+    const queue = freshQueue("finishing");
+    const w = await worker(queue);
+    const p = pool(queue);
+    const file = path.join(scratch, `${queue}.json`);
+    const result = p.apply(endlessWithProgram, [file]).catch((e: unknown) => e);
+    await waitFor("the task to start its program", () => existsSync(file), 30_000);
+    const { child, program } = JSON.parse(readFileSync(file, "utf8")) as { child: number; program: number };
+    w.child.kill("SIGTERM");
+    await waitFor("the worker to say it finishes the running tasks", () => w.log().includes("SIGTERM, finishing the running tasks"), 30_000);
+    await p.terminate();
+    expect(await result).toBeInstanceOf(Error);
+    await waitFor("the worker to say it cancels the task", () => w.log().includes("cancelled by its pool's terminate()"), 30_000);
+    await waitFor("the worker to exit", () => w.child.exitCode !== null || w.child.signalCode !== null, 30_000);
+    expect(await w.exited).toEqual({ code: 0, signal: null });
+    await waitFor(`the task's child ${child} to end`, () => isGone(child), 30_000);
+    await waitFor(`the program ${program} the task started to end`, () => isGone(program), 30_000);
+  });
+
   for (const [first, second] of [
     ["SIGTERM", "SIGTERM"],
     ["SIGINT", "SIGTERM"],
