@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import { removeWithParent } from "../parent/reaper";
 import { Failure, FrameDecoder, Op, Outbox, SHARED, encodeFrame, itemFlags, itemOf, type Frame } from "./wire";
 import type { Entry, Sink, Store } from "./store";
 
@@ -61,6 +62,8 @@ export function ownerSocketPath(): string {
   // The owner's queues do not keep it alive: its processes do, as in Python.
   server.unref();
   process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  // Ended by a signal, this process runs no exit handler: the reaper beside it removes the directory.
+  removeWithParent(dir);
   socketPath = file;
   return file;
 }

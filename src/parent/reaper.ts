@@ -6,9 +6,11 @@
  * `setpriv --pdeathsig` wrapper would reach only the program itself, not what it starts. So each
  * forklab process that starts programs or child runtimes keeps one tiny `/bin/sh` beside it (one
  * in all, started with the first program), which reads registrations from a pipe: `+-PID` for a
- * process group, `+PID` for a single process, and `-...` when that one has ended. When this
- * process dies by any means, the system closes the pipe; the reaper reads end-of-file and ends
- * everything still registered: SIGTERM, then SIGKILL to what is left after a grace of 2 s.
+ * process group, `+PID` for a single process, and `-...` when that one has ended; `=DIR` for the
+ * directory of this process's queue socket. When this process dies by any means, the system
+ * closes the pipe; the reaper reads end-of-file, removes that directory (which an exit handler
+ * removes only on a normal exit) and ends everything still registered: SIGTERM, then SIGKILL to
+ * what is left after a grace of 2 s.
  *
  * The reaper leads its own session, so an interrupt sent to the kernel's process group or a
  * terminal's hangup does not reach it; it ignores SIGINT and SIGHUP anyway. It never keeps this
@@ -21,12 +23,15 @@ import type { Socket } from "node:net";
 // shell built-ins, so the reaper forks nothing until the end.
 const SCRIPT = `trap '' INT HUP
 t=
+d=
 while IFS= read -r l; do
   case $l in
+    =*) d=\${l#=} ;;
     +*) t="$t \${l#+}" ;;
     -*) k=; for p in $t; do [ "$p" = "\${l#-}" ] || k="$k $p"; done; t=$k ;;
   esac
 done
+case $d in */forklab-q-*) [ -d "$d" ] && rm -rf -- "$d" ;; esac
 [ -z "$t" ] && exit 0
 kill -TERM $t 2>/dev/null
 i=0
@@ -71,6 +76,15 @@ export function reapWithParent(pid: number, group: boolean): () => void {
   return () => {
     if (reaper?.stdin === pipe && pipe.writable) pipe.write(`-${target}\n`);
   };
+}
+
+/**
+ * Have the reaper remove `dir` (this process's queue socket directory, forklab-q-*) when this
+ * process dies, by any means: a SIGKILL or SIGTERM runs no exit handler.
+ */
+export function removeWithParent(dir: string): void {
+  if (dir.includes("\n")) return;
+  pipeToReaper()?.write(`=${dir}\n`);
 }
 
 /** The reaper's pid, if one runs (for tests and benchmarks). */

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import * as lib from "../../dist/src/index.js";
 import { isGone, waitFor } from "../support/processes";
@@ -228,4 +229,32 @@ describe("Queue between processes", () => {
     await p.join();
     await expect(here.recv()).rejects.toThrow(/other end of the pipe was closed/);
   });
+});
+
+describe("the owner's socket", () => {
+  const server = require.resolve("../../dist/src/ipc/server.js");
+  for (const signal of ["SIGKILL", "SIGTERM"] as const) {
+    it(`is removed, with its directory, when its owner is ended by ${signal}`, async () => {
+      const report = new Queue<string>();
+      const lib = require.resolve("../../dist/src/index.js");
+      const owner = spawn(async (report: Q<string>, lib: string, server: string) => {
+        const { spawn, Queue } = require(lib);
+        // Its own queue, sent to its own child: its socket starts.
+        const mine = new Queue();
+        const child = spawn(async (q: Q<number>) => q.put(1), [mine], { output: "none" });
+        await mine.get();
+        await child.join();
+        await report.put(require(server).ownerSocketPath());
+        await new Promise(() => setInterval(() => {}, 1000));
+      }, [report, lib, server], quiet);
+      const socket = await report.get();
+      const dir = require("node:path").dirname(socket);
+      expect(existsSync(socket)).toBe(true);
+      if (signal === "SIGKILL") owner.kill();
+      else owner.terminate();
+      await owner.join();
+      // No exit handler runs on these signals: what outlives the owner removes it.
+      await waitFor(`${dir} to be removed after its owner's ${signal}`, () => !existsSync(dir), 30_000);
+    }, 60_000);
+  }
 });
