@@ -88,6 +88,18 @@ export function cancelChannel(queue: string): string {
   return `forklab:${queue}:cancel`;
 }
 
+/**
+ * The Redis key where terminated pools stay listed (a sorted set: pool id by when, in epoch ms),
+ * for the workers that were not listening on the cancel channel when it was said: one that started
+ * later, or was reconnecting. Kept for as long as a pool's failed tasks are (a day).
+ */
+export function terminatedKey(queue: string): string {
+  return `forklab:${queue}:terminated`;
+}
+
+/** How long a terminated pool stays listed, and remembered by workers. */
+export const TERMINATED_KEPT_MS = 24 * 3600 * 1000;
+
 export interface WorkerInfo {
   host: string;
   pid: number;

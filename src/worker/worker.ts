@@ -19,6 +19,8 @@ import { clientOptions, connectRedis, parseRedisUrl, probeRedis, type RedisConne
 import {
   cancelChannel,
   decodeValue,
+  terminatedKey,
+  TERMINATED_KEPT_MS,
   encodeValue,
   FAILURE_LOG_PREFIX,
   START_LOG_PREFIX,
@@ -143,6 +145,11 @@ export class ForklabWorker {
     this.#cancels = connectRedis(address, `forklab-worker-${process.pid}-cancel`);
     this.#cancels.on("message", (_channel: string, pool: string) => this.#cancelPool(pool));
     await this.#cancels.subscribe(cancelChannel(this.queue));
+    // Then the pools terminated before it listened (or while it was reconnecting): their tasks
+    // left in Redis (a task locked to a worker that died) are refused, not run.
+    await this.#readTerminated();
+    // Its first "ready" has passed: each one from now on is a reconnect.
+    this.#cancels.on("ready", () => void this.#readTerminated());
     const lockDuration = this.#options.lockTimeout * 1000;
     this.#worker = new Worker<TaskData, TaskResult>(this.queue, (job, token) => this.#process(job, token), {
       connection: clientOptions(address, `forklab-worker-${process.pid}-jobs`) as ConnectionOptions,
@@ -207,11 +214,20 @@ export class ForklabWorker {
     return { kind: "module", path: real.file, export: target.export, specifier };
   }
 
+  async #readTerminated(): Promise<void> {
+    try {
+      const listed = await this.#client.zrangebyscore(terminatedKey(this.queue), Date.now() - TERMINATED_KEPT_MS, "+inf", "WITHSCORES");
+      for (let i = 0; i + 1 < listed.length; i += 2) this.#terminated.set(listed[i]!, Number(listed[i + 1]));
+    } catch {
+      // Redis is away: read again when the cancel channel's connection is back.
+    }
+  }
+
   #cancelPool(pool: string): void {
     const now = Date.now();
     this.#terminated.set(pool, now);
-    // Forget pools terminated more than an hour ago: their jobs are gone from Redis by then.
-    for (const [id, at] of this.#terminated) if (now - at > 3_600_000) this.#terminated.delete(id);
+    // Forget pools terminated long ago: their tasks are gone from Redis by then.
+    for (const [id, at] of this.#terminated) if (now - at > TERMINATED_KEPT_MS) this.#terminated.delete(id);
     for (const [jobId, running] of this.#running) {
       if (running.pool !== pool || running.cancel.signal.aborted) continue;
       const pid = running.slot.busyPid;

@@ -55,6 +55,40 @@ describe.skipIf(!enabled)("distributed delivery on a real redis-server", () => {
     expect(lateRow?.done).toBe(1);
   });
 
+  it("a worker started after a pool's terminate() refuses that pool's task left in Redis (its worker died with it locked)", async () => {
+    const queue = freshQueue("late-after-terminate");
+    // A lock long enough that terminate() surely finds the task still locked to the killed worker.
+    const first = await worker(queue, { lockTimeout: 10 });
+    const p = pool(queue);
+    const marker = path.join(scratch, `${queue}-started`);
+    const task = (file: string) => {
+      const fs = require("node:fs");
+      if (!fs.existsSync(file)) {
+        fs.writeFileSync(file, String(process.pid));
+        return new Promise(() => {});
+      }
+      fs.writeFileSync(`${file}.again`, "ran again");
+      return "ran again";
+    };
+    const result = p.apply(task, [marker]).catch((e: unknown) => e);
+    await waitFor("the first worker to start the task", () => existsSync(marker) && p.stats().running === 1, 30_000);
+    first.child.kill("SIGKILL");
+    await first.exited;
+    await p.terminate();
+    expect(await result).toBeInstanceOf(Error);
+    const { Queue } = await import("bullmq");
+    const inspect = new Queue(queue, { connection: { host: "127.0.0.1", port: setup.redis.port } });
+    try {
+      expect(await inspect.getJobCounts("active")).toEqual({ active: 1 }); // locked: remove() left it
+      await worker(queue);
+      // Once its lock has expired, the late worker takes it back from the dead one, and refuses it.
+      await expect.poll(() => inspect.getJobCounts("waiting", "active", "completed", "failed"), { timeout: 60_000 }).toEqual({ waiting: 0, active: 0, completed: 0, failed: 1 });
+      expect(existsSync(`${marker}.again`)).toBe(false);
+    } finally {
+      await inspect.close();
+    }
+  });
+
   it("Redis restarts mid-run: acknowledged tasks survive, the pool and a late worker reconnect, every result arrives once", async () => {
     const queue = freshQueue("restart");
     const p = pool(queue);

@@ -18,6 +18,8 @@ import { clientOptions, connectRedis, parseRedisUrl, probeRedis, type RedisAddre
 import {
   cancelChannel,
   decodeValue,
+  terminatedKey,
+  TERMINATED_KEPT_MS,
   encodeValue,
   FAILURE_LOG_PREFIX,
   jobName,
@@ -582,6 +584,10 @@ export class DistributedPool {
       // before the remove, which would then delete the failed task's record.
       const cleared = (async () => {
         await Promise.all(ids.map((id) => queue.remove(id).catch(() => 0)));
+        // Listed for workers that start later, then said to those that listen now.
+        const now = Date.now();
+        const listed = terminatedKey(this.queueName);
+        await this.#client!.multi().zadd(listed, now, this.#id).zremrangebyscore(listed, 0, now - TERMINATED_KEPT_MS).exec().catch(() => 0);
         await this.#client!.publish(cancelChannel(this.queueName), this.#id).catch(() => 0);
       })();
       const seconds = this.#options.connectTimeout;
