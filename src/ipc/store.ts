@@ -7,9 +7,9 @@
  * not yet returned by its get(), and about PREFETCH_BYTES), and each item its get() returns is
  * acknowledged, which frees room for the next. What it was sent and never returned comes back to
  * the front of the queue when its process ends, or when it is recalled: another consumer (or the
- * owner) waits or tries a getNowait(), the queue is empty, and this one is not waiting. Local waiters are served in the
- * order they came (a blocked put enters before a later one, so each producer's items stay in its
- * order); a wait ends on an event (an item, room, a timeout), never by polling. Every put and get
+ * owner) waits or tries a getNowait(), the queue is empty, and this one is not waiting. Local
+ * waiters are served in the order they came (a blocked put enters before a later one, so each
+ * producer's items stay in its order); a wait ends on an event (an item, room, a timeout), never by polling. Every put and get
  * is recorded here, by the one clock of the owner, which is what the picture of the flow shows.
  */
 import * as util from "node:util";
