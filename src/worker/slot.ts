@@ -8,6 +8,9 @@ import { ChildHandle, startChild, type ChildOptions } from "../parent/process/ch
 import { signalGroup } from "../parent/signals";
 import type { ErrorRecord, Message, TargetSpec } from "../protocol/messages";
 
+/** How long a stopping slot's child may take to end by itself before it is killed. */
+const STOP_GRACE_MS = 2000;
+
 /** The child process that ran a chunk died before answering. */
 export class ChildCrashError extends Error {
   override name = "ChildCrashError";
@@ -28,6 +31,8 @@ export class Slot {
   readonly #options: ChildOptions;
   readonly #index: number;
   #handle: ChildHandle | undefined;
+  /** The child that stop() was asked to end, until it has. */
+  #stopping: ChildHandle | undefined;
   /** The child that holds the running chunk's calls. */
   #busy: ChildHandle | undefined;
   #defined = new Map<string, number>();
@@ -127,16 +132,31 @@ export class Slot {
     return this.#busy?.pid;
   }
 
-  /** Stop the child: gracefully (`close`, it finishes what it holds) or at once, with its process group. */
+  /**
+   * Stop the child: gracefully (`close`: it ends once what the tasks left behind is done, or
+   * after STOP_GRACE_MS, since a timer a task left running would keep it for ever) or at once;
+   * either way with its process group, as what the tasks started must not outlive the worker.
+   */
   stop(now: boolean): Promise<void> {
     const handle = this.#handle;
     this.#handle = undefined;
     if (!handle || !handle.usable) return Promise.resolve();
+    this.#stopping = handle;
     const exited = new Promise<void>((resolve) => handle.child.once("exit", () => resolve()));
-    // With its process group: what the task started must not outlive the worker.
-    if (now && handle.pid !== undefined) signalGroup(handle.pid, "SIGKILL");
-    else handle.channel.send({ t: "close" });
+    if (now) this.kill();
+    else {
+      handle.channel.send({ t: "close" });
+      const timer = setTimeout(() => this.kill(), STOP_GRACE_MS);
+      void exited.then(() => clearTimeout(timer));
+    }
     return exited;
+  }
+
+  /** SIGKILL the child (and its process group), the one running or the one being stopped. */
+  kill(): void {
+    for (const handle of [this.#handle, this.#stopping]) {
+      if (handle?.pid !== undefined && handle.child.exitCode === null && handle.child.signalCode === null) signalGroup(handle.pid, "SIGKILL");
+    }
   }
 }
 

@@ -319,6 +319,8 @@ export class ForklabWorker {
     if (now && !this.#stoppingNow) {
       this.#stoppingNow = true;
       for (const running of this.#running.values()) running.cancel.abort();
+      // And the idle ones, or those a graceful stop is waiting for.
+      for (const slot of this.#slots) slot.kill();
     }
     this.#closing ??= (async () => {
       if (this.#heartbeat) clearInterval(this.#heartbeat);

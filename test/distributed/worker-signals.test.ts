@@ -57,6 +57,21 @@ describe.skipIf(!enabled)("forklab worker stopped by signals", () => {
     await waitFor(`the program ${program} the task started to end`, () => isGone(program), 30_000);
   });
 
+  it("a SIGTERM ends a worker whose idle child a task left busy (a timer that never ends): the child is ended after a grace", async () => {
+    const queue = freshQueue("busy-idle");
+    const w = await worker(queue);
+    const p = pool(queue);
+    const child = await p.apply(() => {
+      setInterval(() => {}, 1000);
+      return process.pid;
+    }, []);
+    expect(isGone(child)).toBe(false);
+    w.child.kill("SIGTERM");
+    await waitFor("the worker to exit", () => w.child.exitCode !== null || w.child.signalCode !== null, 30_000);
+    expect(await w.exited).toEqual({ code: 0, signal: null });
+    await waitFor(`its child ${child} to end`, () => isGone(child), 30_000);
+  });
+
   for (const [first, second] of [
     ["SIGTERM", "SIGTERM"],
     ["SIGINT", "SIGTERM"],
