@@ -40,6 +40,7 @@ import type { BlockingOptions } from "../ipc/queue";
 import { TimeoutError } from "../parent/distributed/async-result";
 import { optionError } from "../parent/option-errors";
 import { normalizeTimeout, timesOut } from "../parent/timeouts";
+import { findUncloneable, uncloneableMessage } from "../protocol/clone";
 import { makeHandleable, registerHandleKind } from "../protocol/handles";
 import { connectRedis, parseRedisUrl, probeRedis, refOnlyWhileBusy, type RedisAddress, type RedisConnectionOptions } from "./connection";
 import { ON_REDIS, type OnRedisKind } from "./on-redis";
@@ -332,7 +333,17 @@ export class RedisQueue<T = unknown> {
   }
 
   async #put(method: string, item: T, seconds: number | undefined): Promise<void> {
-    const encoded = encodeValue(item);
+    let encoded: string;
+    try {
+      encoded = encodeValue(item);
+    } catch (error) {
+      // Named by its path, as a local queue names it: the clone error alone shows only the value.
+      const found = findUncloneable(item, "item");
+      const where = `through a ${this.kind}`;
+      throw new TypeError(found ? uncloneableMessage(found, where) : `${this.kind}.${method}(): the item cannot be sent ${where}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
     const client = await this.client(method);
     // Nothing to check and nothing to count: a plain push.
     if (this.maxsize === 0 && !this.joinable) {

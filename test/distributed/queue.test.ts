@@ -29,6 +29,10 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
       await expect(q.put("third", { timeout: 0.05 })).rejects.toThrow(/Queue\.put\(\): no room in queue "fifo-.*" within 0\.05 s \(maxsize 2\); 'third' was not put/);
       expect(await q.qsize()).toBe(2);
       expect(await q.full()).toBe(true);
+      // An item that cannot cross is named by its path, as by a local queue, before anything is sent.
+      const refused = await q.putNowait({ n: 1, f: () => 1 }).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(TypeError);
+      expect((refused as Error).message).toMatch(/^item\.f is a function: it cannot be sent through a Queue/);
       expect(await q.get()).toEqual(new Map([["a", 1n]]));
       expect(await q.get({ block: false })).toEqual(new Date(0));
       const late = await q.get({ timeout: 0.05 }).catch((e: unknown) => e);
