@@ -203,12 +203,24 @@ function moduleGuess(compiled: string): string {
   return base.startsWith("node_") ? `node:${base.slice(5)}` : base;
 }
 
+/**
+ * Who will call the function, so that the fix the message suggests is one that works there: a
+ * Pool's map gives a task only its item, so a value goes with each item (starmap) or by apply.
+ */
+export type TargetUse = "spawn" | "pool";
+
 /** The error for a function whose source uses names the child will not have. */
-export function freeNamesMessage(fnName: string, free: FreeName[]): string {
+export function freeNamesMessage(fnName: string, free: FreeName[], use: TargetUse = "spawn"): string {
   const label = fnName ? `The target function ${fnName}()` : "The target function";
+  const passIt = (name: string) =>
+    use === "pool"
+      ? `add a parameter and call pool.apply(fn, [${name}]), or give it with each item: pool.starmap(fn, items.map((item) => [item, ${name}]))`
+      : `add a parameter and call spawn(fn, [${name}])`;
   const lines = free.map((f) => {
     if (f.kind === "cell-variable") {
-      return `  - ${f.name}: a variable from another notebook cell (compiled as ${f.usage}); pass it as an argument (add a parameter and call spawn(fn, [${f.name}])), or compute it inside the function`;
+      // A namespace import (import * as os) is compiled as a cell variable too; a module cannot be
+      // cloned into an argument, so the other fix is the one for it.
+      return `  - ${f.name}: a variable from another notebook cell (compiled as ${f.usage}); pass it as an argument (${passIt(f.name)}), or compute it inside the function (a module imported with "import * as ${f.name}": require it there)`;
     }
     if (f.kind === "cell-import") {
       const compiled = f.usage.split(".")[0]!;
@@ -221,12 +233,12 @@ export function freeNamesMessage(fnName: string, free: FreeName[]): string {
   return (
     `${label} uses ${free.length === 1 ? "a name" : "names"} that will not exist in the child process ` +
     `(a child starts empty: only the function's source crosses):\n${lines.join("\n")}\n` +
-    `Or move the function and what it uses into a module and spawn it as { module: "./tasks.ts", export: "${fnName || "name"}" }.`
+    `Or move the function and what it uses into a module and ${use === "pool" ? "give the pool" : "spawn it as"} { module: "./tasks.ts", export: "${fnName || "name"}" }.`
   );
 }
 
 /** Throw a TargetError if `fn` cannot run in a child by its source alone. */
-export function checkFunctionTarget(fn: (...args: never[]) => unknown): string {
+export function checkFunctionTarget(fn: (...args: never[]) => unknown, use: TargetUse = "spawn"): string {
   const source = Function.prototype.toString.call(fn);
   if (/\{\s*\[native code\]\s*\}\s*$/.test(source)) {
     throw new TargetError(
@@ -238,7 +250,7 @@ export function checkFunctionTarget(fn: (...args: never[]) => unknown): string {
     throw new TargetError(`The target ${fn.name || "(anonymous)"} is a class; pass a function that creates and uses it instead`);
   }
   const free = findFreeNames(source);
-  if (free.length) throw new TargetError(freeNamesMessage(fn.name, free), free.map((f) => f.name));
+  if (free.length) throw new TargetError(freeNamesMessage(fn.name, free, use), free.map((f) => f.name));
   return source;
 }
 

@@ -145,8 +145,28 @@ describe("Pool: results", () => {
     expect(() => new Pool(2, { nope: 1 } as never)).toThrow(/unknown option nope/);
     expect(() => p.map((x: number) => x, [1], 0)).toThrow(/option chunksize must be a whole number/);
     expect(() => p.applyAsync((x: number) => x, 3 as never)).toThrow(/args must be an array/);
-    expect(() => p.map((x: number) => x, 3 as never)).toThrow(/iterable must be/);
+    // Named by the call that was made: map(), not the mapAsync() under it.
+    expect(() => p.map((x: number) => x, 3 as never)).toThrow(/^map\(\): iterable must be/);
+    expect(() => p.starmap((x: number) => x, 3 as never)).toThrow(/^starmap\(\): iterable must be/);
+    expect(() => p.mapAsync((x: number) => x, 3 as never)).toThrow(/^mapAsync\(\): iterable must be/);
     expect(() => new Pool(1, { cwd: "/no/such/folder" })).toThrow(/\/no\/such\/folder/);
+  });
+
+  it("refuses a task using a notebook variable with a fix that works for a pool (apply or starmap, not spawn)", () => {
+    const p = pool(1);
+    // What tslab compiles `(n) => n * limit` to, where `limit` is an earlier cell's variable.
+    const closure = (0, eval)("((n) => n * exports.limit)");
+    let message = "";
+    try {
+      p.map(closure, [1, 2]);
+    } catch (e) {
+      expect(e).toBeInstanceOf(TargetError);
+      message = (e as Error).message;
+    }
+    expect(message).toContain("limit: a variable from another notebook cell (compiled as exports.limit)");
+    expect(message).toContain("pool.apply(fn, [limit])");
+    expect(message).toContain("pool.starmap(fn, items.map((item) => [item, limit]))");
+    expect(message).not.toContain("spawn(");
   });
 
   it("a long batch is answered while the next one, sent with it, still runs", async () => {

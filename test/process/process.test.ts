@@ -268,7 +268,9 @@ describe("faults", () => {
     }
     expect(error).toBeInstanceOf(TargetError);
     const message = (error as Error).message;
-    expect(message).toContain("K: a variable from another notebook cell (compiled as exports.K); pass it as an argument");
+    expect(message).toContain("K: a variable from another notebook cell (compiled as exports.K); pass it as an argument (add a parameter and call spawn(fn, [K]))");
+    // A namespace import is compiled as a cell variable: the message says what to do for a module.
+    expect(message).toContain('a module imported with "import * as K": require it there');
     expect(message).toContain('join: imported by the notebook cell (compiled as path_1.join); require it inside the function: const { join } = require("path")');
     expect(message).toContain('const os = require("os")');
     expect(message).toContain('{ module: "./tasks.ts", export: "work" }');

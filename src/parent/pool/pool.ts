@@ -220,7 +220,8 @@ export class Pool {
 
   /** `fn(item)` for each item, in chunks; all results in order (Python's map). */
   map<F extends Fn>(fn: F, iterable: AnyIterable<Item<F>>, chunksize?: number): Promise<Result<F>[]> {
-    return this.mapAsync(fn, iterable, chunksize).get();
+    // Its errors name map(), the call that was made, not the mapAsync() it runs on.
+    return this.#mapAsync<Result<F>>("map()", fn, iterable, chunksize, {}, false).get();
   }
 
   mapAsync<F extends Fn>(fn: F, iterable: AnyIterable<Item<F>>, chunksize?: number, options: Omit<ApplyOptions<Result<F>[]>, "signal"> = {}): AsyncResult<Result<F>[]> {
@@ -229,7 +230,7 @@ export class Pool {
 
   /** `fn(...args)` for each argument list (Python's starmap). */
   starmap<F extends Fn>(fn: F, iterable: AnyIterable<unknown[]>, chunksize?: number): Promise<Result<F>[]> {
-    return this.starmapAsync(fn, iterable, chunksize).get();
+    return this.#mapAsync<Result<F>>("starmap()", fn, iterable, chunksize, {}, true).get();
   }
 
   starmapAsync<F extends Fn>(fn: F, iterable: AnyIterable<unknown[]>, chunksize?: number, options: Omit<ApplyOptions<Result<F>[]>, "signal"> = {}): AsyncResult<Result<F>[]> {
@@ -344,7 +345,7 @@ export class Pool {
       // By source: a loop that passes a new arrow function each time still defines it once per worker.
       const key = typeof fn === "function" ? Function.prototype.toString.call(fn) : `${(fn as ModuleTarget).module}\0${(fn as ModuleTarget).export ?? "default"}`;
       known = this.#targets.get(key);
-      if (!known) this.#targets.set(key, (known = { fid: ++this.#fids, target: toTargetSpec(fn, process.cwd()).spec, star }));
+      if (!known) this.#targets.set(key, (known = { fid: ++this.#fids, target: toTargetSpec(fn, process.cwd(), "pool").spec, star }));
       if (typeof fn === "function") this.#byFunction.set(fn, known);
     }
     return known.star === star ? known : { ...known, star };

@@ -3,7 +3,7 @@ import { existsSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import * as path from "node:path";
 import type { TargetSpec } from "../../protocol/messages";
-import { checkFunctionTarget, TargetError } from "../target-check";
+import { checkFunctionTarget, TargetError, type TargetUse } from "../target-check";
 
 /** A module export to run: `{ module: "./tasks.ts", export: "longTimeTask" }`. */
 export interface ModuleTarget {
@@ -46,9 +46,9 @@ export function resolveModule(specifier: string, cwd: string): string {
   }
 }
 
-export function toTargetSpec(target: unknown, cwd: string): { spec: TargetSpec; label: string } {
+export function toTargetSpec(target: unknown, cwd: string, use: TargetUse = "spawn"): { spec: TargetSpec; label: string } {
   if (typeof target === "function") {
-    const source = checkFunctionTarget(target as (...args: never[]) => unknown);
+    const source = checkFunctionTarget(target as (...args: never[]) => unknown, use);
     const name = (target as { name?: string }).name ?? "";
     return { spec: { kind: "source", source, name }, label: name ? `${name}()` : "(anonymous function)" };
   }
