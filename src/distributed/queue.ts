@@ -38,7 +38,7 @@ import type { Redis } from "ioredis";
 import { Empty, Full } from "../ipc/errors";
 import type { BlockingOptions } from "../ipc/queue";
 import { TimeoutError } from "../parent/distributed/async-result";
-import { optionError } from "../parent/option-errors";
+import { blockingOptionsError, optionError } from "../parent/option-errors";
 import { normalizeTimeout, timesOut } from "../parent/timeouts";
 import { findUncloneable, uncloneableMessage } from "../protocol/clone";
 import { makeHandleable, registerHandleKind } from "../protocol/handles";
@@ -158,7 +158,7 @@ function defineScripts(client: Redis): ScriptedRedis {
 /** `{ block, timeout }` as a timeout in seconds: 0 for no wait, undefined for no limit. */
 function waitOf(where: string, options: unknown): number | undefined {
   if (options === undefined) return undefined;
-  if (typeof options !== "object" || options === null) throw optionError(where, "options", "{ block?, timeout? } (timeout in seconds)", options);
+  if (typeof options !== "object" || options === null) throw blockingOptionsError(where, options);
   const { block = true, timeout } = options as BlockingOptions;
   if (typeof block !== "boolean") throw optionError(where, "block", "true or false", block);
   return block ? normalizeTimeout(where, timeout) : 0;

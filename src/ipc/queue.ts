@@ -20,7 +20,7 @@ import { isInstanceOrOnRedis } from "../distributed/on-redis";
 import { redisQueueFor } from "../distributed/queue-entry";
 import { makeHandleable, registerHandleKind, type HandleDescriptor } from "../protocol/handles";
 import { JUPYTER_DISPLAY, LIVE_DISPLAY_ID, type MimeBundle } from "../protocol/kernel-bridge";
-import { optionError } from "../parent/option-errors";
+import { blockingOptionsError, optionError } from "../parent/option-errors";
 import { normalizeTimeout } from "../parent/timeouts";
 import { backendFor, LocalBackend, QueueFailure, type BackendState, type QueueBackend } from "./backend";
 import { Empty, Full } from "./errors";
@@ -62,7 +62,7 @@ class Attach {
 
 function blocking(where: string, options: unknown): number | undefined {
   if (options === undefined) return undefined;
-  if (typeof options !== "object" || options === null) throw optionError(where, "options", "{ block?, timeout? }", options);
+  if (typeof options !== "object" || options === null) throw blockingOptionsError(where, options);
   const { block = true, timeout } = options as BlockingOptions;
   if (typeof block !== "boolean") throw optionError(where, "block", "true or false", block);
   if (!block) return 0;

@@ -24,3 +24,18 @@ export function describe(value: unknown): string {
 export function optionError(where: string, option: string, expected: string, value: unknown): TypeError {
   return new TypeError(`${where}: option ${option} must be ${expected}, got ${describe(value)}`);
 }
+
+/**
+ * A queue's get() or put() given Python's positional block and timeout (the tutorial's
+ * `q.get(True)`): here they are one options object, and the message says how each call is written.
+ */
+export function blockingOptionsError(where: string, value: unknown): TypeError {
+  const method = where.replace(/\(\)$/, "").split(".").pop()!;
+  const item = method === "put" ? "item" : "";
+  const call = (...args: string[]) => `${method}(${[item, ...args].filter(Boolean).join(", ")})`;
+  return new TypeError(
+    `${where}: the options are one object { block?, timeout? } (timeout in seconds), got ${describe(value)}. ` +
+      `Python's ${call("True")} is ${call()} here, ${call("False")} is ${call("{ block: false }")}, ` +
+      `and ${call("True", "5")} is ${call("{ timeout: 5 }")}`,
+  );
+}

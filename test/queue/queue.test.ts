@@ -34,6 +34,9 @@ describe("Queue in one process", () => {
     expect(() => new Queue(-1)).toThrow(/new Queue\(\): option maxsize must be a whole number >= 0 \(0: no limit\), got -1 \(number\)/);
     const q = new Queue();
     await expect(q.get({ timeout: -1 })).rejects.toThrow(/option timeout must be a number of seconds >= 0/);
+    // The tutorial's q.get(True), written as it is: the error says how it is written here.
+    await expect(q.get(true as never)).rejects.toThrow(/^Queue\.get\(\): the options are one object \{ block\?, timeout\? \} \(timeout in seconds\), got true \(boolean\)\. Python's get\(True\) is get\(\) here, get\(False\) is get\(\{ block: false \}\)/);
+    await expect(q.put("A", true as never)).rejects.toThrow(/Python's put\(item, True\) is put\(item\) here, put\(item, False\) is put\(item, \{ block: false \}\), and put\(item, True, 5\) is put\(item, \{ timeout: 5 \}\)/);
     await expect(q.put(() => 1)).rejects.toThrow(/item is a function: it cannot be sent through a Queue/);
     q.close();
     await expect(q.put(1)).rejects.toThrow(/Queue.put\(\): this Queue was closed in this process .* by close\(\)/);
