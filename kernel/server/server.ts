@@ -437,7 +437,9 @@ export class KernelServer {
       const first = traceback[0]?.startsWith(`${INTERRUPTED}:`)
         ? traceback[0]
         : `${INTERRUPTED}: the cell was interrupted; the processes and programs it started are ended. Run it again to start over.`;
-      outcome.error = { ...outcome.error, ename: INTERRUPTED, evalue: `the cell was interrupted (${outcome.error.evalue})`, traceback: [first, ...traceback.slice(1)] };
+      // The code Node gives a stopped loop is no news to the reader: the first line says it.
+      const rest = traceback.slice(1).filter((line) => !/^\s*\{ code: 'ERR_SCRIPT_EXECUTION_INTERRUPTED' \}$/.test(line));
+      outcome.error = { ...outcome.error, ename: INTERRUPTED, evalue: `the cell was interrupted (${outcome.error.evalue})`, traceback: [first, ...rest] };
     }
 
     const userExpressions = this.#userExpressions(request.user_expressions);

@@ -102,6 +102,17 @@ describe.skipIf(!jupyterAvailable("the interrupt tests"))("interrupts under jupy
     await waitFor(`child ${pid} to be ended by the interrupt`, () => isGone(pid), 30_000);
   });
 
+  it("a cell spinning in a loop is stopped by SIGINT (the stop button), and its traceback is the interrupt's line alone", async () => {
+    const spinning = path.join(scratch, "spinning");
+    const msgId = await kernel.execute(`require("fs").writeFileSync(${JSON.stringify(spinning)}, "");\nlet spins = 0;\nwhile (true) spins++;`);
+    await waitFor("the cell to spin", () => existsSync(spinning), 60_000);
+    await kernel.signal("SIGINT");
+    const reply = await kernel.replyTo(msgId);
+    expect(reply.content, JSON.stringify(reply.content)).toMatchObject({ status: "error", ename: "Interrupted" });
+    expect(reply.content.traceback).toEqual(["Interrupted: the cell was interrupted; the processes and programs it started are ended. Run it again to start over."]);
+    expect((await kernel.run("1 + 1")).reply.content.status).toBe("ok");
+  });
+
   it.each([
     ["an async Jupyter.display that never resolves", `({ [Symbol.for("Jupyter.display")]() { MARK; return new Promise(() => {}); } })`],
     ["a Jupyter.display that loops", `({ [Symbol.for("Jupyter.display")]() { MARK; for (;;) {} } })`],
