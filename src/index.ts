@@ -1,5 +1,6 @@
 import type * as OnRedisPool from "./parent/distributed/pool";
 import type * as OnRedisQueue from "./distributed/queue";
+import { loadAfresh } from "./protocol/lazy-require";
 
 export { display, clearOutput, input, onInterrupt, onShutdown, isInKernel } from "./render/display";
 export type { MimeBundle, DisplayOptions } from "./render/display";
@@ -45,10 +46,11 @@ export { renderQueueFlow } from "./render/queue-flow";
  * importer reads every name when it imports, so it does load the Redis client: notebook cells
  * (tslab compiles them to CommonJS) and `require` do not.
  */
+// An interrupted first load is forgotten whole, so that the next use loads it again (lazy-require.ts).
 const lazy = {} as { DistributedPool: unknown; RedisQueue: unknown; RedisJoinableQueue: unknown };
-Object.defineProperty(lazy, "DistributedPool", { get: () => (require("./parent/distributed/pool") as typeof OnRedisPool).DistributedPool });
-Object.defineProperty(lazy, "RedisQueue", { get: () => (require("./distributed/queue") as typeof OnRedisQueue).RedisQueue });
-Object.defineProperty(lazy, "RedisJoinableQueue", { get: () => (require("./distributed/queue") as typeof OnRedisQueue).RedisJoinableQueue });
+Object.defineProperty(lazy, "DistributedPool", { get: () => loadAfresh(() => require("./parent/distributed/pool") as typeof OnRedisPool).DistributedPool });
+Object.defineProperty(lazy, "RedisQueue", { get: () => loadAfresh(() => require("./distributed/queue") as typeof OnRedisQueue).RedisQueue });
+Object.defineProperty(lazy, "RedisJoinableQueue", { get: () => loadAfresh(() => require("./distributed/queue") as typeof OnRedisQueue).RedisJoinableQueue });
 Object.defineProperty(exports, "DistributedPool", { enumerable: true, get: function () { return lazy.DistributedPool; } });
 Object.defineProperty(exports, "RedisQueue", { enumerable: true, get: function () { return lazy.RedisQueue; } });
 Object.defineProperty(exports, "RedisJoinableQueue", { enumerable: true, get: function () { return lazy.RedisJoinableQueue; } });

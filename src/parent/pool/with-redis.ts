@@ -7,6 +7,7 @@
  */
 import type { DistributedPool, DistributedPoolOptions } from "../distributed/pool";
 import { isInstanceOrOnRedis } from "../../distributed/on-redis";
+import { loadAfresh } from "../../protocol/lazy-require";
 import { Pool as LocalPool, type PoolOptions } from "./pool";
 
 function isRedisOptions(value: unknown): value is DistributedPoolOptions {
@@ -16,7 +17,7 @@ function isRedisOptions(value: unknown): value is DistributedPoolOptions {
 class PoolOnAnyTransport extends LocalPool {
   constructor(processes?: number | null, options?: PoolOptions) {
     if (isRedisOptions(processes)) {
-      const { DistributedPool: OnRedis } = require("../distributed/pool") as typeof import("../distributed/pool");
+      const { DistributedPool: OnRedis } = loadAfresh(() => require("../distributed/pool") as typeof import("../distributed/pool"));
       return new OnRedis(processes) as never;
     }
     super(processes, options);
