@@ -15,6 +15,13 @@ const enabled = redisAvailable("the distributed Queue tests");
 const AHEAD_IDLE = Symbol.for("forklab.queue.aheadIdle");
 const holdAhead = <Q extends object>(queue: Q): Q => Object.assign(queue, { [AHEAD_IDLE]: 3600 });
 
+/** Whether some client of the Redis that `inspect` is connected to waits in a BLMOVE (a get blocked there). */
+async function aGetBlocksIn(inspect: Redis): Promise<boolean> {
+  return String(await inspect.client("LIST"))
+    .split("\n")
+    .some((line) => line.includes(" flags=b ") && line.includes("cmd=blmove"));
+}
+
 describe.skipIf(!enabled)("Queue on a real redis-server", () => {
   const setup = distributedSetup();
 
@@ -49,11 +56,7 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
     const inspect = new Redis(setup.redis.port, "127.0.0.1");
     try {
       const waiting = q.get().catch((e: unknown) => e);
-      const blocked = async (): Promise<boolean> =>
-        String(await inspect.client("LIST"))
-          .split("\n")
-          .some((line) => line.includes(" flags=b ") && line.includes("cmd=blmove"));
-      await waitFor("the get to wait in Redis (BLMOVE)", blocked, 30_000);
+      await waitFor("the get to wait in Redis (BLMOVE)", () => aGetBlocksIn(inspect), 30_000);
       await q.close();
       const error = await waiting;
       expect(error).toBeInstanceOf(Error);
@@ -72,11 +75,7 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
     const inspect = new Redis(setup.redis.port, "127.0.0.1");
     try {
       const waiting = q.get().catch((e: unknown) => e);
-      const blocked = async (): Promise<boolean> =>
-        String(await inspect.client("LIST"))
-          .split("\n")
-          .some((line) => line.includes(" flags=b ") && line.includes("cmd=blmove"));
-      await waitFor("the get to wait in Redis (BLMOVE)", blocked, 30_000);
+      await waitFor("the get to wait in Redis (BLMOVE)", () => aGetBlocksIn(inspect), 30_000);
       const closing = q.close();
       await relay.lingering;
       await closing;
