@@ -167,3 +167,22 @@ export function refOnlyWhileBusy(client: Redis): Redis {
   };
   return client;
 }
+
+/**
+ * Whether `client` can take commands now, or does within `seconds` (undefined: no limit, and true
+ * at once: its own queue holds commands until Redis is back). A call given a timeout asks first, so
+ * that Redis being away makes it fail when its time is up instead of waiting in that queue.
+ */
+export function readyWithin(client: Redis, seconds: number | undefined): Promise<boolean> {
+  if (client.status === "ready" || seconds === undefined) return Promise.resolve(true);
+  return new Promise<boolean>((resolve) => {
+    const done = (ready: boolean): void => {
+      clearTimeout(timer);
+      client.off("ready", onReady);
+      resolve(ready);
+    };
+    const onReady = (): void => done(true);
+    const timer = setTimeout(() => done(false), seconds * 1000);
+    client.on("ready", onReady);
+  });
+}

@@ -12,11 +12,15 @@
  * items that arrived within a few milliseconds in one command), at `taskDone()` for a
  * JoinableQueue. Each consumer keeps a heartbeat key alive; any consumer that finds a consumer's
  * heartbeat gone moves that consumer's unacknowledged items back to the queue, so an item taken by
- * a process that died is delivered again. FIFO per queue (LPUSH in, BLMOVE from the right).
+ * a process that died is delivered again. FIFO per queue (LPUSH in, BLMOVE from the right). A
+ * connection that breaks as Redis answers loses no item either: the commands that move a
+ * consumer's items are numbered, so that one sent again after the reconnect is not applied twice
+ * (queue-scripts.ts).
  *
  * Round trips: a put is one command (LPUSH, or a script by its SHA when it must check maxsize or
  * count unfinished items); a get is one (BLMOVE on its own connection, which answers at once when
- * an item waits), and a Queue's acknowledgements travel together, without being waited for.
+ * an item waits, with the script that takes what it moved), and a Queue's acknowledgements travel
+ * together, without being waited for.
  *
  * A get that finds many items waiting takes more than one in the same round trip: up to
  * TAKE_AT_MOST, and no more than its share (the waiting items divided by the processes that have
@@ -42,8 +46,9 @@ import { blockingOptionsError, optionError } from "../parent/option-errors";
 import { normalizeTimeout, timesOut } from "../parent/timeouts";
 import { findUncloneable, uncloneableMessage } from "../protocol/clone";
 import { makeHandleable, registerHandleKind } from "../protocol/handles";
-import { connectRedis, parseRedisUrl, probeRedis, refOnlyWhileBusy, type RedisAddress, type RedisConnectionOptions } from "./connection";
+import { connectRedis, parseRedisUrl, probeRedis, readyWithin, refOnlyWhileBusy, type RedisAddress, type RedisConnectionOptions } from "./connection";
 import { ON_REDIS, type OnRedisKind } from "./on-redis";
+import { defineScripts, type ConsumerKeys, type ScriptedRedis } from "./queue-scripts";
 import { decodeValue, encodeValue, REDIS_QUEUE_HANDLE } from "./tasks";
 
 export interface RedisQueueOptions {
@@ -89,44 +94,6 @@ function acknowledgeAtExit(flush: () => void): void {
   });
 }
 
-// put with maxsize or counting: atomic check and push (KEYS: items, unfinished; ARGV: item, maxsize, joinable).
-const PUT_SCRIPT = `
-if tonumber(ARGV[2]) > 0 and redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
-redis.call('LPUSH', KEYS[1], ARGV[1])
-if ARGV[3] == '1' then redis.call('INCR', KEYS[2]) end
-return 1`;
-
-// taskDone: ack one item and count it finished; publish when none are left (KEYS: processing, unfinished; ARGV: item, channel).
-const DONE_SCRIPT = `
-local removed = redis.call('LREM', KEYS[1], -1, ARGV[1])
-if removed == 0 then return -1 end
-local left = redis.call('DECR', KEYS[2])
-if left <= 0 then redis.call('SET', KEYS[2], 0); redis.call('PUBLISH', ARGV[2], '0') end
-return left`;
-
-// take more (KEYS: items, processing, consumers; ARGV: at most, at least): move up to a fair share
-// of the waiting items to the processing list, oldest first; returns them in that order.
-const TAKE_SCRIPT = `
-local share = math.floor(redis.call('LLEN', KEYS[1]) / math.max(1, redis.call('SCARD', KEYS[3])))
-local n = math.max(tonumber(ARGV[2]), math.min(tonumber(ARGV[1]), share))
-local out = {}
-for i = 1, n do
-  local item = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
-  if not item then break end
-  out[i] = item
-end
-return out`;
-
-// give back (KEYS: processing, items; ARGV: count, -1 for all): the newest `count` taken items
-// back to the front of the queue, newest first, so that the oldest of them is taken next.
-const GIVE_BACK_SCRIPT = `
-local n = tonumber(ARGV[1])
-if n < 0 then n = redis.call('LLEN', KEYS[1]) end
-for i = 1, n do
-  if not redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT') then break end
-end
-return 0`;
-
 /** The most items one get takes from Redis (one for itself, the rest for the next gets). */
 const TAKE_AT_MOST = 32;
 /** Items taken ahead go back to the queue when no get came for this long: a consumer that stopped getting does not sit on them. */
@@ -138,22 +105,6 @@ const AHEAD_IDLE_MS = 100;
 const AHEAD_IDLE = Symbol.for("forklab.queue.aheadIdle");
 
 const DIRECT = { enableAutoPipelining: false };
-
-/** The client with the four scripts defined on it: sent once, then called by SHA. */
-interface ScriptedRedis extends Redis {
-  forklabQueuePut(items: string, unfinished: string, item: string, maxsize: string, joinable: string): Promise<number>;
-  forklabQueueDone(processing: string, unfinished: string, item: string, channel: string): Promise<number>;
-  forklabQueueTake(items: string, processing: string, consumers: string, atMost: string, atLeast: string): Promise<string[]>;
-  forklabQueueGiveBack(processing: string, items: string, count: string): Promise<number>;
-}
-
-function defineScripts(client: Redis): ScriptedRedis {
-  client.defineCommand("forklabQueuePut", { numberOfKeys: 2, lua: PUT_SCRIPT });
-  client.defineCommand("forklabQueueDone", { numberOfKeys: 2, lua: DONE_SCRIPT });
-  client.defineCommand("forklabQueueTake", { numberOfKeys: 3, lua: TAKE_SCRIPT });
-  client.defineCommand("forklabQueueGiveBack", { numberOfKeys: 2, lua: GIVE_BACK_SCRIPT });
-  return client as ScriptedRedis;
-}
 
 /** `{ block, timeout }` as a timeout in seconds: 0 for no wait, undefined for no limit. */
 function waitOf(where: string, options: unknown): number | undefined {
@@ -179,6 +130,9 @@ function checkOptions(kind: Kind, options: unknown): RedisQueueOptions & { maxsi
   if (typeof maxsize !== "number" || !Number.isInteger(maxsize) || maxsize < 0) throw optionError(where, "maxsize", "a whole number >= 0 (0: no limit)", maxsize);
   return { redis: o.redis, name: o.name, maxsize, ...(o.redisOptions ? { redisOptions: o.redisOptions } : {}), address };
 }
+
+/** A consumer's own keys, for destroy(). */
+const consumerLists = (k: ConsumerKeys): string[] => [k.processing, k.landing, k.state, k.last];
 
 const short = (value: unknown) => util.inspect(value, { depth: 1, breakLength: Infinity, maxStringLength: 40 });
 
@@ -209,6 +163,9 @@ export class RedisQueue<T = unknown> {
   readonly #ackNow = (): void => void this.#acknowledge();
   /** Items this consumer took and has not acknowledged yet (JoinableQueue), oldest first. */
   protected readonly taken: string[] = [];
+  /** The sequence numbers of this consumer's takes, and of what changes its lists on the other connection (queue-scripts.ts). */
+  #takes = 0;
+  #changes = 0;
 
   constructor(options: RedisQueueOptions) {
     const checked = checkOptions(new.target === RedisJoinableQueue ? "JoinableQueue" : "Queue", options);
@@ -248,8 +205,20 @@ export class RedisQueue<T = unknown> {
   protected get itemsKey(): string {
     return this.#key("items");
   }
-  protected get processingKey(): string {
-    return this.#key(`processing:${this.#consumer}`);
+  /** A consumer's keys (this one's by default): what the scripts move between. */
+  protected consumerKeys(consumer = this.#consumer): ConsumerKeys {
+    return {
+      items: this.itemsKey,
+      processing: this.#key(`processing:${consumer}`),
+      landing: this.#key(`landing:${consumer}`),
+      state: this.#key(`state:${consumer}`),
+      last: this.#key(`last:${consumer}`),
+      consumers: this.#key("consumers"),
+    };
+  }
+  /** The next sequence number of a change to this consumer's lists on its main connection. */
+  protected nextChange(): number {
+    return ++this.#changes;
   }
   protected get unfinishedKey(): string {
     return this.#key("unfinished");
@@ -275,6 +244,11 @@ export class RedisQueue<T = unknown> {
     return this.#client!;
   }
 
+  /** Why a call with a timeout failed while Redis is away. */
+  #away(): string {
+    return `Redis at ${this.address.label} is not reachable (the client tries to reconnect); check that redis-server runs there`;
+  }
+
   #closedError(method: string): Error {
     return new Error(
       `${this.kind}.${method}(): queue "${this.name}" was closed in this process (pid ${process.pid}) by close(); ` +
@@ -294,19 +268,15 @@ export class RedisQueue<T = unknown> {
    * Move the unacknowledged items of consumers whose heartbeat is gone back to the queue. At most
    * once a second: a heartbeat lives 10 s, so checking on every get would only cost round trips.
    */
-  async #recover(client: Redis): Promise<void> {
-    if (performance.now() - this.#recoveredAt < RECOVER_EVERY_MS) return;
+  async #recover(client: ScriptedRedis): Promise<void> {
+    // Not while Redis is away: its commands would wait in the client's queue, and the get with them.
+    if (client.status !== "ready" || performance.now() - this.#recoveredAt < RECOVER_EVERY_MS) return;
     this.#recoveredAt = performance.now();
     const consumers = await client.smembers(this.#key("consumers"));
     for (const consumer of consumers) {
       if (consumer === this.#consumer) continue;
-      if (await client.exists(this.#key(`alive:${consumer}`))) continue;
-      const processing = this.#key(`processing:${consumer}`);
-      // Oldest first back to the front (the right end), so they are taken next.
-      while (await client.lmove(processing, this.itemsKey, "LEFT", "RIGHT")) {
-        // moved one
-      }
-      await client.srem(this.#key("consumers"), consumer);
+      const k = this.consumerKeys(consumer);
+      await client.forklabQueueRecover(this.#key(`alive:${consumer}`), k.processing, k.landing, k.items, k.state, k.last, k.consumers, consumer);
     }
   }
 
@@ -344,13 +314,16 @@ export class RedisQueue<T = unknown> {
         cause: error,
       });
     }
+    const deadline = seconds === undefined ? Infinity : Date.now() + seconds * 1000;
     const client = await this.client(method);
+    if (!(await readyWithin(client, seconds === undefined ? undefined : Math.max(0, deadline - Date.now()) / 1000))) {
+      throw new Full(`${this.kind}.${method}(): ${short(item)} was not put${seconds ? ` within ${seconds} s` : ""}: ${this.#away()}; put without a timeout waits for it`);
+    }
     // Nothing to check and nothing to count: a plain push.
     if (this.maxsize === 0 && !this.joinable) {
       await client.lpush(this.itemsKey, encoded);
       return;
     }
-    const deadline = seconds === undefined ? Infinity : Date.now() + seconds * 1000;
     // Redis has no blocking push: a full queue is asked again, less and less often.
     for (let pause = 5; ; pause = Math.min(pause * 2, 100)) {
       if ((await client.forklabQueuePut(this.itemsKey, this.unfinishedKey, encoded, String(this.maxsize), this.joinable ? "1" : "0")) === 1) return;
@@ -403,6 +376,7 @@ export class RedisQueue<T = unknown> {
 
   async #get(method: string, seconds: number | undefined): Promise<T> {
     const client = await this.client(method);
+    const k = this.consumerKeys();
     let raw = this.#ahead.shift() ?? null;
     if (raw === null) {
       await this.#recover(client);
@@ -410,7 +384,8 @@ export class RedisQueue<T = unknown> {
       const ahead = this.maxsize > 0 ? 0 : TAKE_AT_MOST - 1;
       let taken: (string | null)[] = [];
       if (seconds === 0) {
-        taken = await client.forklabQueueTake(this.itemsKey, this.processingKey, this.#key("consumers"), String(ahead + 1), "1");
+        if (!(await readyWithin(client, 0))) throw new Empty(`${this.kind}.${method}(): no item: ${this.#away()}`);
+        taken = await client.forklabQueueTake(k.items, k.processing, k.landing, k.state, k.last, k.consumers, ahead + 1, 1, ++this.#takes);
       } else {
         // BLMOVE answers at once when an item waits; what else waits comes in the same round trip.
         this.#blocking ??= defineScripts(refOnlyWhileBusy(connectRedis(this.address, `forklab-queue-${this.#consumer}-get`, DIRECT)));
@@ -418,15 +393,19 @@ export class RedisQueue<T = unknown> {
         while (taken.length === 0 && !this.#closed) {
           const left = (deadline - performance.now()) / 1000;
           if (left <= 0) break;
-          const wait = Math.max(0.01, Math.min(left, MAX_BLOCK_S));
-          const pipeline = this.#blocking.pipeline().blmove(this.itemsKey, this.processingKey, "RIGHT", "LEFT", wait);
-          (pipeline as unknown as ScriptedRedis).forklabQueueTake(this.itemsKey, this.processingKey, this.#key("consumers"), String(ahead), "0");
+          if (!(await readyWithin(this.#blocking, seconds === undefined ? undefined : left))) {
+            throw new Empty(`${this.kind}.${method}(): no item arrived within ${seconds} s: ${this.#away()}`);
+          }
+          const wait = Math.max(0.01, Math.min((deadline - performance.now()) / 1000, MAX_BLOCK_S));
+          // BLMOVE lands its item; the take moves it on with what else it takes, and answers for both.
+          const pipeline = this.#blocking.pipeline().blmove(k.items, k.landing, "RIGHT", "LEFT", wait);
+          (pipeline as unknown as ScriptedRedis).forklabQueueTake(k.items, k.processing, k.landing, k.state, k.last, k.consumers, ahead, 0, ++this.#takes);
           this.#blockingNow++;
-          const [[blockError, first], [takeError, more]] = await (pipeline.exec() as Promise<[[Error | null, string | null], [Error | null, string[]]]>).finally(
+          const [[blockError], [takeError, moved]] = await (pipeline.exec() as Promise<[[Error | null, unknown], [Error | null, string[]]]>).finally(
             () => this.#blockingNow--,
           );
-          // Items either half moved are this consumer's even when BLMOVE ran out of time or the other half failed.
-          taken = [blockError ? null : first, ...(takeError ? [] : more)].filter((item): item is string => item !== null);
+          // What BLMOVE landed when the take failed stays in the landing list for the next take.
+          taken = takeError ? [] : moved;
           if (blockError || takeError) {
             // Kept for the next gets (and given back if none comes): dropped here, they would stay
             // in the processing list and the acknowledgement would trim others in their place.
@@ -463,7 +442,8 @@ export class RedisQueue<T = unknown> {
     unacknowledged.delete(this.#giveBackNow);
     const count = this.#ahead.splice(0).length;
     if (count === 0 || !this.#client) return;
-    await this.#client.forklabQueueGiveBack(this.processingKey, this.itemsKey, String(count)).catch(() => {
+    const k = this.consumerKeys();
+    await this.#client.forklabQueueGiveBack(k.processing, k.items, k.state, k.landing, count, this.nextChange()).catch(() => {
       // Still in this consumer's processing list: back to the queue when its heartbeat is gone.
     });
   }
@@ -498,7 +478,8 @@ export class RedisQueue<T = unknown> {
     if (count === 0 || !this.#client) return;
     this.#arrived = 0;
     try {
-      await this.#client.ltrim(this.processingKey, 0, -(count + 1));
+      const k = this.consumerKeys();
+      await this.#client.forklabQueueAcknowledge(k.processing, k.state, count, this.nextChange());
     } catch {
       // Not dropped: tried again later, or at exit (a closing queue tries once more in close()).
       this.#arrived += count;
@@ -540,8 +521,9 @@ export class RedisQueue<T = unknown> {
       // All of the processing list, those taken ahead with them: one command.
       unacknowledged.delete(this.#giveBackNow);
       this.#ahead.length = 0;
-      await this.#client!.forklabQueueGiveBack(this.processingKey, this.itemsKey, "-1");
-      await this.#client!.multi().del(this.#key(`alive:${this.#consumer}`)).srem(this.#key("consumers"), this.#consumer).exec();
+      const k = this.consumerKeys();
+      await this.#client!.forklabQueueGiveBack(k.processing, k.items, k.state, k.landing, -1, this.nextChange());
+      await this.#client!.multi().del(this.#key(`alive:${this.#consumer}`), k.state, k.last).srem(k.consumers, this.#consumer).exec();
     })();
     try {
       // Redis away: close() does not wait for it. What this consumer held goes back to the queue
@@ -583,7 +565,7 @@ export class RedisQueue<T = unknown> {
     // Its keys by name, not by a pattern: `forklab:queue:NAME:*` also matches the keys of a queue
     // named "NAME:anything". Every consumer's keys are found through the set of consumers.
     const consumers = await client.smembers(this.#key("consumers"));
-    const keys = [this.itemsKey, this.unfinishedKey, this.#key("consumers"), ...consumers.flatMap((c) => [this.#key(`alive:${c}`), this.#key(`processing:${c}`)])];
+    const keys = [this.itemsKey, this.unfinishedKey, this.#key("consumers"), ...consumers.flatMap((c) => [this.#key(`alive:${c}`), ...consumerLists(this.consumerKeys(c))])];
     await client.del(...keys);
     await this.close();
   }
@@ -623,7 +605,8 @@ export class RedisJoinableQueue<T = unknown> extends RedisQueue<T> {
       throw new Error(`JoinableQueue.taskDone() called more times than get() returned items in this process (queue "${this.name}"), as Python's ValueError says`);
     }
     const client = await this.client("taskDone");
-    await client.forklabQueueDone(this.processingKey, this.unfinishedKey, raw, this.doneChannel);
+    const k = this.consumerKeys();
+    await client.forklabQueueDone(k.processing, this.unfinishedKey, k.state, raw, this.doneChannel, this.nextChange());
   }
 
   /** Items put and not yet done, across every process. */

@@ -321,3 +321,67 @@ export async function cuttingRelay(redisPort: number): Promise<CuttingRelay> {
     },
   };
 }
+
+export interface AnswerLosingRelay {
+  /** redis:// URL of the relay. */
+  url: string;
+  /**
+   * From now on, the first command carrying `marker` reaches Redis and its answer does not come
+   * back: the relay drops what Redis says next on that connection and closes it (the client
+   * reconnects through the relay, which passes everything from then on). Resolves once it has.
+   */
+  loseNextAnswerTo(marker: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP relay in front of a redis-server that loses one answer, as a connection that breaks just
+ * after Redis ran a command and before its answer reached the client: the command ran, and the
+ * client, reconnected, sends it again.
+ */
+export async function answerLosingRelay(redisPort: number): Promise<AnswerLosingRelay> {
+  let armed: { needle: Buffer; lost: () => void } | undefined;
+  const pairs = new Set<[net.Socket, net.Socket]>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(redisPort, "127.0.0.1");
+    const pair: [net.Socket, net.Socket] = [client, upstream];
+    pairs.add(pair);
+    const end = (): void => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", end).on("close", end);
+    upstream.on("error", end).on("close", end);
+    let losing: (() => void) | undefined;
+    client.on("data", (chunk: Buffer) => {
+      if (armed && chunk.includes(armed.needle)) {
+        losing = armed.lost;
+        armed = undefined;
+      }
+      upstream.write(chunk);
+    });
+    upstream.on("data", (chunk: Buffer) => {
+      if (!losing) return void client.write(chunk);
+      const lost = losing;
+      losing = undefined;
+      end();
+      lost();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    loseNextAnswerTo(marker) {
+      return new Promise<void>((lost) => (armed = { needle: Buffer.from(marker), lost }));
+    },
+    async close() {
+      for (const [client, upstream] of pairs) {
+        client.destroy();
+        upstream.destroy();
+      }
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { Empty, Full, JoinableQueue, Queue, RedisJoinableQueue, RedisQueue, spawn } from "../../dist/src/index.js";
 import { waitFor } from "../support/processes";
 import { redisAvailable } from "../support/redis";
-import { cuttingRelay, distributedSetup, freshQueue, lingeringRelay } from "./helpers";
+import { answerLosingRelay, cuttingRelay, distributedSetup, freshQueue, lingeringRelay } from "./helpers";
 
 const enabled = redisAvailable("the distributed Queue tests");
 
@@ -136,6 +136,97 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
       await admin.acl("SETUSER", "default", "+ltrim");
       admin.disconnect();
       await q.destroy();
+    }
+  });
+
+  it("while Redis is away, get and put with a timeout (and getNowait, putNowait) fail when their time is up, saying so; without one they wait for it", async () => {
+    const name = freshQueue("away");
+    const relay = await cuttingRelay(setup.redis.port);
+    const q = new Queue<string>({ redis: relay.url, name });
+    try {
+      await q.put("before");
+      expect(await q.get()).toBe("before"); // both of its connections are open now
+      relay.cut();
+      // Each of the two connections has seen the cut and tried again.
+      await waitFor("the queue's connections to try to reconnect", () => relay.refused >= 2, 30_000);
+      const away = /Redis at 127\.0\.0\.1:\d+ is not reachable \(the client tries to reconnect\); check that redis-server runs there/;
+      const get = await q.get({ timeout: 0.2 }).catch((e: unknown) => e);
+      expect(get).toBeInstanceOf(Empty);
+      expect((get as Error).message).toMatch(/^Queue\.get\(\): no item arrived within 0\.2 s: /);
+      expect((get as Error).message).toMatch(away);
+      await expect(q.getNowait()).rejects.toThrow(away);
+      const put = await q.put("late", { timeout: 0.2 }).catch((e: unknown) => e);
+      expect(put).toBeInstanceOf(Full);
+      expect((put as Error).message).toMatch(/^Queue\.put\(\): 'late' was not put within 0\.2 s: /);
+      await expect(q.putNowait("late")).rejects.toBeInstanceOf(Full);
+      // Without a timeout, a put waits for Redis to be back; nothing refused above was put.
+      const waiting = q.put("after");
+      relay.mend();
+      await waiting;
+      expect(await q.get({ timeout: 30 })).toBe("after");
+      await expect(q.getNowait()).rejects.toBeInstanceOf(Empty);
+    } finally {
+      relay.mend();
+      await q.destroy();
+      await relay.close();
+    }
+  });
+
+  it("a get whose answer is lost (the connection breaks as Redis answers) returns its item after the reconnect, and loses none it took with it", async () => {
+    const name = freshQueue("lost-take");
+    const relay = await answerLosingRelay(setup.redis.port);
+    const producer = new Queue<string>({ redis: setup.redis.url, name });
+    const q = holdAhead(new Queue<string>({ redis: relay.url, name }));
+    try {
+      for (const item of ["A", "B", "C"]) await producer.put(item);
+      const lost = relay.loseNextAnswerTo("blmove");
+      const first = q.get({ timeout: 30 });
+      await lost;
+      // Redis moved items for that get; its client sends the get again on a new connection.
+      expect([await first, await q.get({ timeout: 30 }), await q.get({ timeout: 30 })]).toEqual(["A", "B", "C"]);
+      await q.close();
+      // Nothing held back by q comes back to the queue: each item was delivered once.
+      await expect(producer.getNowait()).rejects.toBeInstanceOf(Empty);
+    } finally {
+      await q.close();
+      await producer.destroy();
+      await relay.close();
+    }
+  });
+
+  it("an acknowledgement whose answer is lost, sent again after the reconnect, is applied once: an item taken ahead stays protected", async () => {
+    const name = freshQueue("lost-ack");
+    const relay = await answerLosingRelay(setup.redis.port);
+    const producer = new Queue<string>({ redis: setup.redis.url, name });
+    const q = holdAhead(new Queue<string>({ redis: relay.url, name }));
+    const admin = new Redis(setup.redis.port, "127.0.0.1");
+    try {
+      // A first item and its acknowledgement: the script is known to Redis from then on, so the
+      // answer lost below is the acknowledgement's, not a request for the script's text.
+      await producer.put("first");
+      expect(await q.get()).toBe("first");
+      const [processing] = await admin.keys(`forklab:queue:${name}:processing:*`);
+      expect(processing, "the consumer's processing list").toBeDefined();
+      await waitFor("the first acknowledgement", async () => (await admin.llen(processing!)) === 0, 30_000);
+      for (const item of ["A", "B", "C"]) await producer.put(item);
+      expect(await q.get()).toBe("A");
+      // Taken with A: B, held here for the next get (two processes have the queue open, so a get takes half).
+      expect(await admin.llen(processing!)).toBe(2);
+      // The next script q sends is A's acknowledgement.
+      await relay.loseNextAnswerTo("evalsha");
+      // Sent after the acknowledgement on the same connection: answered once Redis has run it again.
+      await q.qsize();
+      // A's acknowledgement dropped A; applied twice, it would have dropped B too.
+      expect(await admin.llen(processing!)).toBe(1);
+      expect(await q.get()).toBe("B");
+      await q.close();
+      expect(await producer.getNowait()).toBe("C");
+      await expect(producer.getNowait()).rejects.toBeInstanceOf(Empty);
+    } finally {
+      admin.disconnect();
+      await q.close();
+      await producer.destroy();
+      await relay.close();
     }
   });
 
