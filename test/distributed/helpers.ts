@@ -9,6 +9,7 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { afterAll, beforeAll } from "vitest";
 import { DistributedPool, type DistributedPoolOptions } from "../../dist/src/index.js";
+import { reapWithParent } from "../../src/parent/reaper";
 import { TestRedis, type RedisServerOptions } from "../support/redis";
 
 export const FORKLAB_BIN = path.join(__dirname, "..", "..", "bin", "forklab.js");
@@ -49,8 +50,14 @@ export async function startWorker(redisUrl: string, queue: string, flags: Worker
   let log = "";
   child.stdout!.on("data", (chunk: Buffer) => (log += chunk.toString("utf8")));
   child.stderr!.on("data", (chunk: Buffer) => (log += chunk.toString("utf8")));
+  // Ended by the library's reaper if this test process dies before it stops the worker (the
+  // worker's own reaper then ends its task children): no test leaves a worker behind.
+  const unreap = reapWithParent(child.pid!, false);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal })),
+    child.once("exit", (code, signal) => {
+      unreap();
+      resolve({ code, signal });
+    }),
   );
   await new Promise<void>((resolve, reject) => {
     const check = (): void => {
