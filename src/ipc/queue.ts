@@ -19,6 +19,7 @@ import * as util from "node:util";
 import { isInstanceOrOnRedis } from "../distributed/on-redis";
 import { redisQueueFor } from "../distributed/queue-entry";
 import { makeHandleable, registerHandleKind, type HandleDescriptor } from "../protocol/handles";
+import { loadAfresh } from "../protocol/lazy-require";
 import { JUPYTER_DISPLAY, LIVE_DISPLAY_ID, type MimeBundle } from "../protocol/kernel-bridge";
 import { blockingOptionsError, optionError } from "../parent/option-errors";
 import { normalizeTimeout } from "../parent/timeouts";
@@ -188,9 +189,9 @@ abstract class QueueBase<T> {
 
   #showLive(): void {
     if (this.#live || !(this.#backend instanceof LocalBackend)) return;
-    const { isInKernel } = require("../render/display") as typeof import("../render/display");
+    const { isInKernel } = loadAfresh(() => require("../render/display") as typeof import("../render/display"));
     if (!isInKernel()) return;
-    const { LiveDisplay } = require("../render/live") as typeof import("../render/live");
+    const { LiveDisplay } = loadAfresh(() => require("../render/live") as typeof import("../render/live"));
     const store = (this.#backend as LocalBackend).store;
     this.#live = new LiveDisplay(() => this.#render(store.snapshot(process.pid)), { kind: "forklab-queue", tickMs: 0 });
     store.onChange = () => this.#live?.changed();
@@ -198,7 +199,7 @@ abstract class QueueBase<T> {
   }
 
   #render(snapshot: QueueSnapshot): MimeBundle {
-    const { renderQueueFlow } = require("../render/queue-flow") as typeof import("../render/queue-flow");
+    const { renderQueueFlow } = loadAfresh(() => require("../render/queue-flow") as typeof import("../render/queue-flow"));
     return renderQueueFlow(snapshot);
   }
 

@@ -11,6 +11,7 @@
 import type * as TS from "typescript";
 import * as vm from "node:vm";
 import { registerErrorClass } from "../protocol/errors";
+import { loadAfresh } from "../protocol/lazy-require";
 
 export class TargetError extends Error {
   override name = "TargetError";
@@ -48,7 +49,9 @@ function allowedNames(): Set<string> {
 
 let ts: typeof TS | undefined;
 function typescript(): typeof TS {
-  ts ??= require("typescript") as typeof TS;
+  // TypeScript takes a few hundred milliseconds to load, in the kernel within a cell's first spawn:
+  // a load stopped there by an interrupt must not leave a half-made module for every later spawn.
+  ts ??= loadAfresh(() => require("typescript") as typeof TS);
   return ts;
 }
 
