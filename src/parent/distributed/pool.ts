@@ -75,6 +75,8 @@ interface Pending {
   reject(error: unknown): void;
   label: string;
   calls: number;
+  /** Its place in submission order (the number in its job id). */
+  seq: number;
   /** The worker running it, or the last one that did (until a retry is counted against it). */
   worker?: string;
   state: "queued" | "running";
@@ -94,6 +96,17 @@ let poolCount = 0;
 const WORKER_MISSED_BEATS = 3;
 /** The beat of a worker whose record does not say. */
 const DEFAULT_BEAT_MS = 5000;
+/** The live picture and the workers' registry are refreshed this often while tasks are pending. */
+const REFRESH_SECONDS = 1;
+/** How many pending jobs are read back from Redis at once: their reads go out together, about one round trip. */
+const RECONCILE_BATCH = 200;
+/** Seconds between the periodic read-backs of a batch of pending jobs, while any are pending. */
+const RECONCILE_EVERY = 5;
+/**
+ * Internal, not an option: a pool's RECONCILE_EVERY, set by the tests; one that checks the read-back
+ * after a reconnect turns the periodic one off, which would otherwise find the same jobs later.
+ */
+const RECONCILE_EVERY_KEY = Symbol.for("forklab.distributedPool.reconcileEvery");
 
 function checkOptions(options: unknown): Required<Omit<DistributedPoolOptions, "redisOptions">> & { address: RedisAddress } {
   const where = "new Pool({ redis })";
@@ -204,6 +217,15 @@ export class DistributedPool {
   #refresh: NodeJS.Timeout | undefined;
   #stopped: Promise<void> | undefined;
   #reading: Promise<void> | undefined;
+  [RECONCILE_EVERY_KEY] = RECONCILE_EVERY;
+  /** A read-back of every pending job, after a reconnect, while it runs. */
+  #reconcilingAll: Promise<void> | undefined;
+  /** Redis came back again during that read-back: another one follows it. */
+  #reconcileAllAgain = false;
+  /** The periodic read-back's batch, while it waits for Redis. */
+  #reconcilingSome: Promise<void> | undefined;
+  /** The seq of the last job the periodic read-back reached: the next batch starts after it. */
+  #reconciledUpTo = 0;
   #unsent: { name: string; data: TaskData; opts: { jobId: string; attempts: number; removeOnComplete: { age: number }; removeOnFail: { age: number } } }[] = [];
 
   constructor(options: DistributedPoolOptions) {
@@ -222,7 +244,7 @@ export class DistributedPool {
     // After Redis comes back, what finished while the stream was unread is read from the jobs.
     let connectedOnce = false;
     this.#client.on("ready", () => {
-      if (connectedOnce) void this.#reconcile();
+      if (connectedOnce) this.#reconcileAll();
       connectedOnce = true;
     });
     this.#queue = new Queue<TaskData, TaskResult>(this.queueName, { connection: clientOptions(this.address, `${name}-queue`) as ConnectionOptions });
@@ -392,29 +414,73 @@ export class DistributedPool {
     );
   }
 
-  /** Read the pending jobs' state from Redis: for events missed while Redis was away. */
-  async #reconcile(): Promise<void> {
-    const queue = this.#queue;
-    if (!queue) return;
-    for (const jobId of [...this.#pending.keys()].slice(0, 200)) {
-      let job: Job<TaskData, TaskResult> | undefined;
-      try {
-        job = await Job.fromId<TaskData, TaskResult>(queue, jobId);
-      } catch {
-        return; // Redis went away again; the next reconnect tries again
-      }
-      if (!job) {
-        this.#settle(jobId)?.reject(
-          new DistributedTaskError(
-            `Task ${jobId} is gone from Redis at ${this.address.label}: the server restarted without persistence (enable appendonly) or the job was removed`,
-            jobId,
-            0,
-            [],
-          ),
-        );
-      } else if (job.finishedOn && job.returnvalue) this.#completed(jobId, job.returnvalue);
-      else if (job.finishedOn && job.failedReason) await this.#failed(jobId);
+  /**
+   * After a reconnect: read every pending job back from Redis, RECONCILE_BATCH at a time, for the
+   * events the stream dropped while this pool was away. Redis coming back again meanwhile makes
+   * another full pass follow this one: a job read before that outage may have ended during it.
+   */
+  #reconcileAll(): void {
+    if (this.#reconcilingAll) {
+      this.#reconcileAllAgain = true;
+      return;
     }
+    this.#reconcilingAll = (async () => {
+      do {
+        this.#reconcileAllAgain = false;
+        const ids = [...this.#pending.keys()];
+        for (let i = 0; i < ids.length; i += RECONCILE_BATCH) {
+          if (!(await this.#readBack(ids.slice(i, i + RECONCILE_BATCH)))) break; // away again: the next reconnect starts over
+        }
+      } while (this.#reconcileAllAgain);
+    })().finally(() => (this.#reconcilingAll = undefined));
+  }
+
+  /**
+   * The periodic read-back: one batch, the pending jobs after the last one the previous batch
+   * reached, going round to the oldest; so every pending job is read within a few rounds, not only
+   * the oldest ones (which may run for hours). Skipped while an earlier read is unanswered, so that
+   * reads do not pile up on a slow Redis, or on one that is away.
+   */
+  async #reconcileSome(): Promise<void> {
+    if (this.#reconcilingAll || this.#reconcilingSome || this.#pending.size === 0) return;
+    const entries = [...this.#pending];
+    const start = Math.max(0, entries.findIndex(([, pending]) => pending.seq > this.#reconciledUpTo));
+    const batch = [...entries.slice(start), ...entries.slice(0, start)].slice(0, RECONCILE_BATCH);
+    this.#reconciledUpTo = batch.at(-1)![1].seq;
+    this.#reconcilingSome = this.#readBack(batch.map(([jobId]) => jobId)).then(() => {});
+    await this.#reconcilingSome.finally(() => (this.#reconcilingSome = undefined));
+  }
+
+  /**
+   * Read these pending jobs' state from Redis, all reads sent together, and settle those that
+   * ended or are gone. False when Redis did not answer.
+   */
+  async #readBack(jobIds: string[]): Promise<boolean> {
+    const queue = this.#queue;
+    if (!queue) return true;
+    let jobs: (Job<TaskData, TaskResult> | undefined)[];
+    try {
+      jobs = await Promise.all(jobIds.map((jobId) => Job.fromId<TaskData, TaskResult>(queue, jobId)));
+    } catch {
+      return false;
+    }
+    await Promise.all(
+      jobIds.map(async (jobId, i) => {
+        const job = jobs[i];
+        if (!job) {
+          this.#settle(jobId)?.reject(
+            new DistributedTaskError(
+              `Task ${jobId} is gone from Redis at ${this.address.label}: the server restarted without persistence (enable appendonly) or the job was removed`,
+              jobId,
+              0,
+              [],
+            ),
+          );
+        } else if (job.finishedOn && job.returnvalue) this.#completed(jobId, job.returnvalue);
+        else if (job.finishedOn && job.failedReason) await this.#failed(jobId);
+      }),
+    );
+    return true;
   }
 
   #checkRunning(what: string): void {
@@ -435,7 +501,7 @@ export class DistributedPool {
       const jobId = `${this.#id}-${++this.#seq}`;
       let pending!: Pending;
       const promise = new Promise<unknown[]>((resolve, reject) => {
-        pending = { resolve, reject, label: `${label} #${this.#seq}`, calls: argsList.length, state: "queued" };
+        pending = { resolve, reject, label: `${label} #${this.#seq}`, calls: argsList.length, seq: this.#seq, state: "queued" };
       });
       this.#pending.set(jobId, pending);
       const { args, queues } = encoded[i]!;
@@ -655,13 +721,14 @@ export class DistributedPool {
     let ticks = 0;
     this.#refresh = setInterval(() => {
       if (this.#pending.size === 0) return;
-      // Now and then read the pending jobs themselves: an event the stream dropped (Redis restarted
+      // Now and then read pending jobs themselves: an event the stream dropped (Redis restarted
       // between a job's end and our read) must not leave a caller waiting forever.
-      const reconcile = ++ticks % 5 === 0;
+      const reconcile = ++ticks * REFRESH_SECONDS >= this[RECONCILE_EVERY_KEY];
+      if (reconcile) ticks = 0;
       void this.#ready
-        .then(() => Promise.all([this.#readWorkers(), reconcile ? this.#reconcile() : undefined]))
+        .then(() => Promise.all([this.#readWorkers(), reconcile ? this.#reconcileSome() : undefined]))
         .then(() => this.#live.changed(), () => {});
-    }, 1000);
+    }, REFRESH_SECONDS * 1000);
     this.#refresh.unref();
   }
 
