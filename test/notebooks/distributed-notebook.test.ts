@@ -2,9 +2,10 @@
  * notebooks/06-distributed.ipynb executed through the forklab kernel: the Python master and worker
  * run and print what the tutorial shows; with redis-server, the same program runs on Redis with two
  * forklab workers, a killed worker's task runs again on the other, and nothing the notebook started
- * (Redis, workers, their children) outlives the run; the cell that kills a worker runs twice, as a
- * learner runs a cell again, and does it again. Without redis-server the notebook skips its
- * live part and says what to install.
+ * (Redis, workers, their children) outlives the run. Two cells run twice, as a learner runs a cell
+ * again: the one that starts Redis and the workers reuses those of its first run, and the one that
+ * kills a worker does it again. Without redis-server the notebook skips its live part and says
+ * what to install.
  */
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -18,7 +19,8 @@ import { redisAvailable } from "../support/redis";
 
 const NOTEBOOKS = resolve(__dirname, "../../notebooks");
 const NOTEBOOK = join(NOTEBOOKS, "06-distributed.ipynb");
-/** The cell that kills the worker running a task: run twice, as a learner runs a cell again. */
+/** The cell that starts redis-server and two workers, and the one that kills the worker running a task: each run twice, as a learner runs a cell again. */
+const START_CELL = "c06-07";
 const KILL_CELL = "c06-13";
 
 function outputText(output: Output): string {
@@ -41,9 +43,11 @@ describe("notebook 06-distributed", () => {
     const marker = `FORKLAB_NB06_RUN=${randomUUID()}`;
     const [key, value] = marker.split("=");
     const notebook = readNotebook(NOTEBOOK);
-    const at = notebook.cells.findIndex((c) => c.id === KILL_CELL);
-    expect(at, `cell ${KILL_CELL}`).toBeGreaterThan(0);
-    notebook.cells.splice(at + 1, 0, { ...notebook.cells[at]!, id: `${KILL_CELL}-again` });
+    for (const id of [START_CELL, KILL_CELL]) {
+      const at = notebook.cells.findIndex((c) => c.id === id);
+      expect(at, `cell ${id}`).toBeGreaterThan(0);
+      notebook.cells.splice(at + 1, 0, { ...notebook.cells[at]!, id: `${id}-again` });
+    }
     const dir = mkdtempSync(join(tmpdir(), "forklab-nb06-"));
     try {
       const copy = join(dir, "06-distributed.ipynb");
@@ -75,6 +79,23 @@ describe("notebook 06-distributed", () => {
       expect(Number(a) * Number(b)).toBe(Number(c));
     }
     expect(text).toContain("master exit.");
+  });
+
+  it.skipIf(!withRedis)("run again, the cell that starts Redis and two workers reuses those of its first run and starts nothing", () => {
+    const cell = (id: string): string[] => {
+      const found = result.notebook.cells.find((c) => c.id === id) as CodeCell;
+      return found.outputs.flatMap((o) => outputText(o).split("\n")).filter((l) => l !== "");
+    };
+    const first = cell(START_CELL);
+    const again = cell(`${START_CELL}-again`);
+    const redisPid = first.map((l) => l.match(/^redis-server (\d+) listens on redis:\/\/127\.0\.0\.1:\d+$/)?.[1]).find(Boolean);
+    const workerPids = first.map((l) => l.match(/^forklab worker .*:(\d+): taking tasks of queue "squares"/)?.[1]).filter(Boolean);
+    expect(redisPid, first.join("\n")).toBeDefined();
+    expect(workerPids, first.join("\n")).toHaveLength(2);
+    expect(again).toEqual([
+      expect.stringMatching(new RegExp(`^redis-server ${redisPid} of an earlier run of this cell still listens on redis://127\\.0\\.0\\.1:\\d+: reused$`)),
+      `forklab workers ${workerPids.join(" and ")} of an earlier run: reused`,
+    ]);
   });
 
   it.skipIf(!withRedis)("on Redis: two workers, the tutorial's program one to one, the Pool's picture, a killed worker's task run again elsewhere, each time the cell runs", () => {
