@@ -80,6 +80,8 @@ interface Pending {
   /** The worker running it, or the last one that did (until a retry is counted against it). */
   worker?: string;
   state: "queued" | "running";
+  /** Redis has answered its add: before that, not finding it there says nothing. */
+  added?: boolean;
 }
 
 interface WorkerRow {
@@ -467,7 +469,8 @@ export class DistributedPool {
     await Promise.all(
       jobIds.map(async (jobId, i) => {
         const job = jobs[i];
-        if (!job) {
+        // A job whose add is still on its way (queued in the client while Redis was away) is not gone.
+        if (!job && this.#pending.get(jobId)?.added) {
           this.#settle(jobId)?.reject(
             new DistributedTaskError(
               `Task ${jobId} is gone from Redis at ${this.address.label}: the server restarted without persistence (enable appendonly) or the job was removed`,
@@ -476,8 +479,8 @@ export class DistributedPool {
               [],
             ),
           );
-        } else if (job.finishedOn && job.returnvalue) this.#completed(jobId, job.returnvalue);
-        else if (job.finishedOn && job.failedReason) await this.#failed(jobId);
+        } else if (job?.finishedOn && job.returnvalue) this.#completed(jobId, job.returnvalue);
+        else if (job?.finishedOn && job.failedReason) await this.#failed(jobId);
       }),
     );
     return true;
@@ -534,6 +537,12 @@ export class DistributedPool {
     if (jobs.length === 0) return;
     void this.#ready
       .then(() => this.#queue!.addBulk(jobs))
+      .then(() => {
+        for (const job of jobs) {
+          const pending = this.#pending.get(job.opts.jobId);
+          if (pending) pending.added = true;
+        }
+      })
       .catch((error: unknown) => {
         for (const job of jobs) this.#settle(job.opts.jobId)?.reject(error);
       });
