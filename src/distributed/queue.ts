@@ -38,7 +38,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import * as util from "node:util";
-import type { Redis } from "ioredis";
+import { ReplyError, type Redis } from "ioredis";
 import { Empty, Full } from "../ipc/errors";
 import type { BlockingOptions } from "../ipc/queue";
 import { TimeoutError } from "../parent/distributed/async-result";
@@ -166,6 +166,12 @@ export class RedisQueue<T = unknown> {
   /** The sequence numbers of this consumer's takes, and of what changes its lists on the other connection (queue-scripts.ts). */
   #takes = 0;
   #changes = 0;
+  /**
+   * The number of a take whose answer did not arrive (its connection broke as Redis answered, after
+   * the BLMOVE beside it was answered): Redis may have run it, so the next take is sent with that
+   * number, and answers with what it took if it ran.
+   */
+  #unansweredTake: number | undefined;
 
   constructor(options: RedisQueueOptions) {
     const checked = checkOptions(new.target === RedisJoinableQueue ? "JoinableQueue" : "Queue", options);
@@ -242,6 +248,16 @@ export class RedisQueue<T = unknown> {
     await this.#ready;
     if (this.#closed) throw this.#closedError(method);
     return this.#client!;
+  }
+
+  /** The number of the next take: that of the take whose answer did not arrive, or a new one. */
+  #takeNumber(): number {
+    return (this.#unansweredTake ??= ++this.#takes);
+  }
+
+  /** A take was answered, with its items or with Redis's error: its number is used. Any other error leaves it unanswered. */
+  #takeAnswered(error: unknown): void {
+    if (!error || error instanceof ReplyError) this.#unansweredTake = undefined;
   }
 
   /** Why a call with a timeout failed while Redis is away. */
@@ -385,7 +401,11 @@ export class RedisQueue<T = unknown> {
       let taken: (string | null)[] = [];
       if (seconds === 0) {
         if (!(await readyWithin(client, 0))) throw new Empty(`${this.kind}.${method}(): no item: ${this.#away()}`);
-        taken = await client.forklabQueueTake(k.items, k.processing, k.landing, k.state, k.last, k.consumers, ahead + 1, 1, ++this.#takes);
+        taken = await client.forklabQueueTake(k.items, k.processing, k.landing, k.state, k.last, k.consumers, ahead + 1, 1, this.#takeNumber()).catch((error: unknown) => {
+          this.#takeAnswered(error);
+          throw error;
+        });
+        this.#takeAnswered(null);
       } else {
         // BLMOVE answers at once when an item waits; what else waits comes in the same round trip.
         this.#blocking ??= defineScripts(refOnlyWhileBusy(connectRedis(this.address, `forklab-queue-${this.#consumer}-get`, DIRECT)));
@@ -397,13 +417,28 @@ export class RedisQueue<T = unknown> {
             throw new Empty(`${this.kind}.${method}(): no item arrived within ${seconds} s: ${this.#away()}`);
           }
           const wait = Math.max(0.01, Math.min((deadline - performance.now()) / 1000, MAX_BLOCK_S));
-          // BLMOVE lands its item; the take moves it on with what else it takes, and answers for both.
-          const pipeline = this.#blocking.pipeline().blmove(k.items, k.landing, "RIGHT", "LEFT", wait);
-          (pipeline as unknown as ScriptedRedis).forklabQueueTake(k.items, k.processing, k.landing, k.state, k.last, k.consumers, ahead, 0, ++this.#takes);
+          const again = this.#unansweredTake !== undefined;
+          const seq = this.#takeNumber();
+          let exchange: Promise<[[Error | null, unknown], [Error | null, string[]]]>;
+          if (again) {
+            // A take whose answer did not arrive is sent again alone: no wait in BLMOVE before the
+            // answer it may already have.
+            exchange = this.#blocking.forklabQueueTake(k.items, k.processing, k.landing, k.state, k.last, k.consumers, ahead, 0, seq).then(
+              (moved) => [[null, null], [null, moved]],
+              (error: Error) => [[null, null], [error, []]],
+            );
+          } else {
+            // BLMOVE lands its item; the take moves it on with what else it takes, and answers for both.
+            const pipeline = this.#blocking.pipeline().blmove(k.items, k.landing, "RIGHT", "LEFT", wait);
+            (pipeline as unknown as ScriptedRedis).forklabQueueTake(k.items, k.processing, k.landing, k.state, k.last, k.consumers, ahead, 0, seq);
+            exchange = pipeline.exec() as typeof exchange;
+          }
           this.#blockingNow++;
-          const [[blockError], [takeError, moved]] = await (pipeline.exec() as Promise<[[Error | null, unknown], [Error | null, string[]]]>).finally(
-            () => this.#blockingNow--,
-          );
+          const [[blockError], [takeError, moved]] = await exchange.finally(() => this.#blockingNow--);
+          this.#takeAnswered(takeError);
+          // The connection broke after BLMOVE's answer and before the take's (the client does not
+          // send half a pipeline again): Redis ran the take, most likely; it is asked again.
+          if (takeError?.name === "AbortError" && !this.#closed) continue;
           // What BLMOVE landed when the take failed stays in the landing list for the next take.
           taken = takeError ? [] : moved;
           if (blockError || takeError) {

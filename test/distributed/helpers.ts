@@ -336,9 +336,27 @@ export interface AnswerLosingRelay {
    * From now on, the first command carrying `marker` reaches Redis and its answer does not come
    * back: the relay drops what Redis says next on that connection and closes it (the client
    * reconnects through the relay, which passes everything from then on). Resolves once it has.
+   * With `keep`, the first `keep` answers of what Redis says next pass and the rest is lost: a
+   * pipeline answered in part.
    */
-  loseNextAnswerTo(marker: string): Promise<void>;
+  loseNextAnswerTo(marker: string, keep?: number): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Where the Redis answer (RESP2 or RESP3) that starts at `at` in `buffer` ends, or -1 if it is not all there. */
+function answerEnd(buffer: Buffer, at: number): number {
+  const line = buffer.indexOf("\r\n", at);
+  if (line < 0) return -1;
+  const type = String.fromCharCode(buffer[at]!);
+  const size = Number(buffer.subarray(at + 1, line).toString());
+  let end = line + 2;
+  if ("$!=".includes(type)) return size < 0 ? end : end + size + 2 <= buffer.length ? end + size + 2 : -1;
+  if (!"*~>%|".includes(type) || size < 0) return end;
+  for (let i = 0; i < ("%|".includes(type) ? 2 * size : size); i++) {
+    end = answerEnd(buffer, end);
+    if (end < 0) return -1;
+  }
+  return end;
 }
 
 /**
@@ -347,7 +365,7 @@ export interface AnswerLosingRelay {
  * client, reconnected, sends it again.
  */
 export async function answerLosingRelay(redisPort: number): Promise<AnswerLosingRelay> {
-  let armed: { needle: Buffer; lost: () => void } | undefined;
+  let armed: { needle: Buffer; keep: number; lost: () => void } | undefined;
   const pairs = new Set<[net.Socket, net.Socket]>();
   const server = net.createServer((client) => {
     const upstream = net.connect(redisPort, "127.0.0.1");
@@ -360,19 +378,33 @@ export async function answerLosingRelay(redisPort: number): Promise<AnswerLosing
     };
     client.on("error", end).on("close", end);
     upstream.on("error", end).on("close", end);
-    let losing: (() => void) | undefined;
+    let losing: { keep: number; lost: () => void } | undefined;
+    let answered = Buffer.alloc(0);
     client.on("data", (chunk: Buffer) => {
       if (armed && chunk.includes(armed.needle)) {
-        losing = armed.lost;
+        losing = armed;
         armed = undefined;
       }
       upstream.write(chunk);
     });
     upstream.on("data", (chunk: Buffer) => {
       if (!losing) return void client.write(chunk);
-      const lost = losing;
+      const { keep, lost } = losing;
+      if (keep === 0) {
+        losing = undefined;
+        end();
+        return void lost();
+      }
+      // The answers kept pass whole, then the connection ends after them (not reset, which could
+      // drop them on the way): the client reads them, and not the rest.
+      answered = Buffer.concat([answered, chunk]);
+      let kept = 0;
+      for (let i = 0; i < keep && kept >= 0; i++) kept = answerEnd(answered, kept);
+      if (kept < 0) return;
       losing = undefined;
-      end();
+      pairs.delete(pair);
+      upstream.removeAllListeners("close").destroy();
+      client.end(answered.subarray(0, kept));
       lost();
     });
   });
@@ -380,8 +412,8 @@ export async function answerLosingRelay(redisPort: number): Promise<AnswerLosing
   const { port } = server.address() as net.AddressInfo;
   return {
     url: `redis://127.0.0.1:${port}`,
-    loseNextAnswerTo(marker) {
-      return new Promise<void>((lost) => (armed = { needle: Buffer.from(marker), lost }));
+    loseNextAnswerTo(marker, keep = 0) {
+      return new Promise<void>((lost) => (armed = { needle: Buffer.from(marker), keep, lost }));
     },
     async close() {
       for (const [client, upstream] of pairs) {

@@ -230,6 +230,28 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
     }
   });
 
+  it("a get whose round trip is answered in part (the move, not the take beside it) returns what Redis took for it, and loses none", async () => {
+    const name = freshQueue("half-answered");
+    const relay = await answerLosingRelay(setup.redis.port);
+    const producer = new Queue<string>({ redis: setup.redis.url, name });
+    const q = holdAhead(new Queue<string>({ redis: relay.url, name }));
+    try {
+      for (const item of ["A", "B", "C"]) await producer.put(item);
+      // BLMOVE's answer (A) arrives, the take's (A and B, its share) does not: Redis ran both.
+      const lost = relay.loseNextAnswerTo("blmove", 1);
+      const first = q.get().catch((e: unknown) => e);
+      await lost;
+      expect([await first, await q.get({ timeout: 30 }), await q.get({ timeout: 30 })]).toEqual(["A", "B", "C"]);
+      await q.close();
+      // Nothing q held comes back to the queue: each item was delivered once.
+      await expect(producer.getNowait()).rejects.toBeInstanceOf(Empty);
+    } finally {
+      await q.close();
+      await producer.destroy();
+      await relay.close();
+    }
+  });
+
   it("destroy() removes its own queue's data only, not that of a queue whose name starts with its name and a colon", async () => {
     const name = freshQueue("ns");
     const parent = new JoinableQueue<string>({ redis: setup.redis.url, name });
