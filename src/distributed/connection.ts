@@ -186,3 +186,34 @@ export function readyWithin(client: Redis, seconds: number | undefined): Promise
     client.on("ready", onReady);
   });
 }
+
+/**
+ * `command`'s answer, or undefined when `deadline` (a performance.now() time; Infinity: none) has
+ * passed while `client` is not connected: the client keeps a command whose answer a broken
+ * connection lost, to send it again once Redis is back, and a call with a timeout does not wait
+ * for that. A connection that is up is waited for past the deadline: its answer is on the way.
+ */
+export function answerWithin<T>(client: Redis, command: Promise<T>, deadline: number): Promise<{ answer: T } | undefined> {
+  const answered = command.then((answer) => ({ answer }));
+  if (deadline === Infinity) return answered;
+  return new Promise<{ answer: T } | undefined>((resolve, reject) => {
+    let late = false;
+    const giveUp = (): void => {
+      if (late && client.status !== "ready") finish(() => resolve(undefined));
+    };
+    const finish = (settle: () => void): void => {
+      clearTimeout(timer);
+      client.off("close", giveUp);
+      settle();
+    };
+    const timer = setTimeout(() => {
+      late = true;
+      giveUp();
+    }, Math.max(0, deadline - performance.now()));
+    client.on("close", giveUp);
+    answered.then(
+      (value) => finish(() => resolve(value)),
+      (error: unknown) => finish(() => reject(error)),
+    );
+  });
+}

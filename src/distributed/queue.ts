@@ -46,7 +46,7 @@ import { blockingOptionsError, optionError } from "../parent/option-errors";
 import { normalizeTimeout, timesOut } from "../parent/timeouts";
 import { findUncloneable, uncloneableMessage } from "../protocol/clone";
 import { makeHandleable, registerHandleKind } from "../protocol/handles";
-import { connectRedis, parseRedisUrl, probeRedis, readyWithin, refOnlyWhileBusy, type RedisAddress, type RedisConnectionOptions } from "./connection";
+import { answerWithin, connectRedis, parseRedisUrl, probeRedis, readyWithin, refOnlyWhileBusy, type RedisAddress, type RedisConnectionOptions } from "./connection";
 import { ON_REDIS, type OnRedisKind } from "./on-redis";
 import { defineScripts, type ConsumerKeys, type ScriptedRedis } from "./queue-scripts";
 import { decodeValue, encodeValue, REDIS_QUEUE_HANDLE } from "./tasks";
@@ -160,6 +160,8 @@ export class RedisQueue<T = unknown> {
   #ackTimer: NodeJS.Timeout | undefined;
   /** Blocking round trips (BLMOVE and what rides with it) sent and not answered yet. */
   #blockingNow = 0;
+  /** The last of them: a get that gave up on it (Redis away) has returned, and it may still be answered. */
+  #blockingAnswer: Promise<unknown> = Promise.resolve();
   readonly #ackNow = (): void => void this.#acknowledge();
   /** Items this consumer took and has not acknowledged yet (JoinableQueue), oldest first. */
   protected readonly taken: string[] = [];
@@ -401,11 +403,15 @@ export class RedisQueue<T = unknown> {
       let taken: (string | null)[] = [];
       if (seconds === 0) {
         if (!(await readyWithin(client, 0))) throw new Empty(`${this.kind}.${method}(): no item: ${this.#away()}`);
-        taken = await client.forklabQueueTake(k.items, k.processing, k.landing, k.state, k.last, k.consumers, ahead + 1, 1, this.#takeNumber()).catch((error: unknown) => {
+        const take = client.forklabQueueTake(k.items, k.processing, k.landing, k.state, k.last, k.consumers, ahead + 1, 1, this.#takeNumber());
+        const answer = await answerWithin(client, take, performance.now()).catch((error: unknown) => {
           this.#takeAnswered(error);
           throw error;
         });
+        // Left for the client to send again when Redis is back; the next take asks with its number.
+        if (!answer) throw new Empty(`${this.kind}.${method}(): no item: ${this.#away()}`);
         this.#takeAnswered(null);
+        taken = answer.answer;
       } else {
         // BLMOVE answers at once when an item waits; what else waits comes in the same round trip.
         this.#blocking ??= defineScripts(refOnlyWhileBusy(connectRedis(this.address, `forklab-queue-${this.#consumer}-get`, DIRECT)));
@@ -434,7 +440,13 @@ export class RedisQueue<T = unknown> {
             exchange = pipeline.exec() as typeof exchange;
           }
           this.#blockingNow++;
-          const [[blockError], [takeError, moved]] = await exchange.finally(() => this.#blockingNow--);
+          const inFlight = exchange.finally(() => this.#blockingNow--);
+          this.#blockingAnswer = inFlight;
+          const answer = await answerWithin(this.#blocking, inFlight, deadline);
+          // Redis went away with the round trip unanswered: the client sends it again when Redis is
+          // back, and what it takes then is the next take's answer (the same number).
+          if (!answer) throw new Empty(`${this.kind}.${method}(): no item arrived within ${seconds} s: ${this.#away()}`);
+          const [[blockError], [takeError, moved]] = answer.answer;
           this.#takeAnswered(takeError);
           // The connection broke after BLMOVE's answer and before the take's (the client does not
           // send half a pipeline again): Redis ran the take, most likely; it is asked again.
@@ -579,10 +591,7 @@ export class RedisQueue<T = unknown> {
    */
   async #endWaitingGet(): Promise<void> {
     if (this.#blockingNow === 0) return;
-    const answered = this.#getChain.then(
-      () => undefined,
-      () => undefined,
-    );
+    const answered = Promise.all([this.#getChain, this.#blockingAnswer].map((waiting) => waiting.catch(() => undefined)));
     try {
       const name = ` name=forklab-queue-${this.#consumer}-get `;
       const line = String(await this.#client!.client("LIST")).split("\n").find((entry) => entry.includes(name));

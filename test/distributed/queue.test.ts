@@ -252,6 +252,41 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
     }
   });
 
+  it("a get with a timeout whose round trip was in flight when Redis went away fails when its time is up; what Redis moved for it then is the next get's", async () => {
+    const name = freshQueue("away-in-flight");
+    const relay = await cuttingRelay(setup.redis.port);
+    const q = new Queue<string>({ redis: relay.url, name });
+    const producer = new Queue<string>({ redis: setup.redis.url, name });
+    const admin = new Redis(setup.redis.port, "127.0.0.1");
+    try {
+      await q.put("before");
+      expect(await q.get()).toBe("before"); // both of its connections are open now
+      let settled = false;
+      const waiting = q
+        .get({ timeout: 1 })
+        .catch((e: unknown) => e)
+        .finally(() => (settled = true));
+      await waitFor("the get to wait in Redis (BLMOVE)", () => aGetBlocksIn(admin), 30_000);
+      relay.cut();
+      await waitFor("the get to fail while Redis is away", () => settled, 30_000);
+      const error = await waiting;
+      expect(error).toBeInstanceOf(Empty);
+      expect((error as Error).message).toMatch(/^Queue\.get\(\): no item arrived within 1 s: Redis at 127\.0\.0\.1:\d+ is not reachable/);
+      // The client sends that round trip again once Redis is back, and it moves this item.
+      await producer.put("meanwhile");
+      relay.mend();
+      expect(await q.get({ timeout: 30 })).toBe("meanwhile");
+      await q.close();
+      await expect(producer.getNowait()).rejects.toBeInstanceOf(Empty);
+    } finally {
+      relay.mend();
+      admin.disconnect();
+      await q.close();
+      await producer.destroy();
+      await relay.close();
+    }
+  });
+
   it("destroy() removes its own queue's data only, not that of a queue whose name starts with its name and a colon", async () => {
     const name = freshQueue("ns");
     const parent = new JoinableQueue<string>({ redis: setup.redis.url, name });
