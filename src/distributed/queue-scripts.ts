@@ -9,11 +9,18 @@
  * other would sit in its processing list, where no one looks while it lives, and the count-based
  * acknowledgement would drop it in place of an item that arrived); an acknowledgement run twice
  * drops items that have not arrived. So every script that changes a consumer's lists carries a
- * sequence number, one counter per connection (Redis runs a connection's commands in order, and
- * the client sends the unanswered ones again in order): a script whose number was already applied
- * changes nothing, and a take answers again with what it took the first time. BLMOVE cannot carry a
- * number: it moves to the consumer's landing list, and the take that rides with it moves what
- * landed (this time or on an earlier try) to the processing list and answers with it.
+ * sequence number, rising in the order the consumer sends them: a script whose number was already
+ * applied changes nothing, and a take answers again with what it took the first time. BLMOVE cannot
+ * carry a number: it moves to the consumer's landing list, and the take that rides with it moves
+ * what landed (this time or on an earlier try) to the processing list and answers with it.
+ *
+ * Each script keeps its own last number ("take", "ack", "giveBack", "done"): Redis runs a
+ * connection's commands in order and the client sends the unanswered ones again in order, but a
+ * script called by SHA that Redis no longer knows (NOSCRIPT: its cache was flushed) is sent again
+ * with its text after the commands that followed it. With one number for all, an acknowledgement
+ * or a taskDone that overtook a give-back that way would make the give-back look applied, and its
+ * items would stay in the processing list. Scripts of different kinds commute: an acknowledgement
+ * drops the oldest items, a give-back moves the newest, a taskDone removes its own.
  *
  * A put sent twice puts its item twice: delivery on Redis is at least once.
  */
@@ -27,7 +34,7 @@ export interface ConsumerKeys {
   processing: string;
   /** Where BLMOVE puts what it takes, until the take that rides with it moves it on. */
   landing: string;
-  /** The last sequence number applied, per connection ("take", "client"). */
+  /** The last sequence number applied, per script ("take", "ack", "giveBack", "done"). */
   state: string;
   /** What the last take answered, for the same take sent again. */
   last: string;
@@ -54,7 +61,7 @@ return 1`;
 // taskDone: ack one item and count it finished; publish when none are left
 // (KEYS: processing, unfinished, state; ARGV: item, channel, seq). -2: applied before.
 const DONE = `${APPLIED}
-if applied(KEYS[3], 'client', ARGV[3]) then return -2 end
+if applied(KEYS[3], 'done', ARGV[3]) then return -2 end
 local removed = redis.call('LREM', KEYS[1], -1, ARGV[1])
 if removed == 0 then return -1 end
 local left = redis.call('DECR', KEYS[2])
@@ -87,7 +94,7 @@ return out`;
 
 // acknowledge (KEYS: processing, state; ARGV: count, seq): drop the `count` oldest taken items.
 const ACKNOWLEDGE = `${APPLIED}
-if applied(KEYS[2], 'client', ARGV[2]) then return 0 end
+if applied(KEYS[2], 'ack', ARGV[2]) then return 0 end
 redis.call('LTRIM', KEYS[1], 0, -(tonumber(ARGV[1]) + 1))
 return 1`;
 
@@ -95,7 +102,7 @@ return 1`;
 // `count` taken items back to the front of the queue, newest first, so that the oldest of them is
 // taken next; all of them with what landed (newer still, so it goes first) for -1.
 const GIVE_BACK = `${APPLIED}
-if applied(KEYS[3], 'client', ARGV[2]) then return 0 end
+if applied(KEYS[3], 'giveBack', ARGV[2]) then return 0 end
 local n = tonumber(ARGV[1])
 if n < 0 then
   while redis.call('LMOVE', KEYS[4], KEYS[2], 'LEFT', 'RIGHT') do end

@@ -165,7 +165,11 @@ export class RedisQueue<T = unknown> {
   readonly #ackNow = (): void => void this.#acknowledge();
   /** Items this consumer took and has not acknowledged yet (JoinableQueue), oldest first. */
   protected readonly taken: string[] = [];
-  /** The sequence numbers of this consumer's takes, and of what changes its lists on the other connection (queue-scripts.ts). */
+  /**
+   * The sequence numbers of this consumer's takes (a get's on its own connection, a getNowait's on
+   * the main one: gets take turns, so one take at a time), and of the other changes to its lists,
+   * all on the main connection (queue-scripts.ts).
+   */
   #takes = 0;
   #changes = 0;
   /**

@@ -140,18 +140,22 @@ export interface HoldingRelay {
   url: string;
   /** Resolves when a client has sent the marker: that command, and all it sends after, are held. */
   held: Promise<void>;
+  /** Whether the bytes held so far include `text` (a command sent after the marked one has reached the relay). */
+  holds(text: string): boolean;
   /** Pass the held bytes on, and everything after. */
   release(): void;
   close(): Promise<void>;
 }
 
 /**
- * A TCP relay in front of a redis-server that holds back the first command carrying `marker` (and
- * everything its connection sends after it) until release(): a test can then act while a process
+ * A TCP relay in front of a redis-server that holds back the first command carrying `marker` (or
+ * the first bytes `marker` accepts, for a command told apart by more than one string), and
+ * everything its connection sends after it, until release(): a test can then act while a process
  * waits on that command's answer, in a known order rather than by luck of timing.
  */
-export async function holdingRelay(redisPort: number, marker: string): Promise<HoldingRelay> {
-  const needle = Buffer.from(marker);
+export async function holdingRelay(redisPort: number, marker: string | ((chunk: Buffer) => boolean)): Promise<HoldingRelay> {
+  const marks = typeof marker === "string" ? (chunk: Buffer) => chunk.includes(marker) : marker;
+  const heldSoFar: Buffer[] = [];
   let markHeld!: () => void;
   const held = new Promise<void>((resolve) => (markHeld = resolve));
   let triggered = false;
@@ -170,10 +174,14 @@ export async function holdingRelay(redisPort: number, marker: string): Promise<H
     upstream.pipe(client);
     let holding: Buffer[] | undefined;
     client.on("data", (chunk: Buffer) => {
-      if (holding) return void holding.push(chunk);
-      if (!triggered && chunk.includes(needle)) {
+      if (holding) {
+        if (!released) heldSoFar.push(chunk);
+        return void holding.push(chunk);
+      }
+      if (!triggered && marks(chunk)) {
         triggered = true;
         holding = [chunk];
+        heldSoFar.push(chunk);
         const pass = (): void => {
           for (const part of holding!) upstream.write(part);
           holding = undefined;
@@ -191,6 +199,9 @@ export async function holdingRelay(redisPort: number, marker: string): Promise<H
   return {
     url: `redis://127.0.0.1:${port}`,
     held,
+    holds(text) {
+      return Buffer.concat(heldSoFar).includes(text);
+    },
     release() {
       released = true;
       for (const pass of waiting.splice(0)) pass();

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { Empty, Full, JoinableQueue, Queue, RedisJoinableQueue, RedisQueue, spawn } from "../../dist/src/index.js";
 import { waitFor } from "../support/processes";
 import { redisAvailable } from "../support/redis";
-import { answerLosingRelay, cuttingRelay, distributedSetup, freshQueue, lingeringRelay } from "./helpers";
+import { answerLosingRelay, cuttingRelay, distributedSetup, freshQueue, holdingRelay, lingeringRelay } from "./helpers";
 
 const enabled = redisAvailable("the distributed Queue tests");
 
@@ -283,6 +283,41 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
       admin.disconnect();
       await q.close();
       await producer.destroy();
+      await relay.close();
+    }
+  });
+
+  it("a change sent again after NOSCRIPT (the script cache flushed) is applied even when a change of another script sent after it ran first", async () => {
+    const name = freshQueue("noscript");
+    // Held: the give-back by SHA (its keys name the landing list, not the last take's answer), and all after it on its connection.
+    const giveBackBySha = (chunk: Buffer): boolean => {
+      const text = chunk.toString("latin1");
+      return text.includes("evalsha") && text.includes(`${name}:landing:`) && !text.includes(`${name}:last:`);
+    };
+    const relay = await holdingRelay(setup.redis.port, giveBackBySha);
+    const q = holdAhead(new JoinableQueue<string>({ redis: relay.url, name }));
+    const admin = new Redis(setup.redis.port, "127.0.0.1");
+    try {
+      for (const item of ["A", "B", "C", "D"]) await q.put(item);
+      expect(await q.get()).toBe("A"); // B, C and D taken ahead
+      Object.assign(q, { [AHEAD_IDLE]: 0.01 });
+      expect(await q.get()).toBe("B");
+      // C and D go back: the give-back script is known on q's connection from then on.
+      await waitFor("the items taken ahead to go back", async () => (await admin.llen(`forklab:queue:${name}:items`)) === 2, 30_000);
+      await admin.script("FLUSH");
+      expect(await q.get()).toBe("C"); // D taken ahead, and given back by SHA: NOSCRIPT, sent again
+      await relay.held;
+      // A's taskDone, the first on that connection (sent with its text), arrives right behind it.
+      const done = q.taskDone();
+      await waitFor("the taskDone to be sent behind the give-back", () => relay.holds("PUBLISH"), 30_000);
+      relay.release();
+      await done;
+      // In turn after the give-back: D is back in the queue.
+      expect(await q.getNowait()).toBe("D");
+    } finally {
+      relay.release();
+      admin.disconnect();
+      await q.destroy();
       await relay.close();
     }
   });
