@@ -175,16 +175,29 @@ export function refOnlyWhileBusy(client: Redis): Redis {
  */
 export function readyWithin(client: Redis, seconds: number | undefined): Promise<boolean> {
   if (client.status === "ready" || seconds === undefined) return Promise.resolve(true);
+  const ready = nextReady(client);
   return new Promise<boolean>((resolve) => {
-    const done = (ready: boolean): void => {
+    const timer = setTimeout(() => resolve(false), seconds * 1000);
+    void ready.then(() => {
       clearTimeout(timer);
-      client.off("ready", onReady);
-      resolve(ready);
-    };
-    const onReady = (): void => done(true);
-    const timer = setTimeout(() => done(false), seconds * 1000);
-    client.on("ready", onReady);
+      resolve(true);
+    });
   });
+}
+
+/**
+ * The client's next "ready", one listener for all who wait for it: a listener each would make
+ * Node warn of a leak once more than ten calls wait at once (many puts while Redis is away).
+ */
+const readyEvents = new WeakMap<Redis, Promise<void>>();
+function nextReady(client: Redis): Promise<void> {
+  let ready = readyEvents.get(client);
+  if (!ready) {
+    ready = new Promise<void>((resolve) => client.once("ready", () => resolve()));
+    readyEvents.set(client, ready);
+    void ready.then(() => readyEvents.delete(client));
+  }
+  return ready;
 }
 
 /**

@@ -172,6 +172,31 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
     }
   });
 
+  it("while Redis is away, many puts with a timeout at once each fail with Full, and no warning of a listener leak is printed", async () => {
+    const name = freshQueue("away-many");
+    const relay = await cuttingRelay(setup.redis.port);
+    const q = new Queue<number>({ redis: relay.url, name });
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(`${warning.name}: ${warning.message}`);
+    process.on("warning", onWarning);
+    try {
+      await q.put(0); // its connection is open now
+      relay.cut();
+      await waitFor("the queue's connection to try to reconnect", () => relay.refused >= 1, 30_000);
+      const puts = await Promise.all(Array.from({ length: 20 }, (_, i) => q.put(i + 1, { timeout: 0.2 }).catch((e: unknown) => e)));
+      expect(puts.every((e) => e instanceof Full)).toBe(true);
+      // A warning is emitted on the next turn of the event loop: one round trip later, it has come.
+      relay.mend();
+      expect(await q.get({ timeout: 30 })).toBe(0);
+      expect(warnings.filter((w) => w.startsWith("MaxListenersExceededWarning"))).toEqual([]);
+    } finally {
+      process.off("warning", onWarning);
+      relay.mend();
+      await q.destroy();
+      await relay.close();
+    }
+  });
+
   it("a get whose answer is lost (the connection breaks as Redis answers) returns its item after the reconnect, and loses none it took with it", async () => {
     const name = freshQueue("lost-take");
     const relay = await answerLosingRelay(setup.redis.port);
