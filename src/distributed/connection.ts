@@ -171,29 +171,42 @@ export function refOnlyWhileBusy(client: Redis): Redis {
 /**
  * Whether `client` can take commands now, or does within `seconds` (undefined: no limit, and true
  * at once: its own queue holds commands until Redis is back). A call given a timeout asks first, so
- * that Redis being away makes it fail when its time is up instead of waiting in that queue.
+ * that Redis being away makes it fail when its time is up instead of waiting in that queue. False
+ * at once when the client is closed (disconnect()): it never will.
  */
 export function readyWithin(client: Redis, seconds: number | undefined): Promise<boolean> {
   if (client.status === "ready" || seconds === undefined) return Promise.resolve(true);
+  if (client.status === "end") return Promise.resolve(false);
   const ready = nextReady(client);
   return new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => resolve(false), seconds * 1000);
-    void ready.then(() => {
+    // Not holding the process: while the client reconnects, its own timer does; once close() has
+    // ended the call waiting here, nothing should.
+    const timer = setTimeout(() => resolve(false), seconds * 1000).unref();
+    void ready.then((isReady) => {
       clearTimeout(timer);
-      resolve(true);
+      resolve(isReady);
     });
   });
 }
 
 /**
- * The client's next "ready", one listener for all who wait for it: a listener each would make
- * Node warn of a leak once more than ten calls wait at once (many puts while Redis is away).
+ * The client's next "ready" (true) or "end" (false), one listener each for all who wait for it: a
+ * listener per call would make Node warn of a leak once more than ten calls wait at once (many
+ * puts while Redis is away).
  */
-const readyEvents = new WeakMap<Redis, Promise<void>>();
-function nextReady(client: Redis): Promise<void> {
+const readyEvents = new WeakMap<Redis, Promise<boolean>>();
+function nextReady(client: Redis): Promise<boolean> {
   let ready = readyEvents.get(client);
   if (!ready) {
-    ready = new Promise<void>((resolve) => client.once("ready", () => resolve()));
+    ready = new Promise<boolean>((resolve) => {
+      const settle = (isReady: boolean): void => {
+        client.off("ready", onReady).off("end", onEnd);
+        resolve(isReady);
+      };
+      const onReady = (): void => settle(true);
+      const onEnd = (): void => settle(false);
+      client.once("ready", onReady).once("end", onEnd);
+    });
     readyEvents.set(client, ready);
     void ready.then(() => readyEvents.delete(client));
   }
@@ -222,7 +235,7 @@ export function answerWithin<T>(client: Redis, command: Promise<T>, deadline: nu
     const timer = setTimeout(() => {
       late = true;
       giveUp();
-    }, Math.max(0, deadline - performance.now()));
+    }, Math.max(0, deadline - performance.now())).unref();
     client.on("close", giveUp);
     answered.then(
       (value) => finish(() => resolve(value)),

@@ -149,6 +149,8 @@ export class RedisQueue<T = unknown> {
   #heartbeat: NodeJS.Timeout | undefined;
   #getChain: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /** Ends each get and put still waiting, once close() has closed the connections. */
+  readonly #waitingCalls = new Set<() => void>();
   #recoveredAt = -Infinity;
   /** Items that arrived here and are not acknowledged yet (a Queue's): the oldest of the processing list. */
   #arrived = 0;
@@ -316,11 +318,19 @@ export class RedisQueue<T = unknown> {
    * the client's own "Connection is closed."; the caller is told what happened instead.
    */
   async #closedAware<R>(method: string, work: Promise<R>): Promise<R> {
+    // A call still waiting when close() has closed the connections is ended by close() itself:
+    // commands the client holds for Redis to be back are not failed by its disconnect() while it
+    // waits to reconnect, and would wait for ever.
+    let end!: () => void;
+    const ended = new Promise<never>((_, reject) => (end = () => reject(this.#closedError(method))));
+    this.#waitingCalls.add(end);
     try {
-      return await work;
+      return await Promise.race([work, ended]);
     } catch (error) {
       if (this.#closed && !(error instanceof Empty || error instanceof Full || error instanceof TypeError)) throw this.#closedError(method);
       throw error;
+    } finally {
+      this.#waitingCalls.delete(end);
     }
   }
 
@@ -339,6 +349,7 @@ export class RedisQueue<T = unknown> {
     const deadline = seconds === undefined ? Infinity : Date.now() + seconds * 1000;
     const client = await this.client(method);
     if (!(await readyWithin(client, seconds === undefined ? undefined : Math.max(0, deadline - Date.now()) / 1000))) {
+      if (this.#closed) throw this.#closedError(method);
       throw new Full(`${this.kind}.${method}(): ${short(item)} was not put${seconds ? ` within ${seconds} s` : ""}: ${this.#away()}; put without a timeout waits for it`);
     }
     // Nothing to check and nothing to count: a plain push.
@@ -406,7 +417,10 @@ export class RedisQueue<T = unknown> {
       const ahead = this.maxsize > 0 ? 0 : TAKE_AT_MOST - 1;
       let taken: (string | null)[] = [];
       if (seconds === 0) {
-        if (!(await readyWithin(client, 0))) throw new Empty(`${this.kind}.${method}(): no item: ${this.#away()}`);
+        if (!(await readyWithin(client, 0))) {
+          if (this.#closed) throw this.#closedError(method);
+          throw new Empty(`${this.kind}.${method}(): no item: ${this.#away()}`);
+        }
         const take = client.forklabQueueTake(k.items, k.processing, k.landing, k.state, k.last, k.consumers, ahead + 1, 1, this.#takeNumber());
         const answer = await answerWithin(client, take, performance.now()).catch((error: unknown) => {
           this.#takeAnswered(error);
@@ -424,6 +438,8 @@ export class RedisQueue<T = unknown> {
           const left = (deadline - performance.now()) / 1000;
           if (left <= 0) break;
           if (!(await readyWithin(this.#blocking, seconds === undefined ? undefined : left))) {
+            // close() ended the wait: its connections are closed.
+            if (this.#closed) throw this.#closedError(method);
             throw new Empty(`${this.kind}.${method}(): no item arrived within ${seconds} s: ${this.#away()}`);
           }
           const wait = Math.max(0.01, Math.min((deadline - performance.now()) / 1000, MAX_BLOCK_S));
@@ -583,6 +599,7 @@ export class RedisQueue<T = unknown> {
     } finally {
       this.#blocking?.disconnect();
       this.#client!.disconnect();
+      for (const end of this.#waitingCalls) end();
     }
   }
 

@@ -197,6 +197,36 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
     }
   });
 
+  it("close() while calls wait for Redis to be back (with a timeout or without): each rejects at once saying the queue was closed here", async () => {
+    const name = freshQueue("away-close");
+    const relay = await cuttingRelay(setup.redis.port);
+    const q = new Queue<string>({ redis: relay.url, name });
+    try {
+      await q.put("before");
+      expect(await q.get()).toBe("before"); // both of its connections are open now
+      relay.cut();
+      await waitFor("the queue's connections to try to reconnect", () => relay.refused >= 2, 30_000);
+      let settled = 0;
+      const get = q.get({ timeout: 600 }).catch((e: unknown) => e).finally(() => settled++);
+      const put = q.put("late", { timeout: 600 }).catch((e: unknown) => e).finally(() => settled++);
+      // Without a timeout: in the client's own queue, which its disconnect() while it waits to
+      // reconnect leaves as it is.
+      const waitingPut = q.put("later").catch((e: unknown) => e).finally(() => settled++);
+      // Their way to that wait is promise steps only, no round trip: after one turn of the event
+      // loop all three wait for Redis (closed before that, they would reject at their first step).
+      await new Promise((resolve) => setImmediate(resolve));
+      await q.close();
+      await waitFor("the get and the puts to end with close()", () => settled === 3, 30_000);
+      const closed = (method: string) => new RegExp(`^Queue\\.${method}\\(\\): queue "${name}" was closed in this process`);
+      expect(((await get) as Error).message).toMatch(closed("get"));
+      expect(((await put) as Error).message).toMatch(closed("put"));
+      expect(((await waitingPut) as Error).message).toMatch(closed("put"));
+    } finally {
+      relay.mend();
+      await relay.close();
+    }
+  });
+
   it("a get whose answer is lost (the connection breaks as Redis answers) returns its item after the reconnect, and loses none it took with it", async () => {
     const name = freshQueue("lost-take");
     const relay = await answerLosingRelay(setup.redis.port);
