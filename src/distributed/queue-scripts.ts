@@ -1,6 +1,6 @@
 /**
- * The Lua scripts of a queue on Redis, and the client they are defined on (sent once, then called
- * by SHA). Each is atomic in Redis; together they keep a consumer's lists consistent when a
+ * The Lua scripts of a queue on Redis, and the client they are defined on (each sent with its text
+ * the first time on each connection, then called by SHA). Each is atomic in Redis; together they keep a consumer's lists consistent when a
  * command's answer is lost.
  *
  * A lost answer: the connection breaks after Redis ran a command and before its answer arrived.
@@ -100,7 +100,7 @@ return 1`;
 
 // give back (KEYS: processing, items, state, landing; ARGV: count or -1 for all, seq): the newest
 // `count` taken items back to the front of the queue, newest first, so that the oldest of them is
-// taken next; all of them with what landed (newer still, so it goes first) for -1.
+// taken next; for -1 all of them, and what landed (newer still: moved first, it ends behind them).
 const GIVE_BACK = `${APPLIED}
 if applied(KEYS[3], 'giveBack', ARGV[2]) then return 0 end
 local n = tonumber(ARGV[1])

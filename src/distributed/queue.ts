@@ -352,6 +352,8 @@ export class RedisQueue<T = unknown> {
       if (this.#closed) throw this.#closedError(method);
       throw new Full(`${this.kind}.${method}(): ${short(item)} was not put${seconds ? ` within ${seconds} s` : ""}: ${this.#away()}; put without a timeout waits for it`);
     }
+    // Once sent, a put waits for its answer whatever its timeout: if the connection breaks, Redis
+    // may have put the item, and Full would say it had not (the client sends it again once back).
     // Nothing to check and nothing to count: a plain push.
     if (this.maxsize === 0 && !this.joinable) {
       await client.lpush(this.itemsKey, encoded);
