@@ -423,15 +423,7 @@ export class RedisQueue<T = unknown> {
           if (this.#closed) throw this.#closedError(method);
           throw new Empty(`${this.kind}.${method}(): no item: ${this.#away()}`);
         }
-        const take = client.forklabQueueTake(k.items, k.processing, k.landing, k.state, k.last, k.consumers, ahead + 1, 1, this.#takeNumber());
-        const answer = await answerWithin(client, take, performance.now()).catch((error: unknown) => {
-          this.#takeAnswered(error);
-          throw error;
-        });
-        // Left for the client to send again when Redis is back; the next take asks with its number.
-        if (!answer) throw new Empty(`${this.kind}.${method}(): no item: ${this.#away()}`);
-        this.#takeAnswered(null);
-        taken = answer.answer;
+        taken = await this.#takeWaiting(method, client, ahead + 1, performance.now());
       } else {
         // BLMOVE answers at once when an item waits; what else waits comes in the same round trip.
         this.#blocking ??= defineScripts(refOnlyWhileBusy(connectRedis(this.address, `forklab-queue-${this.#consumer}-get`, DIRECT)));
@@ -442,6 +434,13 @@ export class RedisQueue<T = unknown> {
           if (!(await readyWithin(this.#blocking, seconds === undefined ? undefined : left))) {
             // close() ended the wait: its connections are closed.
             if (this.#closed) throw this.#closedError(method);
+            // The get's own connection is not up in time (its first connect, or a reconnect) but
+            // the main one is: Redis is there, and what already waits is taken on that one, so
+            // that a short timeout passes no item by.
+            if (client.status === "ready") {
+              taken = await this.#takeWaiting(method, client, ahead + 1, performance.now());
+              break;
+            }
             throw new Empty(`${this.kind}.${method}(): no item arrived within ${seconds} s: ${this.#away()}`);
           }
           const wait = Math.max(0.01, Math.min((deadline - performance.now()) / 1000, MAX_BLOCK_S));
@@ -498,6 +497,23 @@ export class RedisQueue<T = unknown> {
     if (this.#ahead.length === 0) unacknowledged.delete(this.#giveBackNow);
     this.delivered(raw);
     return decodeValue(raw) as T;
+  }
+
+  /**
+   * Take what waits now (at least one item if one does, up to `atMost`) on the main connection,
+   * without BLMOVE: getNowait's take. Fails with Empty when `deadline` passes while Redis is away.
+   */
+  async #takeWaiting(method: string, client: ScriptedRedis, atMost: number, deadline: number): Promise<string[]> {
+    const k = this.consumerKeys();
+    const take = client.forklabQueueTake(k.items, k.processing, k.landing, k.state, k.last, k.consumers, atMost, 1, this.#takeNumber());
+    const answer = await answerWithin(client, take, deadline).catch((error: unknown) => {
+      this.#takeAnswered(error);
+      throw error;
+    });
+    // Left for the client to send again when Redis is back; the next take asks with its number.
+    if (!answer) throw new Empty(`${this.kind}.${method}(): no item: ${this.#away()}`);
+    this.#takeAnswered(null);
+    return answer.answer;
   }
 
   /** Keep items taken ahead for the next gets; those none returns go back when this process exits. */

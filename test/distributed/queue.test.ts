@@ -227,6 +227,26 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
     }
   });
 
+  it("a get with a timeout whose own connection is still connecting takes an item that waits, and does not say that Redis is away", async () => {
+    const name = freshQueue("get-connecting");
+    // The get's connection (named "...-get") is held in its handshake: it is not ready, Redis is.
+    const relay = await holdingRelay(setup.redis.port, "-get");
+    const q = new Queue<string>({ redis: relay.url, name });
+    try {
+      await q.put("waiting");
+      const first = q.get({ timeout: 0.2 }).catch((e: unknown) => e);
+      await relay.held;
+      expect(await first).toBe("waiting");
+      const none = await q.get({ timeout: 0.2 }).catch((e: unknown) => e);
+      expect(none).toBeInstanceOf(Empty);
+      expect((none as Error).message).toMatch(new RegExp(`^Queue\\.get\\(\\): no item arrived in queue "${name}" within 0\\.2 s$`));
+    } finally {
+      relay.release();
+      await q.destroy();
+      await relay.close();
+    }
+  });
+
   it("a get whose answer is lost (the connection breaks as Redis answers) returns its item after the reconnect, and loses none it took with it", async () => {
     const name = freshQueue("lost-take");
     const relay = await answerLosingRelay(setup.redis.port);
