@@ -273,6 +273,11 @@ export class RedisQueue<T = unknown> {
     return `Redis at ${this.address.label} is not reachable (the client tries to reconnect); check that redis-server runs there`;
   }
 
+  /** A get's Empty when its time was up while Redis is away (`seconds` 0: getNowait). */
+  #awayEmpty(method: string, seconds: number | undefined): Empty {
+    return new Empty(`${this.kind}.${method}(): no item${seconds ? ` arrived within ${seconds} s` : ""}: ${this.#away()}`);
+  }
+
   #closedError(method: string): Error {
     return new Error(
       `${this.kind}.${method}(): queue "${this.name}" was closed in this process (pid ${process.pid}) by close(); ` +
@@ -302,6 +307,14 @@ export class RedisQueue<T = unknown> {
       const k = this.consumerKeys(consumer);
       await client.forklabQueueRecover(this.#key(`alive:${consumer}`), k.processing, k.landing, k.items, k.state, k.last, k.consumers, consumer);
     }
+  }
+
+  /**
+   * #recover for a get: if Redis goes away during it, the get fails when its time is up (the
+   * client sends what is left again once Redis is back; each step can run twice).
+   */
+  async #recoverWithin(method: string, seconds: number | undefined, client: ScriptedRedis, deadline: number): Promise<void> {
+    if (!(await answerWithin(client, this.#recover(client), deadline))) throw this.#awayEmpty(method, seconds);
   }
 
   /** Put an item; with maxsize, waits for room (block, timeout in seconds), else rejects with Full. */
@@ -414,20 +427,20 @@ export class RedisQueue<T = unknown> {
     const k = this.consumerKeys();
     let raw = this.#ahead.shift() ?? null;
     if (raw === null) {
-      await this.#recover(client);
+      const deadline = seconds === undefined ? Infinity : performance.now() + seconds * 1000;
+      await this.#recoverWithin(method, seconds, client, deadline);
       // Items held here would not count against maxsize: a bounded queue takes one at a time.
       const ahead = this.maxsize > 0 ? 0 : TAKE_AT_MOST - 1;
       let taken: (string | null)[] = [];
       if (seconds === 0) {
         if (!(await readyWithin(client, 0))) {
           if (this.#closed) throw this.#closedError(method);
-          throw new Empty(`${this.kind}.${method}(): no item: ${this.#away()}`);
+          throw this.#awayEmpty(method, seconds);
         }
-        taken = await this.#takeWaiting(method, client, ahead + 1, performance.now());
+        taken = await this.#takeWaiting(method, seconds, client, ahead + 1, deadline);
       } else {
         // BLMOVE answers at once when an item waits; what else waits comes in the same round trip.
         this.#blocking ??= defineScripts(refOnlyWhileBusy(connectRedis(this.address, `forklab-queue-${this.#consumer}-get`, DIRECT)));
-        const deadline = seconds === undefined ? Infinity : performance.now() + seconds * 1000;
         while (taken.length === 0 && !this.#closed) {
           const left = (deadline - performance.now()) / 1000;
           if (left <= 0) break;
@@ -438,10 +451,10 @@ export class RedisQueue<T = unknown> {
             // the main one is: Redis is there, and what already waits is taken on that one, so
             // that a short timeout passes no item by.
             if (client.status === "ready") {
-              taken = await this.#takeWaiting(method, client, ahead + 1, performance.now());
+              taken = await this.#takeWaiting(method, seconds, client, ahead + 1, performance.now());
               break;
             }
-            throw new Empty(`${this.kind}.${method}(): no item arrived within ${seconds} s: ${this.#away()}`);
+            throw this.#awayEmpty(method, seconds);
           }
           const wait = Math.max(0.01, Math.min((deadline - performance.now()) / 1000, MAX_BLOCK_S));
           const again = this.#unansweredTake !== undefined;
@@ -466,7 +479,7 @@ export class RedisQueue<T = unknown> {
           const answer = await answerWithin(this.#blocking, inFlight, deadline);
           // Redis went away with the round trip unanswered: the client sends it again when Redis is
           // back, and what it takes then is the next take's answer (the same number).
-          if (!answer) throw new Empty(`${this.kind}.${method}(): no item arrived within ${seconds} s: ${this.#away()}`);
+          if (!answer) throw this.#awayEmpty(method, seconds);
           const [[blockError], [takeError, moved]] = answer.answer;
           this.#takeAnswered(takeError);
           // The connection broke after BLMOVE's answer and before the take's (the client does not
@@ -480,7 +493,7 @@ export class RedisQueue<T = unknown> {
             if (taken.length) this.#keepAhead(taken as string[]);
             throw blockError ?? takeError;
           }
-          if (taken.length === 0) await this.#recover(client);
+          if (taken.length === 0) await this.#recoverWithin(method, seconds, client, deadline);
         }
       }
       // Moved as close() ended the wait: not delivered, but given back with the rest by close().
@@ -503,7 +516,7 @@ export class RedisQueue<T = unknown> {
    * Take what waits now (at least one item if one does, up to `atMost`) on the main connection,
    * without BLMOVE: getNowait's take. Fails with Empty when `deadline` passes while Redis is away.
    */
-  async #takeWaiting(method: string, client: ScriptedRedis, atMost: number, deadline: number): Promise<string[]> {
+  async #takeWaiting(method: string, seconds: number | undefined, client: ScriptedRedis, atMost: number, deadline: number): Promise<string[]> {
     const k = this.consumerKeys();
     const take = client.forklabQueueTake(k.items, k.processing, k.landing, k.state, k.last, k.consumers, atMost, 1, this.#takeNumber());
     const answer = await answerWithin(client, take, deadline).catch((error: unknown) => {
@@ -511,7 +524,7 @@ export class RedisQueue<T = unknown> {
       throw error;
     });
     // Left for the client to send again when Redis is back; the next take asks with its number.
-    if (!answer) throw new Empty(`${this.kind}.${method}(): no item: ${this.#away()}`);
+    if (!answer) throw this.#awayEmpty(method, seconds);
     this.#takeAnswered(null);
     return answer.answer;
   }

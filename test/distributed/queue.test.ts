@@ -247,6 +247,29 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
     }
   });
 
+  it("a get with a timeout that Redis goes away from while it looks for dead consumers fails when its time is up", async () => {
+    const name = freshQueue("away-recover");
+    // A get first looks for consumers whose heartbeat is gone (SMEMBERS): held there, then cut.
+    const relay = await holdingRelay(setup.redis.port, "smembers");
+    const q = new Queue<string>({ redis: relay.url, name });
+    try {
+      let settled = false;
+      const waiting = q
+        .get({ timeout: 1 })
+        .catch((e: unknown) => e)
+        .finally(() => (settled = true));
+      await relay.held;
+      await relay.close(); // its connections reset, and each reconnect refused
+      await waitFor("the get to fail while Redis is away", () => settled, 30_000);
+      const error = await waiting;
+      expect(error).toBeInstanceOf(Empty);
+      expect((error as Error).message).toMatch(/Redis at 127\.0\.0\.1:\d+ is not reachable/);
+    } finally {
+      await q.close();
+      await relay.close();
+    }
+  });
+
   it("a get whose answer is lost (the connection breaks as Redis answers) returns its item after the reconnect, and loses none it took with it", async () => {
     const name = freshQueue("lost-take");
     const relay = await answerLosingRelay(setup.redis.port);
