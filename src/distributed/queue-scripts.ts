@@ -1,7 +1,7 @@
 /**
  * The Lua scripts of a queue on Redis, and the client they are defined on (each sent with its text
- * the first time on each connection, then called by SHA). Each is atomic in Redis; together they keep a consumer's lists consistent when a
- * command's answer is lost.
+ * the first time on each connection, then called by SHA). Each is atomic in Redis; together they
+ * keep a consumer's lists consistent when a command's answer is lost.
  *
  * A lost answer: the connection breaks after Redis ran a command and before its answer arrived.
  * The client reconnects and sends the command again, so Redis runs it twice. For a move between

@@ -169,15 +169,16 @@ export class RedisQueue<T = unknown> {
   protected readonly taken: string[] = [];
   /**
    * The sequence numbers of this consumer's takes (a get's on its own connection, a getNowait's on
-   * the main one: gets take turns, so one take at a time), and of the other changes to its lists,
-   * all on the main connection (queue-scripts.ts).
+   * the main one: gets take turns, and a take whose answer did not arrive leaves its number to the
+   * next), and of the other changes to its lists, all on the main connection (queue-scripts.ts).
    */
   #takes = 0;
   #changes = 0;
   /**
-   * The number of a take whose answer did not arrive (its connection broke as Redis answered, after
-   * the BLMOVE beside it was answered): Redis may have run it, so the next take is sent with that
-   * number, and answers with what it took if it ran.
+   * The number of a take whose answer did not arrive (its connection broke after the BLMOVE beside
+   * it was answered, or its get gave up on it while Redis was away): Redis may have run it, or run
+   * it when the client sends it again, so the next take is sent with that number, and answers with
+   * what it took if it ran.
    */
   #unansweredTake: number | undefined;
 
