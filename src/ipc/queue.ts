@@ -29,6 +29,20 @@ import { packItem, unpackItem } from "./items";
 import type { QueueSnapshot } from "./store";
 import { Failure } from "./wire";
 
+type Pictures = typeof import("../render/display") & typeof import("../render/live") & typeof import("../render/queue-flow");
+let loadedPictures: Pictures | undefined;
+/**
+ * The rendering modules, loaded the first time a queue is sent or shown: once,
+ * through loadAfresh, so that an interrupt in the middle leaves no half-made module behind.
+ */
+function pictures(): Pictures {
+  return (loadedPictures ??= loadAfresh(() => ({
+    ...(require("../render/display") as typeof import("../render/display")),
+    ...(require("../render/live") as typeof import("../render/live")),
+    ...(require("../render/queue-flow") as typeof import("../render/queue-flow")),
+  })));
+}
+
 export const QUEUE_HANDLE = "forklab.queue";
 
 export interface QueueOptions {
@@ -189,9 +203,8 @@ abstract class QueueBase<T> {
 
   #showLive(): void {
     if (this.#live || !(this.#backend instanceof LocalBackend)) return;
-    const { isInKernel } = loadAfresh(() => require("../render/display") as typeof import("../render/display"));
+    const { isInKernel, LiveDisplay } = pictures();
     if (!isInKernel()) return;
-    const { LiveDisplay } = loadAfresh(() => require("../render/live") as typeof import("../render/live"));
     const store = (this.#backend as LocalBackend).store;
     this.#live = new LiveDisplay(() => this.#render(store.snapshot(process.pid)), { kind: "forklab-queue", tickMs: 0 });
     store.onChange = () => this.#live?.changed();
@@ -199,7 +212,7 @@ abstract class QueueBase<T> {
   }
 
   #render(snapshot: QueueSnapshot): MimeBundle {
-    const { renderQueueFlow } = loadAfresh(() => require("../render/queue-flow") as typeof import("../render/queue-flow"));
+    const { renderQueueFlow } = pictures();
     return renderQueueFlow(snapshot);
   }
 
