@@ -174,6 +174,7 @@ export class RedisQueue<T = unknown> {
    */
   #takes = 0;
   #changes = 0;
+  #ownKeys: ConsumerKeys | undefined;
   /**
    * The number of a take whose answer did not arrive (its connection broke after the BLMOVE beside
    * it was answered, or its get gave up on it while Redis was away): Redis may have run it, or run
@@ -222,7 +223,9 @@ export class RedisQueue<T = unknown> {
   }
   /** A consumer's keys (this one's by default): what the scripts move between. */
   protected consumerKeys(consumer = this.#consumer): ConsumerKeys {
-    return {
+    // This consumer's own, asked for on every get and acknowledgement, are made once.
+    if (consumer === this.#consumer && this.#ownKeys) return this.#ownKeys;
+    const keys = {
       items: this.itemsKey,
       processing: this.#key(`processing:${consumer}`),
       landing: this.#key(`landing:${consumer}`),
@@ -230,6 +233,8 @@ export class RedisQueue<T = unknown> {
       last: this.#key(`last:${consumer}`),
       consumers: this.#key("consumers"),
     };
+    if (consumer === this.#consumer) this.#ownKeys = keys;
+    return keys;
   }
   /** The next sequence number of a change to this consumer's lists on its main connection. */
   protected nextChange(): number {

@@ -274,6 +274,48 @@ export async function lingeringRelay(redisPort: number, marker: string): Promise
   };
 }
 
+type Pair = [client: net.Socket, upstream: net.Socket];
+
+/**
+ * What the cutting and answer-losing relays share: a loopback server that gives each client its
+ * own connection to Redis (`connected` wires the two; either ending ends both) unless `accept`
+ * refuses it; close() ends them all, then the server.
+ */
+async function relayServer(
+  redisPort: number,
+  connected: (pair: Pair, end: () => void) => void,
+  accept: (client: net.Socket) => boolean = () => true,
+): Promise<{ url: string; pairs: Set<Pair>; close(): Promise<void> }> {
+  const pairs = new Set<Pair>();
+  const server = net.createServer((client) => {
+    if (!accept(client)) return;
+    const upstream = net.connect(redisPort, "127.0.0.1");
+    const pair: Pair = [client, upstream];
+    pairs.add(pair);
+    const end = (): void => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", end).on("close", end);
+    upstream.on("error", end).on("close", end);
+    connected(pair, end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    pairs,
+    async close() {
+      for (const [client, upstream] of pairs) {
+        client.destroy();
+        upstream.destroy();
+      }
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 export interface CuttingRelay {
   /** redis:// URL of the relay. */
   url: string;
@@ -293,36 +335,27 @@ export interface CuttingRelay {
 export async function cuttingRelay(redisPort: number): Promise<CuttingRelay> {
   let cut = false;
   let refused = 0;
-  const pairs = new Set<[net.Socket, net.Socket]>();
-  const server = net.createServer((client) => {
-    if (cut) {
+  const relay = await relayServer(
+    redisPort,
+    ([client, upstream]) => {
+      client.pipe(upstream);
+      upstream.pipe(client);
+    },
+    (client) => {
+      if (!cut) return true;
       refused++;
       client.resetAndDestroy();
-      return;
-    }
-    const upstream = net.connect(redisPort, "127.0.0.1");
-    const pair: [net.Socket, net.Socket] = [client, upstream];
-    pairs.add(pair);
-    const end = (): void => {
-      pairs.delete(pair);
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on("error", end).on("close", end);
-    upstream.on("error", end).on("close", end);
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
+      return false;
+    },
+  );
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: relay.url,
     get refused() {
       return refused;
     },
     cut() {
       cut = true;
-      for (const [client, upstream] of [...pairs]) {
+      for (const [client, upstream] of [...relay.pairs]) {
         client.resetAndDestroy();
         upstream.destroy();
       }
@@ -330,13 +363,7 @@ export async function cuttingRelay(redisPort: number): Promise<CuttingRelay> {
     mend() {
       cut = false;
     },
-    async close() {
-      for (const [client, upstream] of pairs) {
-        client.destroy();
-        upstream.destroy();
-      }
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: relay.close,
   };
 }
 
@@ -377,18 +404,8 @@ function answerEnd(buffer: Buffer, at: number): number {
  */
 export async function answerLosingRelay(redisPort: number): Promise<AnswerLosingRelay> {
   let armed: { needle: Buffer; keep: number; lost: () => void } | undefined;
-  const pairs = new Set<[net.Socket, net.Socket]>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(redisPort, "127.0.0.1");
-    const pair: [net.Socket, net.Socket] = [client, upstream];
-    pairs.add(pair);
-    const end = (): void => {
-      pairs.delete(pair);
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on("error", end).on("close", end);
-    upstream.on("error", end).on("close", end);
+  const relay = await relayServer(redisPort, (pair, end) => {
+    const [client, upstream] = pair;
     let losing: { keep: number; lost: () => void } | undefined;
     let answered = Buffer.alloc(0);
     client.on("data", (chunk: Buffer) => {
@@ -413,25 +430,17 @@ export async function answerLosingRelay(redisPort: number): Promise<AnswerLosing
       for (let i = 0; i < keep && kept >= 0; i++) kept = answerEnd(answered, kept);
       if (kept < 0) return;
       losing = undefined;
-      pairs.delete(pair);
+      relay.pairs.delete(pair);
       upstream.removeAllListeners("close").destroy();
       client.end(answered.subarray(0, kept));
       lost();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: relay.url,
     loseNextAnswerTo(marker, keep = 0) {
       return new Promise<void>((lost) => (armed = { needle: Buffer.from(marker), keep, lost }));
     },
-    async close() {
-      for (const [client, upstream] of pairs) {
-        client.destroy();
-        upstream.destroy();
-      }
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: relay.close,
   };
 }

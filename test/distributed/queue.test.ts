@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { Empty, Full, JoinableQueue, Queue, RedisJoinableQueue, RedisQueue, spawn } from "../../dist/src/index.js";
 import { waitFor } from "../support/processes";
 import { redisAvailable } from "../support/redis";
-import { answerLosingRelay, cuttingRelay, distributedSetup, freshQueue, holdingRelay, lingeringRelay } from "./helpers";
+import { answerLosingRelay, cuttingRelay, type AnswerLosingRelay, distributedSetup, freshQueue, holdingRelay, lingeringRelay } from "./helpers";
 
 const enabled = redisAvailable("the distributed Queue tests");
 
@@ -24,6 +24,32 @@ async function aGetBlocksIn(inspect: Redis): Promise<boolean> {
 
 describe.skipIf(!enabled)("Queue on a real redis-server", () => {
   const setup = distributedSetup();
+
+  /**
+   * A, B and C put on a fresh queue; a consumer through an answer-losing relay takes all three while
+   * `lose` makes its first get lose an answer (Redis ran the command; the client, reconnected, sends
+   * it again): each comes once, in order, and none comes back to the queue at close().
+   */
+  async function takeThreeLosingAnAnswer(label: string, lose: (relay: AnswerLosingRelay) => Promise<void>): Promise<void> {
+    const name = freshQueue(label);
+    const relay = await answerLosingRelay(setup.redis.port);
+    const producer = new Queue<string>({ redis: setup.redis.url, name });
+    const q = holdAhead(new Queue<string>({ redis: relay.url, name }));
+    try {
+      for (const item of ["A", "B", "C"]) await producer.put(item);
+      const lost = lose(relay);
+      const first = q.get({ timeout: 30 });
+      await lost;
+      expect([await first, await q.get({ timeout: 30 }), await q.get({ timeout: 30 })]).toEqual(["A", "B", "C"]);
+      await q.close();
+      // Nothing held back by q comes back to the queue: each item was delivered once.
+      await expect(producer.getNowait()).rejects.toBeInstanceOf(Empty);
+    } finally {
+      await q.close();
+      await producer.destroy();
+      await relay.close();
+    }
+  }
 
   it("FIFO, getNowait on empty, maxsize with putNowait, values by structured clone; the local queue's Empty and Full", async () => {
     const q = new Queue<unknown>({ redis: setup.redis.url, name: freshQueue("fifo"), maxsize: 2 });
@@ -271,25 +297,7 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
   });
 
   it("a get whose answer is lost (the connection breaks as Redis answers) returns its item after the reconnect, and loses none it took with it", async () => {
-    const name = freshQueue("lost-take");
-    const relay = await answerLosingRelay(setup.redis.port);
-    const producer = new Queue<string>({ redis: setup.redis.url, name });
-    const q = holdAhead(new Queue<string>({ redis: relay.url, name }));
-    try {
-      for (const item of ["A", "B", "C"]) await producer.put(item);
-      const lost = relay.loseNextAnswerTo("blmove");
-      const first = q.get({ timeout: 30 });
-      await lost;
-      // Redis moved items for that get; its client sends the get again on a new connection.
-      expect([await first, await q.get({ timeout: 30 }), await q.get({ timeout: 30 })]).toEqual(["A", "B", "C"]);
-      await q.close();
-      // Nothing held back by q comes back to the queue: each item was delivered once.
-      await expect(producer.getNowait()).rejects.toBeInstanceOf(Empty);
-    } finally {
-      await q.close();
-      await producer.destroy();
-      await relay.close();
-    }
+    await takeThreeLosingAnAnswer("lost-take", (relay) => relay.loseNextAnswerTo("blmove"));
   });
 
   it("an acknowledgement whose answer is lost, sent again after the reconnect, is applied once: an item taken ahead stays protected", async () => {
@@ -329,25 +337,8 @@ describe.skipIf(!enabled)("Queue on a real redis-server", () => {
   });
 
   it("a get whose round trip is answered in part (the move, not the take beside it) returns what Redis took for it, and loses none", async () => {
-    const name = freshQueue("half-answered");
-    const relay = await answerLosingRelay(setup.redis.port);
-    const producer = new Queue<string>({ redis: setup.redis.url, name });
-    const q = holdAhead(new Queue<string>({ redis: relay.url, name }));
-    try {
-      for (const item of ["A", "B", "C"]) await producer.put(item);
-      // BLMOVE's answer (A) arrives, the take's (A and B, its share) does not: Redis ran both.
-      const lost = relay.loseNextAnswerTo("blmove", 1);
-      const first = q.get().catch((e: unknown) => e);
-      await lost;
-      expect([await first, await q.get({ timeout: 30 }), await q.get({ timeout: 30 })]).toEqual(["A", "B", "C"]);
-      await q.close();
-      // Nothing q held comes back to the queue: each item was delivered once.
-      await expect(producer.getNowait()).rejects.toBeInstanceOf(Empty);
-    } finally {
-      await q.close();
-      await producer.destroy();
-      await relay.close();
-    }
+    // BLMOVE's answer (A) arrives, the take's (A and B, its share) does not: Redis ran both.
+    await takeThreeLosingAnAnswer("half-answered", (relay) => relay.loseNextAnswerTo("blmove", 1));
   });
 
   it("a get with a timeout whose round trip was in flight when Redis went away fails when its time is up; what Redis moved for it then is the next get's", async () => {
