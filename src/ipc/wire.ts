@@ -111,79 +111,92 @@ export function encodeFrame(op: Op, queue: number, request: number, number: numb
 
 /**
  * Frames from a byte stream, for any split of it. Whole frames are read in place from the chunk
- * they arrived in (their payload is a slice of it, not a copy). Only a frame split across chunks
- * is copied, once, when its last piece arrives, into a buffer of its own: a 100 MB item arriving
- * in 64 KiB chunks is not re-copied per chunk, and the frames after it are not copied at all.
+ * they arrived in (their payload is a slice of it, not a copy). A frame split across chunks is
+ * copied, once, as its pieces arrive, into a buffer of its own, exactly its size: a 100 MB item
+ * arriving in 64 KiB chunks is copied once, and the frames after it are not copied at all.
+ *
+ * With `reusedReads`, every read arrives in the same buffer, which the next read overwrites (a
+ * socket's onread): then the payload of a whole frame is copied too, so that nothing points into
+ * a read once push() returns.
  */
 export class FrameDecoder {
-  /** The pieces of a frame split across chunks, in order. */
-  #pieces: Buffer[] = [];
-  #buffered = 0;
-  /** Bytes the split frame needs in total, once its length is known (0: not yet). */
-  #need = 0;
+  readonly #reusedReads: boolean;
+  /** The first bytes of a frame whose length field itself was split (fewer than 4 so far). */
+  readonly #head = Buffer.alloc(4);
+  #headBytes = 0;
+  /** The split frame being filled, once its length is known, and how much of it has arrived. */
+  #partial: Buffer | undefined;
+  #filled = 0;
+
+  constructor(options: { reusedReads?: boolean } = {}) {
+    this.#reusedReads = options.reusedReads ?? false;
+  }
 
   push(chunk: Buffer, onFrame: (frame: Frame) => void): void {
     let offset = 0;
-    if (this.#buffered > 0) {
-      offset = this.#complete(chunk, onFrame);
+    if (this.#partial || this.#headBytes > 0) {
+      offset = this.#continue(chunk, onFrame);
       if (offset < 0) return;
     }
     const end = chunk.length;
     while (end - offset >= 4) {
       const size = 4 + chunk.readUInt32LE(offset);
       if (end - offset < size) break;
-      onFrame(frameAt(chunk, offset, size));
+      onFrame(frameAt(chunk, offset, size, this.#reusedReads));
       offset += size;
     }
-    if (offset < end) this.#keep(chunk.subarray(offset));
+    if (offset < end) this.#start(chunk, offset);
+  }
+
+  /** The rest of `chunk`, from `offset`, begins a frame that a later chunk completes. */
+  #start(chunk: Buffer, offset: number): void {
+    if (chunk.length - offset < 4) {
+      this.#headBytes = chunk.copy(this.#head, 0, offset);
+      return;
+    }
+    this.#partial = Buffer.allocUnsafeSlow(4 + chunk.readUInt32LE(offset));
+    this.#filled = chunk.copy(this.#partial, 0, offset);
   }
 
   /**
    * The split frame, with `chunk`: emitted once whole (returns where the rest of `chunk` starts),
-   * or kept for a later chunk (returns -1).
+   * or still waiting for a later chunk (returns -1).
    */
-  #complete(chunk: Buffer, onFrame: (frame: Frame) => void): number {
-    if (this.#need === 0) {
-      // Fewer than 4 bytes so far: the length itself was split.
-      const lengthBytes = Buffer.concat([...this.#pieces, chunk.subarray(0, 4)]);
-      if (lengthBytes.length < 4) {
-        this.#keep(chunk);
-        return -1;
-      }
-      this.#need = 4 + lengthBytes.readUInt32LE(0);
+  #continue(chunk: Buffer, onFrame: (frame: Frame) => void): number {
+    let offset = 0;
+    if (!this.#partial) {
+      offset = chunk.copy(this.#head, this.#headBytes, 0, 4 - this.#headBytes);
+      this.#headBytes += offset;
+      if (this.#headBytes < 4) return -1;
+      this.#headBytes = 0;
+      this.#partial = Buffer.allocUnsafeSlow(4 + this.#head.readUInt32LE(0));
+      this.#filled = this.#head.copy(this.#partial, 0);
     }
-    const missing = this.#need - this.#buffered;
-    if (chunk.length < missing) {
-      this.#keep(chunk);
-      return -1;
-    }
-    // Its own buffer, exactly its size: what keeps the payload alive keeps nothing else.
-    const whole = Buffer.allocUnsafeSlow(this.#need);
-    let at = 0;
-    for (const piece of this.#pieces) at += piece.copy(whole, at);
-    chunk.copy(whole, at, 0, missing);
-    this.#pieces = [];
-    this.#buffered = 0;
-    this.#need = 0;
-    onFrame(frameAt(whole, 0, whole.length));
-    return missing;
-  }
-
-  #keep(piece: Buffer): void {
-    this.#pieces.push(piece);
-    this.#buffered += piece.length;
-    if (this.#need === 0 && this.#pieces.length === 1 && piece.length >= 4) this.#need = 4 + piece.readUInt32LE(0);
+    const partial = this.#partial;
+    const taken = chunk.copy(partial, this.#filled, offset, offset + partial.length - this.#filled);
+    this.#filled += taken;
+    if (this.#filled < partial.length) return -1;
+    this.#partial = undefined;
+    this.#filled = 0;
+    onFrame(frameAt(partial, 0, partial.length, false));
+    return offset + taken;
   }
 }
 
-function frameAt(buffer: Buffer, offset: number, size: number): Frame {
+/** The frame at `offset`; its payload a slice of `buffer`, or with `copy` a buffer of its own. */
+function frameAt(buffer: Buffer, offset: number, size: number, copy: boolean): Frame {
+  let payload = EMPTY;
+  if (size > HEAD) {
+    payload = buffer.subarray(offset + HEAD, offset + size);
+    if (copy) payload = Buffer.from(payload);
+  }
   return {
     op: buffer[offset + 4] as Op,
     flags: buffer[offset + 5]!,
     queue: buffer.readUInt32LE(offset + 6),
     request: buffer.readUInt32LE(offset + 10),
     number: buffer.readDoubleLE(offset + 14),
-    payload: size === HEAD ? EMPTY : buffer.subarray(offset + HEAD, offset + size),
+    payload,
   };
 }
 

@@ -244,4 +244,19 @@ describe("FrameDecoder", () => {
     expect(frames[1]!.payload.buffer).toBe(readB.buffer);
     expect(frames[1]!.payload.equals(Buffer.alloc(1000, 2))).toBe(true);
   });
+
+  it("with reusedReads, hands out frames that stay whole when every read lands in the same buffer, for every split", () => {
+    const read = Buffer.alloc(stream.length);
+    for (let cut = 1; cut < stream.length; cut++) {
+      const frames: Frame[] = [];
+      const decoder = new FrameDecoder({ reusedReads: true });
+      for (const [from, to] of [[0, cut], [cut, stream.length]] as const) {
+        const length = stream.copy(read, 0, from, to);
+        decoder.push(read.subarray(0, length), (f) => frames.push(f));
+        // The next read overwrites the buffer: what was handed out must not change with it.
+        read.fill(0xee);
+      }
+      expect(seen(frames), `cut at ${cut}`).toEqual(expected);
+    }
+  });
 });
