@@ -19,6 +19,9 @@ import { Failure, FrameDecoder, Op, Outbox, SHARED, itemOf, type Frame } from ".
 /** Items a consumer may hold that its get() has not returned yet (the owner also bounds their bytes). */
 export const WINDOW = 128;
 
+/** The most one read takes from the owner's socket (a larger frame arrives in several). */
+const READ_BYTES = 64 * 1024;
+
 /** Why an operation failed, for the queue to word: no item, no room, too many taskDone(), end of a pipe. */
 export class QueueFailure extends Error {
   constructor(
@@ -60,12 +63,25 @@ export class OwnerLink {
   constructor(path: string, ownerPid: number) {
     this.path = path;
     this.ownerPid = ownerPid;
-    this.#socket = connect(path);
+    // Reads land in one buffer of this link's (net's onread), not in a stream: no readable
+    // stream's work per read, on the path every item a consumer gets takes. The decoder copies
+    // out what it hands on, since the next read overwrites the buffer.
+    const decoder = new FrameDecoder({ reusedReads: true });
+    const onFrame = (frame: Frame) => this.#answer(frame);
+    const readBuffer = Buffer.allocUnsafeSlow(READ_BYTES);
+    this.#socket = connect({
+      path,
+      onread: {
+        buffer: readBuffer,
+        callback: (length) => {
+          decoder.push(readBuffer.subarray(0, length), onFrame);
+          return true;
+        },
+      },
+    });
     this.#socket.unref();
     this.out = new Outbox(this.#socket);
     this.out.onPending = (pending) => (pending ? this.hold() : this.release());
-    const decoder = new FrameDecoder();
-    this.#socket.on("data", (chunk: Buffer) => decoder.push(chunk, (frame) => this.#answer(frame)));
     this.#socket.on("error", (error) => this.#lost(error));
     this.#socket.on("close", () => this.#lost());
     const name = childState()?.proc.name ?? "MainProcess";
