@@ -5,9 +5,10 @@
  * OS); the owner (this process) forwards what each read brings to the reader in one write; the
  * reader writes one ack per item with one write(2) before it counts the item (a get done once its
  * ack is with the OS). No framing, no store, no promises: what the syscalls and wake-ups alone
- * cost per item on this machine. Timed in the reader from its first item to its last.
+ * cost per item on this machine. Timed in the reader over the last n items of warm + n, as
+ * bench/queue.ts times a queue (with no warm-up, from the first item to the last).
  *
- * Run alone: npx tsc -p . && node dist/bench/queue-floor.js [items=20000] [bytes=30]
+ * Run alone: npx tsc -p . && node dist/bench/queue-floor.js [items=20000] [bytes=30] [warm_items=0]
  */
 import { fork } from "node:child_process";
 import { mkdtempSync, rmSync, writeSync } from "node:fs";
@@ -45,7 +46,9 @@ function writer(file: string, n: number, size: number): void {
   });
 }
 
-function reader(file: string, n: number, size: number): void {
+function reader(file: string, n: number, size: number, warm: number): void {
+  // The clock's two readings, at these item indexes (as bench/queue.ts's window()).
+  const [start, last] = warm > 0 ? [warm - 1, warm + n - 1] : [0, n - 1];
   const socket: Socket = connect(file, () => socket.write("R"));
   // An ack's size on the wire: a frame's header, no payload.
   const ack = Buffer.alloc(22);
@@ -56,20 +59,20 @@ function reader(file: string, n: number, size: number): void {
     bytes += chunk.length;
     for (let whole = Math.floor(bytes / size); got < whole; ) {
       writeAll(socket, ack, () => {});
-      if (got++ === 0) t0 = performance.now();
+      if (got++ === start) t0 = performance.now();
     }
-    if (got < n) return;
-    process.send!(((performance.now() - t0) * 1000) / (n - 1));
+    if (got <= last) return;
+    process.send!(((performance.now() - t0) * 1000) / (last - start));
     socket.destroy();
   });
 }
 
-/** µs per item of `size` bytes from a writer process to a reader process through this one. */
-export function floorStream(n: number, size: number): Promise<number> {
+/** µs per item of `size` bytes from a writer process to a reader process through this one, over the last n of warm + n. */
+export function floorStream(n: number, size: number, warm = 0): Promise<number> {
   const dir = mkdtempSync(path.join(tmpdir(), "forklab-floor-"));
   const file = path.join(dir, "s");
   return new Promise<number>((resolve, reject) => {
-    const args = (role: string) => [role, file, String(n), String(size)];
+    const args = (role: string, items: number) => [role, file, String(items), String(size), String(warm)];
     let toReader: Socket | undefined;
     const server = createServer((socket) => {
       socket.on("error", () => {});
@@ -78,14 +81,14 @@ export function floorStream(n: number, size: number): Promise<number> {
         // then the writer starts.
         toReader = socket;
         socket.on("data", () => {});
-        socket.once("data", () => fork(__filename, args("writer"), { stdio: "ignore" }).once("error", reject));
+        socket.once("data", () => fork(__filename, args("writer", warm + n), { stdio: "ignore" }).once("error", reject));
         return;
       }
       const to = toReader;
       socket.on("data", (chunk: Buffer) => writeAll(to, chunk, () => {}));
     });
     server.listen(file, () => {
-      const read = fork(__filename, args("reader"), { stdio: "ignore" });
+      const read = fork(__filename, args("reader", n), { stdio: "ignore" });
       read.once("message", (us) => {
         server.close();
         rmSync(dir, { recursive: true, force: true });
@@ -97,13 +100,13 @@ export function floorStream(n: number, size: number): Promise<number> {
 }
 
 if (require.main === module) {
-  const [role, file, n, size] = process.argv.slice(2);
+  const [role, file, n, size, warm] = process.argv.slice(2);
   if (role === "writer") writer(file!, Number(n), Number(size));
-  else if (role === "reader") reader(file!, Number(n), Number(size));
+  else if (role === "reader") reader(file!, Number(n), Number(size), Number(warm));
   else {
     const items = Number(role) || 20000;
     const bytes = Number(file) || 30;
-    void floorStream(items, bytes).then((us) => {
+    void floorStream(items, bytes, Number(n) || 0).then((us) => {
       console.log(`${bytes} B items: ${us.toFixed(2)} µs per item`);
       process.exit(0);
     });

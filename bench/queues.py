@@ -1,8 +1,10 @@
 """The Python side of bench/queue.ts: multiprocessing's Queue, SimpleQueue and Pipe, writer process
-to reader process (us per item, timed in the reader from its first item to its last) and a
-ping-pong round trip (us, timed in the parent). Prints one JSON object.
+to reader process (us per item) and a ping-pong round trip (us, timed in the parent). Each figure
+is timed over the last n items (or round trips) of a run of `warm + n`, so that it is the steady
+cost once both processes have run a while; for Queue also over a run of n alone, from its first
+item to its last ("cold": fresh processes). Prints one JSON object ("Queue small", "Queue small cold", ...).
 
-    python3 bench/queues.py [items=20000] [round_trips=5000]
+    python3 bench/queues.py [items=20000] [round_trips=5000] [warm_items=150000] [warm_round_trips=10000]
 
 (Not named queue.py: Python puts this folder first on the module path, and multiprocessing
 imports the standard library's queue.)
@@ -30,13 +32,19 @@ def get_of(end):
     return end.recv if hasattr(end, "recv") else end.get
 
 
-def reader(end, n, out):
-    get = get_of(end)
-    get()
-    t0 = time.perf_counter()
-    for _ in range(n - 1):
-        get()
-    out.put((time.perf_counter() - t0) * 1e6 / (n - 1))
+def timed(step, n, warm):
+    """Run step() warm + n times; us per step over the last n (with no warm-up, from the first to the last)."""
+    start, end = (warm - 1, warm + n - 1) if warm > 0 else (0, n - 1)
+    at = {}
+    for i in range(warm + n):
+        step()
+        if i == start or i == end:
+            at[i] = time.perf_counter()
+    return (at[end] - at[start]) * 1e6 / (end - start)
+
+
+def reader(end, n, warm, out):
+    out.put(timed(get_of(end), n, warm))
 
 
 def writer(end, n, item):
@@ -45,10 +53,10 @@ def writer(end, n, item):
         put(item)
 
 
-def stream(kind, n, item):
+def stream(kind, n, warm, item):
     out = mp.SimpleQueue()
     w, r = channel(kind)
-    ps = [mp.Process(target=reader, args=(r, n, out)), mp.Process(target=writer, args=(w, n, item))]
+    ps = [mp.Process(target=reader, args=(r, n, warm, out)), mp.Process(target=writer, args=(w, warm + n, item))]
     for p in ps:
         p.start()
     us = out.get()
@@ -63,7 +71,7 @@ def echo(kind, there, back, n):
         put(get())
 
 
-def pingpong(kind, n):
+def pingpong(kind, n, warm):
     if kind == "Pipe":
         here, there = mp.Pipe()
         args, send, recv = (there, there), here.send, here.recv
@@ -71,25 +79,30 @@ def pingpong(kind, n):
         make = mp.Queue if kind == "Queue" else mp.SimpleQueue
         a, b = make(), make()
         args, send, recv = (a, b), a.put, b.get
-    p = mp.Process(target=echo, args=(kind, *args, n))
+    p = mp.Process(target=echo, args=(kind, *args, warm + n))
     p.start()
-    send(0)
-    recv()
-    t0 = time.perf_counter()
-    for i in range(1, n):
-        send(i)
+
+    def trip():
+        send(0)
         recv()
-    us = (time.perf_counter() - t0) * 1e6 / (n - 1)
+
+    us = timed(trip, n, warm)
     p.join()
     return us
 
 
 if __name__ == "__main__":
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
-    trips = int(sys.argv[2]) if len(sys.argv) > 2 else 5000
+    args = [int(a) for a in sys.argv[1:]]
+    n, trips, warm, warm_trips = args + [20000, 5000, 150000, 10000][len(args):]
     result = {}
     for kind in ("Queue", "SimpleQueue", "Pipe"):
-        result[f"{kind} small"] = stream(kind, n, 1)
-        result[f"{kind} 1KiB"] = stream(kind, n, b"x" * 1024)
-        result[f"{kind} ping-pong"] = pingpong(kind, trips)
+        figures = {
+            "small": lambda warm: stream(kind, n, warm, 1),
+            "1KiB": lambda warm: stream(kind, n, warm, b"x" * 1024),
+            "ping-pong": lambda warm: pingpong(kind, trips, warm),
+        }
+        for figure, run in figures.items():
+            result[f"{kind} {figure}"] = run(warm_trips if figure == "ping-pong" else warm)
+            if kind == "Queue":
+                result[f"{kind} {figure} cold"] = run(0)
     print(json.dumps(result))
