@@ -38,6 +38,21 @@ function nodeWatchdog(): SigintWatchdog | undefined {
 // Windows interrupts a kernel by message, not SIGINT (see kernelspec.ts): nothing to record there.
 const watchdog = process.platform === "win32" ? undefined : nodeWatchdog();
 
+/**
+ * Hands SIGINT back to the process's listeners. Stopping the last watchdog leaves SIGINT's
+ * disposition at Node's default, which ends the process, while `process.on("SIGINT")` still
+ * looks registered: libuv installs its handler again only when the first listener is added.
+ * vm's `breakOnSigint` re-adds the listeners after its own watchdog (so a cell whose script runs
+ * is safe), but a cell that failed its type-check runs no script, and the next SIGINT (the stop
+ * button, even while idle) would end the kernel. Re-adding them here does what vm does.
+ */
+function rearmListeners(): void {
+  const listeners = process.rawListeners("SIGINT") as Array<(...args: unknown[]) => void>;
+  if (listeners.length === 0) return;
+  process.removeAllListeners("SIGINT");
+  for (const listener of listeners) process.addListener("SIGINT", listener);
+}
+
 export interface SigintWatch {
   /** Stops recording (once; later calls return the same answer): whether a SIGINT arrived. */
   stop(): boolean;
@@ -49,7 +64,10 @@ export function watchSigint(): SigintWatch {
   let arrived: boolean | undefined;
   return {
     stop() {
-      arrived ??= started && watchdog!.stopSigintWatchdog();
+      if (arrived === undefined) {
+        arrived = started && watchdog!.stopSigintWatchdog();
+        if (started) rearmListeners();
+      }
       return arrived;
     },
   };

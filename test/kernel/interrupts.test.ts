@@ -1,5 +1,6 @@
 /**
- * Interrupts through jupyter_client: one sent while nothing runs interrupts nothing; one sent
+ * Interrupts through jupyter_client: one sent while nothing runs interrupts nothing (and a SIGINT
+ * then does not end the kernel, whatever the cell before it did); one sent
  * while a cell is still type-checked stops it before any of it runs; and rendering a cell's result
  * (a Jupyter.display that never resolves or loops, an inspect.custom that loops) can be
  * interrupted like the cell itself.
@@ -30,6 +31,13 @@ function slowToTypeCheck(marker: string): string {
     `console.log(${JSON.stringify(marker)});`,
     "await new Promise(() => {});",
   ].join("\n");
+}
+
+/** The kernel's process id, as a cell sees it. */
+async function kernelPid(kernel: KernelSession): Promise<number> {
+  const { outputs } = await kernel.run("process.pid");
+  const result = outputs.find((m) => m.msg_type === "execute_result");
+  return Number(result?.content.data["text/plain"]);
 }
 
 describe.skipIf(!jupyterAvailable("the interrupt tests"))("interrupts under jupyter_client", () => {
@@ -78,6 +86,20 @@ describe.skipIf(!jupyterAvailable("the interrupt tests"))("interrupts under jupy
     const next = await kernel.run(`console.log("next");\n1 + 1`);
     expect(next.reply.content.status).toBe("ok");
     expect(streamText(next.outputs)).toBe("next\n");
+  });
+
+  it.each([
+    ["failed its type-check (none of its code ran)", `const wrong: number = "text";`, "error"],
+    ["ran", `"ran"`, "ok"],
+  ])("a SIGINT while idle, after a cell that %s, interrupts nothing and the kernel lives on", async (_what, code, status) => {
+    const pid = await kernelPid(kernel);
+    const before = await kernel.run(code);
+    expect(before.reply.content.status).toBe(status);
+    await kernel.signal("SIGINT");
+    // A kernel the SIGINT ended would never answer: the next cell's reply is the proof it did not.
+    const next = await kernel.run("1 + 1");
+    expect(next.reply.content, JSON.stringify(next.reply.content)).toMatchObject({ status: "ok" });
+    expect(await kernelPid(kernel)).toBe(pid);
   });
 
   it("a cell awaiting its child is interrupted: its traceback says Interrupted and that the child is ended, and the child is", async () => {
