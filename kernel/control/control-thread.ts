@@ -15,33 +15,37 @@ import { endpoint, parse, WireError, type ConnectionInfo } from "../wire";
 
 export interface ControlThreadData {
   connection: ConnectionInfo;
-  /** Element 0 is 1 while a cell runs on the main thread, 0 otherwise (see ControlChannel). */
-  cellRunning: Int32Array;
+  /** Element 0 is the number of the cell running on the main thread, 0 while none runs (see ControlChannel). */
+  runningCell: Int32Array;
 }
 
 /** Main -> thread: frames to send on control; or close. */
 export type ToControlThread = { send: Buffer[] } | { close: true };
-/** Thread -> main: a received control message's frames; or a line for the kernel's log. */
-export type FromControlThread = { received: Buffer[] } | { log: string } | { ready: true } | { failed: string };
+/**
+ * Thread -> main: a received control message's frames, with the number of the cell that was
+ * running when it arrived (0: none); or a line for the kernel's log.
+ */
+export type FromControlThread = { received: Buffer[]; runningCell: number } | { log: string } | { ready: true } | { failed: string };
 
 /** Whether this thread interrupts by raising SIGINT (everywhere but Windows). */
 export const RAISES_SIGINT = process.platform !== "win32";
 
-async function serveControl(control: zmq.Router, info: ConnectionInfo, cellRunning: Int32Array): Promise<void> {
+async function serveControl(control: zmq.Router, info: ConnectionInfo, runningCell: Int32Array): Promise<void> {
   const key = { key: info.key, scheme: info.signature_scheme || "hmac-sha256" };
   for await (const frames of control) {
+    const running = Atomics.load(runningCell, 0);
     try {
       // On Windows, process.kill(pid, "SIGINT") terminates the process: there the main thread
       // interrupts when it gets the message, and a spinning cell cannot be stopped.
       const interrupt = parse(frames, key).header.msg_type === "interrupt_request";
       // Only while a cell runs: a SIGINT raised while idle is handled late, by whichever cell
       // has started meanwhile, and interrupts it.
-      if (interrupt && RAISES_SIGINT && Atomics.load(cellRunning, 0) === 1) process.kill(process.pid, "SIGINT");
+      if (interrupt && RAISES_SIGINT && running !== 0) process.kill(process.pid, "SIGINT");
     } catch (error) {
       if (!(error instanceof WireError)) throw error;
       // The main thread parses again and logs why it dropped the message.
     }
-    post({ received: frames });
+    post({ received: frames, runningCell: running });
   }
 }
 
@@ -54,7 +58,7 @@ function post(message: FromControlThread): void {
 }
 
 async function main(): Promise<void> {
-  const { connection, cellRunning } = workerData as ControlThreadData;
+  const { connection, runningCell } = workerData as ControlThreadData;
   const control = new zmq.Router();
   const heartbeat = new zmq.Reply();
   control.linger = 1000;
@@ -84,7 +88,7 @@ async function main(): Promise<void> {
   });
   post({ ready: true });
   await Promise.all([
-    serveControl(control, connection, cellRunning).catch((error) => post({ log: `control channel ended: ${String(error)}` })),
+    serveControl(control, connection, runningCell).catch((error) => post({ log: `control channel ended: ${String(error)}` })),
     serveHeartbeat(heartbeat).catch(() => {}),
   ]);
 }

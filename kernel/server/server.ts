@@ -67,6 +67,9 @@ export class KernelServer {
   #queue: Pending[] = [];
   #wakeShellLoop: (() => void) | undefined;
   #running: CellContext | undefined;
+  /** The running cell's number for the control thread (every cell run gets the next one); 0 while none runs. */
+  #runningCell = 0;
+  #cellsRun = 0;
   #interrupted = false;
   #closing = false;
 
@@ -88,7 +91,7 @@ export class KernelServer {
     this.#output.captureProcessStreams();
     process.exit = ((code?: unknown) => this.#exitFromUserCode(code)) as typeof process.exit;
     this.#installBridge();
-    this.#sockets.control.onMessage((frames) => void this.#handleFrames(frames, (message) => this.#handleControl(message), "control"));
+    this.#sockets.control.onMessage((frames, runningCell) => void this.#handleFrames(frames, (message) => this.#handleControl(message, runningCell), "control"));
     void this.#receive(this.#sockets.shell, (message) => this.#enqueue(message), "shell");
     void this.#receive(this.#sockets.stdin, (message) => this.#inputReply(message), "stdin");
     void this.#shellLoop();
@@ -253,14 +256,17 @@ export class KernelServer {
 
   // --- control ---------------------------------------------------------------------------------
 
-  async #handleControl(message: Message): Promise<void> {
+  /** `runningCell`: the cell that was running when the message arrived (0: none). */
+  async #handleControl(message: Message, runningCell: number): Promise<void> {
     const type = message.header.msg_type;
     this.#publishStatus("busy", message);
     try {
       if (type === "interrupt_request") {
-        // The control thread has already raised SIGINT, which interrupts; doing it here too could
-        // hit the next cell if this one ended in between.
-        if (!RAISES_SIGINT) this.interrupt();
+        // The control thread has already raised SIGINT, which interrupts. But Node's SIGINT
+        // watchdog (vm's breakOnSigint, the type-check's watch) can drop a SIGINT that lands as it
+        // stops, so a cell still running here (its event loop turned: it awaits) is interrupted
+        // here too; only the cell the message came for, not the next one if it ended meanwhile.
+        if (!RAISES_SIGINT || (runningCell !== 0 && runningCell === this.#runningCell)) this.interrupt();
         this.#reply("control", message, "interrupt_reply", { status: "ok" });
       } else if (type === "shutdown_request") {
         await this.#shutdownRequest(message, "control");
@@ -391,7 +397,8 @@ export class KernelServer {
 
     const context: CellContext = { request: message, abort: new AbortController(), displayIds: new Set(), interruptListeners: new Set() };
     this.#running = context;
-    this.#sockets.control.setCellRunning(true);
+    this.#runningCell = ++this.#cellsRun;
+    this.#sockets.control.setRunningCell(this.#runningCell);
     this.#interrupted = false;
     // The cell may block the event loop at once: busy and execute_input must be handed to zeromq
     // (whose own thread puts them on the wire) before it starts, or the frontend shows idle.
@@ -427,7 +434,8 @@ export class KernelServer {
       if (outcome.status === "error" && outcome.interrupted) this.#notifyInterrupted(context);
     } finally {
       this.#running = undefined;
-      this.#sockets.control.setCellRunning(false);
+      this.#runningCell = 0;
+      this.#sockets.control.setRunningCell(0);
     }
     if (outcome.status === "error" && this.#interrupted) {
       const { traceback } = outcome.error;

@@ -39,24 +39,24 @@ export class ControlChannel implements FrameSink {
   readonly #worker: Worker;
   readonly #exited: Promise<void>;
   /** Shared with the thread, which reads it without the main thread (which may be blocked). */
-  readonly #cellRunning: Int32Array;
-  #onMessage: (frames: Buffer[]) => void = () => {};
+  readonly #runningCell: Int32Array;
+  #onMessage: (frames: Buffer[], runningCell: number) => void = () => {};
 
-  private constructor(worker: Worker, cellRunning: Int32Array) {
+  private constructor(worker: Worker, runningCell: Int32Array) {
     this.#worker = worker;
-    this.#cellRunning = cellRunning;
+    this.#runningCell = runningCell;
     this.#exited = new Promise((resolve) => worker.once("exit", () => resolve()));
     worker.on("message", (message: FromControlThread) => {
-      if ("received" in message) this.#onMessage(message.received.map((frame) => Buffer.from(frame)));
+      if ("received" in message) this.#onMessage(message.received.map((frame) => Buffer.from(frame)), message.runningCell);
       else if ("log" in message) log(message.log);
     });
     worker.on("error", (error) => log(`control thread error: ${error.stack ?? String(error)}`));
   }
 
   static async start(connection: ConnectionInfo): Promise<ControlChannel> {
-    const data: ControlThreadData = { connection, cellRunning: new Int32Array(new SharedArrayBuffer(4)) };
+    const data: ControlThreadData = { connection, runningCell: new Int32Array(new SharedArrayBuffer(4)) };
     const worker = new Worker(path.join(__dirname, "..", "control", "control-thread.js"), { workerData: data });
-    const channel = new ControlChannel(worker, data.cellRunning);
+    const channel = new ControlChannel(worker, data.runningCell);
     await new Promise<void>((resolve, reject) => {
       worker.once("error", reject);
       worker.once("exit", (code) => reject(new Error(`the control thread exited (code ${code}) before it was ready`)));
@@ -68,12 +68,13 @@ export class ControlChannel implements FrameSink {
     return channel;
   }
 
-  /** Tell the thread whether a cell runs, so that it interrupts by signal only then. */
-  setCellRunning(running: boolean): void {
-    Atomics.store(this.#cellRunning, 0, running ? 1 : 0);
+  /** Tell the thread which cell runs (a number of the kernel's, 0: none), so that it interrupts by signal only then. */
+  setRunningCell(cell: number): void {
+    Atomics.store(this.#runningCell, 0, cell);
   }
 
-  onMessage(handler: (frames: Buffer[]) => void): void {
+  /** `handler` gets each control message with the number of the cell that was running when it arrived (0: none). */
+  onMessage(handler: (frames: Buffer[], runningCell: number) => void): void {
     this.#onMessage = handler;
   }
 
