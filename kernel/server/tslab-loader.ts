@@ -8,7 +8,8 @@
  * - types: tslab's TypeScript module exposes non-configurable getters, so we hand tslab a copy
  *   whose `createWatchCompilerHost` adds a `paths` entry mapping `forklab` to our declarations;
  * - runtime: `require("forklab")` resolves to this installation's compiled library, the same
- *   files whose declarations the checker saw.
+ *   files whose declarations the checker saw, and `forklab/package.json` (the package's other
+ *   export) to its package.json, wherever the notebook lies.
  */
 import Module from "node:module";
 import path from "node:path";
@@ -19,6 +20,7 @@ export const LIBRARY_NAME = "forklab";
 /** The compiled library next to this kernel: dist/kernel/server/ -> dist/src/index.{js,d.ts}. */
 export const libraryEntry = path.resolve(__dirname, "..", "..", "src", "index.js");
 const libraryTypes = path.resolve(__dirname, "..", "..", "src", "index.d.ts");
+const libraryPackageJson = path.resolve(__dirname, "..", "..", "..", "package.json");
 
 type ModuleInternals = typeof Module & {
   _load(request: string, parent: unknown, isMain: boolean): unknown;
@@ -35,6 +37,7 @@ export function installLibraryHooks(): void {
   const originalResolve = internals._resolveFilename;
   internals._resolveFilename = function (request, parent, isMain, options) {
     if (request === LIBRARY_NAME) return libraryEntry;
+    if (request === `${LIBRARY_NAME}/package.json`) return libraryPackageJson;
     return originalResolve.call(this, request, parent, isMain, options);
   };
 

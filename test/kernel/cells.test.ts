@@ -44,6 +44,15 @@ describe.skipIf(!jupyterAvailable("the kernel's cell tests"))("cells under jupyt
     expect(busy.content.execution_state).toBe("busy");
   });
 
+  it("resolves forklab and forklab/package.json to this checkout from a directory outside it", async () => {
+    const { reply, outputs } = await kernel.run(
+      'const path = require("path");\n' +
+        '[path.relative(path.dirname(require.resolve("forklab/package.json")), require.resolve("forklab")), require("forklab/package.json").name]',
+    );
+    expect(reply.content, JSON.stringify(reply.content)).toMatchObject({ status: "ok" });
+    expect(outputs.find((m) => m.msg_type === "execute_result")?.content.data["text/plain"]).toBe("[ 'dist/src/index.js', 'forklab' ]");
+  });
+
   it("keeps the names a cell declared before it threw", async () => {
     const { reply } = await kernel.run(`import { basename } from "path";\nconst kept = 5;\nthrow new Error("after the declarations");`);
     expect(reply.content.status).toBe("error");
