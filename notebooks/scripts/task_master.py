@@ -1,9 +1,15 @@
 # task_master.py
 # As in the tutorial, except: it binds 127.0.0.1 instead of '' (every interface), so that it is
-# reachable from this machine only, and takes the port as an argument (5000 when none is given).
+# reachable from this machine only, takes the port as an argument (5000 when none is given), and
+# starts the manager's process by fork: the other start methods, spawn (macOS's default) and
+# forkserver (Linux's from Python 3.14), pickle what is registered, and the tutorial's lambdas
+# cannot be pickled ("Can't pickle <function <lambda>>").
 
 import random, time, queue, sys
+import multiprocessing
 from multiprocessing.managers import BaseManager
+
+multiprocessing.set_start_method('fork')
 
 # 发送任务的队列:
 task_queue = queue.Queue()
