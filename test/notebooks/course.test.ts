@@ -365,6 +365,36 @@ describe("02-process", () => {
   });
 });
 
+describe("05-queue", () => {
+  /** The queue's flow picture, as text: shown live from the cell's spawn on, the cell's last expression updates it. */
+  const queueFlow = (c: CodeCell) => String(bundles(c).find((b) => /^(Joinable)?Queue \(owner pid/.test(String(b.data["text/plain"])))!.data["text/plain"]);
+  let run: CourseRun;
+  beforeAll(async () => {
+    run = await runCourse("05-queue.ipynb");
+  });
+
+  it("the writer and the reader: the reader ends by itself at the sentinel, and the flow shows every put and get", () => {
+    expect(cellText(cell(run, "queue-cell"))).toMatch(/^reader exit code: 0$/m);
+    const flow = queueFlow(cell(run, "queue-cell"));
+    expect(flow).toMatch(/^Queue \(owner pid \d+\): 0 queued, 4 put, 4 got/);
+    inOrder(flow.split("\n"), [/put  'A'$/, /put  'B'$/, /put  'C'$/, /put  null$/]);
+    inOrder(flow.split("\n"), [/get  'A'$/, /get  'B'$/, /get  'C'$/, /get  null$/]);
+  });
+
+  it("the tutorial's ending: terminate() kills the slow reader before it prints, and what it held goes back to the queue", () => {
+    const race = cell(run, "race");
+    const text = cellText(race);
+    const [, left] = text.match(/^reader exit code: -15; items still in the queue: (\d+)$/m)!;
+    const reader = bundles(race, "display_data").find((b) => /target=slowRead\(\)/.test(String(b.data["text/plain"])))!;
+    expect(String(reader.data["text/plain"])).toMatch(/killed by SIGTERM/);
+    expect(String(reader.data["text/plain"])).not.toMatch(/Get . from queue/);
+    const flow = queueFlow(race);
+    // Killed before it took anything, all three are left; else it got A, and B and C came back.
+    if (left === "2") inOrder(flow.split("\n"), [/get  'A'$/, /back 'B'$/, /back 'C'$/]);
+    else expect(left).toBe("3");
+  });
+});
+
 describe("04-subprocess", () => {
   let run: CourseRun;
   beforeAll(async () => {
