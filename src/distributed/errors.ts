@@ -29,7 +29,7 @@ export interface FailedAttempt {
 export class DistributedTaskError extends Error {
   override name = "DistributedTaskError";
   readonly jobId: string;
-  /** How many times the task was started. */
+  /** How many attempts ran (or were refused): as many as `failures` lists, when they left a record. */
   readonly attempts: number;
   readonly failures: FailedAttempt[];
   constructor(message: string, jobId: string, attempts: number, failures: FailedAttempt[], cause?: unknown) {

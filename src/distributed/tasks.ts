@@ -45,6 +45,17 @@ export interface TaskStart {
   attempt: number;
 }
 
+/**
+ * What a worker reports when an attempt it ran failed (the job's progress again), before the task
+ * goes back to the queue or fails for good: the queue's events do not tell a retry from a task
+ * handed back by a stopping worker (both are "waiting", from "active").
+ */
+export interface TaskStopped {
+  worker: string;
+  attempt: number;
+  failed: AttemptFailure["kind"];
+}
+
 /** A failed attempt, as the worker writes it into the job's log. */
 export interface AttemptFailure {
   worker: string;

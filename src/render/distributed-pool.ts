@@ -1,6 +1,8 @@
 /**
  * A distributed Pool as a picture: one row per worker host:pid (its slots, the tasks it runs now,
- * done and failed, alive or gone), the tasks still queued in Redis, and the retries. Pure: data in,
+ * the calls it finished, the attempts that failed or were lost on it, alive or gone), the tasks
+ * still queued in Redis, and the retries. The headline's "failed" counts tasks that failed for
+ * good; a row counts attempts, each of which was retried elsewhere or was its task's last. Pure: data in,
  * MIME bundle out (inline styles, plain colours, no scripts), with a text/plain twin.
  */
 import type { MimeBundle } from "../protocol/kernel-bridge";
@@ -12,7 +14,8 @@ export interface DistributedWorkerView {
   concurrency: number | undefined;
   running: number;
   done: number;
-  failed: number;
+  /** Attempts that failed or were lost (its worker died) on this worker. */
+  attemptsFailed: number;
   alive: boolean;
 }
 
@@ -45,7 +48,8 @@ function headline(view: DistributedPoolView): string {
 
 function workerText(w: DistributedWorkerView): string {
   const slots = w.concurrency === undefined ? "" : `, ${w.concurrency} slot${w.concurrency === 1 ? "" : "s"}`;
-  return `${w.id}${slots}: ${w.running} running, ${w.done} done, ${w.failed} failed${w.alive ? "" : " (gone)"}`;
+  const failed = `${w.attemptsFailed} attempt${w.attemptsFailed === 1 ? "" : "s"} failed`;
+  return `${w.id}${slots}: ${w.running} running, ${w.done} done, ${failed}${w.alive ? "" : " (gone)"}`;
 }
 
 function bar(done: number, max: number): string {
@@ -69,7 +73,7 @@ export function renderDistributedPool(view: DistributedPoolView): MimeBundle & {
         `<td style="${cellStyle}">${w.concurrency ?? "-"}</td>` +
         `<td style="${cellStyle}">${w.running}</td>` +
         `<td style="${cellStyle}">${w.done}</td>` +
-        `<td style="${cellStyle}${w.failed ? `;color:${RED}` : ""}">${w.failed}</td>` +
+        `<td style="${cellStyle}${w.attemptsFailed ? `;color:${RED}` : ""}">${w.attemptsFailed}</td>` +
         `<td style="${cellStyle}">${bar(w.done, max)}</td></tr>`
       );
     })
@@ -77,7 +81,7 @@ export function renderDistributedPool(view: DistributedPoolView): MimeBundle & {
   const empty = view.workers.length
     ? ""
     : `<tr><td colspan="7" style="${cellStyle};color:${GREY}">no worker yet: start one with <code>npx forklab worker --redis URL --queue ${escapeHtml(view.queue)}</code></td></tr>`;
-  const head = ["worker (host:pid)", "status", "slots", "running", "done", "failed", "share of done"]
+  const head = ["worker (host:pid)", "status", "slots", "running", "done", "attempts failed", "share of done"]
     .map((h) => `<th style="${cellStyle};font-weight:bold">${h}</th>`)
     .join("");
   const html =

@@ -30,6 +30,7 @@ import {
   type TaskData,
   type TaskResult,
   type TaskStart,
+  type TaskStopped,
   type WorkerInfo,
 } from "../distributed/tasks";
 import { resolveModule } from "../parent/process/target";
@@ -237,9 +238,11 @@ export class ForklabWorker {
     }
   }
 
+  /** Record a failed attempt (for the caller's error) and say so to the pools' event readers. */
   async #fail(job: Job<TaskData>, failure: AttemptFailure): Promise<void> {
     this.#info.failed++;
-    await job.log(FAILURE_LOG_PREFIX + encodeValue(failure));
+    const stopped: TaskStopped = { worker: failure.worker, attempt: failure.attempt, failed: failure.kind };
+    await Promise.all([job.log(FAILURE_LOG_PREFIX + encodeValue(failure)), job.updateProgress(stopped as unknown as object)]);
   }
 
   /**

@@ -74,6 +74,8 @@ describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
     expect(error).toBeInstanceOf(RangeError);
     expect(error).toMatchObject({ message: "bad 7", code: "E_BAD" });
     expect(p.stats()).toMatchObject({ failed: 1, retries: 0 });
+    // Its worker's row counts the attempt that failed there.
+    expect(p.stats().workers.map((row) => row.attemptsFailed)).toEqual([1]);
   });
 
   it("a child that crashes mid-task takes down that task, not the worker: retried, then a typed error with each attempt's worker", async () => {
@@ -86,6 +88,9 @@ describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
     expect(error.failures.map((f) => [f.attempt, f.kind])).toEqual([[1, "crash"], [2, "crash"]]);
     expect(error.message).toContain(`attempt 1 on`);
     expect(error.message).toMatch(/killed by SIGKILL/);
+    // One retry and one task failed; both attempts failed on the one worker, the last one included.
+    expect(p.stats()).toMatchObject({ failed: 1, retries: 1 });
+    expect(p.stats().workers.map((row) => [row.id, row.attemptsFailed])).toEqual([[expect.stringMatching(`:${w.pid}$`), 2]]);
     // The worker host lives on and takes the next task.
     expect(w.child.exitCode).toBeNull();
     expect(await p.apply((x: number) => x * 2, [21])).toBe(42);
@@ -246,7 +251,7 @@ describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
       p.close();
       await p.join(); // its last picture reads the registry
       const text = util.inspect(p);
-      expect(text).toMatch(/^ {2}slow:1, 2 slots: 0 running, 0 done, 0 failed$/m);
+      expect(text).toMatch(/^ {2}slow:1, 2 slots: 0 running, 0 done, 0 attempts failed$/m);
       expect(text).not.toContain("lost:2");
     } finally {
       client.disconnect();

@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import * as util from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DistributedTaskError } from "../../dist/src/index.js";
 import { isGone, waitFor } from "../support/processes";
@@ -53,6 +54,45 @@ describe.skipIf(!enabled)("distributed delivery on a real redis-server", () => {
     expect(stats).toMatchObject({ done: 1, failed: 0, retries: 1, pending: 0 });
     const lateRow = stats.workers.find((row) => row.id.endsWith(`:${late.pid}`));
     expect(lateRow?.done).toBe(1);
+    // The killed worker's row counts the attempt lost on it; no task failed for good.
+    expect(stats.workers.find((row) => row.id.endsWith(`:${first.pid}`))?.attemptsFailed).toBe(1);
+  });
+
+  it("a task whose worker dies on each of its attempts fails once its workers' stall limit is passed; the error, its list and the counts agree", async () => {
+    const queue = freshQueue("stalled-out");
+    const p = pool(queue);
+    const started = mkdtempSync(path.join(scratch, "attempts-"));
+    // Every attempt records the worker that runs it (the parent of the task's child), and never ends.
+    const task = (folder: string) => {
+      require("node:fs").writeFileSync(require("node:path").join(folder, String(process.ppid)), "");
+      return new Promise(() => {});
+    };
+    const outcome = p.apply(task, [started]).catch((e: unknown) => e);
+    const killed: number[] = [];
+    let running = await worker(queue);
+    // A forklab worker takes a stalled task back twice (maxStalledCount 2): the third death is one too many.
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const on = running;
+      await waitFor(`attempt ${attempt} to start on worker ${on.pid}`, () => existsSync(path.join(started, String(on.pid))), 30_000);
+      // The next one is up before this one dies: it takes the task back once its lock has expired.
+      running = await worker(queue);
+      on.child.kill("SIGKILL");
+      await on.exited;
+      killed.push(on.pid);
+    }
+    const error = (await outcome) as DistributedTaskError;
+    expect(error).toBeInstanceOf(DistributedTaskError);
+    // The pickup that failed the task ran nothing: three attempts, each listed, on the worker that died.
+    expect(error.attempts).toBe(3);
+    expect(error.failures.map((f) => [f.attempt, f.worker.replace(/^.*:/, ""), f.kind])).toEqual(killed.map((pid, i) => [i + 1, String(pid), "stalled"]));
+    expect(error.message).toMatch(/ failed after 3 attempts \(job stalled more than allowable limit\): attempt 1 on [^;]+; attempt 2 on [^;]+; attempt 3 on [^;]+\. /);
+    expect(existsSync(path.join(started, String(running.pid))), "the last worker did not run it").toBe(false);
+    // Two retries (after the first and second deaths), one task failed, one lost attempt on each killed worker.
+    const stats = p.stats();
+    expect(stats).toMatchObject({ done: 0, failed: 1, retries: 2, pending: 0 });
+    const lost = stats.workers.filter((row) => row.attemptsFailed > 0).map((row) => `${row.id.replace(/^.*:/, "")}: ${row.attemptsFailed}`);
+    expect(lost.sort()).toEqual(killed.map((pid) => `${pid}: 1`).sort());
+    expect(util.inspect(p)).toMatch(/^Pool on Redis .*: 0 queued, 0 running, 0 done, 1 failed, 2 retries$/m);
   });
 
   it("a worker started after a pool's terminate() refuses that pool's task left in Redis (its worker died with it locked)", async () => {
@@ -112,6 +152,9 @@ describe.skipIf(!enabled)("distributed delivery on a real redis-server", () => {
     expect(error).toBeInstanceOf(DistributedTaskError);
     expect(error.message).toMatch(/does not run functions sent as source.*--accept-source.*whoever can write to this Redis/);
     expect(error.attempts).toBe(1);
+    // Not retried; the refusing worker's row counts the attempt.
+    expect(p.stats()).toMatchObject({ failed: 1, retries: 0 });
+    expect(p.stats().workers.map((row) => row.attemptsFailed)).toEqual([1]);
     // Module targets under its --root run; one that resolves outside it is refused.
     expect(await p.map({ module: "./tasks.js", export: "square" }, [1, 2, 3])).toEqual([1, 4, 9]);
     const outside = (await p.apply({ module: "../outside.js", export: "escape" }, []).catch((e: unknown) => e)) as Error;

@@ -30,6 +30,7 @@ import {
   type TaskData,
   type TaskResult,
   type TaskStart,
+  type TaskStopped,
   type WorkerInfo,
 } from "../../distributed/tasks";
 import { DistributedTaskError, PoolTerminatedError, RedisConnectionError, type FailedAttempt } from "../../distributed/errors";
@@ -77,9 +78,11 @@ interface Pending {
   calls: number;
   /** Its place in submission order (the number in its job id). */
   seq: number;
-  /** The worker running it, or the last one that did (until a retry is counted against it). */
+  /** The worker running it, or the last one that did (until its lost attempt is counted against it). */
   worker?: string;
   state: "queued" | "running";
+  /** Its worker said that the attempt failed: the task's next return to the queue is a retry. */
+  attemptFailed?: boolean;
   /** Redis has answered its add: before that, not finding it there says nothing. */
   added?: boolean;
 }
@@ -87,10 +90,23 @@ interface Pending {
 interface WorkerRow {
   id: string;
   running: number;
+  /** Calls of this pool's tasks it finished. */
   done: number;
-  failed: number;
+  /**
+   * Attempts of this pool's tasks that stopped on it: failed (a crashed child, an error, a refusal)
+   * or lost (it died or lost Redis during them). Each is either retried elsewhere or the task's
+   * last; the pool's own `failed` counts tasks that failed for good.
+   */
+  attemptsFailed: number;
   alive: boolean;
 }
+
+/**
+ * The failedReason BullMQ gives a task that stalled more often than its workers' maxStalledCount:
+ * its last stall put it back in the queue marked to fail, and the next worker to take it fails it
+ * without running it (moveStalledJobsToWait's deferred failure).
+ */
+const STALLED_TOO_OFTEN = "job stalled more than allowable limit";
 
 let poolCount = 0;
 
@@ -263,11 +279,13 @@ export class DistributedPool {
     });
     this.#events.on("completed", ({ jobId, returnvalue }) => this.#completed(jobId, returnvalue as unknown as TaskResult | string));
     this.#events.on("failed", ({ jobId }) => void this.#failed(jobId));
-    this.#events.on("progress", ({ jobId, data }) => this.#progress(jobId, data as unknown as TaskStart));
+    this.#events.on("progress", ({ jobId, data }) => this.#progress(jobId, data as unknown as TaskStart | TaskStopped));
     this.#events.on("stalled", ({ jobId }) => this.#retried(jobId));
-    // Back from a failed attempt (a retry), or from a running one: a stopping worker handed it
-    // back, or (followed by "stalled") its worker stopped answering.
-    this.#events.on("waiting", ({ jobId, prev }) => (prev === "failed" ? this.#retried(jobId) : prev === "active" && this.#requeued(jobId)));
+    // Back in the queue from a running attempt, for one of three reasons BullMQ's event does not
+    // tell apart (all are "waiting" from "active"): the attempt failed and is retried (its worker
+    // said so first, in its progress), a stopping worker handed it back, or its worker stopped
+    // answering (then "stalled" follows).
+    this.#events.on("waiting", ({ jobId, prev }) => prev === "active" && this.#requeued(jobId));
     this.#events.on("error", () => {});
     await Promise.all([this.#queue.waitUntilReady(), this.#events.waitUntilReady()]);
   }
@@ -283,7 +301,7 @@ export class DistributedPool {
 
   #row(worker: string): WorkerRow {
     let row = this.#workers.get(worker);
-    if (!row) this.#workers.set(worker, (row = { id: worker, running: 0, done: 0, failed: 0, alive: true }));
+    if (!row) this.#workers.set(worker, (row = { id: worker, running: 0, done: 0, attemptsFailed: 0, alive: true }));
     return row;
   }
 
@@ -302,9 +320,16 @@ export class DistributedPool {
     pending.state = "queued";
   }
 
-  #progress(jobId: string, start: TaskStart): void {
+  #progress(jobId: string, start: TaskStart | TaskStopped): void {
     const pending = this.#ownJob(jobId);
     if (!pending || typeof start !== "object" || !start || typeof start.worker !== "string") return;
+    if ("failed" in start) {
+      // An attempt failed on that worker: counted there now; retried or the task's last.
+      this.#attemptStopped(pending, start.worker);
+      pending.attemptFailed = true;
+      this.#live.changed();
+      return;
+    }
     this.#stopRunning(pending);
     pending.worker = start.worker;
     pending.state = "running";
@@ -316,18 +341,32 @@ export class DistributedPool {
   #requeued(jobId: string): void {
     const pending = this.#ownJob(jobId);
     if (!pending) return;
+    if (pending.attemptFailed) {
+      pending.attemptFailed = false;
+      this.#counts.retries++;
+    }
     this.#stopRunning(pending);
     this.#live.changed();
   }
 
+  /**
+   * Its worker stopped answering during an attempt, and BullMQ put the task back (stalled).
+   * Counted as a retry at once; a stall that turns out to have been the one too many (the task
+   * fails at its next pickup, STALLED_TOO_OFTEN) is taken back from the count in #failed.
+   */
   #retried(jobId: string): void {
     const pending = this.#ownJob(jobId);
     if (!pending) return;
     this.#counts.retries++;
-    this.#stopRunning(pending);
-    if (pending.worker) this.#row(pending.worker).failed++;
-    pending.worker = undefined;
+    this.#attemptStopped(pending);
     this.#live.changed();
+  }
+
+  /** The attempt its worker ran has stopped without a result: that worker's row counts it. */
+  #attemptStopped(pending: Pending, worker = pending.worker): void {
+    this.#stopRunning(pending);
+    if (worker) this.#row(worker).attemptsFailed++;
+    pending.worker = undefined;
   }
 
   #settle(jobId: string): Pending | undefined {
@@ -361,19 +400,29 @@ export class DistributedPool {
   async #failed(jobId: string): Promise<void> {
     if (!this.#ownJob(jobId)) return;
     let error: unknown;
+    let stalledTooOften = false;
     try {
-      error = await this.#failureOf(jobId);
+      ({ error, stalledTooOften } = await this.#failureOf(jobId));
     } catch (cause) {
       error = new DistributedTaskError(`Task ${jobId} failed; its record could not be read: ${(cause as Error).message}`, jobId, 0, []);
     }
-    const pending = this.#settle(jobId);
+    const pending = this.#pending.get(jobId);
     if (!pending) return;
+    // Its last attempt, on the worker that ran it, unless that worker counted it already (it said
+    // the attempt failed). After a stall too many no attempt ran at the end: that stall was
+    // counted against its worker, and was no retry.
+    this.#attemptStopped(pending);
+    if (stalledTooOften) this.#counts.retries--;
+    this.#settle(jobId);
     this.#counts.failed += pending.calls;
     pending.reject(error);
   }
 
-  /** Build the caller's error from the job: its attempts, and what each failed attempt left in the log. */
-  async #failureOf(jobId: string): Promise<unknown> {
+  /**
+   * Build the caller's error from the job: its attempts, and what each failed attempt left in the
+   * log. Also whether it failed for a stall too many (STALLED_TOO_OFTEN).
+   */
+  async #failureOf(jobId: string): Promise<{ error: unknown; stalledTooOften: boolean }> {
     const queue = this.#queue!;
     const [job, logs] = await Promise.all([Job.fromId<TaskData, TaskResult>(queue, jobId), queue.getJobLogs(jobId, 0, -1, true)]);
     const pending = this.#pending.get(jobId);
@@ -392,21 +441,25 @@ export class DistributedPool {
     }
     for (const r of records) failures.push({ attempt: r.attempt, worker: r.worker, kind: r.kind, message: `${r.error.name}: ${r.error.message}` });
     failures.sort((a, b) => a.attempt - b.attempt);
-    const attempts = Math.max(job?.attemptsStarted ?? 0, starts.length);
+    const stalledTooOften = job?.failedReason === STALLED_TOO_OFTEN;
+    // The attempts are those that ran (or were refused), one entry each in the list. BullMQ's
+    // attemptsStarted also counts a pickup that ran nothing: the one that fails a task stalled too
+    // often, and one handed back by a worker that was stopping before it started it.
+    const attempts = failures.length || (job?.attemptsStarted ?? 0);
     const last = records.at(-1);
     // The target's own error, not retried: the caller gets it as a local Pool would give it.
     if (last && last.kind === "error" && !this.#options.retryErrors) {
       const error = fromErrorRecord(last.error);
       if (error instanceof Error) Object.defineProperty(error, "worker", { value: last.worker, enumerable: false, configurable: true });
-      return error;
+      return { error, stalledTooOften };
     }
     if (last?.kind === "refused") {
-      return new DistributedTaskError(last.error.message, jobId, attempts, failures);
+      return { error: new DistributedTaskError(last.error.message, jobId, attempts, failures), stalledTooOften };
     }
     const label = pending?.label ?? jobId;
     const list = failures.map((f) => `attempt ${f.attempt} on ${f.worker}: ${f.message}`).join("; ");
     const reason = job?.failedReason ? ` (${job.failedReason})` : "";
-    return new DistributedTaskError(
+    const error = new DistributedTaskError(
       `Task ${label} failed after ${attempts} attempt${attempts === 1 ? "" : "s"}${reason}: ${list || "no attempt left a record"}. ` +
         `Tasks are delivered at least once: make them idempotent, and raise attempts in new Pool({ attempts }) if failures are transient.`,
       jobId,
@@ -414,6 +467,7 @@ export class DistributedPool {
       failures,
       last && last.kind === "error" ? fromErrorRecord(last.error) : undefined,
     );
+    return { error, stalledTooOften };
   }
 
   /**
@@ -787,7 +841,7 @@ export class DistributedPool {
           concurrency: info?.concurrency,
           running: Math.max(0, row?.running ?? 0),
           done: row?.done ?? 0,
-          failed: row?.failed ?? 0,
+          attemptsFailed: row?.attemptsFailed ?? 0,
           alive: alive(id),
         };
       }),
