@@ -4,11 +4,15 @@
  * (Outbox). The socket keeps this process alive only while something is awaited (a child blocked
  * in get() stays, an idle child may end).
  *
- * A queue this process gets from has a Consumer here: once a get() waits, the owner pushes items
- * ahead of need (up to WINDOW not yet returned), and get() serves from that buffer. The item a
- * get() returns is acknowledged, and the ack written to the socket, before the caller sees it, so
- * a consumer that dies loses at most the item its get() returned; what it was sent and had not
- * returned goes back to the queue (the owner sees the connection close).
+ * A queue this process gets from has a Consumer here. A consumer that calls get() again soon
+ * after the last one returned (a loop that streams items) is sent items ahead of need, up to a
+ * window not yet returned that grows each time it runs dry (to WINDOW), and get() serves from
+ * that buffer. One that comes back later (it works on each item, as a CPU-bound task does) is sent
+ * one item per get(), as Python's Queue gives it: items held ahead by a busy process would wait
+ * there while another consumer waits for work. The item a get() returns is acknowledged, and the
+ * ack written to the socket, before the caller sees it, so a consumer that dies loses at most the
+ * item its get() returned; what it was sent and had not returned goes back to the queue (the
+ * owner sees the connection close).
  */
 import { connect, type Socket } from "node:net";
 import { childState } from "../protocol/messages";
@@ -18,6 +22,14 @@ import { Failure, FrameDecoder, Op, Outbox, SHARED, itemOf, type Frame } from ".
 
 /** Items a consumer may hold that its get() has not returned yet (the owner also bounds their bytes). */
 export const WINDOW = 128;
+
+/**
+ * A get() called within this many ms of the last one's return streams: items sent ahead save it
+ * a round trip to the owner (tens of µs) per item. Later than this, that round trip is a few
+ * percent of the time between gets at most, and items held ahead would only keep work from
+ * other consumers.
+ */
+export const STREAMING_GAP_MS = 1;
 
 /** The most one read takes from the owner's socket (a larger frame arrives in several). */
 const READ_BYTES = 64 * 1024;
@@ -176,6 +188,13 @@ export class Consumer {
    */
   #open = false;
   #shared = false;
+  /**
+   * Items the owner may have out here not yet returned, as last said in a Want: 1 sends one item
+   * per Want (the owner closes the window after it); more keeps that many topped up.
+   */
+  #window = 1;
+  /** When the last get() returned (performance.now()), or undefined before the first. */
+  #lastReturn: number | undefined;
   /** A Want was sent and no item arrived since. */
   #wanting = false;
   #recallScheduled = false;
@@ -199,6 +218,7 @@ export class Consumer {
   get(timeout: number | undefined): Promise<PackedItem> {
     if (this.#link.gone) return Promise.reject(this.#link.gone);
     if (this.buffered > 0 && this.#getters.length === 0) return this.#handOut(this.#take());
+    const window = this.#nextWindow();
     if (this.#ended !== undefined && this.buffered === 0) return Promise.reject(new QueueFailure(Failure.Eof, this.#ended));
     if (timeout === 0) return this.#getNow();
     return new Promise((resolve, reject) => {
@@ -215,12 +235,23 @@ export class Consumer {
           reject(new QueueFailure(Failure.Empty));
         }, timeout);
       }
-      if (!this.#wanting && (!this.#open || this.#shared)) {
+      // Alone on the queue with a window that stays open, the owner sends what comes unasked.
+      if (!this.#wanting && (!this.#open || this.#shared || window !== this.#window || window === 1)) {
+        this.#window = window;
         this.#wanting = true;
         this.#open = true;
-        this.#link.out.add(Op.Want, this.#queue, 0, WINDOW);
+        this.#link.out.add(Op.Want, this.#queue, 0, window);
       }
     });
+  }
+
+  /**
+   * The window for a get() that found nothing here: doubled (up to WINDOW) if the caller streams,
+   * since it ran dry; 1 if it came back after working on the last item.
+   */
+  #nextWindow(): number {
+    const since = this.#lastReturn === undefined ? Infinity : performance.now() - this.#lastReturn;
+    return since < STREAMING_GAP_MS ? Math.min(WINDOW, Math.max(2, this.#window * 2)) : 1;
   }
 
   /**
@@ -253,6 +284,11 @@ export class Consumer {
       this.#link.release();
       this.#handOut(this.#take()).then(getter.resolve, getter.reject);
     }
+    // More get() calls wait here than the owner was asked for: one item per Want sends no more unasked.
+    if (this.#getters.length > 0 && this.buffered === 0 && (this.#window === 1 || this.#shared)) {
+      this.#wanting = true;
+      this.#link.out.add(Op.Want, this.#queue, 0, this.#window);
+    }
   }
 
   /**
@@ -266,12 +302,17 @@ export class Consumer {
     this.#recallScheduled = true;
     setImmediate(() => {
       this.#recallScheduled = false;
-      if (this.buffered === 0 || this.#link.gone) return;
+      if (this.#link.gone) return;
+      // Answered even with nothing to give back: until then the owner holds back the later items
+      // of any producer whose earlier items this consumer may still give back.
+      if (this.buffered === 0) return this.#link.out.add(Op.Release, this.#queue, 0, 0);
       const items = this.#buffer.slice(this.#head);
       this.#buffer = [];
       this.#head = 0;
-      // The owner sends nothing more until a get() waits again.
+      // The owner sends nothing more until a get() waits again; then one item at a time, since
+      // this consumer held items another one waited for.
       this.#open = false;
+      this.#window = 1;
       const seqs = Buffer.allocUnsafe(8 * items.length);
       items.forEach((item, i) => seqs.writeDoubleLE(item.seq, 8 * i));
       this.#link.out.add(Op.Release, this.#queue, 0, 0, seqs);
@@ -306,6 +347,7 @@ export class Consumer {
 
   /** The ack goes out (with whatever else waits to go) and is with the OS before the caller has the item. */
   #handOut(item: Buffered): Promise<PackedItem> {
+    this.#lastReturn = performance.now();
     // Written now, not at the end of the tick: the caller is waiting. Usually the OS takes it at
     // once, and the item is handed out without waiting on a write.
     const written = this.#link.out.write(Op.Ack, this.#queue, 0, item.seq);

@@ -9,11 +9,12 @@
  *
  * Delivery: each item is returned by exactly one get(), and the items of one producer come out of
  * any one consumer in the order they were put. A put() is done once its bytes are with the OS (a
- * producer that dies after loses nothing); a consumer may be sent items ahead of its get() calls,
- * and what it had not returned when its process ended, or when it sat idle while another consumer
- * waited on an empty queue (or tried a getNowait() there, which finds it on a later try), goes
- * back to the front of the queue: such an item may then come out of another consumer after later
- * items of its producer.
+ * producer that dies after loses nothing). The only consumer of a queue, getting in a loop, may be
+ * sent items ahead of its get() calls (client.ts, store.ts); what it had not returned when it sat
+ * idle while another consumer waited on an empty queue (or tried a getNowait() there, which finds
+ * it on a later try) goes back to the front of the queue, before any later item of its producer
+ * goes anywhere. What a consumer held when its process ended goes back too: such an item may then
+ * come out of another consumer after later items of its producer.
  */
 import * as util from "node:util";
 import { isInstanceOrOnRedis } from "../distributed/on-redis";

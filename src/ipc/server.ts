@@ -146,6 +146,7 @@ function sinkOf(peer: Peer, queue: number): Sink {
     bytes: 0,
     waiting: false,
     recalling: false,
+    oneAsked: false,
     send: (entry, shared) => out.add(Op.Item, queue, 0, entry.seq, entry.bytes, itemFlags(entry) | (shared ? SHARED : 0)),
     recall: () => out.add(Op.Recall, queue, 0, 0),
     end: (reason) => out.add(Op.Fail, queue, 0, Failure.Eof, Buffer.from(reason)),
@@ -275,7 +276,7 @@ function handle(peer: Peer, frame: Frame): void {
     }
     case Op.Poll: {
       const asker = askerOf(frame);
-      store.poll(peer.pid, timeoutOf(frame), (ready) => ok(peer, asker, ready ? 1 : 0));
+      store.poll(peer.pid, timeoutOf(frame), (ready) => ok(peer, asker, ready ? 1 : 0), peer.sinks.get(queue));
       return;
     }
     case Op.WriterClosed:

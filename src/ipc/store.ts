@@ -4,10 +4,19 @@
  * call in. Items are kept as the bytes they were put as.
  *
  * A consumer in another process is a Sink: once it waits it is sent items ahead (at most `window`
- * not yet returned by its get(), and about PREFETCH_BYTES), and each item its get() returns is
- * acknowledged, which frees room for the next. What it was sent and never returned comes back to
- * the front of the queue when its process ends, or when it is recalled: another consumer (or the
- * owner) waits or tries a getNowait(), the queue is empty, and this one is not waiting. Local
+ * not yet returned by its get(), and about PREFETCH_BYTES; a window of 1 is one item, and closes
+ * until it asks again), and each item its get() returns is acknowledged, which frees room for the
+ * next. What it was sent and never returned comes back to the front of the queue when its process
+ * ends, or when it is recalled: another consumer (or the owner) waits or tries a getNowait(), the
+ * queue is empty, and this one is not waiting.
+ *
+ * Items are sent ahead only while the queue has one consumer. Once a second one gets from it (a
+ * second process, or the owner itself), every consumer is sent one item per get() that waits, as
+ * Python's Queue hands them out, and what the first was sent ahead is recalled: an item sent
+ * ahead to one consumer and given back later would come out after items of its producer that
+ * another consumer already took. Until a recalled consumer has answered, no item of a producer
+ * whose earlier items it holds goes to anyone, so that each producer's items come out of every
+ * consumer in order (unless a consumer's process ends: what it held comes back then). Local
  * waiters are served in the order they came (a blocked put enters before a later one, so each
  * producer's items stay in its order); a wait ends on an event (an item, room, a timeout), never by polling. Every put and get
  * is recorded here, by the one clock of the owner, which is what the picture of the flow shows.
@@ -71,7 +80,7 @@ export const PREFETCH_BYTES = 1 << 20;
 /** A consumer in another process, as the owner sees it (server.ts makes them). */
 export interface Sink {
   readonly pid: number;
-  /** Items it may hold not yet returned by its get(); 0 until it waits. */
+  /** Items it may hold not yet returned by its get(); 0 until it waits; 1: one item, then 0 until it asks again. */
   window: number;
   /** Sent to it and not yet acknowledged, by sequence number. */
   readonly outstanding: Map<number, Entry>;
@@ -79,8 +88,10 @@ export interface Sink {
   bytes: number;
   /** It said it waits with nothing in hand, and nothing was sent to it since. */
   waiting: boolean;
-  /** A recall was sent and not yet answered (by a release, an ack or a want). */
+  /** A recall was sent and its release (what it gave back, maybe nothing) has not come. */
   recalling: boolean;
+  /** It was sent the one item a get() of its waits for (window 1): that item is not recalled. */
+  oneAsked: boolean;
   /** `shared`: other consumers take from this queue too. */
   send(entry: Entry, shared: boolean): void;
   recall(): void;
@@ -105,6 +116,10 @@ export class Store {
   #pollers: Waiter<boolean>[] = [];
   #joiners: (() => void)[] = [];
   #sinks: Sink[] = [];
+  /** More than one consumer has got from this queue: one item per get() from then on (see above). */
+  #shared = false;
+  /** The owner's own get() has taken from this queue. */
+  #ownerGets = false;
   #turn = 0;
   #unfinished = 0;
   #inFlight = 0;
@@ -178,7 +193,9 @@ export class Store {
 
   /** The owner's own get: take the first item; `take` gets it (returns false if its taker left: the item stays). */
   get(pid: number, timeout: number | undefined, take: (entry: Entry) => boolean, empty: () => void): void {
-    if (this.size > 0 && this.#getters.length === 0) {
+    this.#ownerGets = true;
+    if (this.#sinks.length > 0) this.#becomeShared();
+    if (this.size > 0 && this.#getters.length === 0 && !this.#heldBack()) {
       const entry = this.#items[this.#head]!;
       if (!take(entry)) return;
       this.#shift();
@@ -188,7 +205,8 @@ export class Store {
       return;
     }
     if (timeout === 0) {
-      // Nothing here now; what idle consumers were sent ahead comes back for the next try.
+      // Nothing here now (or only what waits for a recall's answer); what idle consumers were
+      // sent ahead comes back for the next try.
       this.#recall(undefined);
       return empty();
     }
@@ -199,17 +217,17 @@ export class Store {
 
   /** A consumer waits with nothing in hand: send it up to `window` items not yet returned (0: its get() gave up). */
   want(sink: Sink, window: number): void {
-    if (!this.#sinks.includes(sink)) this.#sinks.push(sink);
+    this.#join(sink);
     if (window === 0) {
       sink.window = 0;
       sink.waiting = false;
+      sink.oneAsked = false;
       // An item already on its way there comes back if someone else waits for it.
       if (this.#getters.length > 0 || this.#sinks.some((other) => other.waiting)) this.#recall(undefined);
       return;
     }
     sink.window = window;
     sink.waiting = true;
-    sink.recalling = false;
     this.#serve();
     if (!sink.waiting) return;
     if (this.#writerClosed && this.size === 0) sink.end(this.#endReason);
@@ -223,13 +241,31 @@ export class Store {
    * of every getNowait() while qsize() counts them.
    */
   sendNow(sink: Sink): boolean {
-    if (this.size === 0) {
+    if (this.size === 0 || this.#heldBack()) {
       this.#recall(sink);
       return false;
     }
-    if (!this.#sinks.includes(sink)) this.#sinks.push(sink);
+    this.#join(sink);
     this.#sendTo(sink);
     return true;
+  }
+
+  /** A consumer in another process starts getting from this queue. */
+  #join(sink: Sink): void {
+    if (this.#sinks.includes(sink)) return;
+    this.#sinks.push(sink);
+    if (this.#sinks.length > 1 || this.#ownerGets) this.#becomeShared();
+  }
+
+  /** A second consumer came: what the first was sent ahead comes back, and nothing goes ahead from now on. */
+  #becomeShared(): void {
+    if (this.#shared) return;
+    this.#shared = true;
+    for (const sink of this.#sinks) {
+      if (sink.oneAsked || sink.recalling || sink.outstanding.size === 0) continue;
+      sink.recalling = true;
+      sink.recall();
+    }
   }
 
   /** The consumer's get() returned the item `seq`: it counts as got, and makes room for the next. */
@@ -238,7 +274,7 @@ export class Store {
     if (!entry) return;
     sink.outstanding.delete(seq);
     sink.bytes -= entry.bytes.length;
-    sink.recalling = false;
+    sink.oneAsked = false;
     this.#inFlight--;
     this.#taken(entry, sink.pid);
     this.#admitPutters();
@@ -257,7 +293,7 @@ export class Store {
       sink.bytes -= entry.bytes.length;
       entries.push(entry);
     }
-    if (entries.length === 0) return;
+    if (entries.length === 0) return this.#serve();
     sink.window = 0;
     sink.waiting = false;
     this.#putBack(entries);
@@ -290,11 +326,12 @@ export class Store {
   }
 
   /** Resolves `answer(true)` once an item is there or the writer closed, `answer(false)` after `timeout` s. */
-  poll(pid: number, timeout: number | undefined, answer: (ready: boolean) => boolean): void {
-    if (this.size > 0 || this.#writerClosed) return void answer(true);
+  poll(pid: number, timeout: number | undefined, answer: (ready: boolean) => boolean, sink?: Sink): void {
+    // An item on its way to the poller counts: the answer follows it on the same socket.
+    if (this.size > 0 || this.#writerClosed || (sink !== undefined && sink.outstanding.size > 0)) return void answer(true);
     if (timeout === 0) return void answer(false);
     this.#wait(this.#pollers, { settle: answer, fail: () => answer(false), pid }, timeout);
-    this.#recall(undefined);
+    this.#recall(sink);
   }
 
   /**
@@ -446,12 +483,16 @@ export class Store {
     this.#items.push(entry);
     // Pushed first, so that a consumer's poll answer never comes before the item it announces.
     this.#serve();
+    this.#wakePollers();
+  }
+
+  #wakePollers(): void {
     for (const poller of this.#pollers.splice(0)) (poller.timer?.clear(), poller.settle(true));
   }
 
   /** Hand out what is here: first to local waiters (in order), then to consumers with room, waiting ones first. */
   #serve(): void {
-    while (this.size > 0) {
+    while (this.size > 0 && !this.#heldBack()) {
       if (this.#getters.length > 0) {
         const getter = this.#getters.shift()!;
         const entry = this.#items[this.#head]!;
@@ -494,15 +535,34 @@ export class Store {
     sink.outstanding.set(entry.seq, entry);
     sink.bytes += entry.bytes.length;
     sink.waiting = false;
+    // One item per Want: it asks again when its get() next waits.
+    if (sink.window === 1 || this.#shared) {
+      sink.window = 0;
+      sink.oneAsked = true;
+    }
     this.#inFlight++;
-    sink.send(entry, this.#sinks.length > 1);
+    sink.send(entry, this.#shared);
+  }
+
+  /**
+   * The first item here must wait: a recalled consumer holds an earlier item of the same producer,
+   * which would come out after it if it came back.
+   */
+  #heldBack(): boolean {
+    const first = this.#items[this.#head];
+    if (first === undefined) return false;
+    for (const sink of this.#sinks) {
+      if (!sink.recalling) continue;
+      for (const held of sink.outstanding.values()) if (held.from === first.from && held.seq < first.seq) return true;
+    }
+    return false;
   }
 
   /** Someone waits and nothing is here: consumers that are not waiting give back what they hold unreturned. */
   #recall(except: Sink | undefined): void {
     if (this.size > 0) return;
     for (const sink of this.#sinks) {
-      if (sink === except || sink.waiting || sink.recalling || sink.outstanding.size === 0) continue;
+      if (sink === except || sink.waiting || sink.oneAsked || sink.recalling || sink.outstanding.size === 0) continue;
       sink.recalling = true;
       sink.recall();
     }
@@ -541,6 +601,7 @@ export class Store {
     this.#items = merged;
     this.#head = 0;
     this.#serve();
+    this.#wakePollers();
   }
 
   #admitPutters(): void {

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import * as lib from "../../dist/src/index.js";
 import { waitFor } from "../support/processes";
@@ -301,6 +304,88 @@ describe("delivery between processes", () => {
     expect(heldHere).toBe(N - 2);
     // 128: the window of a consumer (WINDOW in src/ipc/client.ts).
     for (const length of sorted) expect(length).toBeLessThanOrEqual(128);
+  }, 60_000);
+});
+
+describe("consumers that share a queue", () => {
+  it("a consumer busy between its gets holds no items back: another one gets the next while it works", async () => {
+    const q = new Queue<number>();
+    for (let i = 0; i < 8; i++) await q.put(i);
+    const marker = path.join(mkdtempSync(path.join(tmpdir(), "forklab-busy-")), "second got one");
+    // The first consumer takes an item, then works without yielding to its event loop (as
+    // CPU-bound code does) until the second one has taken one: had it been sent the rest ahead,
+    // they would wait with it, and neither would go on.
+    const busy = spawn(async (q: Q<number>, marker: string) => {
+      const first = await q.get();
+      const fs = require("node:fs");
+      while (!fs.existsSync(marker)) fs.statSync(".");
+      return first;
+    }, [q, marker], quiet);
+    await waitFor("the busy consumer's item", async () => (await q.snapshot()).gets === 1, 60_000);
+    const other = spawn(async (q: Q<number>, marker: string) => {
+      const item = await q.get();
+      require("node:fs").writeFileSync(marker, "");
+      return item;
+    }, [q, marker], quiet);
+    const [a, b] = [await busy.result, await other.result];
+    rmSync(path.dirname(marker), { recursive: true, force: true });
+    expect([a, b].sort()).toEqual([0, 1]);
+    expect(await q.qsize()).toBe(6);
+  }, 60_000);
+
+  it("each producer's items come out of each of three consumers in order, while the consumers pause now and then", async () => {
+    const N = 2000;
+    const q = new Queue<[number, number] | null>();
+    const consumers = [0, 1, 2].map(() =>
+      spawn(async (q: Q<[number, number] | null>) => {
+        const got: [number, number][] = [];
+        for (;;) {
+          const item = await q.get();
+          if (item === null) return got;
+          got.push(item);
+          // Uneven speeds: a consumer that pauses is one whose items sent ahead get recalled.
+          if (item[1] % 13 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+      }, [q], quiet),
+    );
+    const producers = [0, 1].map((k) =>
+      spawn(async (q: Q<[number, number] | null>, k: number, n: number) => {
+        for (let i = 0; i < n; i++) await q.put([k, i]);
+      }, [q, k, N], quiet),
+    );
+    for (const p of producers) await p.join();
+    for (const _ of consumers) await q.put(null);
+    const parts = (await Promise.all(consumers.map((c) => c.result))) as [number, number][][];
+    for (const got of parts) {
+      for (const k of [0, 1]) {
+        const mine = got.filter(([from]) => from === k).map(([, i]) => i);
+        expect(mine).toEqual([...mine].sort((x, y) => x - y));
+      }
+    }
+    expect(parts.flat().length).toBe(2 * N);
+    expect(new Set(parts.flat().map(([k, i]) => k * N + i)).size).toBe(2 * N);
+  }, 120_000);
+
+  it("a pipe's poll() in a child counts the item on its way there: it never waits past it", async () => {
+    const [here, there] = Pipe<string>();
+    const go = new Queue<number>();
+    const reader = spawn(async (conn: Conn<string>, go: Q<number>, rounds: number) => {
+      await conn.recv();
+      let polled = 0;
+      for (let i = 0; i < rounds; i++) {
+        await go.put(i);
+        // A poll(null) that missed the item now on its way would wait for ever.
+        if (await conn.poll(null)) polled++;
+        await conn.recv();
+      }
+      return polled;
+    }, [there, go, 60], quiet);
+    await here.send("start");
+    for (let i = 0; i < 60; i++) {
+      await go.get();
+      await here.send(`item ${i}`);
+    }
+    expect(await reader.result).toBe(60);
   }, 60_000);
 });
 
