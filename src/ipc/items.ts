@@ -7,7 +7,7 @@
  * in a form of their own, and come out as structured clone would give them back.
  */
 import { deserialize, serialize } from "node:v8";
-import { findUncloneable, uncloneableMessage } from "../protocol/clone";
+import { ClassInstanceError, findClassInstance, findUncloneable, uncloneableMessage } from "../protocol/clone";
 import { encodeHandles, reviveHandles } from "../protocol/handles";
 
 export const enum Form {
@@ -81,20 +81,32 @@ function packFast(item: unknown, lend: boolean): PackedItem | undefined {
 export function packItem(item: unknown, where: string, lend = false): PackedItem {
   const fast = packFast(item, lend);
   if (fast) return fast;
+  let bytes: Buffer;
   try {
-    return { bytes: serialize(item), handles: false, form: Form.V8 };
+    bytes = serialize(item);
   } catch (error) {
     const encoded = encodeHandles(item);
     if (encoded.found) {
+      let packed: PackedItem | undefined;
       try {
-        return { bytes: serialize(encoded.value), handles: true, form: Form.V8, unsend: encoded.unsend };
+        packed = { bytes: serialize(encoded.value), handles: true, form: Form.V8, unsend: encoded.unsend };
       } catch {
         encoded.unsend();
+      }
+      if (packed) {
+        const found = findClassInstance(encoded.value, "item");
+        if (found) throw (encoded.unsend(), new ClassInstanceError(found.path, found.value));
+        return packed;
       }
     }
     const found = findUncloneable(encoded.value, "item");
     throw new TypeError(found ? uncloneableMessage(found, where) : `The item cannot be sent ${where}: ${(error as Error).message}`);
   }
+  // Structured clone keeps a class instance's fields and drops its class: refused, as for spawn's
+  // arguments, rather than arriving as a plain object without its methods (a bounded look).
+  const found = findClassInstance(item, "item");
+  if (found) throw new ClassInstanceError(found.path, found.value);
+  return { bytes, handles: false, form: Form.V8 };
 }
 
 /** The item's value, with handle markers left as they are (what the owner's picture previews). */

@@ -22,7 +22,7 @@ import { redisQueueFor } from "../distributed/queue-entry";
 import { makeHandleable, registerHandleKind, type HandleDescriptor } from "../protocol/handles";
 import { loadAfresh } from "../protocol/lazy-require";
 import { JUPYTER_DISPLAY, LIVE_DISPLAY_ID, type MimeBundle } from "../protocol/kernel-bridge";
-import { blockingOptionsError, optionError } from "../parent/option-errors";
+import { blockingOptionsError, describe, optionError } from "../parent/option-errors";
 import { normalizeTimeout } from "../parent/timeouts";
 import { backendFor, LocalBackend, QueueFailure, type BackendState, type QueueBackend } from "./backend";
 import { Empty, Full } from "./errors";
@@ -64,6 +64,11 @@ export function queueBackend(kind: QueueSnapshot["kind"], arg: unknown): QueueBa
   const where = `new ${kind}()`;
   const options: QueueOptions = typeof arg === "number" || arg === undefined ? { maxsize: arg as number | undefined } : (arg as QueueOptions);
   if (typeof options !== "object" || options === null) throw optionError(where, "maxsize", "a whole number >= 0 (0: no limit)", arg);
+  for (const key of Object.keys(options)) {
+    if (key === "maxsize") continue;
+    const hint = key === "name" ? "; a queue has a name only on Redis: new " + kind + "({ redis, name })" : "; the options are maxsize (or, on Redis, redis and name)";
+    throw new TypeError(`${where}: unknown option ${key}${hint}`);
+  }
   const maxsize = options.maxsize ?? 0;
   if (typeof maxsize !== "number" || !Number.isInteger(maxsize) || maxsize < 0) {
     throw optionError(where, "maxsize", "a whole number >= 0 (0: no limit)", maxsize);
@@ -79,6 +84,9 @@ class Attach {
 function blocking(where: string, options: unknown): number | undefined {
   if (options === undefined) return undefined;
   if (typeof options !== "object" || options === null) throw blockingOptionsError(where, options);
+  for (const key of Object.keys(options)) {
+    if (key !== "block" && key !== "timeout") throw new TypeError(`${where}: unknown option ${key}; the options are block and timeout (seconds)`);
+  }
   const { block = true, timeout } = options as BlockingOptions;
   if (typeof block !== "boolean") throw optionError(where, "block", "true or false", block);
   if (!block) return 0;
@@ -306,6 +314,10 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
 /** Python's SimpleQueue: put, get, empty, close; no maxsize. */
 export class SimpleQueue<T = unknown> extends QueueBase<T> {
   constructor() {
+    // Python's SimpleQueue() takes no size either: a number given here would be silently unbounded.
+    if (arguments.length > 0 && !(arguments[0] instanceof Attach)) {
+      throw new TypeError(`new SimpleQueue() takes no arguments (it has no maxsize), got ${describe(arguments[0])}; use new Queue(maxsize) for a bounded queue`);
+    }
     super(arguments[0] instanceof Attach ? arguments[0] : undefined);
   }
 

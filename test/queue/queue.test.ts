@@ -38,6 +38,20 @@ describe("Queue in one process", () => {
     await expect(q.get(true as never)).rejects.toThrow(/^Queue\.get\(\): the options are one object \{ block\?, timeout\? \} \(timeout in seconds\), got true \(boolean\)\. Python's get\(True\) is get\(\) here, get\(False\) is get\(\{ block: false \}\)/);
     await expect(q.put("A", true as never)).rejects.toThrow(/Python's put\(item, True\) is put\(item\) here, put\(item, False\) is put\(item, \{ block: false \}\), and put\(item, True, 5\) is put\(item, \{ timeout: 5 \}\)/);
     await expect(q.put(() => 1)).rejects.toThrow(/item is a function: it cannot be sent through a Queue/);
+    // A misspelt option would otherwise be ignored: an unbounded queue, a get() that never times out.
+    expect(() => new Queue({ maxSize: 1 } as never)).toThrow(/^new Queue\(\): unknown option maxSize; the options are maxsize/);
+    expect(() => new SimpleQueue(5 as never)).toThrow(/^new SimpleQueue\(\) takes no arguments \(it has no maxsize\), got 5 \(number\)/);
+    await expect(q.get({ timout: 0.1 } as never)).rejects.toThrow(/^Queue\.get\(\): unknown option timout; the options are block and timeout \(seconds\)/);
+    // Structured clone would keep a class instance's fields and drop its methods: refused, as spawn refuses it.
+    class Point {
+      constructor(readonly x: number) {}
+      norm() {
+        return Math.abs(this.x);
+      }
+    }
+    await expect(q.put({ at: [new Point(3)] })).rejects.toThrow(/^item\.at\[0\] is an instance of class Point: .* without its class and its methods \(norm\)/);
+    await expect(q.put({ inner: new Queue(), at: new Point(1) })).rejects.toThrow(/^item\.at is an instance of class Point/);
+    expect(await q.qsize()).toBe(0);
     q.close();
     await expect(q.put(1)).rejects.toThrow(/Queue.put\(\): this Queue was closed in this process .* by close\(\)/);
   });
