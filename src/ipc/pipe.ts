@@ -49,6 +49,10 @@ export class Connection<T = unknown> {
     makeHandleable(this, (context) => {
       // As Python's: a closed handle cannot be pickled. Sent, it would reopen the end elsewhere.
       if (this.#closed) throw new Error(`${closedHere("Connection")}; a closed copy cannot be sent: send a copy that is still open`);
+      const ended = out && endedHere(out);
+      if (ended !== undefined) {
+        throw new Error(`Connection: this end's pipe has ended (${ended}) and its other end reads EOF; sent now, it would send after that EOF: create a new Pipe() for this process`);
+      }
       const state = { out: out?.state(), in: inbound?.state(), token: out?.lendWriter(context) };
       if (state.token !== undefined) onUnsent(() => out!.unlendWriter(state.token!));
       return { kind: PIPE_HANDLE, module: __filename, state };
@@ -72,6 +76,8 @@ export class Connection<T = unknown> {
   /** Send a value (copied, as by structured clone) to the other end. */
   async send(value: T): Promise<void> {
     const out = this.#check("send", this.#out, "read-only");
+    const ended = endedHere(out);
+    if (ended !== undefined) throw new Error(`Connection.send(): the pipe has ended (${ended}) and its other end reads EOF; nothing more can be sent through it: create a new Pipe()`);
     const packed = packItem(value, "through a Pipe", out.copiesAtPut);
     try {
       await out.put(packed, undefined);
@@ -126,6 +132,14 @@ export class Connection<T = unknown> {
   [util.inspect.custom](): string {
     return `<Connection ${this.readable ? "r" : ""}${this.writable ? "w" : ""}${this.#closed ? " closed" : ""}>`;
   }
+}
+
+/**
+ * Why the pipe this process owns has ended, if it has: every copy of its writing end sent away was
+ * let go, and the copy here counts as closed (see the top of this file), so nothing more can go in.
+ */
+function endedHere(out: QueueBackend): string | undefined {
+  return out instanceof LocalBackend && out.store.writerClosed ? out.store.endReason : undefined;
 }
 
 const closedHere = (where: string) => `${where}: this connection was closed in this process (pid ${process.pid}) by close()`;

@@ -167,6 +167,20 @@ describe("who holds a pipe's writing end", () => {
   }, 60_000);
 });
 
+describe("a pipe that ended", () => {
+  it("its writing end cannot be sent to another child or send here: nothing can come after the EOF its reader saw", async () => {
+    const [here, there] = Pipe<string>();
+    const first = spawn(async (conn: Conn<string>) => void (await conn.send("from the first child")), [there], quiet);
+    await first.join();
+    expect(await here.recv()).toBe("from the first child");
+    expect((await eof(here)).message).toContain(`(pid ${first.pid}) ended`);
+    const ended = new RegExp(`pipe has ended \\(the process that held the other end of the pipe \\(pid ${first.pid}\\) ended\\) and its other end reads EOF`);
+    expect(() => spawn(async (_conn: Conn<string>) => {}, [there], quiet)).toThrow(ended);
+    await expect(there.send("after the end")).rejects.toThrow(/create a new Pipe\(\)/);
+    expect((await eof(here)).message).toContain(`(pid ${first.pid}) ended`);
+  }, 60_000);
+});
+
 describe("close() closes one copy of a writing end", () => {
   it("the parent's close() of the end it gave a child leaves the child's copy open: its items come before EOF", async () => {
     const [here, there] = Pipe<string>();
