@@ -10,8 +10,9 @@
  * The end of a pipe is seen without close() too: an end sent to other processes is held by them,
  * and once every process it was sent to has ended, the other end sees EOF (the copy left in the
  * process that called Pipe() does not count, as if Python's parent had closed its copy after
- * starting the child, as its docs advise). If the process that called Pipe() ends, the items it
- * held are gone, and the ends elsewhere see EOF as well.
+ * starting the child, as its docs advise; so once the pipe has ended, that copy can neither send
+ * nor be sent on). If the process that called Pipe() ends, the items it held are gone, and the
+ * ends elsewhere see EOF as well.
  *
  * A writing end counts as held from the moment it is encoded to be sent, under a token (Lend),
  * until the receiver's Attach brings the token back; so an end passed from holder to holder never
