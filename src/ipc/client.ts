@@ -303,19 +303,24 @@ export class Consumer {
     setImmediate(() => {
       this.#recallScheduled = false;
       if (this.#link.gone) return;
-      // Answered even with nothing to give back: until then the owner holds back the later items
-      // of any producer whose earlier items this consumer may still give back.
-      if (this.buffered === 0) return this.#link.out.add(Op.Release, this.#queue, 0, 0);
       const items = this.#buffer.slice(this.#head);
       this.#buffer = [];
       this.#head = 0;
-      // The owner sends nothing more until a get() waits again; then one item at a time, since
-      // this consumer held items another one waited for.
+      // The owner sends nothing more until a get() says it waits; then one item at a time, since
+      // another consumer waits, or has come.
       this.#open = false;
       this.#window = 1;
+      // Answered even with nothing to give back: until then the owner holds back the later items
+      // of any producer whose earlier items this consumer may still give back.
       const seqs = Buffer.allocUnsafe(8 * items.length);
       items.forEach((item, i) => seqs.writeDoubleLE(item.seq, 8 * i));
       this.#link.out.add(Op.Release, this.#queue, 0, 0, seqs);
+      // A get() that waited without a word (its window was open) says so now.
+      if (this.#getters.length > 0 && !this.#wanting) {
+        this.#wanting = true;
+        this.#open = true;
+        this.#link.out.add(Op.Want, this.#queue, 0, this.#window);
+      }
     });
   }
 

@@ -257,12 +257,18 @@ export class Store {
     if (this.#sinks.length > 1 || this.#ownerGets) this.#becomeShared();
   }
 
-  /** A second consumer came: what the first was sent ahead comes back, and nothing goes ahead from now on. */
+  /**
+   * A second consumer came: what the first was sent ahead comes back, and nothing goes ahead from
+   * now on. A consumer not waiting is recalled even with nothing out there: its window closes, and
+   * its next get() says it waits (a lone consumer's get() waited without a word).
+   */
   #becomeShared(): void {
     if (this.#shared) return;
     this.#shared = true;
     for (const sink of this.#sinks) {
-      if (sink.oneAsked || sink.recalling || sink.outstanding.size === 0) continue;
+      if (sink.waiting || sink.oneAsked) continue;
+      sink.window = 0;
+      if (sink.recalling) continue;
       sink.recalling = true;
       sink.recall();
     }

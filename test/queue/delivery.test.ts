@@ -366,6 +366,28 @@ describe("consumers that share a queue", () => {
     expect(new Set(parts.flat().map(([k, i]) => k * N + i)).size).toBe(2 * N);
   }, 120_000);
 
+  it("a lone consumer waiting with its window open still gets its item once a second consumer has come", async () => {
+    const q = new Queue<number>();
+    const joined = new Queue<string>();
+    for (let i = 0; i < 10; i++) await q.put(i);
+    // Getting in a loop, the first consumer is sent items ahead; its eleventh get() then waits
+    // without a word to the owner, which keeps sending to it unasked while it is the only one.
+    const first = spawn(async (q: Q<number>) => {
+      for (let i = 0; i < 10; i++) await q.get();
+      return await q.get();
+    }, [q], quiet);
+    await waitFor("the first consumer's ten items", async () => (await q.snapshot()).gets === 10, 60_000);
+    const second = spawn(async (q: Q<number>, joined: Q<string>) => {
+      await q.getNowait().catch(() => undefined);
+      await joined.put("joined");
+      return await q.get();
+    }, [q, joined], quiet);
+    expect(await joined.get()).toBe("joined");
+    await q.put(10);
+    await q.put(11);
+    expect([await first.result, await second.result].sort()).toEqual([10, 11]);
+  }, 60_000);
+
   it("a pipe's poll() in a child counts the item on its way there: it never waits past it", async () => {
     const [here, there] = Pipe<string>();
     const go = new Queue<number>();
