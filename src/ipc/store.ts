@@ -614,8 +614,10 @@ export class Store {
     while (this.#putters.length > 0 && !this.full) {
       const putter = this.#putters.shift()!;
       putter.timer?.clear();
+      // A producer whose process ended while its put waited for room never put that item (as a
+      // Python producer killed in a blocked put()): it does not enter after its death.
+      if (!putter.settle()) continue;
       this.#accept(putter.entry!);
-      putter.settle();
     }
   }
 
