@@ -2,8 +2,8 @@
  * A distributed Pool as a picture: one row per worker host:pid (its slots, the tasks it runs now,
  * the calls it finished, the attempts that failed or were lost on it, alive or gone), the tasks
  * still queued in Redis, and the retries. The headline's "failed" counts tasks that failed for
- * good; a row counts attempts, each of which was retried elsewhere or was its task's last. Pure: data in,
- * MIME bundle out (inline styles, plain colours, no scripts), with a text/plain twin.
+ * good; a row counts attempts, each of which was retried elsewhere or was its task's last. Pure:
+ * data in, MIME bundle out (inline styles, plain colours, no scripts), with a text/plain twin.
  */
 import type { MimeBundle } from "../protocol/kernel-bridge";
 import { escapeHtml } from "./format";
