@@ -218,7 +218,6 @@ export class Consumer {
   get(timeout: number | undefined): Promise<PackedItem> {
     if (this.#link.gone) return Promise.reject(this.#link.gone);
     if (this.buffered > 0 && this.#getters.length === 0) return this.#handOut(this.#take());
-    const window = this.#nextWindow();
     if (this.#ended !== undefined && this.buffered === 0) return Promise.reject(new QueueFailure(Failure.Eof, this.#ended));
     if (timeout === 0) return this.#getNow();
     return new Promise((resolve, reject) => {
@@ -236,6 +235,7 @@ export class Consumer {
         }, timeout);
       }
       // Alone on the queue with a window that stays open, the owner sends what comes unasked.
+      const window = this.#nextWindow();
       if (!this.#wanting && (!this.#open || this.#shared || window !== this.#window || window === 1)) {
         this.#window = window;
         this.#wanting = true;

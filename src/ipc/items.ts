@@ -81,32 +81,33 @@ function packFast(item: unknown, lend: boolean): PackedItem | undefined {
 export function packItem(item: unknown, where: string, lend = false): PackedItem {
   const fast = packFast(item, lend);
   if (fast) return fast;
-  let bytes: Buffer;
+  const { packed, value } = serializeItem(item, where);
+  // Structured clone keeps a class instance's fields and drops its class: refused, as for spawn's
+  // arguments, rather than arriving as a plain object without its methods (a bounded look).
+  const found = findClassInstance(value, "item");
+  if (found) {
+    packed.unsend?.();
+    throw new ClassInstanceError(found.path, found.value);
+  }
+  return packed;
+}
+
+/** The item serialized as it is, or with its queues and pipes as handle markers; `value` is what was serialized. */
+function serializeItem(item: unknown, where: string): { packed: PackedItem; value: unknown } {
   try {
-    bytes = serialize(item);
+    return { packed: { bytes: serialize(item), handles: false, form: Form.V8 }, value: item };
   } catch (error) {
     const encoded = encodeHandles(item);
     if (encoded.found) {
-      let packed: PackedItem | undefined;
       try {
-        packed = { bytes: serialize(encoded.value), handles: true, form: Form.V8, unsend: encoded.unsend };
+        return { packed: { bytes: serialize(encoded.value), handles: true, form: Form.V8, unsend: encoded.unsend }, value: encoded.value };
       } catch {
         encoded.unsend();
-      }
-      if (packed) {
-        const found = findClassInstance(encoded.value, "item");
-        if (found) throw (encoded.unsend(), new ClassInstanceError(found.path, found.value));
-        return packed;
       }
     }
     const found = findUncloneable(encoded.value, "item");
     throw new TypeError(found ? uncloneableMessage(found, where) : `The item cannot be sent ${where}: ${(error as Error).message}`);
   }
-  // Structured clone keeps a class instance's fields and drops its class: refused, as for spawn's
-  // arguments, rather than arriving as a plain object without its methods (a bounded look).
-  const found = findClassInstance(item, "item");
-  if (found) throw new ClassInstanceError(found.path, found.value);
-  return { bytes, handles: false, form: Form.V8 };
 }
 
 /** The item's value, with handle markers left as they are (what the owner's picture previews). */

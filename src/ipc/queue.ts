@@ -66,7 +66,7 @@ export function queueBackend(kind: QueueSnapshot["kind"], arg: unknown): QueueBa
   if (typeof options !== "object" || options === null) throw optionError(where, "maxsize", "a whole number >= 0 (0: no limit)", arg);
   for (const key of Object.keys(options)) {
     if (key === "maxsize") continue;
-    const hint = key === "name" ? "; a queue has a name only on Redis: new " + kind + "({ redis, name })" : "; the options are maxsize (or, on Redis, redis and name)";
+    const hint = key === "name" ? `; a queue has a name only on Redis: new ${kind}({ redis, name })` : "; the options are maxsize (or, on Redis, redis and name)";
     throw new TypeError(`${where}: unknown option ${key}${hint}`);
   }
   const maxsize = options.maxsize ?? 0;
