@@ -7,6 +7,7 @@ import type { HandleContext } from "../protocol/handles";
 import type { PackedItem } from "./items";
 import { linkTo, QueueFailure, type Consumer, type OwnerLink } from "./client";
 import { addStore, afterHeardFrom, isOwnSocket, localStore, ownerSocketPath } from "./server";
+import { failIfStalled, stalledError } from "./stalled";
 import { Store, type QueueSnapshot } from "./store";
 import { Failure, Op, itemFlags } from "./wire";
 
@@ -60,6 +61,24 @@ function newToken(): number {
   return process.pid * 0x80000000 + lentHere;
 }
 
+/**
+ * A promise for a wait on the store here. `start` is given `settle`, which returns false once the
+ * promise was settled otherwise (the store then keeps what it offered), and `fail`. A wait without
+ * a timeout that nothing can end any more fails with `stalled()` (see stalled.ts).
+ */
+function waitOn<R>(timeout: number | undefined, stalled: () => Error, start: (settle: (value: R) => boolean, fail: (error: unknown) => void) => void): Promise<R> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    let forget = () => {};
+    const end = () => ((done = true), forget());
+    start(
+      (value) => (done ? false : (end(), resolve(value), true)),
+      (error) => void (done || (end(), reject(error))),
+    );
+    if (!done && timeout === undefined) forget = failIfStalled(() => (end(), reject(stalled())));
+  });
+}
+
 const myName = () => (globalThis as { [k: symbol]: { proc: { name: string } } | undefined })[Symbol.for("forklab.child")]?.proc.name ?? "MainProcess";
 
 export class LocalBackend implements QueueBackend {
@@ -95,15 +114,21 @@ export class LocalBackend implements QueueBackend {
   }
 
   put(item: PackedItem, timeout: number | undefined): Promise<void> {
-    return new Promise((resolve, reject) =>
-      this.store.put(item, process.pid, timeout, () => (resolve(), true), () => reject(new QueueFailure(Failure.Full))),
+    const stalled = () =>
+      stalledError(`${this.store.kind}.put()`, "queue", `the queue is full (maxsize ${this.maxsize})`, "The item was not put. Start the process that gets before awaiting put(), or give put() a timeout.");
+    return waitOn<void>(timeout, stalled, (settle, fail) =>
+      this.store.put(item, process.pid, timeout, () => settle(), () => fail(new QueueFailure(Failure.Full))),
     );
   }
 
   get(timeout: number | undefined): Promise<PackedItem> {
-    return new Promise((resolve, reject) =>
-      this.store.get(process.pid, timeout, (entry) => (resolve(entry), true), () =>
-        reject(this.store.writerClosed && this.store.size === 0 ? new QueueFailure(Failure.Eof, this.store.endReason) : new QueueFailure(Failure.Empty)),
+    const stalled = () =>
+      this.store.kind === "Pipe"
+        ? stalledError("Connection.recv()", "pipe", "nothing was sent to this end", "Start the process that sends before awaiting recv(), or check with poll(timeout) first.")
+        : stalledError(`${this.store.kind}.get()`, "queue", "the queue is empty", "Start the process that puts before awaiting get(), or give get() a timeout.");
+    return waitOn<PackedItem>(timeout, stalled, (settle, fail) =>
+      this.store.get(process.pid, timeout, settle, () =>
+        fail(this.store.writerClosed && this.store.size === 0 ? new QueueFailure(Failure.Eof, this.store.endReason) : new QueueFailure(Failure.Empty)),
       ),
     );
   }
@@ -117,11 +142,18 @@ export class LocalBackend implements QueueBackend {
   }
 
   join(): Promise<void> {
-    return new Promise((resolve) => this.store.join(resolve));
+    const stalled = () => {
+      const unfinished = this.store.snapshot(process.pid).unfinished;
+      const what = unfinished === 1 ? "1 item put is not marked done by taskDone()" : `${unfinished} items put are not marked done by taskDone()`;
+      return stalledError("JoinableQueue.join()", "queue", what, "Start the process that gets them, and have it call taskDone() once per item, before awaiting join().");
+    };
+    return waitOn<void>(undefined, stalled, (settle) => this.store.join(() => void settle()));
   }
 
   poll(timeout: number | undefined): Promise<boolean> {
-    return new Promise((resolve) => this.store.poll(process.pid, timeout, (ready) => (resolve(ready), true)));
+    const stalled = () =>
+      stalledError("Connection.poll(null)", "pipe", "nothing was sent to this end", "Start the process that sends before awaiting poll(null), or give poll() a timeout in seconds.");
+    return waitOn<boolean>(timeout, stalled, (settle) => this.store.poll(process.pid, timeout, settle));
   }
 
   closeWriter(): void {
