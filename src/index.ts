@@ -35,7 +35,7 @@ export { SimpleQueue } from "./ipc/queue";
 export { Queue, JoinableQueue } from "./distributed/queue-classes";
 export type { QueueOptions, BlockingOptions } from "./ipc/queue";
 export { Pipe, Connection } from "./ipc/pipe";
-export { Empty, Full } from "./ipc/errors";
+export { BrokenPipeError, Empty, Full } from "./ipc/errors";
 export { renderQueueFlow } from "./render/queue-flow";
 
 /*

@@ -14,6 +14,12 @@
  * nor be sent on). If the process that called Pipe() ends, the items it held are gone, and the
  * ends elsewhere see EOF as well.
  *
+ * The other way round, send() in the process that called Pipe() rejects with BrokenPipeError once
+ * no copy of the other end is open (closed, or held only by processes that ended), as Python's
+ * does once every copy is closed. A send() from another process is not told: what it sends then
+ * waits with the owner, read by no one. A one-way pipe's reading end, which sends nothing, is
+ * counted as held on a direction of its own that carries nothing.
+ *
  * A writing end counts as held from the moment it is encoded to be sent, under a token (Lend),
  * until the receiver's Attach brings the token back; so an end passed from holder to holder never
  * shows a gap. Where the sender sees the receiver end (its own child: spawn, Process, a Pool
@@ -31,31 +37,59 @@ import { EOFError } from "../render/stdin-lines";
 import { normalizeTimeout } from "../parent/timeouts";
 import { backendFor, LocalBackend, QueueFailure, RemoteBackend, type BackendState, type QueueBackend } from "./backend";
 import { packItem, unpackItem } from "./items";
+import { BrokenPipeError } from "./errors";
 import { Failure } from "./wire";
 
 const PIPE_HANDLE = "forklab.pipe";
 const HOLD_WRITER = Symbol("holdWriter");
 
+/**
+ * One end of a pipe: what it sends into and receives from (each direction a queue), and who holds
+ * it. A direction's writing side counts the processes holding the end that sends into it (the
+ * other end reads EOF once they are gone); so an end's `presence` is its `out`, and a one-way
+ * pipe's reading end, which sends nothing, is counted on a direction of its own that carries
+ * nothing. `peer` is the other end's presence: once it is gone, send() has nobody to reach.
+ */
+interface EndBackends {
+  out?: QueueBackend;
+  in?: QueueBackend;
+  presence: QueueBackend;
+  peer?: QueueBackend;
+}
+
 export class Connection<T = unknown> {
   readonly #out: QueueBackend | undefined;
   readonly #in: QueueBackend | undefined;
+  readonly #presence: QueueBackend;
+  readonly #peer: QueueBackend | undefined;
   #closed = false;
 
   /** Made by Pipe(); not constructed directly. */
-  constructor(out: QueueBackend | undefined, inbound: QueueBackend | undefined) {
+  constructor(ends: EndBackends) {
+    const { out, in: inbound, presence, peer } = ends;
     this.#out = out;
     this.#in = inbound;
-    // A writing end counts as held from the moment it is sent (see Store.lendWriter), unless what
-    // carried it was not sent after all.
+    this.#presence = presence;
+    this.#peer = peer;
+    // An end counts as held from the moment it is sent (see Store.lendWriter), unless what carried
+    // it was not sent after all.
     makeHandleable(this, (context) => {
       // As Python's: a closed handle cannot be pickled. Sent, it would reopen the end elsewhere.
       if (this.#closed) throw new Error(`${closedHere("Connection")}; a closed copy cannot be sent: send a copy that is still open`);
-      const ended = out && endedHere(out);
+      const ended = endedHere(presence);
       if (ended !== undefined) {
-        throw new Error(`Connection: this end's pipe has ended (${ended}) and its other end reads EOF; sent now, it would send after that EOF: create a new Pipe() for this process`);
+        const after = out ? "its other end reads EOF; sent now, it would send after that EOF" : "its other end's send() fails; sent now, it would read again";
+        throw new Error(`Connection: this end's pipe has ended (${ended}) and ${after}: create a new Pipe() for this process`);
       }
-      const state = { out: out?.state(), in: inbound?.state(), token: out?.lendWriter(context) };
-      if (state.token !== undefined) onUnsent(() => out!.unlendWriter(state.token!));
+      const state = {
+        out: out?.state(),
+        in: inbound?.state(),
+        // "out" and "in" where they are those: one queue is one proxy in the receiver.
+        presence: presence === out ? "out" : presence.state(),
+        peer: peer === undefined ? undefined : peer === inbound ? "in" : peer.state(),
+        token: presence.lendWriter(context),
+      };
+      onUnsent(() => presence.unlendWriter(state.token));
       return { kind: PIPE_HANDLE, module: __filename, state };
     });
   }
@@ -79,6 +113,10 @@ export class Connection<T = unknown> {
     const out = this.#check("send", this.#out, "read-only");
     const ended = endedHere(out);
     if (ended !== undefined) throw new Error(`Connection.send(): the pipe has ended (${ended}) and its other end reads EOF; nothing more can be sent through it: create a new Pipe()`);
+    const broken = this.#peer && endedHere(this.#peer);
+    if (broken !== undefined) {
+      throw new BrokenPipeError(`Connection.send(): ${broken}, and no copy of it is open anywhere: nothing can receive ${short(value)}, so it was not sent; create a new Pipe()`);
+    }
     const packed = packItem(value, "through a Pipe", out.copiesAtPut);
     try {
       await out.put(packed, undefined);
@@ -122,12 +160,12 @@ export class Connection<T = unknown> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#out?.closeWriter();
+    this.#presence.closeWriter();
   }
 
-  /** This end arrived in another process: it now holds the writing side (see the top of this file). */
+  /** This end arrived in another process: it now holds it (see the top of this file). */
   [HOLD_WRITER](token: number | undefined): void {
-    this.#out?.holdWriter(token);
+    this.#presence.holdWriter(token);
   }
 
   [util.inspect.custom](): string {
@@ -136,12 +174,14 @@ export class Connection<T = unknown> {
 }
 
 /**
- * Why the pipe this process owns has ended, if it has: every copy of its writing end sent away was
- * let go, and the copy here counts as closed (see the top of this file), so nothing more can go in.
+ * Why an end of the pipe this process owns is gone, if it is: every copy of it sent away was let
+ * go, and the copy here counts as closed (see the top of this file).
  */
-function endedHere(out: QueueBackend): string | undefined {
-  return out instanceof LocalBackend && out.store.writerClosed ? out.store.endReason : undefined;
+function endedHere(presence: QueueBackend): string | undefined {
+  return presence instanceof LocalBackend && presence.store.writerClosed ? presence.store.endReason : undefined;
 }
+
+const short = (value: unknown) => util.inspect(value, { depth: 1, breakLength: Infinity, maxStringLength: 40 });
 
 const closedHere = (where: string) => `${where}: this connection was closed in this process (pid ${process.pid}) by close()`;
 
@@ -154,14 +194,21 @@ function ownerEnded(method: "send" | "recv", pid: number): Error {
 export function Pipe<T = unknown>(duplex = true): [Connection<T>, Connection<T>] {
   if (typeof duplex !== "boolean") throw new TypeError(`Pipe(duplex): duplex must be true or false, got ${util.inspect(duplex)}`);
   const ab = new LocalBackend("Pipe", 0);
-  if (!duplex) return [new Connection<T>(undefined, ab), new Connection<T>(ab, undefined)];
+  if (!duplex) {
+    const readerHeld = new LocalBackend("Pipe", 0);
+    return [new Connection<T>({ in: ab, presence: readerHeld }), new Connection<T>({ out: ab, presence: ab, peer: readerHeld })];
+  }
   const ba = new LocalBackend("Pipe", 0);
-  return [new Connection<T>(ab, ba), new Connection<T>(ba, ab)];
+  return [new Connection<T>({ out: ab, in: ba, presence: ab, peer: ba }), new Connection<T>({ out: ba, in: ab, presence: ba, peer: ab })];
 }
 
 registerHandleKind(PIPE_HANDLE, (state) => {
-  const { out, in: inbound, token } = state as { out?: BackendState; in?: BackendState; token?: number };
-  const connection = new Connection(out && backendFor(out), inbound && backendFor(inbound));
-  connection[HOLD_WRITER](token);
+  const sent = state as { out?: BackendState; in?: BackendState; presence: BackendState | "out"; peer?: BackendState | "in"; token: number };
+  const out = sent.out && backendFor(sent.out);
+  const inbound = sent.in && backendFor(sent.in);
+  const presence = sent.presence === "out" ? out! : backendFor(sent.presence);
+  const peer = sent.peer === "in" ? inbound : sent.peer && backendFor(sent.peer);
+  const connection = new Connection({ out, in: inbound, presence, peer });
+  connection[HOLD_WRITER](sent.token);
   return connection;
 });

@@ -395,6 +395,12 @@ describe("05-queue", () => {
     else expect(left).toBe("3");
     expect(flow).not.toMatch(/ back /);
   });
+
+  it("Pipe: the child echoes each word; once it has closed its end, send() here is a BrokenPipeError", () => {
+    const text = cellText(cell(run, "pipe"));
+    inOrder(text.split("\n"), [/^sent ping, got back PING$/, /^sent queue, got back QUEUE$/]);
+    expect(text).toMatch(/^BrokenPipeError: Connection\.send\(\): the other end of the pipe was closed, .* so it was not sent; create a new Pipe\(\)$/m);
+  });
 });
 
 describe("04-subprocess", () => {

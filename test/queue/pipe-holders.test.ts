@@ -181,6 +181,45 @@ describe("a pipe that ended", () => {
   }, 60_000);
 });
 
+describe("send() once no copy of the other end is open: BrokenPipeError", () => {
+  const brokenPipe = async (send: Promise<void>) => {
+    const error = await send.then(
+      () => new Error("send() resolved, not BrokenPipeError"),
+      (e: unknown) => e as Error,
+    );
+    expect(error).toBeInstanceOf(lib.BrokenPipeError);
+    expect(error.name).toBe("BrokenPipeError");
+    return error.message;
+  };
+
+  it("closed in this process, never sent: at once, for a duplex pipe and a one-way one", async () => {
+    const [a, b] = Pipe<string>();
+    b.close();
+    expect(await brokenPipe(a.send("lost"))).toMatch(/^Connection\.send\(\): the other end of the pipe was closed, .*nothing can receive 'lost', so it was not sent; create a new Pipe\(\)/);
+    const [reader, writer] = Pipe<string>(false);
+    reader.close();
+    await brokenPipe(writer.send("lost"));
+  });
+
+  it("the child that held the other end ended: the error names it; the end it still holds is not broken", async () => {
+    const [here, there] = Pipe<string>();
+    const echo = spawn(async (conn: Conn<string>) => void (await conn.send(await conn.recv())), [there], quiet);
+    // As Python's docs advise: the parent closes its copy once the child has one; the child's stays open.
+    there.close();
+    await here.send("ping");
+    expect(await here.recv()).toBe("ping");
+    await echo.join();
+    expect(await brokenPipe(here.send("after"))).toContain(`the process that held the other end of the pipe (pid ${echo.pid}) ended`);
+
+    const [reader, writer] = Pipe<string>(false);
+    const readOne = spawn(async (conn: Conn<string>) => conn.recv(), [reader], quiet);
+    await writer.send("one");
+    await readOne.join();
+    expect(readOne.exitCode).toBe(0);
+    expect(await brokenPipe(writer.send("two"))).toContain(`(pid ${readOne.pid}) ended`);
+  }, 60_000);
+});
+
 describe("close() closes one copy of a writing end", () => {
   it("the parent's close() of the end it gave a child leaves the child's copy open: its items come before EOF", async () => {
     const [here, there] = Pipe<string>();
