@@ -6,7 +6,7 @@
 import type { HandleContext } from "../protocol/handles";
 import type { PackedItem } from "./items";
 import { linkTo, QueueFailure, type Consumer, type OwnerLink } from "./client";
-import { addStore, afterHeardFrom, isOwnSocket, localStore, ownerSocketPath } from "./server";
+import { addStore, afterHeardFrom, isOwnSocket, localStore, ownerSocketPath, tellWritersBroken } from "./server";
 import { failIfStalled, stalledError } from "./stalled";
 import { Store, type QueueSnapshot } from "./store";
 import { Failure, Op, itemFlags } from "./wire";
@@ -183,6 +183,17 @@ export class LocalBackend implements QueueBackend {
     this.store.unlend(token);
   }
 
+  /**
+   * This is a pipe's direction, read by the end whose holders `readers` counts: once none is left,
+   * the processes holding an end that sends into it are told (their send() fails).
+   */
+  readBy(readers: LocalBackend): void {
+    this.store.readers = readers.store;
+    readers.store.onWriterClosed = () => {
+      if (this.#id !== undefined) tellWritersBroken(this.#id, this.store, readers.store.endReason);
+    };
+  }
+
   async snapshot(): Promise<QueueSnapshot> {
     return this.store.snapshot(process.pid);
   }
@@ -225,6 +236,11 @@ export class RemoteBackend implements QueueBackend {
   /** The owner's process ended (its items are gone). */
   get ownerGone(): boolean {
     return this.#link.gone !== undefined;
+  }
+
+  /** Why nothing can receive what is sent here, if the owner said so: a pipe whose reading end no process holds. */
+  get broken(): string | undefined {
+    return this.#link.broken.get(this.#state.id);
   }
 
   put(item: PackedItem, timeout: number | undefined): Promise<void> {

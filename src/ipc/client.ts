@@ -67,6 +67,8 @@ export class OwnerLink {
   readonly #socket: Socket;
   readonly #pending = new Map<number, Pending>();
   readonly #consumers = new Map<number, Consumer>();
+  /** Pipe directions whose reading end no process holds any more (the owner said so), and why. */
+  readonly broken = new Map<number, string>();
   #nextRequest = 1;
   /** Things awaited (requests, waiting gets, writes not yet with the OS): the socket is referenced while > 0. */
   #holds = 0;
@@ -142,6 +144,10 @@ export class OwnerLink {
   }
 
   #answer(frame: Frame): void {
+    if (frame.request === 0 && frame.op === Op.Fail && frame.number === Failure.Broken) {
+      this.broken.set(frame.queue, frame.payload.toString("utf8"));
+      return;
+    }
     if (frame.request === 0) {
       const consumer = this.#consumers.get(frame.queue);
       if (!consumer) return;

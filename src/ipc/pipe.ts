@@ -14,11 +14,12 @@
  * nor be sent on). If the process that called Pipe() ends, the items it held are gone, and the
  * ends elsewhere see EOF as well.
  *
- * The other way round, send() in the process that called Pipe() rejects with BrokenPipeError once
- * no copy of the other end is open (closed, or held only by processes that ended), as Python's
- * does once every copy is closed. A send() from another process is not told: what it sends then
- * waits with the owner, read by no one. A one-way pipe's reading end, which sends nothing, is
- * counted as held on a direction of its own that carries nothing.
+ * The other way round, send() rejects with BrokenPipeError once no copy of the other end is open
+ * (closed, or held only by processes that ended), as Python's does once every copy is closed: at
+ * once in the process that called Pipe(); elsewhere once the owner's word has come (it tells the
+ * holders when it happens, and drops what is sent after, which nobody could read). A one-way
+ * pipe's reading end, which sends nothing, is counted as held on a direction of its own that
+ * carries nothing.
  *
  * A writing end counts as held from the moment it is encoded to be sent, under a token (Lend),
  * until the receiver's Attach brings the token back; so an end passed from holder to holder never
@@ -113,7 +114,7 @@ export class Connection<T = unknown> {
     const out = this.#check("send", this.#out, "read-only");
     const ended = endedHere(out);
     if (ended !== undefined) throw new Error(`Connection.send(): the pipe has ended (${ended}) and its other end reads EOF; nothing more can be sent through it: create a new Pipe()`);
-    const broken = this.#peer && endedHere(this.#peer);
+    const broken = (this.#peer && endedHere(this.#peer)) ?? (out instanceof RemoteBackend ? out.broken : undefined);
     if (broken !== undefined) {
       throw new BrokenPipeError(`Connection.send(): ${broken}, and no copy of it is open anywhere: nothing can receive ${short(value)}, so it was not sent; create a new Pipe()`);
     }
@@ -196,9 +197,12 @@ export function Pipe<T = unknown>(duplex = true): [Connection<T>, Connection<T>]
   const ab = new LocalBackend("Pipe", 0);
   if (!duplex) {
     const readerHeld = new LocalBackend("Pipe", 0);
+    ab.readBy(readerHeld);
     return [new Connection<T>({ in: ab, presence: readerHeld }), new Connection<T>({ out: ab, presence: ab, peer: readerHeld })];
   }
   const ba = new LocalBackend("Pipe", 0);
+  ab.readBy(ba);
+  ba.readBy(ab);
   return [new Connection<T>({ out: ab, in: ba, presence: ab, peer: ba }), new Connection<T>({ out: ba, in: ab, presence: ba, peer: ab })];
 }
 

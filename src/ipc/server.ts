@@ -104,6 +104,15 @@ function leave(peer: Peer): void {
   for (const told of peer.onChange.splice(0)) told();
 }
 
+/** Every process holding an end that sends into `store` (queue `id`) learns that nobody can receive: its next send() fails. */
+export function tellWritersBroken(id: number, store: Store, reason: string): void {
+  for (const peer of peers) if (peer.writes.has(store)) tellBroken(peer, id, reason);
+}
+
+function tellBroken(peer: Peer, queue: number, reason: string): void {
+  if (peer.open) peer.out.add(Op.Fail, queue, 0, Failure.Broken, Buffer.from(reason));
+}
+
 /**
  * Calls `then` once everything that process `pid` (which has ended) wrote to this socket has been
  * read; with `pid` undefined, once every connection made so far has said who it is. A process
@@ -219,6 +228,9 @@ function handle(peer: Peer, frame: Frame): void {
   store.meet(peer.pid, peer.name);
   switch (frame.op) {
     case Op.Put: {
+      // Nobody can receive it: the sender's send() is told (it has not waited for an answer).
+      const gone = store.readersGone;
+      if (gone !== undefined) return void (request === 0 ? tellBroken(peer, queue, gone) : fail(peer, frame, Failure.Broken, gone));
       const item = itemOf(frame);
       item.bytes = keptBytes(item.bytes);
       if (request === 0) store.put(item, peer.pid, timeoutOf(frame), unanswered, never);
@@ -252,6 +264,8 @@ function handle(peer: Peer, frame: Frame): void {
       if (frame.number === 1) {
         peer.writes.add(store);
         store.holdWriter(peer, frame.payload.length >= 8 ? frame.payload.readDoubleLE(0) : undefined);
+        const gone = store.readersGone;
+        if (gone !== undefined) tellBroken(peer, queue, gone);
       }
       return;
     case Op.Lend:

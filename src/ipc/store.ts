@@ -105,6 +105,13 @@ export function preview(value: unknown): string {
 }
 
 export class Store {
+  /**
+   * For a pipe's direction: the store whose writing side counts the holders of the end that reads
+   * it (pipe.ts), so that a send() can tell that nobody will ever receive.
+   */
+  readers: Store | undefined;
+  /** Told once, when the writing side closes (a pipe end that no process holds any more). */
+  onWriterClosed: (() => void) | undefined;
   readonly kind: QueueSnapshot["kind"];
   readonly maxsize: number;
   readonly #born = performance.now();
@@ -434,12 +441,18 @@ export class Store {
     if (this.#writerClosed) return;
     this.#writerClosed = true;
     this.#endReason = reason;
+    this.onWriterClosed?.();
     for (const poller of this.#pollers.splice(0)) (poller.timer?.clear(), poller.settle(true));
     this.#endIfEmpty();
   }
 
   get writerClosed(): boolean {
     return this.#writerClosed;
+  }
+
+  /** Why nothing can read what is put here any more, if so: a pipe's direction whose reading end no process holds. */
+  get readersGone(): string | undefined {
+    return this.readers?.writerClosed ? this.readers.endReason : undefined;
   }
 
   /** Why a pipe ended, for its reader's EOFError. */

@@ -52,7 +52,7 @@ export const enum Op {
   Item = 20,
   /** owner -> proxy: the request succeeded; number (and payload) carry its answer. */
   Ok = 21,
-  /** owner -> proxy: the request failed; number is a Failure, payload its message (UTF-8). Request 0: the queue's end (Eof) for its consumers. */
+  /** owner -> proxy: the request failed; number is a Failure, payload its message (UTF-8). Request 0: the queue's end (Eof) for its consumers, or (Broken) for the holders of a pipe end whose other end is gone. */
   Fail = 22,
   /** owner -> proxy: another consumer waits and the queue is empty: give back the items not yet returned (Release). */
   Recall = 23,
@@ -65,6 +65,8 @@ export const enum Failure {
   Value = 3,
   /** A pipe's other end closed and nothing is left to read. */
   Eof = 4,
+  /** No process holds the end that reads this pipe's direction: nothing can receive what is sent. */
+  Broken = 5,
 }
 
 /** flags: the payload holds handle markers to revive (a queue sent inside an item). */

@@ -218,6 +218,35 @@ describe("send() once no copy of the other end is open: BrokenPipeError", () => 
     expect(readOne.exitCode).toBe(0);
     expect(await brokenPipe(writer.send("two"))).toContain(`(pid ${readOne.pid}) ended`);
   }, 60_000);
+
+  it("in a child that sends, once the owner's word has come: for a duplex pipe and a one-way one", async () => {
+    // Sends until one fails, yielding to the event loop in between (where the owner's word is read).
+    const sendUntilBroken = async (conn: Conn<number>, go: Q<string>) => {
+      await go.get();
+      for (let i = 0; i < 1_000_000; i++) {
+        try {
+          await conn.send(i);
+        } catch (error) {
+          return { name: (error as Error).name, message: (error as Error).message };
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      return { name: "none", message: "every send() resolved" };
+    };
+    const [a, b] = Pipe<number>();
+    const [reader, writer] = Pipe<number>(false);
+    for (const [sending, other] of [[a, b], [writer, reader]] as const) {
+      const go = new Queue<string>();
+      const sender = spawn(sendUntilBroken, [sending, go], quiet);
+      const holder = spawn(async (conn: Conn<number>) => conn.close(), [other], quiet);
+      await holder.join();
+      await go.put("go");
+      await sender.join();
+      const { name, message } = (await sender.result) as { name: string; message: string };
+      expect(name).toBe("BrokenPipeError");
+      expect(message).toMatch(/^Connection\.send\(\): the other end of the pipe was closed, and no copy of it is open anywhere: /);
+    }
+  }, 60_000);
 });
 
 describe("close() closes one copy of a writing end", () => {
