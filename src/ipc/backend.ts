@@ -8,7 +8,7 @@ import type { PackedItem } from "./items";
 import { linkTo, QueueFailure, type Consumer, type OwnerLink } from "./client";
 import { addStore, afterHeardFrom, isOwnSocket, localStore, ownerSocketPath, tellWritersBroken } from "./server";
 import { failIfStalled, stalledError } from "./stalled";
-import { Store, type QueueSnapshot } from "./store";
+import { Store, type Cancel, type QueueSnapshot } from "./store";
 import { Failure, Op, itemFlags } from "./wire";
 
 export { QueueFailure };
@@ -36,8 +36,11 @@ export interface QueueBackend {
   taskDone(): Promise<void>;
   join(): Promise<void>;
   poll(timeout: number | undefined): Promise<boolean>;
-  /** One copy of a pipe's writing end here was closed: this process holds it no more once its last copy is. */
-  closeWriter(): void;
+  /**
+   * One copy of a pipe's end here was closed: this process holds it no more once its last copy is.
+   * `received`: the copy came from another process (else it is the one Pipe() made here).
+   */
+  closeWriter(received: boolean): void;
   /** This process holds a pipe's writing end (sent with `token`): when it ends, the reader sees the pipe's end. */
   holdWriter(token: number | undefined): void;
   /** The writing end leaves for another process (through `context`'s channel, if known): held until that process attaches it. Returns the token its Attach brings. */
@@ -62,24 +65,39 @@ function newToken(): number {
 }
 
 /**
- * A promise for a wait on the store here. `start` is given `settle`, which returns false once the
- * promise was settled otherwise (the store then keeps what it offered), and `fail`. A wait without
- * a timeout that nothing can end any more fails with `stalled()` (see stalled.ts).
+ * A promise for a wait on the store `store`, for `op`. `start` is given `settle`, which returns
+ * false once the promise was settled otherwise (the store then keeps what it offered), and
+ * `fail`; it returns what withdraws the wait from the store, if it waits. A wait without a timeout
+ * that nothing can end any more fails with `stalled()` (see stalled.ts), and is withdrawn.
  */
-function waitOn<R>(timeout: number | undefined, stalled: () => Error, start: (settle: (value: R) => boolean, fail: (error: unknown) => void) => void): Promise<R> {
+function waitOn<R>(
+  store: Store,
+  op: string,
+  timeout: number | undefined,
+  stalled: () => Error,
+  start: (settle: (value: R) => boolean, fail: (error: unknown) => void) => Cancel | undefined,
+): Promise<R> {
   return new Promise((resolve, reject) => {
     let done = false;
     let forget = () => {};
     const end = () => ((done = true), forget());
-    start(
+    const cancel = start(
       (value) => (done ? false : (end(), resolve(value), true)),
       (error) => void (done || (end(), reject(error))),
     );
-    if (!done && timeout === undefined) forget = failIfStalled(() => (end(), reject(stalled())));
+    if (done || timeout !== undefined || cancel === undefined) return;
+    forget = failIfStalled(store, op, stalled, (error) => {
+      done = true;
+      cancel();
+      reject(error);
+    });
   });
 }
 
 const myName = () => (globalThis as { [k: symbol]: { proc: { name: string } } | undefined })[Symbol.for("forklab.child")]?.proc.name ?? "MainProcess";
+
+/** The copies of a pipe's end that came home to the owner, by its store: one holder for all of them. */
+const homeCopies = new WeakMap<Store, { copies: number }>();
 
 export class LocalBackend implements QueueBackend {
   readonly store: Store;
@@ -115,8 +133,8 @@ export class LocalBackend implements QueueBackend {
 
   put(item: PackedItem, timeout: number | undefined): Promise<void> {
     const stalled = () =>
-      stalledError(`${this.store.kind}.put()`, "queue", `the queue is full (maxsize ${this.maxsize})`, "The item was not put. Start the process that gets before awaiting put(), or give put() a timeout.");
-    return waitOn<void>(timeout, stalled, (settle, fail) =>
+      stalledError(`${this.store.kind}.put()`, `the queue is full (maxsize ${this.maxsize})`, "The item was not put. Start the process that gets before awaiting put(), or give put() a timeout.");
+    return waitOn<void>(this.store, "put", timeout, stalled, (settle, fail) =>
       this.store.put(item, process.pid, timeout, () => settle(), () => fail(new QueueFailure(Failure.Full))),
     );
   }
@@ -124,9 +142,9 @@ export class LocalBackend implements QueueBackend {
   get(timeout: number | undefined): Promise<PackedItem> {
     const stalled = () =>
       this.store.kind === "Pipe"
-        ? stalledError("Connection.recv()", "pipe", "nothing was sent to this end", "Start the process that sends before awaiting recv(), or check with poll(timeout) first.")
-        : stalledError(`${this.store.kind}.get()`, "queue", "the queue is empty", "Start the process that puts before awaiting get(), or give get() a timeout.");
-    return waitOn<PackedItem>(timeout, stalled, (settle, fail) =>
+        ? stalledError("Connection.recv()", "nothing was sent to this end", "Start the process that sends before awaiting recv(), or check with poll(timeout) first.")
+        : stalledError(`${this.store.kind}.get()`, "the queue is empty", "Start the process that puts before awaiting get(), or give get() a timeout.");
+    return waitOn<PackedItem>(this.store, "get", timeout, stalled, (settle, fail) =>
       this.store.get(process.pid, timeout, settle, () =>
         fail(this.store.writerClosed && this.store.size === 0 ? new QueueFailure(Failure.Eof, this.store.endReason) : new QueueFailure(Failure.Empty)),
       ),
@@ -145,25 +163,33 @@ export class LocalBackend implements QueueBackend {
     const stalled = () => {
       const unfinished = this.store.snapshot(process.pid).unfinished;
       const what = unfinished === 1 ? "1 item put is not marked done by taskDone()" : `${unfinished} items put are not marked done by taskDone()`;
-      return stalledError("JoinableQueue.join()", "queue", what, "Start the process that gets them, and have it call taskDone() once per item, before awaiting join().");
+      return stalledError("JoinableQueue.join()", what, "Start the process that gets them, and have it call taskDone() once per item, before awaiting join().");
     };
-    return waitOn<void>(undefined, stalled, (settle) => this.store.join(() => void settle()));
+    return waitOn<void>(this.store, "join", undefined, stalled, (settle) => this.store.join(() => void settle()));
   }
 
   poll(timeout: number | undefined): Promise<boolean> {
     const stalled = () =>
-      stalledError("Connection.poll(null)", "pipe", "nothing was sent to this end", "Start the process that sends before awaiting poll(null), or give poll() a timeout in seconds.");
-    return waitOn<boolean>(timeout, stalled, (settle) => this.store.poll(process.pid, timeout, settle));
+      stalledError("Connection.poll(null)", "nothing was sent to this end", "Start the process that sends before awaiting poll(null), or give poll() a timeout in seconds.");
+    return waitOn<boolean>(this.store, "poll", timeout, stalled, (settle) => this.store.poll(process.pid, timeout, settle));
   }
 
-  closeWriter(): void {
-    // The owner's copy holds nothing: the pipe ends here only if no other process holds the end.
-    this.store.closeCopy(undefined);
+  closeWriter(received: boolean): void {
+    // The copy Pipe() made here holds nothing: the pipe ends here only if no other copy is held.
+    if (!received) return this.store.closeCopy(undefined);
+    const home = homeCopies.get(this.store);
+    if (!home || --home.copies > 0) return;
+    homeCopies.delete(this.store);
+    this.store.closeCopy(home);
   }
 
   holdWriter(token: number | undefined): void {
-    // The end came home, to the process that outlives the pipe's items anyway: it holds nothing.
-    this.store.returnWriter(token);
+    // The end came home: a copy received here is open until closed, as one in any other process
+    // (the copy Pipe() made here is not: see pipe.ts). All of them count as one holder.
+    let home = homeCopies.get(this.store);
+    if (!home) homeCopies.set(this.store, (home = { copies: 0 }));
+    home.copies++;
+    this.store.holdWriter(home, token);
   }
 
   /**
@@ -276,7 +302,8 @@ export class RemoteBackend implements QueueBackend {
     return ready || this.#consumer.buffered > 0;
   }
 
-  closeWriter(): void {
+  closeWriter(_received: boolean): void {
+    // Every copy here was received.
     const key = this.#copiesKey;
     const left = (copiesHere.get(key) ?? 1) - 1;
     if (left > 0) return void copiesHere.set(key, left);

@@ -11,7 +11,8 @@
  * and once every process it was sent to has ended, the other end sees EOF (the copy left in the
  * process that called Pipe() does not count, as if Python's parent had closed its copy after
  * starting the child, as its docs advise; so once the pipe has ended, that copy can neither send
- * nor be sent on). If the process that called Pipe() ends, the items it held are gone, and the
+ * nor be sent on). A copy that comes back to that process (inside an item, as a task's result)
+ * was received like any other: it counts until it is closed. If the process that called Pipe() ends, the items it held are gone, and the
  * ends elsewhere see EOF as well.
  *
  * The other way round, send() rejects with BrokenPipeError once no copy of the other end is open
@@ -64,6 +65,8 @@ export class Connection<T = unknown> {
   readonly #presence: QueueBackend;
   readonly #peer: QueueBackend | undefined;
   #closed = false;
+  /** This copy came from another process (else Pipe() made it here). */
+  #received = false;
 
   /** Made by Pipe(); not constructed directly. */
   constructor(ends: EndBackends) {
@@ -161,11 +164,12 @@ export class Connection<T = unknown> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#presence.closeWriter();
+    this.#presence.closeWriter(this.#received);
   }
 
   /** This end arrived in another process: it now holds it (see the top of this file). */
   [HOLD_WRITER](token: number | undefined): void {
+    this.#received = true;
     this.#presence.holdWriter(token);
   }
 
@@ -182,7 +186,11 @@ function endedHere(presence: QueueBackend): string | undefined {
   return presence instanceof LocalBackend && presence.store.writerClosed ? presence.store.endReason : undefined;
 }
 
-const short = (value: unknown) => util.inspect(value, { depth: 1, breakLength: Infinity, maxStringLength: 40 });
+/** A value as an error names it: at most one line of 80 characters. */
+function short(value: unknown): string {
+  const text = util.inspect(value, { depth: 1, breakLength: Infinity, maxStringLength: 40, maxArrayLength: 10 });
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
 
 const closedHere = (where: string) => `${where}: this connection was closed in this process (pid ${process.pid}) by close()`;
 
@@ -210,7 +218,8 @@ registerHandleKind(PIPE_HANDLE, (state) => {
   const sent = state as { out?: BackendState; in?: BackendState; presence: BackendState | "out"; peer?: BackendState | "in"; token: number };
   const out = sent.out && backendFor(sent.out);
   const inbound = sent.in && backendFor(sent.in);
-  const presence = sent.presence === "out" ? out! : backendFor(sent.presence);
+  // A handle without presence is an end's writing side alone, as they were once encoded.
+  const presence = sent.presence === "out" || sent.presence === undefined ? out! : backendFor(sent.presence);
   const peer = sent.peer === "in" ? inbound : sent.peer && backendFor(sent.peer);
   const connection = new Connection({ out, in: inbound, presence, peer });
   connection[HOLD_WRITER](sent.token);

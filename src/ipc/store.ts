@@ -32,6 +32,9 @@ export interface Entry extends PackedItem {
   from: number;
 }
 
+/** Withdraws a wait: it is settled no more (its taker gave up another way). */
+export type Cancel = () => void;
+
 /** Someone waiting for an item, room, or a poll. `settle` returns false if it can no longer take it (its process left). */
 interface Waiter<T> {
   settle(value: T): boolean;
@@ -185,41 +188,45 @@ export class Store {
     if (!this.#participants.has(pid)) this.#participants.set(pid, { pid, name, puts: 0, gets: 0 });
   }
 
-  /** Put an item; `accepted` once it is in, `full` if no room came within `timeout` s (undefined: wait forever). */
-  put(item: PackedItem, pid: number, timeout: number | undefined, accepted: () => boolean, full: () => void): void {
+  /**
+   * Put an item; `accepted` once it is in, `full` if no room came within `timeout` s (undefined:
+   * wait forever). Returns what withdraws a put that waits (Cancel), if it waits.
+   */
+  put(item: PackedItem, pid: number, timeout: number | undefined, accepted: () => boolean, full: () => void): Cancel | undefined {
     const entry: Entry = { bytes: item.bytes, handles: item.handles, form: item.form, seq: ++this.#seq, from: pid };
     if (this.#putters.length === 0 && !this.full) {
       this.#accept(entry);
       accepted();
       this.#changed();
-      return;
+      return undefined;
     }
-    if (timeout === 0) return full();
-    this.#wait(this.#putters, { settle: accepted, fail: full, entry, pid }, timeout);
+    if (timeout === 0) return void full();
+    return this.#wait(this.#putters, { settle: accepted, fail: full, entry, pid }, timeout);
   }
 
-  /** The owner's own get: take the first item; `take` gets it (returns false if its taker left: the item stays). */
-  get(pid: number, timeout: number | undefined, take: (entry: Entry) => boolean, empty: () => void): void {
+  /** The owner's own get: take the first item; `take` gets it (returns false if its taker left: the item stays). Returns what withdraws a get that waits. */
+  get(pid: number, timeout: number | undefined, take: (entry: Entry) => boolean, empty: () => void): Cancel | undefined {
     this.#ownerGets = true;
     if (this.#sinks.length > 0) this.#becomeShared();
     if (this.size > 0 && this.#getters.length === 0 && !this.#heldBack()) {
       const entry = this.#items[this.#head]!;
-      if (!take(entry)) return;
+      if (!take(entry)) return undefined;
       this.#shift();
       this.#taken(entry, pid);
       this.#admitPutters();
       this.#changed();
-      return;
+      return undefined;
     }
     if (timeout === 0) {
       // Nothing here now (or only what waits for a recall's answer); what idle consumers were
       // sent ahead comes back for the next try.
       this.#recall(undefined);
-      return empty();
+      return void empty();
     }
-    if (this.#writerClosed && this.size === 0) return empty();
-    this.#wait(this.#getters, { settle: (entry) => take(entry), fail: empty, pid }, timeout);
+    if (this.#writerClosed && this.size === 0) return void empty();
+    const cancel = this.#wait(this.#getters, { settle: (entry) => take(entry), fail: empty, pid }, timeout);
     this.#recall(undefined);
+    return cancel;
   }
 
   /** A consumer waits with nothing in hand: send it up to `window` items not yet returned (0: its get() gave up). */
@@ -333,18 +340,24 @@ export class Store {
     return true;
   }
 
-  join(done: () => void): void {
-    if (this.#unfinished === 0) done();
-    else this.#joiners.push(done);
+  /** `done` once every item put was marked done; returns what withdraws a join that waits. */
+  join(done: () => void): Cancel | undefined {
+    if (this.#unfinished === 0) return void done();
+    this.#joiners.push(done);
+    return () => {
+      const at = this.#joiners.indexOf(done);
+      if (at >= 0) this.#joiners.splice(at, 1);
+    };
   }
 
   /** Resolves `answer(true)` once an item is there or the writer closed, `answer(false)` after `timeout` s. */
-  poll(pid: number, timeout: number | undefined, answer: (ready: boolean) => boolean, sink?: Sink): void {
+  poll(pid: number, timeout: number | undefined, answer: (ready: boolean) => boolean, sink?: Sink): Cancel | undefined {
     // An item on its way to the poller counts: the answer follows it on the same socket.
     if (this.size > 0 || this.#writerClosed || (sink !== undefined && sink.outstanding.size > 0)) return void answer(true);
     if (timeout === 0) return void answer(false);
-    this.#wait(this.#pollers, { settle: answer, fail: () => answer(false), pid }, timeout);
+    const cancel = this.#wait(this.#pollers, { settle: answer, fail: () => answer(false), pid }, timeout);
     this.#recall(sink);
+    return cancel;
   }
 
   /**
@@ -480,17 +493,19 @@ export class Store {
     this.onChange?.();
   }
 
-  #wait<T>(list: Waiter<T>[], waiter: Waiter<T>, timeout: number | undefined): void {
+  #wait<T>(list: Waiter<T>[], waiter: Waiter<T>, timeout: number | undefined): Cancel {
     list.push(waiter);
-    if (timeout !== undefined) {
-      waiter.timer = setLongTimeout(() => {
-        const at = list.indexOf(waiter);
-        if (at >= 0) list.splice(at, 1);
-        waiter.fail();
-        // A put that gave up may have held back the ones after it.
-        if (list === (this.#putters as unknown)) this.#admitPutters();
-      }, timeout);
-    }
+    const withdraw = () => {
+      const at = list.indexOf(waiter);
+      if (at < 0) return false;
+      list.splice(at, 1);
+      waiter.timer?.clear();
+      // A put that gave up may have held back the ones after it.
+      if (list === (this.#putters as unknown)) this.#admitPutters();
+      return true;
+    };
+    if (timeout !== undefined) waiter.timer = setLongTimeout(() => void (withdraw() && waiter.fail()), timeout);
+    return () => void withdraw();
   }
 
   #accept(entry: Entry): void {

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import * as lib from "../../dist/src/index.js";
+import { afterHeardFrom } from "../../dist/src/ipc/server.js";
 const { spawn, Queue, Pipe, Pool, EOFError, activeChildren } = lib;
 type Q<T> = InstanceType<typeof Queue<T>>;
 type Conn<T> = InstanceType<typeof lib.Connection<T>>;
@@ -117,18 +118,23 @@ describe("who holds a pipe's writing end", () => {
     await eof(here);
   }, 60_000);
 
-  it("an end a child gives back as its result holds nothing in the owner: EOF once that child has ended", async () => {
+  it("an end a child gives back as its result is open in the owner, as a received copy is in Python: EOF once it is closed", async () => {
     const [here, there] = Pipe<string>();
     const child = spawn(async (conn: Conn<string>) => {
       await conn.send("before it went home");
       return conn;
     }, [there], quiet);
-    // Came home: the owner's own copy, which does not count (its lending and its return cross on two links).
+    // Its lending and its return cross on two links (the queue socket, the child's channel).
     const home = await child.result;
     expect(home.writable).toBe(true);
     expect(await here.recv()).toBe("before it went home");
     await child.join();
-    expect((await eof(here)).message).toContain(`(pid ${child.pid}) ended`);
+    // Once the owner has seen the child's connection close, the copy at home still holds the end.
+    await new Promise<void>((resolve) => afterHeardFrom(child.pid, resolve));
+    await home.send("from home");
+    expect(await here.recv()).toBe("from home");
+    home.close();
+    expect((await eof(here)).message).toBe("Connection.recv(): the other end of the pipe was closed and nothing is left to receive");
   }, 60_000);
 
   it.runIf(process.platform === "linux")("a child that attached, sent and ended while the owner was busy: its items all come before EOF", async () => {
@@ -209,6 +215,8 @@ describe("send() once no copy of the other end is open: BrokenPipeError", () => 
     await here.send("ping");
     expect(await here.recv()).toBe("ping");
     await echo.join();
+    // Once the owner has read what the child wrote and seen its connection close:
+    await eof(here);
     expect(await brokenPipe(here.send("after"))).toContain(`the process that held the other end of the pipe (pid ${echo.pid}) ended`);
 
     const [reader, writer] = Pipe<string>(false);
@@ -216,6 +224,7 @@ describe("send() once no copy of the other end is open: BrokenPipeError", () => 
     await writer.send("one");
     await readOne.join();
     expect(readOne.exitCode).toBe(0);
+    await new Promise<void>((resolve) => afterHeardFrom(readOne.pid, resolve));
     expect(await brokenPipe(writer.send("two"))).toContain(`(pid ${readOne.pid}) ended`);
   }, 60_000);
 

@@ -164,6 +164,7 @@ export class Pool {
     });
     this.#stoppable = {
       isAlive: () => this.#scheduler.workers.some((w) => !w.end),
+      keepAlive: () => (this.#scheduler.workers.some((w) => !w.end) ? this.#scheduler.keepAlive() : undefined),
       terminate: () => void this.terminate(),
       kill: () => void this.terminate(),
       join: () => this.#scheduler.exited(),

@@ -136,6 +136,9 @@ export class Scheduler {
   #pumpScheduled = false;
   /** Whether the workers keep this process alive now (see #refWorkers). */
   #reffed = false;
+  /** What the pool's own state asks for (a job or a close under way); keepAlive() may ask for more. */
+  #wantsRef = false;
+  #keptAlive = 0;
   #closed = false;
   #terminated = false;
   #broken: BrokenPoolError | undefined;
@@ -544,7 +547,19 @@ export class Scheduler {
     if (!batch.cancelled) batch.job.failed(batch, errorAt);
   }
 
-  #refWorkers(ref: boolean): void {
+  /** Keep this process alive through the workers, idle or not, until the returned function is called. */
+  keepAlive(): () => void {
+    this.#keptAlive++;
+    this.#refWorkers(this.#wantsRef);
+    return () => {
+      this.#keptAlive--;
+      this.#refWorkers(this.#wantsRef);
+    };
+  }
+
+  #refWorkers(wanted: boolean): void {
+    this.#wantsRef = wanted;
+    const ref = wanted || this.#keptAlive > 0;
     // Every submission asks for it: only a change reaches the workers' handles.
     if (this.#reffed === ref) return;
     this.#reffed = ref;

@@ -53,6 +53,8 @@ export class Process<R = unknown> {
   readonly #options: ProcessOptions;
   readonly #identity: number[];
   #daemon: boolean;
+  /** Someone awaited its result or join(): it keeps the script alive, daemon or not. */
+  #awaited = false;
   #label = "";
   #handle: ChildHandle | undefined;
   #state: ProcessState = "initial";
@@ -330,7 +332,20 @@ export class Process<R = unknown> {
 
   /** A daemon does not keep a script running, except while someone waits for it. */
   #keepAliveWhileAwaited(): void {
+    this.#awaited = true;
     if (this.#daemon && this.#state === "running") this.#handle?.setRef(true);
+  }
+
+  /**
+   * While running, keep this process's parent alive until the returned function is called (a
+   * daemon does not otherwise): a queue's wait there that nothing else can end may be ended by it.
+   */
+  keepAlive(): (() => void) | undefined {
+    if (this.#state !== "running") return undefined;
+    this.#handle?.setRef(true);
+    return () => {
+      if (this.#daemon && !this.#awaited && this.#state === "running") this.#handle?.setRef(false);
+    };
   }
 
   #bundle(): MimeBundle {

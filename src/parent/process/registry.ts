@@ -5,10 +5,13 @@
 import { findKernelBridge, type KernelBridge } from "../../protocol/kernel-bridge";
 import { childState } from "../../protocol/messages";
 import { onShutdown } from "../../render/display";
+import { onStalledKeepAlive } from "../../ipc/stalled";
 import { discardSpares } from "./child-handle";
 
 export interface Stoppable {
   isAlive(): boolean;
+  /** Make it keep this process alive (while it is alive) until the returned function is called; undefined if it is not alive. */
+  keepAlive?(): (() => void) | undefined;
   terminate(reason?: string): void;
   kill(): void;
   join(timeout?: number | null): Promise<void>;
@@ -51,9 +54,20 @@ export function tracked(): Stoppable[] {
   return [...alive];
 }
 
+/** Processes that do not keep this one alive: kept alive while a queue's wait here only they could end waits (see ipc/stalled.ts). */
+function keepChildrenAlive(): (() => void) | undefined {
+  const undos: (() => void)[] = [];
+  for (const p of alive) {
+    const undo = p.isAlive() ? p.keepAlive?.() : undefined;
+    if (undo) undos.push(undo);
+  }
+  return undos.length > 0 ? () => undos.forEach((undo) => undo()) : undefined;
+}
+
 function installHooks(): void {
   if (!exitHookInstalled) {
     exitHookInstalled = true;
+    onStalledKeepAlive(keepChildrenAlive);
     // Only synchronous work is possible here: signal the children; their channel closes anyway.
     process.on("exit", () => {
       discardSpares();
