@@ -54,7 +54,11 @@ export function tracked(): Stoppable[] {
   return [...alive];
 }
 
-/** Processes that do not keep this one alive: kept alive while a queue's wait here only they could end waits (see ipc/stalled.ts). */
+/**
+ * For a queue's wait here that only another process could end (see ipc/stalled.ts): every process
+ * this one started that is still alive keeps it alive, daemons and idle Pool workers too, until
+ * the returned function is called; undefined if none is alive.
+ */
 function keepChildrenAlive(): (() => void) | undefined {
   const undos: (() => void)[] = [];
   for (const p of alive) {
