@@ -161,7 +161,7 @@ export class LocalBackend implements QueueBackend {
 
   join(): Promise<void> {
     const stalled = () => {
-      const unfinished = this.store.snapshot(process.pid).unfinished;
+      const unfinished = this.store.unfinished;
       const what = unfinished === 1 ? "1 item put is not marked done by taskDone()" : `${unfinished} items put are not marked done by taskDone()`;
       return stalledError("JoinableQueue.join()", what, "Start the process that gets them, and have it call taskDone() once per item, before awaiting join().");
     };

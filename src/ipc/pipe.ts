@@ -39,6 +39,7 @@ import { EOFError } from "../render/stdin-lines";
 import { normalizeTimeout } from "../parent/timeouts";
 import { backendFor, LocalBackend, QueueFailure, RemoteBackend, type BackendState, type QueueBackend } from "./backend";
 import { packItem, unpackItem } from "./items";
+import { preview } from "./store";
 import { BrokenPipeError } from "./errors";
 import { Failure } from "./wire";
 
@@ -119,7 +120,7 @@ export class Connection<T = unknown> {
     if (ended !== undefined) throw new Error(`Connection.send(): the pipe has ended (${ended}) and its other end reads EOF; nothing more can be sent through it: create a new Pipe()`);
     const broken = (this.#peer && endedHere(this.#peer)) ?? (out instanceof RemoteBackend ? out.broken : undefined);
     if (broken !== undefined) {
-      throw new BrokenPipeError(`Connection.send(): ${broken}, and no copy of it is open anywhere: nothing can receive ${short(value)}, so it was not sent; create a new Pipe()`);
+      throw new BrokenPipeError(`Connection.send(): ${broken}, and no copy of it is open anywhere: nothing can receive ${preview(value)}, so it was not sent; create a new Pipe()`);
     }
     const packed = packItem(value, "through a Pipe", out.copiesAtPut);
     try {
@@ -184,12 +185,6 @@ export class Connection<T = unknown> {
  */
 function endedHere(presence: QueueBackend): string | undefined {
   return presence instanceof LocalBackend && presence.store.writerClosed ? presence.store.endReason : undefined;
-}
-
-/** A value as an error names it: at most one line of 80 characters. */
-function short(value: unknown): string {
-  const text = util.inspect(value, { depth: 1, breakLength: Infinity, maxStringLength: 40, maxArrayLength: 10 });
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
 const closedHere = (where: string) => `${where}: this connection was closed in this process (pid ${process.pid}) by close()`;

@@ -459,6 +459,11 @@ export class Store {
     this.#endIfEmpty();
   }
 
+  /** Items put and not yet marked done by taskDone() (what join() waits for). */
+  get unfinished(): number {
+    return this.#unfinished;
+  }
+
   get writerClosed(): boolean {
     return this.#writerClosed;
   }
