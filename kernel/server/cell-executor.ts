@@ -6,6 +6,7 @@
 import vm from "node:vm";
 import { watchSigint, type SigintWatch } from "./sigint-watch";
 import { installLibraryHooks } from "./tslab-loader";
+import { hasTopLevelForAwait } from "./top-level-await";
 import { diagnosticsError, runtimeError, type CellSource, type Diagnostic, type ErrorContent } from "./traceback";
 
 export type CellOutcome =
@@ -194,6 +195,8 @@ export class CellExecutor {
         const converted = converter.convert(prevDecl, src);
         const cell = this.#cell;
         if (cell?.typeCheck.stop()) throw INTERRUPTED_WHILE_TYPE_CHECKED;
+        // tslab sees a top-level await by its diagnostic, which a top-level `for await` lacks.
+        if (!converted.hasToplevelAwait && hasTopLevelForAwait(src)) converted.hasToplevelAwait = true;
         return converted;
       },
     });
@@ -217,7 +220,7 @@ const INTERRUPTED_BEFORE_RUN: ErrorContent = {
 };
 
 interface TslabConverter {
-  convert(prevDecl: string, src: string): { diagnostics: unknown[]; declOutput?: string };
+  convert(prevDecl: string, src: string): { diagnostics: unknown[]; declOutput?: string; hasToplevelAwait?: boolean };
   inspect(prevDecl: string, src: string, position: number): unknown;
   complete(prevDecl: string, src: string, position: number): unknown;
   close(): void;
