@@ -2,6 +2,7 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import { log } from "../log";
+import { inspectPromisesPlainly } from "./promise-inspect";
 import { KernelServer } from "./server";
 import type { ConnectionInfo } from "../wire";
 
@@ -31,6 +32,7 @@ export function readConnectionFile(file: string): ConnectionInfo {
 }
 
 export async function runKernel(connectionFile: string): Promise<void> {
+  inspectPromisesPlainly();
   const server = new KernelServer(readConnectionFile(connectionFile));
   // Jupyter interrupts by SIGINT (to the whole process group); without this handler Node exits.
   process.on("SIGINT", () => server.interrupt());

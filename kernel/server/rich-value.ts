@@ -8,9 +8,17 @@ import { JUPYTER_DISPLAY } from "../../src/protocol/kernel-bridge";
 
 export type Bundle = Record<string, unknown> & { "text/plain": string };
 
-
 export function plainText(value: unknown): string {
   return util.inspect(value, { colors: false, depth: 4, maxArrayLength: 100, breakLength: 100 });
+}
+
+/**
+ * A cell whose value is a promise still pending most likely lacks an `await` (the kernel shows a
+ * cell's value as it is when the cell ends, as Node's REPL does).
+ */
+function awaitHint(value: unknown): string {
+  if (!util.types.isPromise(value) || !plainText(value).startsWith("Promise { <pending>")) return "";
+  return "\n(the cell did not wait for this promise: put await before the expression to wait for its value)";
 }
 
 /**
@@ -20,7 +28,7 @@ export function plainText(value: unknown): string {
  */
 export async function toBundle(value: unknown, guard: RenderGuard = DIRECT): Promise<Bundle> {
   const method = guard.sync(() => (value as { [JUPYTER_DISPLAY]?: unknown } | null | undefined)?.[JUPYTER_DISPLAY]);
-  if (typeof method !== "function") return { "text/plain": guard.sync(() => plainText(value)) };
+  if (typeof method !== "function") return { "text/plain": guard.sync(() => plainText(value)) + awaitHint(value) };
   const bundle: unknown = await guard.wait(Promise.resolve(guard.sync(() => method.call(value))));
   if (bundle === null || typeof bundle !== "object" || Array.isArray(bundle)) {
     throw new TypeError(

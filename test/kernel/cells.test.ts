@@ -84,6 +84,30 @@ describe.skipIf(!jupyterAvailable("the kernel's cell tests"))("cells under jupyt
     expect(next.content.evalue).toContain("Cannot find name 'neverDeclared'");
   });
 
+  it("runs a cell whose only top-level await is a for await loop", async () => {
+    const { reply, outputs } = await kernel.run(
+      "async function* counted() { yield 1; yield 2; }\nconst seen: number[] = [];\nfor await (const v of counted()) seen.push(v);\nseen",
+    );
+    expect(reply.content, JSON.stringify(reply.content)).toMatchObject({ status: "ok" });
+    expect(outputs.find((m) => m.msg_type === "execute_result")?.content.data["text/plain"]).toBe("[ 1, 2 ]");
+    // A for await inside a function is that function's, and the cell is run as before.
+    const inner = await kernel.run("async function total() { let t = 0; for await (const v of counted()) t += v; return t; }\n'declared'");
+    expect(inner.reply.content, JSON.stringify(inner.reply.content)).toMatchObject({ status: "ok" });
+    expect((await kernel.run("await total()")).outputs.find((m) => m.msg_type === "execute_result")?.content.data["text/plain"]).toBe("3");
+  });
+
+  it("shows a promise as Node shows it, without the cell's context, and says when it is still pending", async () => {
+    const settled = await kernel.run("Promise.resolve(42)");
+    expect(settled.outputs.find((m) => m.msg_type === "execute_result")?.content.data["text/plain"]).toBe("Promise { 42 }");
+    const pending = await kernel.run("new Promise(() => {})");
+    const text = pending.outputs.find((m) => m.msg_type === "execute_result")?.content.data["text/plain"] as string;
+    expect(text.split("\n")[0]).toBe("Promise { <pending> }");
+    expect(text).toContain("put await before the expression");
+    // Printed, too: console.log inspects the same way.
+    const logged = await kernel.run("console.log([Promise.resolve('a'), new Promise(() => {})])");
+    expect(streamText(logged.outputs)).toBe("[ Promise { 'a' }, Promise { <pending> } ]\n");
+  });
+
   it("decodes each cell's output on its own: a partial character does not prefix the next cell's", async () => {
     // The first two bytes of "€" (e2 82 ac), and never the third.
     const { outputs: first } = await kernel.run("process.stdout.write(Buffer.from([0x61, 0xe2, 0x82]));");
