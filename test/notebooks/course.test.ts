@@ -440,7 +440,7 @@ describe("04-subprocess", () => {
     expect(failed).toContain("something went wrong");
     const timedOut = cell(run, "timeout");
     expect(cellText(timedOut)).toMatch(/^TimeoutExpired: Command timed out after 0\.5 seconds: /m);
-    expect(String(bundles(timedOut, "display_data")[0].data["text/plain"])).toMatch(/killed by SIGKILL · timed out after 500 ms/);
+    expect(String(bundles(timedOut, "display_data")[0].data["text/plain"])).toMatch(/killed by SIGKILL · timed out after 0.5 s/);
     expect(String(bundles(cell(run, "sh"), "execute_result")[0].data["text/plain"])).toContain("\nit's a $(name) with spaces\n");
     expect(String(bundles(cell(run, "shell-true"), "execute_result")[0].data["text/plain"])).toMatch(
       /^\$ echo 'it'"'"'s a \$\(name\) with spaces'\nit's a \$\(name\) with spaces\n\[exit 0 · /,

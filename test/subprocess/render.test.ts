@@ -34,8 +34,8 @@ describe("renderTerminal", () => {
 
   it("shows running programs, signals and notes in the status line", () => {
     expect(statusText({ command: "x", chunks: [], returncode: null, pid: 7 })).toBe("running · pid 7");
-    expect(statusText({ command: "x", chunks: [], returncode: -9, signal: "SIGKILL", note: "timed out after 2.00 s", durationMs: 5 })).toBe(
-      "killed by SIGKILL · timed out after 2.00 s · 5 ms",
+    expect(statusText({ command: "x", chunks: [], returncode: -9, signal: "SIGKILL", note: "timed out after 2 s", durationMs: 5 })).toBe(
+      "killed by SIGKILL · timed out after 2 s · 5 ms",
     );
     expect(terminalText({ command: "x", chunks: [], returncode: 3 })).toBe("$ x\n[exit 3]");
   });

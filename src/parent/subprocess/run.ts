@@ -6,7 +6,6 @@
  */
 import { CompletedProcess, setCompletedDetails } from "./completed";
 import { TimeoutExpired, type Output } from "./errors";
-import { formatDuration } from "../../render/format";
 import { NORMALIZED, Popen } from "./popen";
 import { normalizeRunOptions, type Args, type PopenOptions, type RunOptions } from "./options";
 import { PIPE } from "./constants";
@@ -24,7 +23,8 @@ async function runNormalized(where: string, args: Args, options: RunOptions): Pr
   } catch (error) {
     if (!(error instanceof TimeoutExpired)) throw error;
     // As in Python: kill the program, wait for it, and report the output so far.
-    popen.terminalNote = `timed out after ${formatDuration(normalized.timeout! * 1000)}`;
+    // In the unit the timeout was given in, as the TimeoutExpired message says it.
+    popen.terminalNote = `timed out after ${normalized.timeout} s`;
     popen.kill();
     await popen.wait();
     throw new TimeoutExpired({
