@@ -145,6 +145,11 @@ describe("spawn and results", () => {
     await p.join();
   });
 
+  it("refuses Python's 'fork' start method, saying why and what is nearest", () => {
+    expect(() => setStartMethod("fork" as never)).toThrow(/takes "spawn" or "warm", got "fork"; Node cannot fork\(\) a running process .*"warm" keeps one booted, nearest to "forkserver"/);
+    expect(() => setStartMethod("threads" as never)).toThrow(/^setStartMethod\(\) takes "spawn" or "warm", got "threads"$/);
+  });
+
   it("starts from a warm spare with the 'warm' start method", async () => {
     setStartMethod("warm");
     try {

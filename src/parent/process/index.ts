@@ -29,7 +29,11 @@ export function spawn(target: unknown, args: unknown[] = [], options: ProcessOpt
  */
 export function setStartMethod(method: StartMethod): void {
   if (method !== "spawn" && method !== "warm") {
-    throw new TypeError(`setStartMethod() takes "spawn" or "warm", got ${JSON.stringify(method)}`);
+    // "fork" and "forkserver" are what a reader of Python's docs tries first: say why not, and what is nearest.
+    const python = method === "fork" || method === "forkserver"
+      ? `; Node cannot fork() a running process (notebook 01-fork says why): "spawn" starts a fresh one, "warm" keeps one booted, nearest to "forkserver"`
+      : "";
+    throw new TypeError(`setStartMethod() takes "spawn" or "warm", got ${JSON.stringify(method)}${python}`);
   }
   setStartMethodValue(method);
   if (method === "warm") prepareSpare({ cwd: process.cwd(), env: process.env, execArgv: [] });
