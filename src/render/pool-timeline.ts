@@ -195,16 +195,36 @@ export function renderPoolHtml(s: PoolSnapshot): string {
   );
 }
 
+/** What the text form marks a task with, after its index: nothing once it is done. */
+const MARKS: Record<PoolBarState, string> = { waiting: "…", running: "…", ok: "", error: "!", lost: "✗", timeout: "⏱", aborted: "-" };
+
+/**
+ * The text form's key, for what the rows show: each task by its index in its own call (a second
+ * map starts again at 0), a chunk as a range, and a mark for each outcome that is not "done".
+ */
+function legend(bars: PoolBar[]): string {
+  const parts = ["tasks by their index in their call, in the order each worker ran them"];
+  const chunk = bars.find((b) => b.tasks > 1);
+  if (chunk) parts.push(`${chunk.label}: a chunk of ${chunk.tasks} tasks`);
+  const states = new Set(bars.map((b) => b.state));
+  const words: [string, string][] = [["…", "running"], ["!", "raised"], ["✗", "worker lost"], ["⏱", "timed out"], ["-", "aborted"]];
+  for (const [mark, word] of words) if ([...states].some((state) => MARKS[state] === mark)) parts.push(`${mark} ${word}`);
+  return `  (${parts.join("; ")})`;
+}
+
 export function renderPoolText(s: PoolSnapshot): string {
   const lines = [`${s.name} (${size(s.processes)}, ${s.state}): ${progressText(s)}`];
-  const marks: Record<PoolBarState, string> = { waiting: "…", running: "…", ok: "", error: "!", lost: "✗", timeout: "⏱", aborted: "-" };
+  const shown: PoolBar[] = [];
   for (const w of s.workers) {
     const bars = s.bars.filter((b) => b.worker === w.index);
     if (!bars.length && w.end !== undefined) continue;
-    const list = bars.slice(-12).map((b) => `${b.label}${marks[b.state]}`);
+    const last = bars.slice(-12);
+    shown.push(...last);
+    const list = last.map((b) => `${b.label}${MARKS[b.state]}`);
     if (bars.length > 12) list.unshift(`(+${bars.length - 12})`);
     lines.push(`  pid ${w.pid ?? "-"}${w.ended ? ` (${w.ended})` : ""}: ${list.join(" ") || "idle"}`);
   }
+  if (shown.length > 0) lines.push(legend(shown));
   return lines.join("\n");
 }
 

@@ -42,6 +42,13 @@ describe("the pool timeline", () => {
     expect(html).toContain("1 done, 2 failed, 1 running, 3 waiting");
     expect(bundle["text/plain"]).toContain("Pool-1 (2 processes, running): 1 done, 2 failed, 1 running, 3 waiting");
     expect(bundle["text/plain"]).toContain("pid 101: 0 2!");
+    // Its key names the marks shown, and only those.
+    expect(bundle["text/plain"].split("\n").at(-1)).toBe("  (tasks by their index in their call, in the order each worker ran them; … running; ! raised; ✗ worker lost)");
+  });
+
+  it("says in its text form what a range of task indexes is", () => {
+    const chunks = { ...snapshot, bars: [{ worker: 0, label: "0-3", start: 10, end: 600, state: "ok" as const, tasks: 4, failures: 0 }] };
+    expect(renderPoolTimeline(chunks)["text/plain"]).toMatch(/\(tasks by their index in their call, in the order each worker ran them; 0-3: a chunk of 4 tasks\)$/);
   });
 
   it("uses only what JupyterLab keeps in untrusted output: inline styles, plain colours", () => {
