@@ -13,6 +13,7 @@ export type { ProcessInit, ProcessOptions, ModuleTarget, Target, StartMethod } f
 export { currentProcess, parentProcess, cpuCount } from "./parent/current";
 export type { ProcessInfo } from "./parent/current";
 export { TargetError } from "./parent/target-check";
+export { RemoteTraceback } from "./protocol/errors";
 export { renderProcessCard } from "./render/process-card";
 export type { ProcessCardData } from "./render/process-card";
 export { DistributedTaskError, PoolTerminatedError, RedisConnectionError } from "./distributed/errors";

@@ -98,9 +98,61 @@ export function runtimeError(thrown: unknown, cells: ReadonlyMap<string, CellSou
     traceback.push(`  ${util.inspect(props, { colors: false, breakLength: 100 })}`);
   }
   if (thrown.cause !== undefined) {
-    traceback.push("Caused by:", ...String(thrown.cause instanceof Error ? thrown.cause.stack : util.inspect(thrown.cause)).split("\n"));
+    const lines = String(thrown.cause instanceof Error ? thrown.cause.stack : util.inspect(thrown.cause)).split("\n");
+    const target = targetInCells(thrown.cause, cells);
+    traceback.push("Caused by:");
+    for (const line of lines) {
+      const mapped = target ? mapTargetFrame(line, target) : undefined;
+      if (!mapped) {
+        traceback.push(line);
+        continue;
+      }
+      traceback.push(mapped.frame);
+      if (!excerptShown) {
+        traceback.push(...excerpt(target!.cell.source.split("\n"), mapped.line, mapped.column).map((l) => "    " + l));
+        excerptShown = true;
+      }
+    }
   }
   return { ename: thrown.name, evalue: thrown.message, traceback };
+}
+
+/** A child's `at f (<target>:3:15)`: a line and column in the text of the target function it ran. */
+const TARGET_FRAME = /^(\s*at (?:async )?(?:.*?\()?)<target>:(\d+):(\d+)(\)?)$/;
+
+interface TargetInCell {
+  cell: CellSource;
+  /** Where the target's text starts in the cell's generated code: 1-based line, 0-based column. */
+  line: number;
+  column: number;
+}
+
+/**
+ * The cell whose generated code holds the text of the target function a child ran (a child's
+ * error says it as `targetSource`, forklab's RemoteTraceback): a function crosses as its own
+ * source, so that text is a piece of the generated code of the cell that defined it.
+ */
+function targetInCells(cause: unknown, cells: ReadonlyMap<string, CellSource>): TargetInCell | undefined {
+  const source = (cause as { targetSource?: unknown } | null)?.targetSource;
+  if (typeof source !== "string" || source.length === 0) return undefined;
+  for (const cell of cells.values()) {
+    const at = cell.generated.indexOf(source);
+    if (at < 0) continue;
+    const before = cell.generated.slice(0, at);
+    return { cell, line: before.split("\n").length, column: at - (before.lastIndexOf("\n") + 1) };
+  }
+  return undefined;
+}
+
+function mapTargetFrame(frame: string, target: TargetInCell): { frame: string; line: number; column: number } | undefined {
+  const match = TARGET_FRAME.exec(frame);
+  if (!match) return undefined;
+  const line = Number(match[2]);
+  const column = Number(match[3]);
+  // On the target's first line its columns start where the target starts in the generated line.
+  const mapped = mapPosition(target.cell, target.line + line - 1, line === 1 ? target.column + column : column);
+  if (!mapped) return undefined;
+  return { frame: `${match[1]}${target.cell.filename}:${mapped.line}:${mapped.column}${match[4]}`, ...mapped };
 }
 
 function tokens(text: string): string[] {

@@ -175,12 +175,21 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-/** Drop the runtime's own frames and name the target's source frames `<target>` with its lines. */
+/**
+ * Lines before the target's source in the function evaluateSource builds: its header (two lines,
+ * `function anonymous(...`), "use strict" and `return (`.
+ */
+const LINES_BEFORE_TARGET = 4;
+
+/**
+ * Drop the runtime's own frames and name the target's source frames `<target>`, with the line
+ * and column in the target function's own text (what the parent can find in its source).
+ */
 function cleanStack(stack: string): string {
   return stack
     .split("\n")
     .map((line) =>
-      line.replace(/eval at evaluateSource \([^)]*\), <anonymous>:(\d+):(\d+)/, (_m, l: string, c: string) => `<target>:${Number(l) - 3}:${c}`),
+      line.replace(/eval at evaluateSource \([^)]*\), <anonymous>:(\d+):(\d+)/, (_m, l: string, c: string) => `<target>:${Number(l) - LINES_BEFORE_TARGET}:${c}`),
     )
     .filter((line) => !(/^\s+at /.test(line) && RUNTIME_FRAME.test(line)))
     .join("\n");

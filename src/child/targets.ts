@@ -32,11 +32,13 @@ function evaluateSource(source: string, name: string): AnyFunction {
   const filename = path.join(dirname, "[forklab-target].js");
   let fn: unknown;
   try {
-    fn = new Function("require", "__filename", "__dirname", `"use strict";\nreturn (${source}\n);`)(req, filename, dirname);
+    // The source starts a line of its own, so that a stack's line and column in it are the
+    // line and column in the function's own text (main.ts's cleanStack counts the lines before).
+    fn = new Function("require", "__filename", "__dirname", `"use strict";\nreturn (\n${source}\n);`)(req, filename, dirname);
   } catch (error) {
     if (!(error instanceof SyntaxError)) throw error;
     // Method shorthand (`run(x) { ... }`) is not an expression on its own.
-    const holder = new Function("require", "__filename", "__dirname", `"use strict";\nreturn ({ ${source}\n});`)(req, filename, dirname);
+    const holder = new Function("require", "__filename", "__dirname", `"use strict";\nreturn ({\n${source}\n});`)(req, filename, dirname);
     fn = Object.values(holder as object)[0];
   }
   if (typeof fn !== "function") throw new TypeError(`The target ${name || "(anonymous)"} did not evaluate to a function in the child`);

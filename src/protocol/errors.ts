@@ -145,15 +145,22 @@ const BUILTIN: Record<string, new (message?: string) => Error> = {
   URIError,
 };
 
-/** The child's stack, as the cause of a rebuilt error. */
+/**
+ * The child's stack, as the cause of a rebuilt error. Its `<target>:line:column` frames are
+ * positions in `targetSource`, the text of the target function the child ran (when the parent
+ * sent it as source): a kernel finds that text in the cell that defined the function.
+ */
 export class RemoteTraceback extends Error {
   override name = "RemoteTraceback";
   readonly pid: number;
-  constructor(pid: number, stack: string | undefined, cause?: unknown) {
+  declare readonly targetSource: string | undefined;
+  constructor(pid: number, stack: string | undefined, cause?: unknown, targetSource?: string) {
     super(`raised in child process ${pid}`, cause === undefined ? undefined : { cause });
     this.pid = pid;
     // The stack shown is the child's, not where the parent rebuilt the error.
     this.stack = `RemoteTraceback: in child process ${pid}:\n${stack ?? "(no stack)"}`;
+    // Not enumerable: the whole function's text is no field to print with the error.
+    Object.defineProperty(this, "targetSource", { value: targetSource, enumerable: false });
   }
 }
 
@@ -175,14 +182,17 @@ function rebuildError(record: ErrorRecord): Error {
   return error;
 }
 
-/** Rebuild an error in this process. A thrown non-Error comes back as the value itself. */
-export function fromErrorRecord(record: ErrorRecord): unknown {
+/**
+ * Rebuild an error in this process. A thrown non-Error comes back as the value itself.
+ * `targetSource`: the source of the target function that threw it, if it crossed as source.
+ */
+export function fromErrorRecord(record: ErrorRecord, targetSource?: string): unknown {
   if (!record.isError) return record.thrown;
   const error = rebuildError(record);
   let originalCause: unknown;
-  if (record.cause) originalCause = "isError" in record.cause ? fromErrorRecord(record.cause) : record.cause.thrown;
+  if (record.cause) originalCause = "isError" in record.cause ? fromErrorRecord(record.cause, targetSource) : record.cause.thrown;
   Object.defineProperty(error, "cause", {
-    value: new RemoteTraceback(record.pid, record.stack, originalCause),
+    value: new RemoteTraceback(record.pid, record.stack, originalCause, targetSource),
     writable: true,
     configurable: true,
     enumerable: false,

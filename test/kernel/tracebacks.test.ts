@@ -47,6 +47,26 @@ describe.skipIf(!jupyterAvailable("the traceback tests"))("tracebacks under jupy
     expect(error?.content.traceback).toEqual(reply.content.traceback);
   });
 
+  it("points a child's frames in a target function at the line of the cell that defined it", async () => {
+    const defined = await kernel.run(
+      `import { spawn } from "forklab";\nfunction check(n: number): number {\n  const doubled: number = n * 2;\n  if (doubled > 4) throw new RangeError(\`too big: \${n}\`);\n  return doubled;\n}\nconst oneLine = (n: number) => { throw new TypeError(\`one line \${n}\`); };`,
+    );
+    expect(defined.reply.content, JSON.stringify(defined.reply.content)).toMatchObject({ status: "ok" });
+    const cell = `In[${defined.reply.content.execution_count}]`;
+    for (const [target, line, marked] of [["check", 4, "new RangeError"], ["oneLine", 7, "new TypeError"]] as const) {
+      const { reply } = await kernel.run(`const p${target} = spawn(${target}, [3], { output: "none" });\nawait p${target}.result;`);
+      const traceback = (reply.content.traceback as string[]).map(stripAnsi);
+      const frame = traceback.find((l) => /^\s+at /.test(l) && l.includes(`${cell}:`));
+      expect(traceback.join("\n")).not.toContain("<target>");
+      expect(frame, traceback.join("\n")).toMatch(new RegExp(`\\(${cell.replace(/[[\]]/g, "\\$&")}:${line}:\\d+\\)$`));
+      // The excerpt under it: the cell's line, and the caret under where the error was made.
+      const at = traceback.indexOf(frame!);
+      const [text, caret] = [traceback[at + 1]!, traceback[at + 2]!];
+      expect(text).toMatch(new RegExp(`^\\s+${line} \\| `));
+      expect(text.slice(caret.indexOf("^"))).toMatch(new RegExp(`^${marked}`));
+    }
+  });
+
   it("keeps the fields of an error the user's code made", async () => {
     const { reply } = await kernel.run(`throw Object.assign(new Error("with fields"), { detail: "kept" });`);
     expect((reply.content.traceback as string[]).join("\n")).toContain("detail: 'kept'");

@@ -170,6 +170,25 @@ describe("spawn and results", () => {
 });
 
 describe("faults", () => {
+  it("gives the child's frames in the target as line:column of the target's own text, which its error carries", async () => {
+    const oneLine = (x: number) => { throw new RangeError(`one ${x}`); };
+    function third(n: number) {
+      const m = n + 1;
+      if (m > 0) throw new TypeError("third");
+    }
+    for (const target of [oneLine, third]) {
+      const text = target.toString();
+      const lines = text.split("\n");
+      const line = lines.findIndex((l) => l.includes("throw new")) + 1;
+      const column = lines[line - 1]!.indexOf("new ") + 1;
+      const p = spawn(target, [1], quiet);
+      const error = (await p.result.catch((e: unknown) => e)) as Error & { cause: lib.RemoteTraceback };
+      await p.join();
+      expect(error.cause.stack).toContain(`(<target>:${line}:${column})`);
+      expect(error.cause.targetSource).toBe(text);
+    }
+  });
+
   it("brings back a child's error: name, message, own properties, the child's stack as cause", async () => {
     const p = spawn(function failing(code: string) {
       class QuotaError extends Error {

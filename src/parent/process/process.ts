@@ -49,6 +49,8 @@ export class Process<R = unknown> {
   name: string;
   readonly parentPid = process.pid;
   readonly #target: Target;
+  /** The target's text as the child got it, when it crossed as source: where its error's frames point. */
+  #targetSource: string | undefined;
   readonly #args: unknown;
   readonly #options: ProcessOptions;
   readonly #identity: number[];
@@ -166,6 +168,7 @@ export class Process<R = unknown> {
     const cwd = this.#options.cwd ?? process.cwd();
     const { spec, label } = toTargetSpec(this.#target, process.cwd());
     this.#label = label;
+    if (spec.kind === "source") this.#targetSource = spec.source;
     if (!Array.isArray(this.#args)) {
       throw new TypeError(`args must be an array of the target's arguments, got ${short(this.#args)}; e.g. spawn(fn, [1, "a"])`);
     }
@@ -369,7 +372,7 @@ export class Process<R = unknown> {
       this.#resolve(message.value as R);
     } else if (message.t === "error" && message.id === 1) {
       this.#settled = true;
-      const error = fromErrorRecord(message.error);
+      const error = fromErrorRecord(message.error, this.#targetSource);
       this.#outcome = { ok: false, text: error instanceof Error ? `${error.name}: ${error.message}` : short(error) };
       this.#showOutcome();
       this.#reject(error);
