@@ -160,7 +160,15 @@ export class RemoteTraceback extends Error {
     // The stack shown is the child's, not where the parent rebuilt the error.
     this.stack = `RemoteTraceback: in child process ${pid}:\n${stack ?? "(no stack)"}`;
     // Not enumerable: the whole function's text is no field to print with the error.
-    Object.defineProperty(this, "targetSource", { value: targetSource, enumerable: false });
+    Object.defineProperty(this, "targetSource", { value: targetSource, enumerable: false, writable: true });
+  }
+}
+
+/** Say which target function's text a rebuilt error's `<target>` frames point into, if not said yet. */
+export function setTargetSource(error: unknown, source: string): void {
+  const cause = error instanceof Error ? error.cause : undefined;
+  if (cause instanceof RemoteTraceback && cause.targetSource === undefined) {
+    Object.defineProperty(cause, "targetSource", { value: source, enumerable: false, writable: true });
   }
 }
 

@@ -53,8 +53,15 @@ describe.skipIf(!jupyterAvailable("the traceback tests"))("tracebacks under jupy
     );
     expect(defined.reply.content, JSON.stringify(defined.reply.content)).toMatchObject({ status: "ok" });
     const cell = `In[${defined.reply.content.execution_count}]`;
-    for (const [target, line, marked] of [["check", 4, "new RangeError"], ["oneLine", 7, "new TypeError"]] as const) {
-      const { reply } = await kernel.run(`const p${target} = spawn(${target}, [3], { output: "none" });\nawait p${target}.result;`);
+    const runs = [
+      ["check", 4, "new RangeError", `const pcheck = spawn(check, [3], { output: "none" });\nawait pcheck.result;`],
+      ["oneLine", 7, "new TypeError", `const poneLine = spawn(oneLine, [3], { output: "none" });\nawait poneLine.result;`],
+      // A pool's task, too: item 3 of the map raises.
+      ["check", 4, "new RangeError", `const { Pool } = require("forklab");\nconst pool = new Pool(1);\ntry {\n  await pool.map(check, [1, 2, 3]);\n} finally {\n  await pool.terminate();\n}`],
+    ] as const;
+    for (const [target, line, marked, code] of runs) {
+      const { reply } = await kernel.run(code);
+      expect(reply.content.evalue, target).toMatch(/^(too big: 3|one line 3)$/);
       const traceback = (reply.content.traceback as string[]).map(stripAnsi);
       const frame = traceback.find((l) => /^\s+at /.test(l) && l.includes(`${cell}:`));
       expect(traceback.join("\n")).not.toContain("<target>");

@@ -13,6 +13,7 @@
  * - `taskTimeout` and aborts end the worker running the task (a running function cannot be
  *   stopped otherwise), with TimeoutError / AbortError for that task only.
  */
+import { setTargetSource } from "../../protocol/errors";
 import { setLongTimeout, type LongTimer } from "../timeouts";
 import { BatchLog } from "./batch-log";
 import { AbortError, BrokenPoolError, TimeoutError, WorkerLostError, workerEndText } from "./errors";
@@ -439,6 +440,9 @@ export class Scheduler {
       this.tasksFailed += outcome.errors.length;
       batch.startedAt ??= performance.now() - (ran ?? 0);
       this.#settle(batch, outcome.errors.length ? "error" : "ok", outcome.errors.length);
+      // What a task raised points into its function's text: said here, where the batch is known.
+      const { target } = batch.spec;
+      if (target.kind === "source") for (const [, error] of outcome.errors) setTargetSource(error, target.source);
       batch.job.done(batch, outcome);
     }
     this.#startHead(slot);
