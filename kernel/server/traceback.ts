@@ -128,14 +128,15 @@ interface TargetInCell {
 }
 
 /**
- * The cell whose generated code holds the text of the target function a child ran (a child's
+ * The latest cell whose generated code holds the text of the target function a child ran (a child's
  * error says it as `targetSource`, forklab's RemoteTraceback): a function crosses as its own
  * source, so that text is a piece of the generated code of the cell that defined it.
  */
 function targetInCells(cause: unknown, cells: ReadonlyMap<string, CellSource>): TargetInCell | undefined {
   const source = (cause as { targetSource?: unknown } | null)?.targetSource;
   if (typeof source !== "string" || source.length === 0) return undefined;
-  for (const cell of cells.values()) {
+  // The latest cell first: a function defined again with the same text is the later one.
+  for (const cell of [...cells.values()].reverse()) {
     const at = cell.generated.indexOf(source);
     if (at < 0) continue;
     const before = cell.generated.slice(0, at);
