@@ -2,7 +2,8 @@
  * Before a function is sent to a child as source, find the names it uses that will not exist
  * there: in a notebook a function can see earlier cells' variables and the cell's imports, which
  * tslab compiles to `exports.K` and `(0, path_1.join)(...)`. In a child those throw ReferenceError
- * long after the cell ran; here they fail at once, naming the variable and the fix.
+ * long after the cell ran; here they fail at once, naming the variable and the fix (the message is
+ * target-advice.ts's: what each name is decides which fix works).
  *
  * The function is parsed with the TypeScript compiler (as JavaScript) and its free identifiers are
  * found by walking lexical scopes; names that are JavaScript or Node globals are allowed, as are
@@ -11,7 +12,10 @@
 import type * as TS from "typescript";
 import * as vm from "node:vm";
 import { registerErrorClass } from "../protocol/errors";
-import { loadAfresh } from "../protocol/lazy-require";
+import { freeNamesMessage, type TargetUse } from "./target-advice";
+import { typescript } from "./typescript-compiler";
+
+export type { TargetUse };
 
 export class TargetError extends Error {
   override name = "TargetError";
@@ -47,19 +51,18 @@ function allowedNames(): Set<string> {
   return allowed;
 }
 
-let ts: typeof TS | undefined;
-function typescript(): typeof TS {
-  // TypeScript takes a few hundred milliseconds to load, in the kernel within a cell's first spawn:
-  // a load stopped there by an interrupt must not leave a half-made module for every later spawn.
-  ts ??= loadAfresh(() => require("typescript") as typeof TS);
-  return ts;
-}
-
 export interface FreeName {
   name: string;
   /** How it is used: `exports.K`, `path_1.join`, or the bare name. */
   usage: string;
   kind: "cell-variable" | "cell-import" | "outer";
+  /**
+   * How the function uses it, anywhere: called, constructed with `new`, or read a member of. What
+   * the message can tell from the source alone, when nothing else says what the name holds.
+   */
+  called: boolean;
+  constructed: boolean;
+  member: boolean;
 }
 
 const cache = new Map<string, FreeName[]>();
@@ -169,17 +172,33 @@ export function findFreeNames(source: string): FreeName[] {
   const record = (node: TS.Identifier, name: string) => {
     const p = node.parent;
     const member = t.isPropertyAccessExpression(p) && p.expression === node ? p.name.text : undefined;
-    if (name === "exports" && member) {
-      if (!found.has(member)) found.set(member, { name: member, usage: `exports.${member}`, kind: "cell-variable" });
-    } else if (/^[A-Za-z$][\w$]*_\d+$/.test(name)) {
+    let entry: FreeName | undefined;
+    const add = (key: string, usage: string, kind: FreeName["kind"]) => {
+      entry = found.get(key);
+      if (!entry) found.set(key, (entry = { name: key, usage, kind, called: false, constructed: false, member: false }));
+    };
+    if (name === "exports" && member) add(member, `exports.${member}`, "cell-variable");
+    else if (/^[A-Za-z$][\w$]*_\d+$/.test(name)) {
       const key = member && member !== "default" ? member : name;
-      if (!found.has(key)) found.set(key, { name: key, usage: member ? `${name}.${member}` : name, kind: "cell-import" });
-    } else if (!found.has(name)) found.set(name, { name, usage: name, kind: "outer" });
+      add(key, member ? `${name}.${member}` : name, "cell-import");
+    } else add(name, name, "outer");
+    // The expression that stands for the name: `exports.K` for a cell variable, else the identifier.
+    const ref: TS.Node = name === "exports" && member ? p : node;
+    let up = ref.parent;
+    while (t.isParenthesizedExpression(up)) up = up.parent;
+    if (t.isCallExpression(up) && skipParens(t, up.expression) === ref) entry!.called = true;
+    else if (t.isNewExpression(up) && skipParens(t, up.expression) === ref) entry!.constructed = true;
+    else if ((t.isPropertyAccessExpression(up) || t.isElementAccessExpression(up)) && skipParens(t, up.expression) === ref) entry!.member = true;
   };
   visit(root);
   const result = [...found.values()];
   cache.set(source, result);
   return result;
+}
+
+function skipParens(t: typeof TS, node: TS.Expression): TS.Expression {
+  while (t.isParenthesizedExpression(node)) node = node.expression;
+  return node;
 }
 
 function rootFunction(t: typeof TS, file: TS.SourceFile): TS.FunctionLikeDeclaration | undefined {
@@ -199,45 +218,6 @@ function rootFunction(t: typeof TS, file: TS.SourceFile): TS.FunctionLikeDeclara
 function abbreviate(source: string): string {
   const one = source.replace(/\s+/g, " ");
   return one.length > 80 ? one.slice(0, 77) + "..." : one;
-}
-
-function moduleGuess(compiled: string): string {
-  const base = compiled.replace(/_\d+$/, "");
-  return base.startsWith("node_") ? `node:${base.slice(5)}` : base;
-}
-
-/**
- * Who will call the function, so that the fix the message suggests is one that works there: a
- * Pool's map gives a task only its item, so a value goes with each item (starmap) or by apply.
- */
-export type TargetUse = "spawn" | "pool";
-
-/** The error for a function whose source uses names the child will not have. */
-export function freeNamesMessage(fnName: string, free: FreeName[], use: TargetUse = "spawn"): string {
-  const label = fnName ? `The target function ${fnName}()` : "The target function";
-  const passIt = (name: string) =>
-    use === "pool"
-      ? `add a parameter and call pool.apply(fn, [${name}]), or give it with each item: pool.starmap(fn, items.map((item) => [item, ${name}]))`
-      : `add a parameter and call spawn(fn, [${name}])`;
-  const lines = free.map((f) => {
-    if (f.kind === "cell-variable") {
-      // A namespace import (import * as os) is compiled as a cell variable too; a module cannot be
-      // cloned into an argument, so the other fix is the one for it.
-      return `  - ${f.name}: a variable from another notebook cell (compiled as ${f.usage}); pass it as an argument (${passIt(f.name)}), or compute it inside the function (a module imported with "import * as ${f.name}": require it there)`;
-    }
-    if (f.kind === "cell-import") {
-      const compiled = f.usage.split(".")[0]!;
-      const mod = moduleGuess(compiled);
-      const binding = f.usage.includes(".") && !f.usage.endsWith(".default") ? `const { ${f.name} } = ` : `const ${f.name.replace(/_\d+$/, "")} = `;
-      return `  - ${f.name}: imported by the notebook cell (compiled as ${f.usage}); require it inside the function: ${binding}require("${mod}")`;
-    }
-    return `  - ${f.name}: defined outside the function; pass it as an argument, require it inside the function, or define it inside`;
-  });
-  return (
-    `${label} uses ${free.length === 1 ? "a name" : "names"} that will not exist in the child process ` +
-    `(a child starts empty: only the function's source crosses):\n${lines.join("\n")}\n` +
-    `Or move the function and what it uses into a module and ${use === "pool" ? "give the pool" : "spawn it as"} { module: "./tasks.ts", export: "${fnName || "name"}" }.`
-  );
 }
 
 /** Throw a TargetError if `fn` cannot run in a child by its source alone. */

@@ -30,6 +30,13 @@ export interface KernelBridge {
    * runs now. Rejects when the frontend does not take input (`allow_stdin` false, as in nbclient).
    */
   input(prompt: string, options: { password: boolean }): Promise<string>;
+  /**
+   * The TypeScript declarations of the cells run so far (tslab's declaration output, which keeps
+   * the cells' imports with their modules), the running cell's included once it type-checked. A
+   * target that uses a cell's import is told which module to require; without this, the library
+   * goes by the function's source alone.
+   */
+  declarations?(): string;
 }
 
 export const KERNEL_BRIDGE = Symbol.for("forklab.kernel-bridge");

@@ -163,7 +163,7 @@ describe("Pool: results", () => {
       expect(e).toBeInstanceOf(TargetError);
       message = (e as Error).message;
     }
-    expect(message).toContain("limit: a variable from another notebook cell (compiled as exports.limit)");
+    expect(message).toContain("  - limit: a variable from another notebook cell; pass it as an argument (add a parameter and call pool.apply(fn, [limit])");
     expect(message).toContain("pool.apply(fn, [limit])");
     expect(message).toContain("pool.starmap(fn, items.map((item) => [item, limit]))");
     expect(message).not.toContain("spawn(");

@@ -292,17 +292,45 @@ describe("faults", () => {
     }
     expect(error).toBeInstanceOf(TargetError);
     const message = (error as Error).message;
-    expect(message).toContain("K: a variable from another notebook cell (compiled as exports.K); pass it as an argument (add a parameter and call spawn(fn, [K]))");
-    // A namespace import is compiled as a cell variable: the message says what to do for a module.
-    expect(message).toContain('a module imported with "import * as K": require it there');
+    // `exports.K + ...`: read as a value, nothing else known (no kernel here): data, passed as an argument.
+    expect(message).toContain("  - K: a variable from another notebook cell; pass it as an argument (add a parameter and call spawn(fn, [K])), or compute it inside the function\n");
     expect(message).toContain('join: imported by the notebook cell (compiled as path_1.join); require it inside the function: const { join } = require("path")');
     expect(message).toContain('const os = require("os")');
     expect(message).toContain('{ module: "./tasks.ts", export: "work" }');
     expect((error as { names: string[] }).names).toEqual(["K", "join", "os_1"]);
     const outer = (0, eval)("(() => helper(1))");
-    expect(() => spawn(outer, [], quiet)).toThrow(/helper: defined outside the function/);
+    expect(() => spawn(outer, [], quiet)).toThrow(
+      /helper: a function defined outside the target; a function cannot be passed as an argument, so define it inside the target function, or in a module file that the target requires \(const \{ helper \} = require\("\.\/helpers"\)\)/,
+    );
     expect(() => spawn(Math.max, [], quiet)).toThrow(/built-in or bound function/);
     expect(activeChildren().length).toBe(before);
+  });
+
+  it("says for each name what it is, as the source shows it, and only the fix that works for that", () => {
+    const messageOf = (source: string): string => {
+      try {
+        spawn((0, eval)(source), [], quiet);
+      } catch (e) {
+        expect(e).toBeInstanceOf(TargetError);
+        return (e as Error).message;
+      }
+      throw new Error("spawn() accepted the target");
+    };
+    const lines = (message: string) => message.split("\n").filter((l) => l.startsWith("  - "));
+    // As tslab compiles a later cell's use of an earlier cell's function, class, object, namespace import.
+    expect(lines(messageOf("(() => exports.helper(1) + new exports.Point().x + exports.cfg.size + exports.fs.existsSync('/'))"))).toEqual([
+      '  - helper: a function from another notebook cell; a function cannot be passed as an argument, so define it inside the target function, or in a module file that the target requires (const { helper } = require("./helpers"))',
+      '  - Point: a class from another notebook cell; a class cannot be passed as an argument, so define it inside the target function, or in a module file that the target requires (const { Point } = require("./helpers"))',
+      // A member read: an object or a module, the source cannot tell which.
+      "  - cfg: a variable from another notebook cell; pass it as an argument (add a parameter and call spawn(fn, [cfg])), or compute it inside the function; if it is a module (import * as cfg), require it inside the function instead",
+      // Named as a built-in module: that module.
+      '  - fs: the module "node:fs" from another notebook cell; require it inside the function: const fs = require("node:fs")',
+    ]);
+    // A script's (or the same cell's) `import * as fs from "node:fs"` stays a bare name.
+    expect(lines(messageOf("(() => fs.readFileSync('/etc/hostname', 'utf8') + greeting)"))).toEqual([
+      '  - fs: the module "node:fs"; require it inside the function: const fs = require("node:fs")',
+      "  - greeting: defined outside the function; pass it as an argument (add a parameter and call spawn(fn, [greeting])), or compute it inside the function",
+    ]);
   });
 
   it("accepts functions that only use globals, their own names and require()", async () => {
