@@ -178,6 +178,11 @@ export class CellExecutor {
     return result.completed ? { status: "complete" } : { status: "incomplete", indent: result.indent ?? "" };
   }
 
+  /** The declarations of the cells run so far, the running cell's too once it type-checked (for the library's messages). */
+  get declarations(): string {
+    return this.#declarations.current;
+  }
+
   /** Stops a cell awaiting a promise; a cell spinning in sync code is stopped by SIGINT itself. */
   interrupt(): void {
     this.#created?.interrupt();
@@ -251,6 +256,11 @@ class Declarations {
       complete: (_prevDecl: string, src: string, position: number) => converter.complete(this.#committed, src, position),
       close: () => converter.close(),
     });
+  }
+
+  /** What the next cell would be checked against; while a cell runs, that includes what it declares. */
+  get current(): string {
+    return this.#pending ?? this.#committed;
   }
 
   commit(): void {

@@ -540,6 +540,7 @@ export class KernelServer {
         return () => this.#shutdownListeners.delete(listener);
       },
       input: (prompt, { password }) => this.#input(prompt, password),
+      declarations: () => this.#executor.declarations,
     };
     (globalThis as { [KERNEL_BRIDGE]?: KernelBridge })[KERNEL_BRIDGE] = bridge;
     // `tslab.display` and `tslab.newDisplay()` send through this hook of tslab's.
