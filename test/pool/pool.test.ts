@@ -135,6 +135,30 @@ describe("Pool: results", () => {
     expect(await good.get()).toBe(2);
   });
 
+  it("a map-like call's item that cannot be cloned is named by its place in the input and its call; an apply's by its arguments", async () => {
+    const p = pool(1);
+    const fn = (x: unknown) => x;
+    const tail = ": it cannot be sent to a pool worker; functions cannot be sent to another process; pass data instead, or define the function inside the target";
+    await expect(p.map(fn, [1, () => 2])).rejects.toMatchObject({ message: `iterable[1] (task 1 of ${p.name}.map()) is a function${tail}`, index: 1 });
+    // In a later chunk, and deep in an item.
+    await expect(p.map(fn, [1, 2, 3, { on: { done() {} } }], 2)).rejects.toMatchObject({
+      message: `iterable[3].on.done (task 3 of ${p.name}.map()) is a function${tail}`,
+      index: 3,
+    });
+    await expect(p.starmap((a: unknown, b: unknown) => [a, b], [[1, 2], [3, () => 4]])).rejects.toMatchObject({
+      message: `iterable[1][1] (task 1 of ${p.name}.starmap()) is a function${tail}`,
+      index: 1,
+    });
+    const consume = async (iterator: AsyncIterable<unknown>) => {
+      for await (const value of iterator) void value;
+    };
+    await expect(consume(p.imap(fn, [1, Symbol("s")]))).rejects.toThrow(new RegExp(`^iterable\\[1\\] \\(task 1 of ${p.name}\\.imap\\(\\)\\) is a symbol`));
+    await expect(consume(p.imapUnordered(fn, [() => 1]))).rejects.toThrow(`iterable[0] (task 0 of ${p.name}.imapUnordered()) is a function`);
+    // applyAsync keeps its own wording: the argument list it was given.
+    await expect(p.apply((a: unknown, b: unknown) => [a, b], [1, () => 2])).rejects.toThrow(`args[1] is a function${tail}`);
+    expect(await p.map(fn, [1, 2])).toEqual([1, 2]);
+  });
+
   it("checks targets and options before anything starts", () => {
     const p = pool(1);
     const outer = 5;

@@ -25,12 +25,15 @@ abstract class BaseJob implements Job {
   readonly #context: AsyncResource;
   readonly #sink: OutputSink;
   protected readonly target: JobTarget;
+  /** The map-like call, as errors name it (`Pool-1.map()`); undefined for an apply. */
+  readonly #call: string | undefined;
   readonly submittedAt = performance.now();
 
-  constructor(target: JobTarget, context: AsyncResource, sink: OutputSink) {
+  constructor(target: JobTarget, context: AsyncResource, sink: OutputSink, call?: string) {
     this.target = target;
     this.#context = context;
     this.#sink = sink;
+    this.#call = call;
   }
 
   abstract next(): BatchSpec | undefined;
@@ -44,7 +47,7 @@ abstract class BaseJob implements Job {
   }
 
   protected spec(items: unknown[], firstIndex: number): BatchSpec {
-    return { fid: this.target.fid, target: this.target.target, star: this.target.star, items, firstIndex };
+    return { fid: this.target.fid, target: this.target.target, star: this.target.star, items, firstIndex, call: this.#call };
   }
 }
 
@@ -56,8 +59,8 @@ abstract class OneOutcomeJob<R> extends BaseJob {
   readonly #settle: (outcome: Outcome<R>) => void;
   protected settled = false;
 
-  constructor(target: JobTarget, context: AsyncResource, sink: OutputSink, settle: (outcome: Outcome<R>) => void) {
-    super(target, context, sink);
+  constructor(target: JobTarget, context: AsyncResource, sink: OutputSink, settle: (outcome: Outcome<R>) => void, call?: string) {
+    super(target, context, sink, call);
     this.#settle = settle;
   }
 
@@ -204,15 +207,17 @@ export class MapJob<T> extends OneOutcomeJob<T[]> {
   #offset = 0;
   #remaining: number;
 
+  /** `call` names the call in errors: `Pool-1.map()`. */
   constructor(
     target: JobTarget,
     items: unknown[],
     chunksize: number,
+    call: string,
     context: AsyncResource,
     sink: OutputSink,
     settle: (outcome: Outcome<T[]>) => void,
   ) {
-    super(target, context, sink, settle);
+    super(target, context, sink, settle, call);
     this.#items = items;
     this.#chunksize = chunksize;
     this.#remaining = items.length;
@@ -280,14 +285,15 @@ export class ImapJob<T> extends BaseJob {
   #waiter: ((result: IteratorResult<T>) => void) | undefined;
   #waiterReject: ((error: unknown) => void) | undefined;
 
+  /** `options.call` names the call in errors: `Pool-1.imap()`. */
   constructor(
     target: JobTarget,
     source: Iterable<unknown> | AsyncIterable<unknown>,
-    options: { chunksize: number; ordered: boolean; highWater: number; wake: () => void },
+    options: { chunksize: number; ordered: boolean; highWater: number; wake: () => void; call: string },
     context: AsyncResource,
     sink: OutputSink,
   ) {
-    super(target, context, sink);
+    super(target, context, sink, options.call);
     this.#async = typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function";
     this.#source = this.#async
       ? (source as AsyncIterable<unknown>)[Symbol.asyncIterator]()

@@ -26,6 +26,30 @@ const PACK_ITEMS = 1024;
 /** After exit, how long to wait for the pipes to close (a grandchild may hold them open). */
 const PIPES_GRACE_MS = 500;
 
+interface TaskCall {
+  call: string;
+  firstIndex: number;
+}
+
+/**
+ * The error of a batch that cannot be sent: the first value in it that cannot cross, named as the
+ * caller wrote it. An apply's is in its argument list (`args[1]`); a map's item, which the caller
+ * never saw as an argument list, by its place in the call's input (`iterable[7] (task 7 of
+ * Pool-1.map())`, a starmap's argument as `iterable[7][1]`), with that index as the error's `index`.
+ */
+function unsendable(message: TasksMessage, call: TaskCall | undefined, error: unknown): TypeError {
+  for (let i = 0; i < message.items.length; i++) {
+    const item = message.items[i];
+    const found = call ? findUncloneable(item, `iterable[${call.firstIndex + i}]`) : findUncloneable(message.star ? item : [item], "args");
+    if (!found) continue;
+    if (!call) return new TypeError(uncloneableMessage(found, "to a pool worker"));
+    const index = call.firstIndex + i;
+    const named = { ...found, path: `${found.path} (task ${index} of ${call.call})` };
+    return Object.assign(new TypeError(uncloneableMessage(named, "to a pool worker")), { index });
+  }
+  return new TypeError(`The task's arguments cannot be cloned: ${(error as Error).message}`);
+}
+
 class LocalWorker implements WorkerTransport {
   readonly #handle: ChildHandle;
   readonly #events: WorkerEvents;
@@ -38,6 +62,8 @@ class LocalWorker implements WorkerTransport {
   #ended = false;
   /** Why a record from the worker could not be read, once one could not. */
   #fault: string | undefined;
+  /** The map-like call of a batch's message, kept beside it (the record sent has no room for it): for naming what cannot be sent. */
+  readonly #calls = new WeakMap<TasksMessage, TaskCall>();
 
   constructor(init: WorkerInit, events: WorkerEvents, options: ChildOptions) {
     this.#events = events;
@@ -105,7 +131,9 @@ class LocalWorker implements WorkerTransport {
       this.#post({ t: "def", fid: batch.fid, target: batch.target });
       this.#defined.add(batch.fid);
     }
-    this.#post({ t: "tasks", id: batch.id, fid: batch.fid, items: batch.items, star: batch.star });
+    const message: TasksMessage = { t: "tasks", id: batch.id, fid: batch.fid, items: batch.items, star: batch.star };
+    if (batch.call !== undefined) this.#calls.set(message, { call: batch.call, firstIndex: batch.firstIndex });
+    this.#post(message);
     // What earlier ticks wrote is still in the socket's buffer: past its mark, wait for "drain".
     if (this.#stream.writableNeedDrain) this.#blocked = true;
     return !this.#blocked;
@@ -160,10 +188,7 @@ class LocalWorker implements WorkerTransport {
       this.#handle.channel.send(message.t === "tasks" ? compactTasks(message) : message);
     } catch (error) {
       if (message.t !== "tasks") throw error;
-      // Named as the task sees it: its argument list (apply, starmap) or its one argument (map).
-      let found: ReturnType<typeof findUncloneable>;
-      for (const item of message.items) if ((found = findUncloneable(message.star ? item : [item], "args"))) break;
-      const failure = new TypeError(found ? uncloneableMessage(found, "to a pool worker") : `The task's arguments cannot be cloned: ${(error as Error).message}`);
+      const failure = unsendable(message, this.#calls.get(message), error);
       this.#events.done(message.id, { values: [], errors: message.items.map((_, i) => [i, failure]) });
     }
   }

@@ -409,7 +409,7 @@ export class Pool {
           const bad = items.findIndex((item) => !Array.isArray(item));
           if (bad >= 0) throw new TypeError(`${where}: each item must be an array of fn's arguments; item ${bad} is ${describe(items[bad])}`);
         }
-        this.#submit(new MapJob<R>(target, items, size ?? defaultChunksize(items.length, this.processes), context, this.#sink, finish));
+        this.#submit(new MapJob<R>(target, items, size ?? defaultChunksize(items.length, this.processes), `${this.name}.${where}`, context, this.#sink, finish));
       };
       // As Python's map, the whole input is read first (imap is the lazy one).
       if (Array.isArray(iterable)) return start(iterable);
@@ -435,7 +435,7 @@ export class Pool {
       target,
       iterable,
       // Pulled ahead of the consumer: enough to keep every worker and its prefetch busy, no more.
-      { chunksize: size, ordered, highWater: this.processes * (2 * size + 1024), wake: () => this.#scheduler.wake() },
+      { chunksize: size, ordered, highWater: this.processes * (2 * size + 1024), wake: () => this.#scheduler.wake(), call: `${this.name}.${where}` },
       this.#currentTick().context,
       this.#sink,
     );

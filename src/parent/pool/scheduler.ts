@@ -21,7 +21,6 @@ import type { BatchOutcome, TaskBatch, WorkerEnd, WorkerInit, WorkerStarter, Wor
 
 /** What a job gives the scheduler: the parts of a batch it decides. */
 export type BatchSpec = Omit<TaskBatch, "id"> & {
-  firstIndex: number;
   /** performance.now() when its tasks were submitted, if not the job's submittedAt. */
   queuedAt?: number;
 };
@@ -391,7 +390,8 @@ export class Scheduler {
     slot.tasksGiven += batch.spec.items.length;
     let ok: boolean;
     try {
-      ok = slot.transport.send({ id: batch.id, fid: batch.spec.fid, target: batch.spec.target, items: batch.spec.items, star: batch.spec.star });
+      const { fid, target, items, star, firstIndex, call } = batch.spec;
+      ok = slot.transport.send({ id: batch.id, fid, target, items, star, firstIndex, call });
     } catch (error) {
       // The batch cannot cross (a value that cannot be cloned): its tasks fail, nothing else.
       slot.inflight.pop();

@@ -34,6 +34,14 @@ export interface TaskBatch {
    * pipes): a transport encodes them as its wire needs (the local one's channel does).
    */
   star: boolean;
+  /** The index of the batch's first task: in its call's input for a map-like call, else the apply's number. */
+  firstIndex: number;
+  /**
+   * The map-like call the tasks are part of, as errors name it (`Pool-1.map()`); undefined for an
+   * apply. A transport that cannot send an item names it by its place in the call's input
+   * (`iterable[7] (task 7 of Pool-1.map())`), not as an argument list that the caller never wrote.
+   */
+  call?: string;
 }
 
 /** The answer to one batch: a value or an error for each task, by position in the batch. */
