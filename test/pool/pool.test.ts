@@ -128,6 +128,34 @@ describe("Pool: results", () => {
     await expect(p.map((x: number) => { if (x === 2) throw new TypeError(`bad ${x}`); return x; }, [1, 2, 3])).rejects.toThrow(TypeError);
   });
 
+  it("a map-like call's failed task says which by `index`, its item's index in the input; an error's own index stays", async () => {
+    const p = pool(2);
+    const throwAt = (x: number) => {
+      if (x === 5) throw new RangeError(`bad ${x}`);
+      return x;
+    };
+    const items = Array.from({ length: 8 }, (_, i) => i);
+    // Chunks of 3: the failing task is the third of the second chunk, named by its place in the input.
+    await expect(p.map(throwAt, items, 3)).rejects.toMatchObject({ name: "RangeError", message: "bad 5", index: 5 });
+    const throwAtSum = (x: number, y: number) => {
+      if (x + y === 5) throw new RangeError(`bad ${x + y}`);
+      return x + y;
+    };
+    await expect(p.starmap(throwAtSum, [[0, 1], [2, 3], [4, 5]])).rejects.toMatchObject({ message: "bad 5", index: 1 });
+    const consume = async (iterator: AsyncIterable<number>) => {
+      for await (const value of iterator) void value;
+    };
+    await expect(consume(p.imap(throwAt, items, 2))).rejects.toMatchObject({ message: "bad 5", index: 5 });
+    await expect(consume(p.imapUnordered(throwAt, items))).rejects.toMatchObject({ message: "bad 5", index: 5 });
+    // A property the task gave its error is the task's, not overwritten.
+    const own = () => {
+      throw Object.assign(new Error("own"), { index: "mine" });
+    };
+    await expect(p.map(own, [1])).rejects.toMatchObject({ index: "mine" });
+    // An apply is not a map: its error is the task's as it was.
+    expect(Object.hasOwn(await p.apply(() => { throw new Error("apply"); }).catch((e: Error) => e), "index")).toBe(false);
+  });
+
   it("a task whose arguments cannot be cloned fails with an error naming where; the others run", async () => {
     const p = pool(1);
     const [bad, good] = [p.applyAsync((x: unknown) => x, [{ handler: () => 1 }]), p.applyAsync((x: number) => x, [2])];

@@ -52,6 +52,19 @@ abstract class BaseJob implements Job {
 }
 
 /**
+ * A map-like call's failed task: its error says which one by `index`, the item's index in the
+ * call's input (a task's error is its own object, rebuilt from the worker's record). An error that
+ * has an `index` of its own keeps it: the user's, or the one a transport set for the item it could
+ * not send.
+ */
+function withIndex(error: unknown, index: number): unknown {
+  if (typeof error === "object" && error !== null && !Object.hasOwn(error, "index") && Object.isExtensible(error)) {
+    (error as { index: number }).index = index;
+  }
+  return error;
+}
+
+/**
  * A job its caller awaits as one outcome (apply, map): settled once, in the submitting cell's
  * context; a batch that cannot be answered, or the pool ending, settles it with that error.
  */
@@ -241,7 +254,10 @@ export class MapJob<T> extends OneOutcomeJob<T[]> {
 
   done(batch: Batch, outcome: BatchOutcome): void {
     if (this.settled) return;
-    if (outcome.errors.length) return this.finish({ ok: false, error: outcome.errors[0]![1] });
+    if (outcome.errors.length) {
+      const [position, error] = outcome.errors[0]!;
+      return this.finish({ ok: false, error: withIndex(error, batch.spec.firstIndex + position) });
+    }
     this.#chunks[batch.spec.firstIndex / this.#chunksize] = outcome.values as T[];
     this.#remaining -= outcome.values.length;
     if (this.#remaining > 0) return;
@@ -366,10 +382,8 @@ export class ImapJob<T> extends BaseJob {
   done(batch: Batch, outcome: BatchOutcome): void {
     const failures = outcome.errors.length ? new Map(outcome.errors) : undefined;
     for (let i = 0; i < batch.spec.items.length; i++) {
-      this.#arrive(
-        batch.spec.firstIndex + i,
-        failures?.has(i) ? { ok: false, error: failures.get(i) } : { ok: true, value: outcome.values[i] as T },
-      );
+      const index = batch.spec.firstIndex + i;
+      this.#arrive(index, failures?.has(i) ? { ok: false, error: withIndex(failures.get(i), index) } : { ok: true, value: outcome.values[i] as T });
     }
   }
 

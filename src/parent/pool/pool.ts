@@ -219,7 +219,10 @@ export class Pool {
     });
   }
 
-  /** `fn(item)` for each item, in chunks; all results in order (Python's map). */
+  /**
+   * `fn(item)` for each item, in chunks; all results in order (Python's map). A task that throws
+   * rejects the map with its error, its `index` set to the item's index (as for starmap and imap).
+   */
   map<F extends Fn>(fn: F, iterable: AnyIterable<Item<F>>, chunksize?: number): Promise<Result<F>[]> {
     // Its errors name map(), the call that was made, not the mapAsync() it runs on.
     return this.#mapAsync<Result<F>>("map()", fn, iterable, chunksize, {}, false).get();
