@@ -192,6 +192,17 @@ describe("Pool: results", () => {
     const outer = 5;
     expect(() => p.applyAsync(() => outer)).toThrow(TargetError);
     expect(() => new Pool(0)).toThrow(/processes must be a whole number >= 1/);
+    // Python's Pool(processes=1, ...) habit: the call as it is meant, from the keys and values given.
+    const meant = (call: string) =>
+      `new Pool(): the process count is the first argument and the options the second, not one object as Python's keyword arguments: did you mean ${call}?`;
+    expect(() => new Pool({ processes: 1, taskTimeout: 0.2 } as never)).toThrow(meant("new Pool(1, { taskTimeout: 0.2 })"));
+    expect(() => new Pool({ processes: 2 } as never)).toThrow(meant("new Pool(2)"));
+    const setup = () => {};
+    expect(() => new Pool({ processes: 3, initializer: setup, initargs: ["a", 1], env: { ...process.env } } as never)).toThrow(
+      meant('new Pool(3, { initializer: setup, initargs: ["a", 1], env: ... })'),
+    );
+    // Options without a count are not that habit: the count's own message.
+    expect(() => new Pool({ taskTimeout: 1 } as never)).toThrow(/processes must be a whole number >= 1 .* got an object with keys \[taskTimeout\]/);
     expect(() => new Pool(2, { taskTimeout: -1 })).toThrow(/option taskTimeout must be a number of seconds/);
     expect(() => new Pool(2, { maxTasksPerChild: 1.5 })).toThrow(/option maxTasksPerChild/);
     expect(() => new Pool(2, { nope: 1 } as never)).toThrow(/unknown option nope/);

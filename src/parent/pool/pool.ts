@@ -22,6 +22,7 @@ import { normalizeTimeout } from "../timeouts";
 import { AsyncResult } from "./async-result";
 import { AbortError } from "./errors";
 import { ApplyJob, ApplyRunJob, ImapJob, MapJob, type JobTarget, type Outcome } from "./jobs";
+import { keywordProcessesError } from "./keyword-arguments";
 import { localWorkers } from "./local-worker";
 import { TaggedOutput } from "./output";
 import { Scheduler, type Job } from "./scheduler";
@@ -133,6 +134,8 @@ export class Pool {
 
   constructor(processes?: number | null, options: PoolOptions = {}) {
     const where = "new Pool()";
+    const keywords = keywordProcessesError(where, processes);
+    if (keywords) throw keywords;
     if (processes !== undefined && processes !== null && (typeof processes !== "number" || !Number.isInteger(processes) || processes < 1)) {
       throw new TypeError(`${where}: processes must be a whole number >= 1 (as Python's "Number of processes must be at least 1"), or undefined for the CPU count (${cpuCount()}), got ${describe(processes)}`);
     }
