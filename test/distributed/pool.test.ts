@@ -44,6 +44,14 @@ describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
     expect(p.stats()).toMatchObject({ pending: 0, done: 400, failed: 0 });
   });
 
+  it("refuses a function that uses a name it cannot take along, with a pool's advice", async () => {
+    const p = pool(freshQueue("free-name"));
+    const factor = 3;
+    await expect(async () => p.apply((n: number) => n * factor, [2])).rejects.toThrow(
+      /factor: defined outside the function; pass it as an argument \(add a parameter and call pool\.apply\(fn, \[factor\]\), or give it with each item: pool\.starmap/,
+    );
+  });
+
   it("apply, applyAsync, starmap, imap and imapUnordered keep Python's shapes; values cross by structured clone", async () => {
     const queue = freshQueue("surface");
     await worker(queue);

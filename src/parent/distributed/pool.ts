@@ -159,7 +159,8 @@ function dropConnections(owner: Queue<TaskData, TaskResult> | QueueEvents | unde
 
 function toRemoteTarget(target: unknown): RemoteTarget {
   if (typeof target === "function") {
-    const source = checkFunctionTarget(target as (...args: never[]) => unknown);
+    // A pool's task gets only its item: the advice for what it uses is a pool's (apply, starmap).
+    const source = checkFunctionTarget(target as (...args: never[]) => unknown, "pool");
     return { kind: "source", source, name: (target as { name?: string }).name ?? "" };
   }
   if (typeof target === "object" && target !== null && typeof (target as RemoteModuleTarget).module === "string") {
