@@ -81,6 +81,12 @@ describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
     const error = await p.apply(boom, [7]).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RangeError);
     expect(error).toMatchObject({ message: "bad 7", code: "E_BAD" });
+    // Its child's frame is a position in boom's own text, which the error carries.
+    const cause = (error as Error).cause as { stack: string; targetSource?: string };
+    const lines = boom.toString().split("\n");
+    const line = lines.findIndex((l) => l.includes("new RangeError")) + 1;
+    expect(cause.stack).toContain(`(<target>:${line}:${lines[line - 1]!.indexOf("new RangeError") + 1})`);
+    expect(cause.targetSource).toBe(boom.toString());
     expect(p.stats()).toMatchObject({ failed: 1, retries: 0 });
     // Its worker's row counts the attempt that failed there.
     expect(p.stats().workers.map((row) => row.attemptsFailed)).toEqual([1]);

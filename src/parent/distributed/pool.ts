@@ -36,7 +36,7 @@ import {
 import { DistributedTaskError, PoolTerminatedError, RedisConnectionError, type FailedAttempt } from "../../distributed/errors";
 import { ON_REDIS, type OnRedisKind } from "../../distributed/on-redis";
 import { findUncloneable, uncloneableMessage } from "../../protocol/clone";
-import { fromErrorRecord } from "../../protocol/errors";
+import { fromErrorRecord, setTargetSource } from "../../protocol/errors";
 import { JUPYTER_DISPLAY, LIVE_DISPLAY_ID } from "../../protocol/kernel-bridge";
 import { isInKernel } from "../../render/display";
 import { LiveDisplay } from "../../render/live";
@@ -452,6 +452,9 @@ export class DistributedPool {
     if (last && last.kind === "error" && !this.#options.retryErrors) {
       const error = fromErrorRecord(last.error);
       if (error instanceof Error) Object.defineProperty(error, "worker", { value: last.worker, enumerable: false, configurable: true });
+      // Its `<target>` frames point into the function's text, which a kernel finds in its cell.
+      const target = job?.data.target;
+      if (target?.kind === "source") setTargetSource(error, target.source);
       return { error, stalledTooOften };
     }
     if (last?.kind === "refused") {
