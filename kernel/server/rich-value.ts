@@ -16,8 +16,8 @@ export function plainText(value: unknown): string {
  * A cell whose value is a promise still pending most likely lacks an `await` (the kernel shows a
  * cell's value as it is when the cell ends, as Node's REPL does).
  */
-function awaitHint(value: unknown): string {
-  if (!util.types.isPromise(value) || !plainText(value).startsWith("Promise { <pending>")) return "";
+function awaitHint(value: unknown, text: string): string {
+  if (!util.types.isPromise(value) || !text.startsWith("Promise { <pending>")) return "";
   return "\n(the cell did not wait for this promise: put await before the expression to wait for its value)";
 }
 
@@ -28,7 +28,10 @@ function awaitHint(value: unknown): string {
  */
 export async function toBundle(value: unknown, guard: RenderGuard = DIRECT): Promise<Bundle> {
   const method = guard.sync(() => (value as { [JUPYTER_DISPLAY]?: unknown } | null | undefined)?.[JUPYTER_DISPLAY]);
-  if (typeof method !== "function") return { "text/plain": guard.sync(() => plainText(value)) + awaitHint(value) };
+  if (typeof method !== "function") {
+    const text = guard.sync(() => plainText(value));
+    return { "text/plain": text + awaitHint(value, text) };
+  }
   const bundle: unknown = await guard.wait(Promise.resolve(guard.sync(() => method.call(value))));
   if (bundle === null || typeof bundle !== "object" || Array.isArray(bundle)) {
     throw new TypeError(
