@@ -26,7 +26,8 @@ function inspectPromise(this: Promise<unknown>, depth: number, options: util.Ins
   // A frozen promise keeps its properties as they are; it is inspected as it is.
   if (Object.isExtensible(this)) hideHookState(this);
   // Inspected the default way from here: this method is shadowed for that one call, so that the
-  // promise's value still gets each value's own custom inspection.
+  // promise's value still gets each value's own custom inspection. A property of the promise's
+  // own under that key (or a frozen promise) is not this method's to shadow and delete.
   const own = Object.getOwnPropertyDescriptor(this, util.inspect.custom);
   if (own || !Object.isExtensible(this)) return inspect(this, { ...options, depth, customInspect: false });
   Object.defineProperty(this, util.inspect.custom, { value: undefined, configurable: true, enumerable: false, writable: true });
