@@ -12,30 +12,23 @@ import util from "node:util";
 /** The descriptions of the symbols Node's async hooks put on promises. */
 const HOOK_STATE = new Set(["async_id_symbol", "trigger_async_id_symbol", "kResourceStore"]);
 
-type Inspect = typeof util.inspect;
-
 function hideHookState(promise: object): void {
   for (const symbol of Object.getOwnPropertySymbols(promise)) {
     if (!HOOK_STATE.has(symbol.description ?? "")) continue;
     const property = Object.getOwnPropertyDescriptor(promise, symbol);
+    // A frozen promise's properties cannot change: it shows them.
     if (property?.enumerable && property.configurable) Object.defineProperty(promise, symbol, { ...property, enumerable: false });
   }
 }
 
-function inspectPromise(this: Promise<unknown>, depth: number, options: util.InspectOptions, inspect: Inspect): string {
-  // A frozen promise keeps its properties as they are; it is inspected as it is.
-  if (Object.isExtensible(this)) hideHookState(this);
-  // Inspected the default way from here: this method is shadowed for that one call, so that the
-  // promise's value still gets each value's own custom inspection. A property of the promise's
-  // own under that key (or a frozen promise) is not this method's to shadow and delete.
-  const own = Object.getOwnPropertyDescriptor(this, util.inspect.custom);
-  if (own || !Object.isExtensible(this)) return inspect(this, { ...options, depth, customInspect: false });
-  Object.defineProperty(this, util.inspect.custom, { value: undefined, configurable: true, enumerable: false, writable: true });
-  try {
-    return inspect(this, { ...options, depth });
-  } finally {
-    delete (this as { [util.inspect.custom]?: unknown })[util.inspect.custom];
-  }
+/**
+ * Returned as it is, the promise is formatted the default way (each value in it with its own
+ * custom inspection), now without the hook state. `showHidden` (and console.log's `%o`) asks for
+ * non-enumerable properties too: it still shows them, as asked.
+ */
+function inspectPromise(this: Promise<unknown>): Promise<unknown> {
+  hideHookState(this);
+  return this;
 }
 
 let installed = false;
