@@ -17,7 +17,8 @@ export function plainText(value: unknown): string {
  * cell's value as it is when the cell ends, as Node's REPL does).
  */
 function awaitHint(value: unknown, text: string): string {
-  if (!util.types.isPromise(value) || !text.startsWith("Promise { <pending>")) return "";
+  // `Promise { <pending> }`, or a subclass's `Task [Promise] { <pending> }`.
+  if (!util.types.isPromise(value) || !/^(?:\S+ \[Promise\] |Promise )\{ <pending>/.test(text)) return "";
   return "\n(the cell did not wait for this promise: put await before the expression to wait for its value)";
 }
 
