@@ -148,12 +148,38 @@ function targetInCells(cause: unknown, cells: ReadonlyMap<string, CellSource>): 
 function mapTargetFrame(frame: string, target: TargetInCell): { frame: string; line: number; column: number } | undefined {
   const match = TARGET_FRAME.exec(frame);
   if (!match) return undefined;
-  const line = Number(match[2]);
-  const column = Number(match[3]);
-  // On the target's first line its columns start where the target starts in the generated line.
-  const mapped = mapPosition(target.cell, target.line + line - 1, line === 1 ? target.column + column : column);
+  const mapped = targetPosition(target, Number(match[2]), Number(match[3]));
   if (!mapped) return undefined;
   return { frame: `${match[1]}${target.cell.filename}:${mapped.line}:${mapped.column}${match[4]}`, ...mapped };
+}
+
+/** Tokens the compiled code keeps in place, one for one, and adds none of: counted, not matched. */
+const COUNTED = new Set(["new", "throw", "await", "return", "yield"]);
+
+/**
+ * A position in the target's text, in the cell. tslab's output puts each statement on a line of
+ * its own, so a one-line function becomes several lines, and a line of them alone may look more
+ * like another cell line than its own. A `new` or a `throw` is found by its count instead: the
+ * k-th `new` of the generated code is the k-th `new` of the cell. Otherwise, and if the line so
+ * found shares nothing else with the generated line, the line that looks most alike.
+ */
+function targetPosition(target: TargetInCell, line: number, column: number): { line: number; column: number } | undefined {
+  const generated = target.cell.generated.split("\n");
+  const at = target.line + line - 1;
+  // On the target's first line its columns start where the target starts in the generated line.
+  const generatedColumn = line === 1 ? target.column + column : column;
+  const byLikeness = mapPosition(target.cell, at, generatedColumn);
+  const generatedLine = generated[at - 1] ?? "";
+  const tokenAt = /[\w$]+/.exec(generatedLine.slice(generatedColumn - 1))?.[0];
+  if (!tokenAt || !COUNTED.has(tokenAt)) return byLikeness;
+  const before = [...generated.slice(0, at - 1), generatedLine.slice(0, generatedColumn - 1)].join("\n");
+  const offset = occurrences(target.cell.source, tokenAt)[occurrences(before, tokenAt).length];
+  if (offset === undefined) return byLikeness;
+  const upTo = target.cell.source.slice(0, offset).split("\n");
+  const found = { line: upTo.length, column: upTo.at(-1)!.length + 1 };
+  const sourceLine = new Set(tokens(target.cell.source.split("\n")[found.line - 1]!));
+  const sharesMore = tokens(generatedLine).some((token) => token !== tokenAt && sourceLine.has(token));
+  return sharesMore ? found : byLikeness;
 }
 
 function tokens(text: string): string[] {
@@ -162,21 +188,39 @@ function tokens(text: string): string[] {
 
 /** Map a 1-based line:column of generated code to the cell line sharing most of its tokens. */
 export function mapPosition(cell: CellSource, line: number, column: number): { line: number; column: number } | undefined {
-  const generatedLine = cell.generated.split("\n")[line - 1] ?? "";
-  const wanted = tokens(generatedLine).filter((t) => t !== "exports" && !/^\w+_\d+$/.test(t));
+  const generatedLines = cell.generated.split("\n");
+  const generatedLine = generatedLines[line - 1] ?? "";
   const sourceLines = cell.source.split("\n");
-  const wantedSet = new Set(wanted);
+  const best = bestSourceLine(generatedLine, sourceLines);
+  if (best === 0) return undefined;
+  // The column: where the token under the generated column sits in the cell's line, the same
+  // occurrence of it (the second `new` of a line that makes two), else its first. TypeScript may
+  // put one line's statements on several lines: the occurrences are counted over all of them.
+  const tokenAt = /[\w$]+/.exec(generatedLine.slice(column - 1))?.[0];
+  if (!tokenAt) return { line: best, column: 1 };
+  let nth = occurrences(generatedLine.slice(0, column - 1), tokenAt).length;
+  for (let i = line - 2; i >= 0 && bestSourceLine(generatedLines[i]!, sourceLines) === best; i--) nth += occurrences(generatedLines[i]!, tokenAt).length;
+  const sourceLine = sourceLines[best - 1]!;
+  const found = occurrences(sourceLine, tokenAt)[nth] ?? sourceLine.indexOf(tokenAt);
+  return { line: best, column: found >= 0 ? found + 1 : 1 };
+}
+
+/** The 1-based cell line sharing most of its tokens with a generated line; 0 if none shares any. */
+function bestSourceLine(generatedLine: string, sourceLines: string[]): number {
+  const wanted = new Set(tokens(generatedLine).filter((t) => t !== "exports" && !/^\w+_\d+$/.test(t)));
   let best = { line: 0, score: 0 };
   sourceLines.forEach((text, index) => {
     const have = new Set(tokens(text));
-    const shared = [...wantedSet].filter((token) => have.has(token)).length;
+    const shared = [...wanted].filter((token) => have.has(token)).length;
     // Shared over all distinct tokens: `f()` matches the line `f()` better than `function f() {`.
-    const score = shared / new Set([...have, ...wantedSet]).size;
+    const score = shared / new Set([...have, ...wanted]).size;
     if (score > best.score) best = { line: index + 1, score };
   });
-  if (best.line === 0) return undefined;
-  // The column: where the token under the generated column sits in the cell's line.
-  const tokenAt = /[\w$]+/.exec(generatedLine.slice(column - 1))?.[0];
-  const found = tokenAt ? sourceLines[best.line - 1].indexOf(tokenAt) : -1;
-  return { line: best.line, column: found >= 0 ? found + 1 : 1 };
+  return best.line;
+}
+
+/** Where `token` stands in `text` as a whole word, in order. */
+function occurrences(text: string, token: string): number[] {
+  const escaped = token.replace(/\$/g, "\\$");
+  return [...text.matchAll(new RegExp(`(?<![\\w$])${escaped}(?![\\w$])`, "g"))].map((m) => m.index!);
 }

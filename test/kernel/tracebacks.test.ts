@@ -49,7 +49,7 @@ describe.skipIf(!jupyterAvailable("the traceback tests"))("tracebacks under jupy
 
   it("points a child's frames in a target function at the line of the cell that defined it", async () => {
     const defined = await kernel.run(
-      `import { spawn } from "forklab";\nfunction check(n: number): number {\n  const doubled: number = n * 2;\n  if (doubled > 4) throw new RangeError(\`too big: \${n}\`);\n  return doubled;\n}\nconst oneLine = (n: number) => { throw new TypeError(\`one line \${n}\`); };`,
+      `import { spawn } from "forklab";\nfunction check(n: number): number {\n  const doubled: number = n * 2;\n  if (doubled > 4) throw new RangeError(\`too big: \${n}\`);\n  return doubled;\n}\nconst oneLine = (n: number) => { const made = new Map(); if (n > 5) throw new RangeError("first"); throw new TypeError(\`one line \${n}\`); };`,
     );
     expect(defined.reply.content, JSON.stringify(defined.reply.content)).toMatchObject({ status: "ok" });
     const cell = `In[${defined.reply.content.execution_count}]`;
