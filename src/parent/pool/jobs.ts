@@ -55,7 +55,8 @@ abstract class BaseJob implements Job {
  * A map-like call's failed task: its error says which one by `index`, the item's index in the
  * call's input (a task's error is its own object, rebuilt from the worker's record). An error that
  * has an `index` of its own keeps it: the user's, or the one a transport set for the item it could
- * not send.
+ * not send, which every task of that unsent batch shares (the index names the item that stopped
+ * the batch, not each task).
  */
 function withIndex(error: unknown, index: number): unknown {
   if (typeof error === "object" && error !== null && !Object.hasOwn(error, "index") && Object.isExtensible(error)) {
