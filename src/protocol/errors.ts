@@ -153,14 +153,13 @@ const BUILTIN: Record<string, new (message?: string) => Error> = {
 export class RemoteTraceback extends Error {
   override name = "RemoteTraceback";
   readonly pid: number;
+  /** Set by setTargetSource(), where the parent knows which function the child ran. */
   declare readonly targetSource: string | undefined;
-  constructor(pid: number, stack: string | undefined, cause?: unknown, targetSource?: string) {
+  constructor(pid: number, stack: string | undefined, cause?: unknown) {
     super(`raised in child process ${pid}`, cause === undefined ? undefined : { cause });
     this.pid = pid;
     // The stack shown is the child's, not where the parent rebuilt the error.
     this.stack = `RemoteTraceback: in child process ${pid}:\n${stack ?? "(no stack)"}`;
-    // Not enumerable: the whole function's text is no field to print with the error.
-    Object.defineProperty(this, "targetSource", { value: targetSource, enumerable: false, writable: true });
   }
 }
 
@@ -168,7 +167,8 @@ export class RemoteTraceback extends Error {
 export function setTargetSource(error: unknown, source: string): void {
   const cause = error instanceof Error ? error.cause : undefined;
   if (cause instanceof RemoteTraceback && cause.targetSource === undefined) {
-    Object.defineProperty(cause, "targetSource", { value: source, enumerable: false, writable: true });
+    // Not enumerable: the whole function's text is no field to print with the error.
+    Object.defineProperty(cause, "targetSource", { value: source, enumerable: false });
   }
 }
 
@@ -190,17 +190,14 @@ function rebuildError(record: ErrorRecord): Error {
   return error;
 }
 
-/**
- * Rebuild an error in this process. A thrown non-Error comes back as the value itself.
- * `targetSource`: the source of the target function that threw it, if it crossed as source.
- */
-export function fromErrorRecord(record: ErrorRecord, targetSource?: string): unknown {
+/** Rebuild an error in this process. A thrown non-Error comes back as the value itself. */
+export function fromErrorRecord(record: ErrorRecord): unknown {
   if (!record.isError) return record.thrown;
   const error = rebuildError(record);
   let originalCause: unknown;
-  if (record.cause) originalCause = "isError" in record.cause ? fromErrorRecord(record.cause, targetSource) : record.cause.thrown;
+  if (record.cause) originalCause = "isError" in record.cause ? fromErrorRecord(record.cause) : record.cause.thrown;
   Object.defineProperty(error, "cause", {
-    value: new RemoteTraceback(record.pid, record.stack, originalCause, targetSource),
+    value: new RemoteTraceback(record.pid, record.stack, originalCause),
     writable: true,
     configurable: true,
     enumerable: false,

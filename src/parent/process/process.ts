@@ -14,7 +14,7 @@
 import { AsyncResource } from "node:async_hooks";
 import * as util from "node:util";
 import { ClassInstanceError, findUncloneable, uncloneableMessage } from "../../protocol/clone";
-import { fromErrorRecord } from "../../protocol/errors";
+import { fromErrorRecord, setTargetSource } from "../../protocol/errors";
 import { RecordError } from "../../protocol/framing";
 import { encodeMessage } from "../../protocol/handles";
 import { childState, type Message } from "../../protocol/messages";
@@ -372,7 +372,8 @@ export class Process<R = unknown> {
       this.#resolve(message.value as R);
     } else if (message.t === "error" && message.id === 1) {
       this.#settled = true;
-      const error = fromErrorRecord(message.error, this.#targetSource);
+      const error = fromErrorRecord(message.error);
+      if (this.#targetSource !== undefined) setTargetSource(error, this.#targetSource);
       this.#outcome = { ok: false, text: error instanceof Error ? `${error.name}: ${error.message}` : short(error) };
       this.#showOutcome();
       this.#reject(error);
