@@ -148,38 +148,12 @@ function targetInCells(cause: unknown, cells: ReadonlyMap<string, CellSource>): 
 function mapTargetFrame(frame: string, target: TargetInCell): { frame: string; line: number; column: number } | undefined {
   const match = TARGET_FRAME.exec(frame);
   if (!match) return undefined;
-  const mapped = targetPosition(target, Number(match[2]), Number(match[3]));
+  const line = Number(match[2]);
+  const column = Number(match[3]);
+  // On the target's first line its columns start where the target starts in the generated line.
+  const mapped = mapPosition(target.cell, target.line + line - 1, line === 1 ? target.column + column : column);
   if (!mapped) return undefined;
   return { frame: `${match[1]}${target.cell.filename}:${mapped.line}:${mapped.column}${match[4]}`, ...mapped };
-}
-
-/** Tokens the compiled code keeps in place, one for one, and adds none of: counted, not matched. */
-const COUNTED = new Set(["new", "throw", "await", "return", "yield"]);
-
-/**
- * A position in the target's text, in the cell. tslab's output puts each statement on a line of
- * its own, so a one-line function becomes several lines, and a line of them alone may look more
- * like another cell line than its own. A `new` or a `throw` is found by its count instead: the
- * k-th `new` of the generated code is the k-th `new` of the cell. Otherwise, and if the line so
- * found shares nothing else with the generated line, the line that looks most alike.
- */
-function targetPosition(target: TargetInCell, line: number, column: number): { line: number; column: number } | undefined {
-  const generated = target.cell.generated.split("\n");
-  const at = target.line + line - 1;
-  // On the target's first line its columns start where the target starts in the generated line.
-  const generatedColumn = line === 1 ? target.column + column : column;
-  const byLikeness = mapPosition(target.cell, at, generatedColumn);
-  const generatedLine = generated[at - 1] ?? "";
-  const tokenAt = /[\w$]+/.exec(generatedLine.slice(generatedColumn - 1))?.[0];
-  if (!tokenAt || !COUNTED.has(tokenAt)) return byLikeness;
-  const before = [...generated.slice(0, at - 1), generatedLine.slice(0, generatedColumn - 1)].join("\n");
-  const offset = occurrences(target.cell.source, tokenAt)[occurrences(before, tokenAt).length];
-  if (offset === undefined) return byLikeness;
-  const upTo = target.cell.source.slice(0, offset).split("\n");
-  const found = { line: upTo.length, column: upTo.at(-1)!.length + 1 };
-  const sourceLine = new Set(tokens(target.cell.source.split("\n")[found.line - 1]!));
-  const sharesMore = tokens(generatedLine).some((token) => token !== tokenAt && sourceLine.has(token));
-  return sharesMore ? found : byLikeness;
 }
 
 function tokens(text: string): string[] {
@@ -188,21 +162,40 @@ function tokens(text: string): string[] {
 
 /** Map a 1-based line:column of generated code to the cell line sharing most of its tokens. */
 export function mapPosition(cell: CellSource, line: number, column: number): { line: number; column: number } | undefined {
-  const generatedLines = cell.generated.split("\n");
-  const generatedLine = generatedLines[line - 1] ?? "";
+  const generatedLine = cell.generated.split("\n")[line - 1] ?? "";
+  const tokenAt = /[\w$]+/.exec(generatedLine.slice(column - 1))?.[0];
+  const counted = tokenAt && COUNTED.has(tokenAt) ? byCount(cell, line, column, tokenAt) : undefined;
+  if (counted) return counted;
   const sourceLines = cell.source.split("\n");
   const best = bestSourceLine(generatedLine, sourceLines);
   if (best === 0) return undefined;
-  // The column: where the token under the generated column sits in the cell's line, the same
-  // occurrence of it (the second `new` of a line that makes two), else its first. TypeScript may
-  // put one line's statements on several lines: the occurrences are counted over all of them.
-  const tokenAt = /[\w$]+/.exec(generatedLine.slice(column - 1))?.[0];
   if (!tokenAt) return { line: best, column: 1 };
-  let nth = occurrences(generatedLine.slice(0, column - 1), tokenAt).length;
-  for (let i = line - 2; i >= 0 && bestSourceLine(generatedLines[i]!, sourceLines) === best; i--) nth += occurrences(generatedLines[i]!, tokenAt).length;
+  // The column: where the token under the generated column sits in the cell's line, the same
+  // occurrence of it if the line has as many, else its first.
   const sourceLine = sourceLines[best - 1]!;
-  const found = occurrences(sourceLine, tokenAt)[nth] ?? sourceLine.indexOf(tokenAt);
+  const found = occurrences(sourceLine, tokenAt)[occurrences(generatedLine.slice(0, column - 1), tokenAt).length] ?? sourceLine.indexOf(tokenAt);
   return { line: best, column: found >= 0 ? found + 1 : 1 };
+}
+
+/** Tokens the compiled code keeps in place, one for one, and adds none of: found by count. */
+const COUNTED = new Set(["new", "throw", "await", "return", "yield"]);
+
+/**
+ * tslab's output puts each statement on a line of its own, so one cell line may become several
+ * generated lines, each of which may look more like another cell line than its own. A `new` or a
+ * `throw` is found by its count instead: the k-th `new` of the generated code is the k-th `new`
+ * of the cell. Undefined when the cell line so found shares nothing else with the generated line.
+ */
+function byCount(cell: CellSource, line: number, column: number, token: string): { line: number; column: number } | undefined {
+  const generated = cell.generated.split("\n");
+  const generatedLine = generated[line - 1] ?? "";
+  const before = [...generated.slice(0, line - 1), generatedLine.slice(0, column - 1)].join("\n");
+  const offset = occurrences(cell.source, token)[occurrences(before, token).length];
+  if (offset === undefined) return undefined;
+  const upTo = cell.source.slice(0, offset).split("\n");
+  const sourceLine = new Set(tokens(cell.source.split("\n")[upTo.length - 1]!));
+  if (!tokens(generatedLine).some((t) => t !== token && sourceLine.has(t))) return undefined;
+  return { line: upTo.length, column: upTo.at(-1)!.length + 1 };
 }
 
 /** The 1-based cell line sharing most of its tokens with a generated line; 0 if none shares any. */
