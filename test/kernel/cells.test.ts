@@ -107,7 +107,7 @@ describe.skipIf(!jupyterAvailable("the kernel's cell tests"))("cells under jupyt
     const subclass = await kernel.run("class Task<T> extends Promise<T> {}\nnew Task(() => {})");
     const subText = subclass.outputs.find((m) => m.msg_type === "execute_result")?.content.data["text/plain"] as string;
     expect(subText).toMatch(/^Task \[Promise\] \{ <pending> \}\n\(the cell did not wait/);
-    const hidden = await kernel.run("const seen = Promise.resolve(1);\n`${seen}`;\nrequire('util').inspect(seen, { showHidden: true }).includes('inspect.custom')");
+    const hidden = await kernel.run("const seen = Promise.resolve(1);\nrequire('util').inspect(seen);\nrequire('util').inspect(seen, { showHidden: true }).includes('inspect.custom')");
     expect(hidden.outputs.find((m) => m.msg_type === "execute_result")?.content.data["text/plain"]).toBe("false");
     // Printed, too: console.log inspects the same way.
     const logged = await kernel.run("console.log([Promise.resolve('a'), new Promise(() => {})])");
