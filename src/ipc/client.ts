@@ -15,10 +15,12 @@
  * owner sees the connection close).
  */
 import { connect, type Socket } from "node:net";
+import { dirname } from "node:path";
 import { childState } from "../protocol/messages";
 import type { PackedItem } from "./items";
 import { setLongTimeout, type LongTimer } from "../parent/timeouts";
-import { Failure, FrameDecoder, Op, Outbox, SHARED, itemOf, type Frame } from "./wire";
+import { createRingFile, RingLink } from "./ring-link";
+import { Failure, FrameDecoder, Op, Outbox, SHARED, SocketConduit, encodeFrame, itemOf, type Frame } from "./wire";
 
 /** Items a consumer may hold that its get() has not returned yet (the owner also bounds their bytes). */
 export const WINDOW = 128;
@@ -65,6 +67,7 @@ export class OwnerLink {
   readonly ownerPid: number;
   readonly out: Outbox;
   readonly #socket: Socket;
+  readonly #ring: RingLink | undefined;
   readonly #pending = new Map<number, Pending>();
   readonly #consumers = new Map<number, Consumer>();
   /** Pipe directions whose reading end no process holds any more (the owner said so), and why. */
@@ -83,23 +86,31 @@ export class OwnerLink {
     const decoder = new FrameDecoder({ reusedReads: true });
     const onFrame = (frame: Frame) => this.#answer(frame);
     const readBuffer = Buffer.allocUnsafeSlow(READ_BYTES);
+    // Frames go on rings in memory shared with the owner where this process can map them, the
+    // socket carrying only wake-ups (ring-link.ts); else on the socket.
+    const ringFile = createRingFile(dirname(path));
     this.#socket = connect({
       path,
       onread: {
         buffer: readBuffer,
         callback: (length) => {
-          decoder.push(readBuffer.subarray(0, length), onFrame);
+          if (this.#ring) this.#ring.wake();
+          else decoder.push(readBuffer.subarray(0, length), onFrame);
           return true;
         },
       },
     });
     this.#socket.unref();
-    this.out = new Outbox(this.#socket);
+    this.#ring = ringFile && new RingLink(ringFile.memory, "proxy", this.#socket, onFrame);
+    this.out = new Outbox(this.#ring ? this.#ring.conduit : new SocketConduit(this.#socket));
     this.out.onPending = (pending) => (pending ? this.hold() : this.release());
     this.#socket.on("error", (error) => this.#lost(error));
     this.#socket.on("close", () => this.#lost());
     const name = childState()?.proc.name ?? "MainProcess";
-    this.out.add(Op.Hello, 0, 0, 0, Buffer.from(JSON.stringify({ pid: process.pid, name })));
+    const hello = Buffer.from(JSON.stringify({ pid: process.pid, name, ring: ringFile?.name }));
+    // The Hello names the ring file, so it goes on the socket; everything after it on the ring.
+    if (this.#ring) this.#ring.introduce(encodeFrame(Op.Hello, 0, 0, 0, hello));
+    else this.out.add(Op.Hello, 0, 0, 0, hello);
   }
 
   get gone(): Error | undefined {
@@ -171,6 +182,7 @@ export class OwnerLink {
         `; create queues in a process that outlives the ones using them (usually the notebook)`,
     );
     links.delete(this.path);
+    this.#ring?.closed(this.#gone);
     this.out.fail(this.#gone);
     for (const pending of this.#pending.values()) pending.reject(this.#gone);
     this.#pending.clear();

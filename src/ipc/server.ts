@@ -7,17 +7,20 @@
  * it as its window allows (store.ts). When a connection closes (its process ended), what it had
  * been sent and had not returned goes back to the front of its queue, and its waits are dropped.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { removeWithParent } from "../parent/reaper";
-import { Failure, FrameDecoder, Op, Outbox, SHARED, encodeFrame, itemFlags, itemOf, type Frame } from "./wire";
+import { openRingFile, ringsAvailable, RingLink } from "./ring-link";
+import { Failure, FrameDecoder, Op, Outbox, SHARED, SocketConduit, encodeFrame, itemFlags, itemOf, type Frame } from "./wire";
 import type { Entry, Sink, Store } from "./store";
 
 interface Peer {
   socket: Socket;
   out: Outbox;
+  /** The rings its frames come and go on, once its Hello named them (else the socket carries them). */
+  ring?: RingLink;
   pid: number;
   name: string;
   open: boolean;
@@ -30,6 +33,9 @@ interface Peer {
   /** Told when it says who it is (Hello) and when it closes (see afterHeardFrom). */
   onChange: (() => void)[];
 }
+
+/** Linux's tmpfs for shared memory (shm_open's own). */
+const SHARED_MEMORY_DIR = "/dev/shm";
 
 const stores = new Map<number, Store>();
 let nextId = 1;
@@ -54,7 +60,9 @@ export function localStore(id: number): Store | undefined {
 /** The path proxies connect to; starts the server on first use. */
 export function ownerSocketPath(): string {
   if (socketPath) return socketPath;
-  const dir = mkdtempSync(path.join(tmpdir(), "forklab-q-"));
+  // Rings are files in this directory, mapped by both processes: in memory (tmpfs), not on a disk
+  // that would write their pages back.
+  const dir = mkdtempSync(path.join(ringsAvailable() && existsSync(SHARED_MEMORY_DIR) ? SHARED_MEMORY_DIR : tmpdir(), "forklab-q-"));
   const file = path.join(dir, "s");
   server = createServer({ allowHalfOpen: false }, accept);
   server.on("error", (error) => process.stderr.write(`forklab: the queue socket ${file} failed: ${error.message}\n`));
@@ -75,19 +83,33 @@ export function isOwnSocket(file: string): boolean {
 
 function accept(socket: Socket): void {
   socket.unref();
-  const peer: Peer = { socket, out: new Outbox(socket), pid: 0, name: "", open: true, sinks: new Map(), writes: new Set(), lends: [], onChange: [] };
+  const peer: Peer = { socket, out: new Outbox(new SocketConduit(socket)), pid: 0, name: "", open: true, sinks: new Map(), writes: new Set(), lends: [], onChange: [] };
   peers.add(peer);
   const decoder = new FrameDecoder();
+  const failed = (error: unknown) => {
+    process.stderr.write(`forklab: a queue request from pid ${peer.pid} failed: ${(error as Error).stack}\n`);
+    socket.destroy();
+  };
   socket.on("data", (chunk: Buffer) => {
     try {
-      decoder.push(chunk, (frame) => handle(peer, frame));
+      // On rings, what comes on the socket only says: look. Otherwise it is frames, the Hello
+      // first, which may name rings: what the proxy wrote to them meanwhile is read then.
+      if (!peer.ring) decoder.push(chunk, (frame) => handle(peer, frame));
+      peer.ring?.wake();
     } catch (error) {
-      process.stderr.write(`forklab: a queue request from pid ${peer.pid} failed: ${(error as Error).stack}\n`);
-      socket.destroy();
+      failed(error);
     }
   });
   socket.on("error", () => {});
-  socket.on("close", () => leave(peer));
+  socket.on("close", () => {
+    // What a proxy wrote to its ring before its process ended is read before it is let go.
+    try {
+      peer.ring?.closed(new Error("the connection closed"));
+    } catch (error) {
+      failed(error);
+    }
+    leave(peer);
+  });
 }
 
 function leave(peer: Peer): void {
@@ -205,7 +227,7 @@ function keptBytes(bytes: Buffer): Buffer {
 
 function handle(peer: Peer, frame: Frame): void {
   if (frame.op === Op.Hello) {
-    const hello = JSON.parse(frame.payload.toString("utf8")) as { pid: number; name: string; probe?: number };
+    const hello = JSON.parse(frame.payload.toString("utf8")) as { pid: number; name: string; probe?: number; ring?: string };
     if (hello.probe !== undefined) {
       // afterHeardFrom()'s own connection: not a proxy.
       peers.delete(peer);
@@ -216,6 +238,11 @@ function handle(peer: Peer, frame: Frame): void {
     }
     peer.pid = hello.pid;
     peer.name = hello.name;
+    if (hello.ring !== undefined) {
+      const memory = openRingFile(path.dirname(socketPath!), hello.ring);
+      peer.ring = new RingLink(memory, "owner", peer.socket, (frame) => handle(peer, frame));
+      peer.out = new Outbox(peer.ring.conduit);
+    }
     for (const told of peer.onChange.splice(0)) told();
     return;
   }

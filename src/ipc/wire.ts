@@ -230,15 +230,64 @@ const OUTBOX_BYTES = 64 * 1024;
 const COPIED_TO_STREAM = 8 * 1024;
 
 /**
- * Frames to one socket, coalesced: every frame added in one tick goes out in one write, encoded
- * straight into one buffer (reused while the OS takes each write at once). `written()` resolves
- * once what was added so far is with the OS (so it reaches the other side even if this process
- * dies right after), which is when a put or an ack counts as done. While the OS has no room (a
- * write waits in the socket), what is added waits in the buffer and goes in one write once that
- * write is done, however many batches it was flushed in meanwhile.
+ * Where an Outbox's bytes go: the socket itself, or a ring in memory both processes map (ring.ts).
+ * Either way, bytes it has taken reach the other side even if this process dies right after.
+ */
+export interface Conduit {
+  /**
+   * How many of `bytes` were taken at once (0 when they must wait: see writeLater). Never throws.
+   * `urgent` false: the other side need not act on them at once (acks only), so a conduit that
+   * must wake it may wait a little, to wake it once for many.
+   */
+  writeNow(bytes: Buffer, urgent: boolean): number;
+  /**
+   * Bytes that could not go at once: kept and written as room comes, then `done` is called (with
+   * the error, if the connection failed first). Returns true when they all went at once after all
+   * (`done` may then be called too, or not).
+   */
+  writeLater(bytes: Buffer, done: (error?: Error | null) => void): boolean;
+}
+
+/** The socket as a conduit: one write(2) to its descriptor when nothing waits in it, else the stream. */
+export class SocketConduit implements Conduit {
+  readonly #socket: Socket;
+
+  constructor(socket: Socket) {
+    this.#socket = socket;
+  }
+
+  /**
+   * Bytes written at once to the socket's descriptor; 0 when the stream must take them instead:
+   * it has writes queued (order), no descriptor yet, the OS buffer is full (it waits for room),
+   * or the write failed (the stream meets the same failure and reports it as usual).
+   */
+  writeNow(bytes: Buffer): number {
+    const socket = this.#socket;
+    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    if (socket.connecting || socket.writableLength > 0 || typeof fd !== "number" || fd < 0) return 0;
+    try {
+      return writeSync(fd, bytes);
+    } catch {
+      return 0;
+    }
+  }
+
+  writeLater(bytes: Buffer, done: (error?: Error | null) => void): boolean {
+    this.#socket.write(bytes, done);
+    return this.#socket.writableLength === 0 && !this.#socket.connecting;
+  }
+}
+
+/**
+ * Frames to one connection, coalesced: every frame added in one tick goes out in one write,
+ * encoded straight into one buffer (reused while the conduit takes each write at once).
+ * `written()` resolves once what was added so far is taken (so it reaches the other side even if
+ * this process dies right after), which is when a put or an ack counts as done. While there is no
+ * room (a write waits), what is added waits in the buffer and goes in one write once that write
+ * is done, however many batches it was flushed in meanwhile.
  */
 export class Outbox {
-  readonly #socket: Socket;
+  readonly #conduit: Conduit;
   #buffer = Buffer.allocUnsafeSlow(OUTBOX_BYTES);
   #length = 0;
   /** One promise for everyone waiting on the batch being filled. */
@@ -250,13 +299,13 @@ export class Outbox {
   /** Called when a write stays pending (the OS buffer was full) and when it is done. */
   onPending: ((pending: boolean) => void) | undefined;
 
-  constructor(socket: Socket) {
-    this.#socket = socket;
+  constructor(conduit: Conduit) {
+    this.#conduit = conduit;
   }
 
   add(op: Op, queue: number, request: number, number: number, payload?: Buffer, flags = 0): void {
     if (this.#error) return;
-    this.#encode(op, queue, request, number, payload, flags);
+    this.#encode(op, queue, request, number, payload, flags, true);
     if (!this.#scheduled) {
       this.#scheduled = true;
       process.nextTick(() => this.flush());
@@ -264,11 +313,12 @@ export class Outbox {
   }
 
   /**
-   * add() and flush() at once, for a frame someone waits on now (a consumer's ack): what waits to
-   * go goes with it, and no flush is scheduled for later.
+   * add() and flush() at once, for a frame this side waits on now and the other side need not act
+   * on at once (a consumer's ack: the item is handed out once it is written): what waits to go
+   * goes with it, and no flush is scheduled for later.
    */
   write(op: Op, queue: number, request: number, number: number, payload?: Buffer, flags = 0): Promise<void> | undefined {
-    if (!this.#error) this.#encode(op, queue, request, number, payload, flags);
+    if (!this.#error) this.#encode(op, queue, request, number, payload, flags, false);
     return this.flush();
   }
 
@@ -296,7 +346,11 @@ export class Outbox {
     if (this.#buffer.length > 4 * OUTBOX_BYTES) this.#buffer = Buffer.allocUnsafeSlow(OUTBOX_BYTES);
   }
 
-  #encode(op: Op, queue: number, request: number, number: number, payload: Buffer | undefined, flags: number): void {
+  /** Some frame in the buffer needs the other side to act (see Conduit.writeNow). */
+  #urgent = false;
+
+  #encode(op: Op, queue: number, request: number, number: number, payload: Buffer | undefined, flags: number, urgent: boolean): void {
+    if (urgent) this.#urgent = true;
     const size = HEAD + (payload ? payload.length : 0);
     if (this.#length + size > this.#buffer.length) {
       const bigger = Buffer.allocUnsafeSlow(Math.max(2 * this.#buffer.length, this.#length + size));
@@ -338,11 +392,13 @@ export class Outbox {
     if (this.#waiting) return (this.#batch ??= newBatch()).promise;
     const batch = this.#batch;
     const bytes = this.#buffer.subarray(0, this.#length);
+    const urgent = this.#urgent;
     this.#batch = undefined;
     this.#length = 0;
-    // With nothing queued on the socket, one write(2) straight to its descriptor: the bytes are
-    // with the OS when it returns, without the stream's request, callbacks and ticks per batch.
-    const taken = this.#writeNow(bytes);
+    this.#urgent = false;
+    // With nothing waiting, the bytes go at once (for the socket, one write(2) straight to its
+    // descriptor), without the stream's request, callbacks and ticks per batch.
+    const taken = this.#conduit.writeNow(bytes, urgent);
     if (taken === bytes.length) {
       batch?.resolve();
       this.#shrinkBuffer();
@@ -354,24 +410,8 @@ export class Outbox {
   }
 
   /**
-   * Bytes written at once to the socket's descriptor; 0 when the stream must take them instead:
-   * it has writes queued (order), no descriptor yet, the OS buffer is full (it waits for room),
-   * or the write failed (the stream meets the same failure and reports it as usual).
-   */
-  #writeNow(bytes: Buffer): number {
-    const socket = this.#socket;
-    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    if (socket.connecting || socket.writableLength > 0 || typeof fd !== "number" || fd < 0) return 0;
-    try {
-      return writeSync(fd, bytes);
-    } catch {
-      return 0;
-    }
-  }
-
-  /**
-   * What the OS did not take at once goes through the socket, which queues it. A small rest is
-   * copied for it, so the buffer stays this outbox's; a large one takes the buffer along.
+   * What the conduit did not take at once, it keeps until there is room. A small rest is copied
+   * for it, so the buffer stays this outbox's; a large one takes the buffer along.
    */
   #writeQueued(rest: Buffer, batch: Batch): void {
     const copied = rest.length <= COPIED_TO_STREAM;
@@ -384,7 +424,7 @@ export class Outbox {
       if (error) batch.reject(this.#error ?? error);
       else batch.resolve();
     };
-    this.#socket.write(bytes, (error) => {
+    const wentAtOnce = this.#conduit.writeLater(bytes, (error) => {
       if (!pending) return settle(error);
       pending = false;
       this.#waiting = false;
@@ -393,10 +433,10 @@ export class Outbox {
       // What was added while this write waited goes now, in one write.
       if (!error && this.#length > 0) this.flush();
     });
-    // Usually the OS takes the bytes at once (and the buffer is free again); otherwise the
-    // socket keeps them until the callback above, and batches wait until then (a large rest it
-    // keeps is part of the buffer: what comes next is encoded in a new one).
-    if (this.#socket.writableLength === 0 && !this.#socket.connecting) {
+    // Usually the bytes are taken at once (and the buffer is free again); otherwise the conduit
+    // keeps them until the callback above, and batches wait until then (a large rest it keeps is
+    // part of the buffer: what comes next is encoded in a new one).
+    if (wentAtOnce) {
       settle();
       this.#shrinkBuffer();
     } else {

@@ -3,7 +3,7 @@ import { createServer, connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { FrameDecoder, Op, Outbox, encodeFrame, type Frame } from "../../src/ipc/wire";
+import { FrameDecoder, Op, Outbox, SocketConduit, encodeFrame, type Frame } from "../../src/ipc/wire";
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -44,7 +44,7 @@ async function pair(): Promise<{ client: Socket; frames: Frame[]; arrived: (coun
 describe("Outbox", () => {
   it("gets every frame across, in order, when a batch is larger than the OS takes at once", async () => {
     const { client, frames, arrived } = await pair();
-    const out = new Outbox(client);
+    const out = new Outbox(new SocketConduit(client));
     const big = Buffer.alloc(8 << 20, 7);
     out.add(Op.Item, 1, 0, 1, big);
     out.flush();
@@ -61,7 +61,7 @@ describe("Outbox", () => {
 
   it("holds the batches flushed while a write waits for room, and sends them once it is done, each resolving", async () => {
     const { client, frames, arrived } = await pair();
-    const out = new Outbox(client);
+    const out = new Outbox(new SocketConduit(client));
     const writes: number[] = [];
     const write = client.write.bind(client) as (chunk: Buffer, callback: (error?: Error | null) => void) => boolean;
     (client as unknown as { write: typeof write }).write = (chunk, callback) => (writes.push(chunk.length), write(chunk, callback));
@@ -104,7 +104,7 @@ describe("Outbox", () => {
     cleanups.push(() => (client.destroy(), rmSync(dir, { recursive: true, force: true })));
     await new Promise<void>((resolve) => client.once("connect", resolve));
     await accepted;
-    const out = new Outbox(client);
+    const out = new Outbox(new SocketConduit(client));
     let pending = false;
     out.onPending = (waiting) => (pending = waiting);
     const done: Promise<void>[] = [];
@@ -128,7 +128,7 @@ describe("Outbox", () => {
 
   it("resolves written() for a small batch the OS takes at once, and the frame arrives whole", async () => {
     const { client, frames, arrived } = await pair();
-    const out = new Outbox(client);
+    const out = new Outbox(new SocketConduit(client));
     out.add(Op.Ack, 3, 0, 42);
     await out.written();
     await arrived(1);
@@ -137,7 +137,7 @@ describe("Outbox", () => {
 
   it("send() writes at once when nothing else went in this run of promise jobs; more sends in the same run share one later write", async () => {
     const { client, frames, arrived } = await pair();
-    const out = new Outbox(client);
+    const out = new Outbox(new SocketConduit(client));
     const settled: number[] = [];
     const send = (n: number) => out.send(Op.Put, 1, 0, n).then(() => void settled.push(n));
     // A loop that awaits each send: every one is with the OS by the next promise job.
@@ -181,7 +181,7 @@ describe("Outbox failures", () => {
       rmSync(dir, { recursive: true, force: true });
     });
     await accepted;
-    const out = new Outbox(client);
+    const out = new Outbox(new SocketConduit(client));
     const pending = new Promise<void>((resolve) => (out.onPending = (waiting) => waiting && resolve()));
     // Flushed at the end of this tick; the promise of its batch is taken by no one.
     out.add(Op.Item, 1, 0, 1, Buffer.alloc(8 << 20, 1));
