@@ -371,9 +371,11 @@ export class Consumer {
   /** The ack goes out (with whatever else waits to go) and is with the OS before the caller has the item. */
   #handOut(item: Buffered): Promise<PackedItem> {
     this.#lastReturn = performance.now();
-    // Written now, not at the end of the tick: the caller is waiting. Usually the OS takes it at
-    // once, and the item is handed out without waiting on a write.
-    const written = this.#link.out.write(Op.Ack, this.#queue, 0, item.seq);
+    // Written now, not at the end of the tick: the caller is waiting. Usually it is taken at
+    // once, and the item is handed out without waiting on a write. On rings, the owner is woken
+    // for it when the last item sent ahead is handed out (it then has room to send more), not
+    // for each one.
+    const written = this.#link.out.write(Op.Ack, this.#queue, 0, item.seq, this.buffered === 0);
     return written ? written.then(() => item) : Promise.resolve(item);
   }
 }

@@ -76,6 +76,11 @@ export function ownerSocketPath(): string {
   return file;
 }
 
+/** How each process connected to this owner sends its frames: on rings, or on its socket. */
+export function connectionTransports(): { pid: number; transport: "rings" | "socket" }[] {
+  return [...peers].filter((peer) => peer.pid !== 0).map((peer) => ({ pid: peer.pid, transport: peer.ring ? "rings" : "socket" }));
+}
+
 /** Whether a handle's socket path is this process's own (a queue coming home). */
 export function isOwnSocket(file: string): boolean {
   return file === socketPath;

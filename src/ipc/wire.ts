@@ -313,12 +313,12 @@ export class Outbox {
   }
 
   /**
-   * add() and flush() at once, for a frame this side waits on now and the other side need not act
-   * on at once (a consumer's ack: the item is handed out once it is written): what waits to go
-   * goes with it, and no flush is scheduled for later.
+   * add() and flush() at once, for a frame this side waits on now (a consumer's ack: the item is
+   * handed out once it is written): what waits to go goes with it, and no flush is scheduled for
+   * later. `urgent` false: the other side need not act on it at once (see Conduit.writeNow).
    */
-  write(op: Op, queue: number, request: number, number: number, payload?: Buffer, flags = 0): Promise<void> | undefined {
-    if (!this.#error) this.#encode(op, queue, request, number, payload, flags, false);
+  write(op: Op, queue: number, request: number, number: number, urgent: boolean): Promise<void> | undefined {
+    if (!this.#error) this.#encode(op, queue, request, number, undefined, 0, urgent);
     return this.flush();
   }
 
@@ -335,7 +335,8 @@ export class Outbox {
     }
     this.#wroteThisRun = true;
     queueMicrotask(this.#runEnded);
-    return this.write(op, queue, request, number, payload, flags) ?? WRITTEN;
+    if (!this.#error) this.#encode(op, queue, request, number, payload, flags, true);
+    return this.flush() ?? WRITTEN;
   }
 
   #wroteThisRun = false;

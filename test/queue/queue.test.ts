@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as lib from "../../dist/src/index.js";
 import { isGone, waitFor } from "../support/processes";
 const { spawn, Queue, JoinableQueue, SimpleQueue, Pipe, Empty, Full, activeChildren } = lib;
@@ -69,7 +69,41 @@ describe("Queue in one process", () => {
   });
 });
 
-describe("Queue between processes", () => {
+// Where the addon is built (npm run build, with a C compiler), connections carry their frames on
+// rings in shared memory; with FORKLAB_QUEUE_TRANSPORT=socket (read by each child at its first
+// connection), on their sockets. FORKLAB_REQUIRE_RINGS=1 or FORKLAB_REQUIRE_JUPYTER=1 (CI sets
+// it) makes a build without the addon a failure rather than a run on sockets alone.
+// The module instance the library itself uses (Node's require, as index.js requires it).
+const { connectionTransports } = require("../../dist/src/ipc/server.js") as typeof import("../../dist/src/ipc/server.js");
+const ringsBuilt = existsSync(require.resolve("../../dist/src/ipc/native/index.js").replace(/index\.js$/, "shm.node"));
+const ringsRequired = process.env.FORKLAB_REQUIRE_RINGS === "1" || process.env.FORKLAB_REQUIRE_JUPYTER === "1";
+
+it.skipIf(!ringsBuilt && !ringsRequired)("npm run build made the shared-memory addon (dist/src/ipc/native/shm.node)", () => {
+  expect(ringsBuilt).toBe(true);
+});
+
+describe.each(ringsBuilt ? (["rings", "socket"] as const) : (["socket"] as const))("Queue between processes, frames on %s", (transport) => {
+  const previous = process.env.FORKLAB_QUEUE_TRANSPORT;
+  beforeAll(() => {
+    if (transport === "socket") process.env.FORKLAB_QUEUE_TRANSPORT = "socket";
+  });
+  afterAll(() => {
+    if (previous === undefined) delete process.env.FORKLAB_QUEUE_TRANSPORT;
+    else process.env.FORKLAB_QUEUE_TRANSPORT = previous;
+  });
+
+  it("each child's connection uses the transport asked for", async () => {
+    const q = new Queue<number>();
+    const child = spawn(async (q: Q<number>) => {
+      await q.put(1);
+      await new Promise(() => setInterval(() => {}, 1000));
+    }, [q], quiet);
+    expect(await q.get()).toBe(1);
+    expect(connectionTransports().find((c) => c.pid === child.pid)?.transport).toBe(transport);
+    child.kill();
+    await child.join();
+  });
+
   it("a child's bytes are taken at put(), whatever the array does after, even a view into a larger buffer", async () => {
     const q = new Queue<Uint8Array | Buffer>();
     const writer = spawn(async (q: Q<Uint8Array | Buffer>) => {

@@ -12,15 +12,15 @@ export interface SharedMemory {
 
 let loaded: SharedMemory | null | undefined;
 
+/** The addon, unless it is not built here or turned off (looked at for each new connection). */
 export function sharedMemory(): SharedMemory | undefined {
+  if (process.env.FORKLAB_QUEUE_TRANSPORT === "socket") return undefined;
   if (loaded === undefined) {
-    loaded = null;
-    if (process.env.FORKLAB_QUEUE_TRANSPORT !== "socket") {
-      try {
-        loaded = require(path.join(__dirname, "shm.node")) as SharedMemory;
-      } catch {
-        // Not built (no compiler where this was installed): the socket carries everything.
-      }
+    try {
+      loaded = require(path.join(__dirname, "shm.node")) as SharedMemory;
+    } catch {
+      // Not built (no compiler where this was installed): the socket carries everything.
+      loaded = null;
     }
   }
   return loaded ?? undefined;
