@@ -8,9 +8,11 @@
  * compiled the code on the path by then; Python's figures barely move with it). For Queue also
  * over a run of n alone, from its first item to its last ("cold": fresh processes), on both sides.
  * Each forklab row is anchored on its Python namesake measured in the same repeat; medians over
- * repeats. The floor rows are the same three processes making the same syscalls per item with
- * nothing else (queue-floor.ts), after the same warm-up, next to Python's Queue: what the
- * writer's write per put and the reader's write per ack cost alone.
+ * repeats. Its label says how the children's frames travel: on rings in shared memory (where the
+ * addon is built) or on sockets; Queue's stream is also run with FORKLAB_QUEUE_TRANSPORT=socket,
+ * side by side. The floor rows are the socket transport's: the same three processes making the
+ * same syscalls per item with nothing else (queue-floor.ts), after the same warm-up, next to
+ * Python's Queue: what the writer's write per put and the reader's write per ack cost alone.
  *
  * Run: npx tsc -p . && node dist/bench/queue.js [items=20000] [repeats=3] [warm_items=150000]
  */
@@ -19,6 +21,7 @@ import * as path from "node:path";
 import { Process } from "../src/parent/process";
 import { Queue, SimpleQueue } from "../src/ipc/queue";
 import { Pipe } from "../src/ipc/pipe";
+import { sharedMemory } from "../src/ipc/native";
 import { floorStream } from "./queue-floor";
 import { median, textTable, type Row } from "./stats";
 
@@ -120,11 +123,26 @@ function python(n: number, trips: number, warm: number, warmTrips: number): Reco
   return JSON.parse(run.stdout) as Record<string, number>;
 }
 
+/** `run` with the children it starts sending their frames on their sockets, not on rings (see src/ipc/native). */
+async function onSockets<T>(run: () => Promise<T>): Promise<T> {
+  const before = process.env.FORKLAB_QUEUE_TRANSPORT;
+  process.env.FORKLAB_QUEUE_TRANSPORT = "socket";
+  try {
+    return await run();
+  } finally {
+    if (before === undefined) delete process.env.FORKLAB_QUEUE_TRANSPORT;
+    else process.env.FORKLAB_QUEUE_TRANSPORT = before;
+  }
+}
+
 /** Round trips before the timed ones, as items before the timed items (measured: a fresh pair of processes is steady after about 8 000 round trips, 120 000 small items). */
 const WARM_TRIPS = 10000;
 
 export async function benchQueue(n = 20000, repeats = 3, warm = 150000): Promise<Row[]> {
   const trips = Math.min(n, 5000);
+  // Where the addon is built, children's frames go on rings in shared memory; else on sockets.
+  const rings = sharedMemory() !== undefined;
+  const transport = rings ? "frames on rings" : "frames on sockets";
   const py: Record<string, number[]> = {};
   const ours: Record<string, number[]> = {};
   const add = (key: string, us: number) => (ours[key] ??= []).push(us);
@@ -142,6 +160,11 @@ export async function benchQueue(n = 20000, repeats = 3, warm = 150000): Promise
         if (kind === "Queue") add(`${kind} ${figure} cold`, await run(0));
       }
     }
+    // The same Queue with its frames on sockets: what the rings are worth.
+    if (rings) {
+      add("Queue small on sockets", await onSockets(() => stream("Queue", n, warm, 1)));
+      add("Queue 1KiB on sockets", await onSockets(() => stream("Queue", n, warm, new Uint8Array(1024).fill(120))));
+    }
   }
   // Rows in µs per item or per round trip (the Row field is named for ms; the unit is in the name).
   const rows: Row[] = [];
@@ -151,7 +174,9 @@ export async function benchQueue(n = 20000, repeats = 3, warm = 150000): Promise
     const base = median(py[key]!);
     const us = median(ours[key]!);
     rows.push({ name: anchor, anchor, median_ms: base, ratio: 1 });
-    rows.push({ name: `forklab ${label}`, anchor, median_ms: us, ratio: us / base });
+    rows.push({ name: `forklab ${label}, ${transport}`, anchor, median_ms: us, ratio: us / base });
+    const sockets = ours[`${key} on sockets`];
+    if (sockets) rows.push({ name: `forklab ${label}, with FORKLAB_QUEUE_TRANSPORT=socket`, anchor, median_ms: median(sockets), ratio: median(sockets) / base });
   };
   for (const figure of FIGURES) {
     const unit = figure === "ping-pong" ? "µs per round trip" : "µs per item";

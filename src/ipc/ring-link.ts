@@ -92,6 +92,7 @@ export class RingLink {
     this.#socket = socket;
     this.#onFrame = onFrame;
     this.conduit = {
+      cheap: true,
       writeNow: (bytes, urgent) => (this.#failed || this.#pending || !this.#introduced ? 0 : this.#write(bytes, urgent)),
       writeLater: (bytes, done) => {
         if (this.#failed) {

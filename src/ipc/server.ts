@@ -227,7 +227,9 @@ const never = () => {};
  * copy, so that a small item held for long does not keep a large read buffer alive.
  */
 function keptBytes(bytes: Buffer): Buffer {
-  return bytes.length * 2 >= bytes.buffer.byteLength ? bytes : Buffer.from(bytes);
+  // A frame read from a ring is a copy already: a small one is in Buffer's shared pool, as a copy
+  // made here would be.
+  return bytes.length * 2 >= bytes.buffer.byteLength || bytes.buffer.byteLength <= Buffer.poolSize ? bytes : Buffer.from(bytes);
 }
 
 function handle(peer: Peer, frame: Frame): void {

@@ -234,6 +234,8 @@ const COPIED_TO_STREAM = 8 * 1024;
  * Either way, bytes it has taken reach the other side even if this process dies right after.
  */
 export interface Conduit {
+  /** A write here is a copy in memory, no system call: nothing is gained by saving writes. */
+  readonly cheap: boolean;
   /**
    * How many of `bytes` were taken at once (0 when they must wait: see writeLater). Never throws.
    * `urgent` false: the other side need not act on them at once (acks only), so a conduit that
@@ -250,6 +252,7 @@ export interface Conduit {
 
 /** The socket as a conduit: one write(2) to its descriptor when nothing waits in it, else the stream. */
 export class SocketConduit implements Conduit {
+  readonly cheap = false;
   readonly #socket: Socket;
 
   constructor(socket: Socket) {
@@ -333,9 +336,12 @@ export class Outbox {
       this.add(op, queue, request, number, payload, flags);
       return this.written();
     }
-    this.#wroteThisRun = true;
-    queueMicrotask(this.#runEnded);
-    if (!this.#error) this.#encode(op, queue, request, number, payload, flags, true);
+    // A write that costs no system call is not worth saving: every send is written at once.
+    if (!this.#conduit.cheap) {
+      this.#wroteThisRun = true;
+      queueMicrotask(this.#runEnded);
+    }
+    this.#encode(op, queue, request, number, payload, flags, true);
     return this.flush() ?? WRITTEN;
   }
 
