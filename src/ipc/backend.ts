@@ -270,7 +270,7 @@ export class RemoteBackend implements QueueBackend {
   }
 
   put(item: PackedItem, timeout: number | undefined): Promise<void> {
-    // An unbounded queue always has room: the put is done once the bytes are with the OS.
+    // An unbounded queue always has room: the put is done once the bytes are where the owner reads them.
     if (this.#state.maxsize <= 0) return this.#link.send(Op.Put, this.#state.id, Infinity, item.bytes, itemFlags(item));
     return this.#link.request(Op.Put, this.#state.id, wait(timeout), item.bytes, itemFlags(item)).then((answer) => {
       if (answer.op === Op.Fail) throw new QueueFailure(answer.number);

@@ -10,9 +10,9 @@
  * that buffer. One that comes back later (it works on each item, as a CPU-bound task does) is sent
  * one item per get(), as Python's Queue gives it: items held ahead by a busy process would wait
  * there while another consumer waits for work. The item a get() returns is acknowledged, and the
- * ack written to the socket, before the caller sees it, so a consumer that dies loses at most the
- * item its get() returned; what it was sent and had not returned goes back to the queue (the
- * owner sees the connection close).
+ * ack written (to the ring, or the socket) before the caller sees it, so a consumer that dies
+ * loses at most the item its get() returned; what it was sent and had not returned goes back to
+ * the queue (the owner sees the connection close, and reads what the ring still holds first).
  */
 import { connect, type Socket } from "node:net";
 import { dirname } from "node:path";

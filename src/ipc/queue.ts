@@ -8,8 +8,8 @@
  * clone) when it is put.
  *
  * Delivery: each item is returned by exactly one get(), and the items of one producer come out of
- * any one consumer in the order they were put. A put() is done once its bytes are with the OS (a
- * producer that dies after loses nothing). The only consumer of a queue, getting in a loop, may be
+ * any one consumer in the order they were put. A put() is done once its bytes are where the owner
+ * reads them, its ring or the OS's socket buffer (a producer that dies after loses nothing). The only consumer of a queue, getting in a loop, may be
  * sent items ahead of its get() calls (client.ts, store.ts); what it had not returned when it sat
  * idle while another consumer waited on an empty queue (or tried a getNowait() there, which finds
  * it on a later try) goes back to the front of the queue, before any later item of its producer

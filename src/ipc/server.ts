@@ -3,8 +3,10 @@
  * this user can enter (mkdtemp, mode 0700), started the first time one of its queues is sent to
  * another process. Proxies in any process (children, grandchildren, pool workers) connect to it
  * directly: nothing is routed through the processes in between, and nothing listens on a network
- * address. Each connection is a consumer (a Sink) of the queues it gets from: items are pushed to
- * it as its window allows (store.ts). When a connection closes (its process ended), what it had
+ * address. A proxy that can map shared memory names a ring file in its Hello, and from then on
+ * its frames go both ways on rings (ring-link.ts), the socket carrying wake-ups; the directory is
+ * then on /dev/shm. Each connection is a consumer (a Sink) of the queues it gets from: items are
+ * pushed to it as its window allows (store.ts). When a connection closes (its process ended), what it had
  * been sent and had not returned goes back to the front of its queue, and its waits are dropped.
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";

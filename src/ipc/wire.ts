@@ -1,5 +1,6 @@
 /**
- * Frames between a queue's owner and its proxies, on the owner's Unix socket.
+ * Frames between a queue's owner and its proxies: on rings in memory both map (ring-link.ts), or
+ * on the owner's Unix socket where rings cannot be had.
  *
  * Not the parent<->child channel's records (framing.ts): an item crosses as the bytes of its own
  * `v8.serialize`, carried as they are in a small binary frame, so the owner stores and forwards

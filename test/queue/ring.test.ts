@@ -1,0 +1,111 @@
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { connect } from "node:net";
+import * as path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import * as lib from "../../dist/src/index.js";
+const { spawn, Queue, activeChildren } = lib;
+type Q<T> = InstanceType<typeof Queue<T>>;
+
+// The module instances the library itself uses (Node's require, as index.js requires them).
+const { sharedMemory } = require("../../dist/src/ipc/native/index.js") as typeof import("../../dist/src/ipc/native/index.js");
+const { ByteRing, RING_HEADER } = require("../../dist/src/ipc/ring.js") as typeof import("../../dist/src/ipc/ring.js");
+const { createRingFile, openRingFile } = require("../../dist/src/ipc/ring-link.js") as typeof import("../../dist/src/ipc/ring-link.js");
+const { ownerSocketPath, connectionTransports } = require("../../dist/src/ipc/server.js") as typeof import("../../dist/src/ipc/server.js");
+const { encodeFrame } = require("../../dist/src/ipc/wire.js") as typeof import("../../dist/src/ipc/wire.js");
+
+const quiet = { output: "none" as const };
+const built = sharedMemory() !== undefined;
+
+afterAll(() => {
+  for (const p of activeChildren()) p.kill();
+});
+
+/** All that `ring` holds, read as the reader would. */
+function drain(ring: InstanceType<typeof ByteRing>): Buffer {
+  const parts: Buffer[] = [];
+  ring.read((bytes) => parts.push(Buffer.from(bytes)));
+  return Buffer.concat(parts);
+}
+
+describe.skipIf(!built)("ByteRing, in a mapped file", () => {
+  const dir = mkdtempSync(path.join("/dev/shm", "forklab-ring-test-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Two views of one mapping, as the two processes have: the writer's ring and the reader's. */
+  function pair(capacity: number) {
+    const made = createRingFile(dir)!;
+    const theirs = openRingFile(dir, made.name);
+    return { writer: new ByteRing(made.memory, 0, capacity), reader: new ByteRing(theirs, 0, capacity) };
+  }
+
+  it("takes only what there is room for, and gives it back in order across the wrap", () => {
+    const { writer, reader } = pair(16);
+    expect(writer.write(Buffer.from("0123456789"))).toBe(10);
+    expect(drain(reader).toString()).toBe("0123456789");
+    // 16 bytes of room again; these wrap past the end.
+    expect(writer.write(Buffer.from("abcdefghijklmnopqrst"))).toBe(16);
+    expect(writer.write(Buffer.from("x"))).toBe(0);
+    expect(reader.unread).toBe(16);
+    expect(drain(reader).toString()).toBe("abcdefghijklmnop");
+    expect(reader.read(() => {})).toBe(0);
+  });
+
+  it("a reader that says it sleeps is woken once, and one that finds bytes need not sleep", () => {
+    const { writer, reader } = pair(64);
+    expect(reader.armReader()).toBe(false);
+    writer.write(Buffer.from("a"));
+    expect(writer.takeReaderWaiting()).toBe(true);
+    expect(writer.takeReaderWaiting()).toBe(false);
+    // Bytes came before it said it sleeps: it reads them instead, and nobody needs to wake it.
+    expect(reader.armReader()).toBe(true);
+    writer.write(Buffer.from("b"));
+    expect(writer.takeReaderWaiting()).toBe(false);
+    expect(drain(reader).toString()).toBe("ab");
+  });
+
+  it("a writer that waits for room is woken once the reader has read", () => {
+    const { writer, reader } = pair(8);
+    expect(writer.write(Buffer.from("12345678"))).toBe(8);
+    expect(writer.armWriter()).toBe(false);
+    expect(reader.takeWriterWaiting()).toBe(true);
+    drain(reader);
+    expect(reader.takeWriterWaiting()).toBe(false);
+    expect(writer.armWriter()).toBe(true);
+  });
+
+  it("refuses a capacity that is not a power of two, and a file that is not a ring file", () => {
+    const made = createRingFile(dir)!;
+    expect(() => new ByteRing(made.memory, 0, 100)).toThrow(/power of two, got 100/);
+    expect(() => openRingFile(dir, "../s")).toThrow(/not a ring file's name: "..\/s"/);
+    expect(RING_HEADER).toBe(256);
+  });
+});
+
+describe.skipIf(!built)("the owner and its rings", () => {
+  it("maps each child's ring file and removes it: only the socket is left in its directory", async () => {
+    const q = new Queue<string>();
+    const child = spawn(async (q: Q<string>) => {
+      await q.put("hello");
+      await new Promise(() => setInterval(() => {}, 1000));
+    }, [q], quiet);
+    expect(await q.get()).toBe("hello");
+    expect(connectionTransports().find((c) => c.pid === child.pid)?.transport).toBe("rings");
+    const socket = ownerSocketPath();
+    expect(path.dirname(socket).startsWith("/dev/shm/forklab-q-")).toBe(true);
+    expect(readdirSync(path.dirname(socket))).toEqual([path.basename(socket)]);
+    child.kill();
+    await child.join();
+  });
+
+  it("drops a connection whose Hello names a file outside its directory, and goes on serving the others", async () => {
+    const q = new Queue<number>();
+    const bad = connect(ownerSocketPath());
+    const closed = new Promise<void>((resolve) => bad.on("close", () => resolve()));
+    bad.on("error", () => {});
+    bad.write(encodeFrame(1 /* Hello */, 0, 0, 0, Buffer.from(JSON.stringify({ pid: 1, name: "bad", ring: "../../etc/passwd" }))));
+    await closed;
+    const child = spawn(async (q: Q<number>) => q.put(7), [q], quiet);
+    expect(await q.get()).toBe(7);
+    await child.join();
+  });
+});
