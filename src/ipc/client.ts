@@ -293,9 +293,8 @@ export class Consumer {
   receive(frame: Frame): void {
     this.#wanting = false;
     this.#shared = (frame.flags & SHARED) !== 0;
-    const item = itemOf(frame) as Buffered;
-    item.seq = frame.number;
-    this.#buffer.push(item);
+    const { bytes, handles, form } = itemOf(frame);
+    this.#buffer.push({ bytes, handles, form, seq: frame.number });
     while (this.#getters.length > 0 && this.buffered > 0) {
       const getter = this.#getters.shift()!;
       getter.timer?.clear();
