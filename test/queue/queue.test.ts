@@ -231,6 +231,17 @@ describe.each(ringsBuilt ? (["rings", "socket"] as const) : (["socket"] as const
     expect(await q.qsize()).toBe(0);
   });
 
+  it("a producer that kills itself the moment its first put resolves loses nothing", async () => {
+    const q = new Queue<string>();
+    const producer = spawn(async (q: Q<string>) => {
+      await q.put("first and last");
+      process.kill(process.pid, "SIGKILL");
+    }, [q], quiet);
+    await producer.join();
+    expect(producer.exitCode).toBe(-9);
+    expect(await q.get({ timeout: 30 })).toBe("first and last");
+  });
+
   it("a queue passed on to a grandchild still reaches its owner", async () => {
     const q = new Queue<string>();
     const lib = require.resolve("../../dist/src/index.js");
