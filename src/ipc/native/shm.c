@@ -1,11 +1,13 @@
 /*
- * One function for forklab's queue transport: map(fd, bytes) maps an open file shared
- * (mmap MAP_SHARED) and returns the mapping as an ArrayBuffer, unmapped when that ArrayBuffer
- * is collected. Two processes that map the same file see each other's writes: what one writes
- * there survives it, which is what lets a put or an ack count as done without a system call.
+ * One function for forklab's queue transport: map(fd, bytes) reserves an open file's first
+ * `bytes` (posix_fallocate), maps them shared (mmap MAP_SHARED) and returns the mapping as an
+ * ArrayBuffer, unmapped when that ArrayBuffer is collected. Two processes that map the same file
+ * see each other's writes: what one writes there survives it, which is what lets a put or an ack
+ * count as done without a system call.
  * Everything else (the rings, their indices, the wake-ups) is JavaScript (ring.ts).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <node_api.h>
@@ -28,6 +30,11 @@ static napi_value map(napi_env env, napi_callback_info info) {
   int64_t bytes;
   if (napi_get_value_int32(env, argv[0], &fd) != napi_ok) return fail(env, "map(fd, bytes): fd must be a number");
   if (napi_get_value_int64(env, argv[1], &bytes) != napi_ok || bytes <= 0) return fail(env, "map(fd, bytes): bytes must be a positive number");
+  /* Reserve the file's pages first: on a tmpfs that is full (a container's small /dev/shm) this
+     fails here, and the caller keeps to its socket, instead of a SIGBUS at the first write to a
+     page that cannot be had. */
+  int reserved = posix_fallocate(fd, 0, (off_t)bytes);
+  if (reserved != 0) return fail(env, strerror(reserved));
   void *data = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (data == MAP_FAILED) return fail(env, strerror(errno));
   napi_value buffer;
