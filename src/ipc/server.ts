@@ -62,9 +62,7 @@ export function localStore(id: number): Store | undefined {
 /** The path proxies connect to; starts the server on first use. */
 export function ownerSocketPath(): string {
   if (socketPath) return socketPath;
-  // Rings are files in this directory, mapped by both processes: in memory (tmpfs), not on a disk
-  // that would write their pages back.
-  const dir = mkdtempSync(path.join(ringsAvailable() && existsSync(SHARED_MEMORY_DIR) ? SHARED_MEMORY_DIR : tmpdir(), "forklab-q-"));
+  const dir = privateDirectory();
   const file = path.join(dir, "s");
   server = createServer({ allowHalfOpen: false }, accept);
   server.on("error", (error) => process.stderr.write(`forklab: the queue socket ${file} failed: ${error.message}\n`));
@@ -81,6 +79,21 @@ export function ownerSocketPath(): string {
 /** How each process connected to this owner sends its frames: on rings, or on its socket. */
 export function connectionTransports(): { pid: number; transport: "rings" | "socket" }[] {
   return [...peers].filter((peer) => peer.pid !== 0).map((peer) => ({ pid: peer.pid, transport: peer.ring ? "rings" : "socket" }));
+}
+
+/**
+ * A new directory only this user can enter. Rings are files in it, mapped by both processes: in
+ * memory (tmpfs) where it can be, not on a disk that would write their pages back.
+ */
+function privateDirectory(): string {
+  if (ringsAvailable() && existsSync(SHARED_MEMORY_DIR)) {
+    try {
+      return mkdtempSync(path.join(SHARED_MEMORY_DIR, "forklab-q-"));
+    } catch {
+      // Not writable here (some sandboxes): the temporary directory serves, rings and all.
+    }
+  }
+  return mkdtempSync(path.join(tmpdir(), "forklab-q-"));
 }
 
 /** Whether a handle's socket path is this process's own (a queue coming home). */
