@@ -367,7 +367,7 @@ export class Consumer {
     return item;
   }
 
-  /** The ack goes out (with whatever else waits to go) and is with the OS before the caller has the item. */
+  /** The ack goes out (with whatever else waits to go) and is where the owner reads it before the caller has the item. */
   #handOut(item: Buffered): Promise<PackedItem> {
     this.#lastReturn = performance.now();
     // Written now, not at the end of the tick: the caller is waiting. Usually it is taken at

@@ -6,8 +6,9 @@
  * address. A proxy that can map shared memory names a ring file in its Hello, and from then on
  * its frames go both ways on rings (ring-link.ts), the socket carrying wake-ups; the directory is
  * then on /dev/shm. Each connection is a consumer (a Sink) of the queues it gets from: items are
- * pushed to it as its window allows (store.ts). When a connection closes (its process ended), what it had
- * been sent and had not returned goes back to the front of its queue, and its waits are dropped.
+ * pushed to it as its window allows (store.ts). When a connection closes (its process ended), what
+ * it had been sent and had not returned goes back to the front of its queue (once what its ring
+ * still holds is read), and its waits are dropped.
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
