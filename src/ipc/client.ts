@@ -94,8 +94,14 @@ export class OwnerLink {
       onread: {
         buffer: readBuffer,
         callback: (length) => {
-          if (this.#ring) this.#ring.wake();
-          else decoder.push(readBuffer.subarray(0, length), onFrame);
+          try {
+            if (this.#ring) this.#ring.wake();
+            else decoder.push(readBuffer.subarray(0, length), onFrame);
+          } catch (error) {
+            // What the owner sent cannot be read: this link is over (its waits fail, the owner
+            // takes back what it sent here), rather than stuck with half a conversation.
+            this.#socket.destroy(error as Error);
+          }
           return true;
         },
       },
@@ -182,13 +188,17 @@ export class OwnerLink {
         `; create queues in a process that outlives the ones using them (usually the notebook)`,
     );
     links.delete(this.path);
-    this.#ring?.closed(this.#gone);
-    this.out.fail(this.#gone);
-    for (const pending of this.#pending.values()) pending.reject(this.#gone);
-    this.#pending.clear();
-    for (const consumer of this.#consumers.values()) consumer.lost(this.#gone);
-    this.#holds = 0;
-    this.#socket.unref();
+    try {
+      this.#ring?.closed(this.#gone);
+    } finally {
+      this.#ring?.release();
+      this.out.fail(this.#gone);
+      for (const pending of this.#pending.values()) pending.reject(this.#gone);
+      this.#pending.clear();
+      for (const consumer of this.#consumers.values()) consumer.lost(this.#gone);
+      this.#holds = 0;
+      this.#socket.unref();
+    }
   }
 }
 

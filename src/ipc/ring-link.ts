@@ -5,16 +5,16 @@
  * file) goes on it, then only wake-up bytes, and its close says that the other process is gone
  * (what that process wrote before it went is still in the ring, and is read then).
  */
-import { closeSync, ftruncateSync, fstatSync, openSync, rmSync, writeSync } from "node:fs";
+import { closeSync, constants, ftruncateSync, fstatSync, openSync, rmSync, writeSync } from "node:fs";
 import type { Socket } from "node:net";
 import * as path from "node:path";
-import { sharedMemory } from "./native";
+import { sharedMemory, sharedMemoryAddon } from "./native";
 import { ByteRing, RING_HEADER } from "./ring";
 import { FrameDecoder, type Conduit, type Frame } from "./wire";
 
 /** Bytes of each ring: room for about 30 000 small items, or 1 000 of 1 KiB, before a writer waits. */
 export const RING_BYTES = 1 << 20;
-const FILE_BYTES = 2 * (RING_HEADER + RING_BYTES);
+export const RING_FILE_BYTES = 2 * (RING_HEADER + RING_BYTES);
 /** What a proxy may name: a file of its own making in the owner's directory, nothing else. */
 const RING_FILE = /^r\d+-\d+$/;
 const WAKE = Buffer.of(1);
@@ -36,8 +36,8 @@ export function createRingFile(dir: string): { name: string; memory: ArrayBuffer
   try {
     const fd = openSync(path.join(dir, name), "wx+", 0o600);
     try {
-      ftruncateSync(fd, FILE_BYTES);
-      return { name, memory: shm.map(fd, FILE_BYTES) };
+      ftruncateSync(fd, RING_FILE_BYTES);
+      return { name, memory: shm.map(fd, RING_FILE_BYTES) };
     } finally {
       closeSync(fd);
     }
@@ -47,18 +47,22 @@ export function createRingFile(dir: string): { name: string; memory: ArrayBuffer
   }
 }
 
-/** The owner's side: maps the file a proxy named in its Hello, and removes it (both sides have it now). */
+/**
+ * The owner's side: maps the file a proxy named in its Hello, and removes it (both sides have it
+ * now, or the proxy learns it was refused when its connection is dropped). A name that is not a
+ * ring file's is refused without touching anything.
+ */
 export function openRingFile(dir: string, name: string): ArrayBuffer {
-  const shm = sharedMemory();
-  if (!shm) throw new Error("this process cannot map shared memory (its shm.node was not built)");
   if (!RING_FILE.test(name)) throw new Error(`not a ring file's name: ${JSON.stringify(name)}`);
   const file = path.join(dir, name);
   try {
-    const fd = openSync(file, "r+");
+    const shm = sharedMemoryAddon();
+    if (!shm) throw new Error("this process cannot map shared memory (its shm.node was not built)");
+    const fd = openSync(file, constants.O_RDWR | constants.O_NOFOLLOW);
     try {
       const size = fstatSync(fd).size;
-      if (size !== FILE_BYTES) throw new Error(`the ring file ${file} holds ${size} bytes, not ${FILE_BYTES}`);
-      return shm.map(fd, FILE_BYTES);
+      if (size !== RING_FILE_BYTES) throw new Error(`the ring file ${file} holds ${size} bytes, not ${RING_FILE_BYTES}`);
+      return shm.map(fd, RING_FILE_BYTES);
     } finally {
       closeSync(fd);
     }
@@ -97,7 +101,7 @@ export class RingLink {
       writeLater: (bytes, done) => {
         if (this.#failed) {
           done(this.#failed);
-          return false;
+          return true;
         }
         this.#pending = { bytes, done };
         this.#writePending();
@@ -108,12 +112,18 @@ export class RingLink {
     // what the proxy wrote before its Hello was read (wake()), and sleeps after.
     if (side === "proxy") this.#in.armReader();
     this.#introduced = side === "owner";
+    this.#memory = memory;
   }
 
+  readonly #memory: ArrayBuffer;
   /**
    * The owner knows of these rings once it has the Hello that names them: until that is with the
    * OS, nothing written to them counts as sent (this process could die before the owner heard
-   * of them), and what is written waits.
+   * of them), and what is written waits. From then on the owner maps them whatever its own
+   * FORKLAB_QUEUE_TRANSPORT says; it drops the connection only if it cannot map them at all (an
+   * owner without the addon, or out of memory), and what was written to them is then lost with it.
+   * Waiting for the owner's word instead would make every producer's first put wait until the
+   * owner's event loop is free, where a socket's kernel buffer lets it put and end meanwhile.
    */
   #introduced: boolean;
 
@@ -130,6 +140,12 @@ export class RingLink {
   wake(): void {
     this.#read();
     this.#writePending();
+  }
+
+  /** Unmaps the rings now, once the connection is over (closed() first): nothing here touches them after. */
+  release(): void {
+    this.#failed ??= new Error("the connection was released");
+    sharedMemoryAddon()?.release(this.#memory);
   }
 
   /** The socket closed: what the other side wrote before it went is read; what waits to go fails with `error`. */
@@ -162,7 +178,7 @@ export class RingLink {
   readonly #wakeReader = (): void => {
     this.#lazyWrites = 0;
     this.#lazyWake = false;
-    if (this.#out.takeReaderWaiting()) this.#ring();
+    if (!this.#failed && this.#out.takeReaderWaiting()) this.#ring();
   };
 
   #writePending(): void {

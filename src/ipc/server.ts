@@ -130,6 +130,7 @@ function accept(socket: Socket): void {
       failed(error);
     }
     leave(peer);
+    peer.ring?.release();
   });
 }
 
@@ -243,9 +244,7 @@ const never = () => {};
  * copy, so that a small item held for long does not keep a large read buffer alive.
  */
 function keptBytes(bytes: Buffer): Buffer {
-  // A frame read from a ring is a copy already: a small one is in Buffer's shared pool, as a copy
-  // made here would be.
-  return bytes.length * 2 >= bytes.buffer.byteLength || bytes.buffer.byteLength <= Buffer.poolSize ? bytes : Buffer.from(bytes);
+  return bytes.length * 2 >= bytes.buffer.byteLength ? bytes : Buffer.from(bytes);
 }
 
 function handle(peer: Peer, frame: Frame): void {
@@ -282,7 +281,8 @@ function handle(peer: Peer, frame: Frame): void {
       const gone = store.readersGone;
       if (gone !== undefined) return void (request === 0 ? tellBroken(peer, queue, gone) : fail(peer, frame, Failure.Broken, gone));
       const item = itemOf(frame);
-      item.bytes = keptBytes(item.bytes);
+      // A frame read from a ring is a copy of its own already (ring-link.ts's decoder).
+      if (!peer.ring) item.bytes = keptBytes(item.bytes);
       if (request === 0) store.put(item, peer.pid, timeoutOf(frame), unanswered, never);
       else {
         const asker = askerOf(frame);

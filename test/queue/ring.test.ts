@@ -1,15 +1,16 @@
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import * as path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as lib from "../../dist/src/index.js";
+import { waitFor } from "../support/processes";
 const { spawn, Queue, activeChildren } = lib;
 type Q<T> = InstanceType<typeof Queue<T>>;
 
 // The module instances the library itself uses (Node's require, as index.js requires them).
 const { sharedMemory } = require("../../dist/src/ipc/native/index.js") as typeof import("../../dist/src/ipc/native/index.js");
 const { ByteRing, RING_HEADER } = require("../../dist/src/ipc/ring.js") as typeof import("../../dist/src/ipc/ring.js");
-const { createRingFile, openRingFile } = require("../../dist/src/ipc/ring-link.js") as typeof import("../../dist/src/ipc/ring-link.js");
+const { createRingFile, openRingFile, RING_FILE_BYTES } = require("../../dist/src/ipc/ring-link.js") as typeof import("../../dist/src/ipc/ring-link.js");
 const { ownerSocketPath, connectionTransports } = require("../../dist/src/ipc/server.js") as typeof import("../../dist/src/ipc/server.js");
 const { encodeFrame } = require("../../dist/src/ipc/wire.js") as typeof import("../../dist/src/ipc/wire.js");
 
@@ -28,7 +29,8 @@ function drain(ring: InstanceType<typeof ByteRing>): Buffer {
 }
 
 describe.skipIf(!built)("ByteRing, in a mapped file", () => {
-  const dir = mkdtempSync(path.join("/dev/shm", "forklab-ring-test-"));
+  let dir = "";
+  beforeAll(() => void (dir = mkdtempSync(path.join("/dev/shm", "forklab-ring-test-"))));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   /** Two views of one mapping, as the two processes have: the writer's ring and the reader's. */
@@ -97,15 +99,59 @@ describe.skipIf(!built)("the owner and its rings", () => {
     await child.join();
   });
 
-  it("drops a connection whose Hello names a file outside its directory, and goes on serving the others", async () => {
+  it("drops a connection whose Hello names a file outside its directory, touching nothing, and goes on serving the others", async () => {
     const q = new Queue<number>();
-    const bad = connect(ownerSocketPath());
-    const closed = new Promise<void>((resolve) => bad.on("close", () => resolve()));
-    bad.on("error", () => {});
-    bad.write(encodeFrame(1 /* Hello */, 0, 0, 0, Buffer.from(JSON.stringify({ pid: 1, name: "bad", ring: "../../etc/passwd" }))));
-    await closed;
-    const child = spawn(async (q: Q<number>) => q.put(7), [q], quiet);
-    expect(await q.get()).toBe(7);
+    const dir = path.dirname(ownerSocketPath());
+    // A file the owner could map, beside its directory: named, it must be neither mapped nor removed.
+    const decoy = `${dir}-decoy`;
+    writeFileSync(decoy, Buffer.alloc(RING_FILE_BYTES));
+    try {
+      const bad = connect(ownerSocketPath());
+      const closed = new Promise<void>((resolve) => bad.on("close", () => resolve()));
+      bad.on("error", () => {});
+      const hello = { pid: 1, name: "bad", ring: `../${path.basename(decoy)}` };
+      bad.write(encodeFrame(1 /* Hello */, 0, 0, 0, Buffer.from(JSON.stringify(hello))));
+      await closed;
+      expect(existsSync(decoy)).toBe(true);
+      const child = spawn(async (q: Q<number>) => q.put(7), [q], quiet);
+      expect(await q.get()).toBe(7);
+      await child.join();
+    } finally {
+      rmSync(decoy, { force: true });
+    }
+  });
+
+  it("maps the rings of a child that chose them even when the owner itself keeps to sockets; a put the child made just before it was killed is there", async () => {
+    const before = process.env.FORKLAB_QUEUE_TRANSPORT;
+    process.env.FORKLAB_QUEUE_TRANSPORT = "socket";
+    try {
+      const q = new Queue<string>();
+      const env: NodeJS.ProcessEnv = { ...process.env };
+      delete env.FORKLAB_QUEUE_TRANSPORT;
+      const child = spawn(async (q: Q<string>) => {
+        await q.put("put, then killed");
+        process.kill(process.pid, "SIGKILL");
+      }, [q], { ...quiet, env });
+      await child.join();
+      expect(await q.get({ timeout: 30 })).toBe("put, then killed");
+    } finally {
+      if (before === undefined) delete process.env.FORKLAB_QUEUE_TRANSPORT;
+      else process.env.FORKLAB_QUEUE_TRANSPORT = before;
+    }
+  });
+
+  it("unmaps a connection's rings once its process has ended, without waiting for the collector", async () => {
+    const q = new Queue<number>();
+    const child = spawn(async (q: Q<number>) => {
+      await q.put(1);
+      await new Promise(() => setInterval(() => {}, 1000));
+    }, [q], quiet);
+    expect(await q.get()).toBe(1);
+    const mapped = () => readFileSync("/proc/self/maps", "utf8").includes(`/r${child.pid}-`);
+    expect(mapped()).toBe(true);
+    child.kill();
     await child.join();
+    await waitFor("the owner to let the ended child's connection go", () => !connectionTransports().some((c) => c.pid === child.pid), 30_000);
+    expect(mapped()).toBe(false);
   });
 });

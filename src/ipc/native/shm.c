@@ -1,7 +1,7 @@
 /*
- * One function for forklab's queue transport: map(fd, bytes) reserves an open file's first
+ * Two functions for forklab's queue transport: map(fd, bytes) reserves an open file's first
  * `bytes` (posix_fallocate), maps them shared (mmap MAP_SHARED) and returns the mapping as an
- * ArrayBuffer, unmapped when that ArrayBuffer is collected. Two processes that map the same file
+ * ArrayBuffer, unmapped when that ArrayBuffer is collected or given to release(). Two processes that map the same file
  * see each other's writes: what one writes there survives it, which is what lets a put or an ack
  * count as done without a system call.
  * Everything else (the rings, their indices, the wake-ups) is JavaScript (ring.ts).
@@ -45,9 +45,21 @@ static napi_value map(napi_env env, napi_callback_info info) {
   return buffer;
 }
 
+/* release(buffer): detaches a mapping returned by map(), which unmaps it now rather than when the
+   collector gets to it (each holds file pages that a small /dev/shm may need for the next one). */
+static napi_value release(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1) return fail(env, "release(buffer): one argument");
+  if (napi_detach_arraybuffer(env, argv[0]) != napi_ok) return fail(env, "release(buffer): not a mapping that can be released");
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   if (napi_create_function(env, "map", NAPI_AUTO_LENGTH, map, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "map", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "release", NAPI_AUTO_LENGTH, release, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "release", fn) != napi_ok) return NULL;
   return exports;
 }
