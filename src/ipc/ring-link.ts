@@ -10,7 +10,7 @@ import type { Socket } from "node:net";
 import * as path from "node:path";
 import { sharedMemory, sharedMemoryAddon } from "./native";
 import { ByteRing, RING_HEADER } from "./ring";
-import { FrameDecoder, type Conduit, type Frame } from "./wire";
+import { FrameDecoder, encodeFrameAt, frameBytes, type Conduit, type Frame } from "./wire";
 
 /** Bytes of each ring: room for about 30 000 small items, or 1 000 of 1 KiB, before a writer waits. */
 export const RING_BYTES = 1 << 20;
@@ -107,6 +107,16 @@ export class RingLink {
         this.#writePending();
         return this.#pending === undefined;
       },
+      writeFrame: (op, queue, request, number, payload, flags, urgent) => {
+        if (this.#failed || this.#pending || !this.#introduced) return false;
+        const size = frameBytes(payload ? payload.length : 0);
+        const at = this.#out.reserve(size);
+        if (at < 0) return false;
+        encodeFrameAt(this.#out.data, at, op, queue, request, number, payload, flags);
+        this.#out.commit(size);
+        this.#wrote(urgent);
+        return true;
+      },
     };
     // The proxy reads nothing until the owner writes: it sleeps from the start. The owner reads
     // what the proxy wrote before its Hello was read (wake()), and sleeps after.
@@ -159,13 +169,17 @@ export class RingLink {
 
   #write(bytes: Buffer, urgent = true): number {
     const n = this.#out.write(bytes);
-    if (n === 0) return 0;
+    if (n > 0) this.#wrote(urgent);
+    return n;
+  }
+
+  /** Bytes were published to the other side: wake it now, or for acks soon (see #lazyWrites). */
+  #wrote(urgent: boolean): void {
     if (urgent || ++this.#lazyWrites >= LAZY_WRITES) this.#wakeReader();
     else if (!this.#lazyWake) {
       this.#lazyWake = true;
       process.nextTick(this.#wakeReader);
     }
-    return n;
   }
 
   /**

@@ -61,6 +61,26 @@ export class ByteRing {
     return n;
   }
 
+  /**
+   * Where `size` bytes can be written in one piece now (their offset in `data`), or -1 (no room,
+   * or they would wrap): written there, they are published by commit(size).
+   */
+  reserve(size: number): number {
+    const head = Atomics.load(this.#index, HEAD);
+    if (this.capacity - ((head - Atomics.load(this.#index, TAIL)) >>> 0) < size) return -1;
+    const at = head & this.#mask;
+    return at + size <= this.capacity ? at : -1;
+  }
+
+  /** The ring's bytes, for writing what reserve() made room for. */
+  get data(): Buffer {
+    return this.#data;
+  }
+
+  commit(size: number): void {
+    Atomics.store(this.#index, HEAD, (Atomics.load(this.#index, HEAD) + size) | 0);
+  }
+
   /** After a write: true once if the reader said it sleeps (it must be woken), and it no longer does. */
   takeReaderWaiting(): boolean {
     return Atomics.compareExchange(this.#index, READER_WAITING, 1, 0) === 1;

@@ -100,15 +100,26 @@ export interface Frame {
 
 const EMPTY = Buffer.alloc(0);
 
+/** The bytes a frame with `payloadBytes` of payload takes. */
+export function frameBytes(payloadBytes: number): number {
+  return HEAD + payloadBytes;
+}
+
+/** A frame written into `buffer` at `at` (which has room for frameBytes() of it). */
+export function encodeFrameAt(buffer: Buffer, at: number, op: Op, queue: number, request: number, number: number, payload: Buffer | undefined, flags: number): void {
+  const size = HEAD + (payload ? payload.length : 0);
+  buffer.writeUInt32LE(size - 4, at);
+  buffer[at + 4] = op;
+  buffer[at + 5] = flags;
+  buffer.writeUInt32LE(queue, at + 6);
+  buffer.writeUInt32LE(request, at + 10);
+  buffer.writeDoubleLE(number, at + 14);
+  if (payload) payload.copy(buffer, at + HEAD);
+}
+
 export function encodeFrame(op: Op, queue: number, request: number, number: number, payload: Buffer = EMPTY, flags = 0): Buffer {
   const frame = Buffer.allocUnsafe(HEAD + payload.length);
-  frame.writeUInt32LE(HEAD - 4 + payload.length, 0);
-  frame[4] = op;
-  frame[5] = flags;
-  frame.writeUInt32LE(queue, 6);
-  frame.writeUInt32LE(request, 10);
-  frame.writeDoubleLE(number, 14);
-  payload.copy(frame, HEAD);
+  encodeFrameAt(frame, 0, op, queue, request, number, payload, flags);
   return frame;
 }
 
@@ -249,6 +260,11 @@ export interface Conduit {
    * (`done` may then be called too, or not).
    */
   writeLater(bytes: Buffer, done: (error?: Error | null) => void): boolean;
+  /**
+   * One frame encoded straight where it goes, if that can be done at once (else false, and
+   * nothing was written: it goes through writeNow). Called only when nothing waits to go before it.
+   */
+  writeFrame?(op: Op, queue: number, request: number, number: number, payload: Buffer | undefined, flags: number, urgent: boolean): boolean;
 }
 
 /** The socket as a conduit: one write(2) to its descriptor when nothing waits in it, else the stream. */
@@ -322,8 +338,14 @@ export class Outbox {
    * later. `urgent` false: the other side need not act on it at once (see Conduit.writeNow).
    */
   write(op: Op, queue: number, request: number, number: number, urgent: boolean): Promise<void> | undefined {
+    if (this.#alone() && this.#conduit.writeFrame!(op, queue, request, number, undefined, 0, urgent)) return undefined;
     if (!this.#error) this.#encode(op, queue, request, number, undefined, 0, urgent);
     return this.flush();
+  }
+
+  /** Nothing waits to go, and the conduit can take a frame as it is encoded (a ring): it may go straight there. */
+  #alone(): boolean {
+    return this.#length === 0 && !this.#waiting && !this.#error && this.#conduit.writeFrame !== undefined;
   }
 
   /**
@@ -341,7 +363,7 @@ export class Outbox {
     if (!this.#conduit.cheap) {
       this.#wroteThisRun = true;
       queueMicrotask(this.#runEnded);
-    }
+    } else if (this.#alone() && this.#conduit.writeFrame!(op, queue, request, number, payload, flags, true)) return WRITTEN;
     this.#encode(op, queue, request, number, payload, flags, true);
     return this.flush() ?? WRITTEN;
   }
@@ -365,16 +387,8 @@ export class Outbox {
       this.#buffer.copy(bigger, 0, 0, this.#length);
       this.#buffer = bigger;
     }
-    const b = this.#buffer;
-    const at = this.#length;
-    b.writeUInt32LE(size - 4, at);
-    b[at + 4] = op;
-    b[at + 5] = flags;
-    b.writeUInt32LE(queue, at + 6);
-    b.writeUInt32LE(request, at + 10);
-    b.writeDoubleLE(number, at + 14);
-    if (payload) payload.copy(b, at + HEAD);
-    this.#length = at + size;
+    encodeFrameAt(this.#buffer, this.#length, op, queue, request, number, payload, flags);
+    this.#length += size;
   }
 
   /** Resolves once every frame added so far is with the OS; rejects if the socket failed first. */

@@ -52,6 +52,20 @@ describe.skipIf(!built)("ByteRing, in a mapped file", () => {
     expect(reader.read(() => {})).toBe(0);
   });
 
+  it("reserves room in one piece only: a frame that would wrap is refused, and goes as bytes instead", () => {
+    const { writer, reader } = pair(16);
+    expect(writer.reserve(10)).toBe(0);
+    writer.data.write("0123456789", 0);
+    writer.commit(10);
+    expect(drain(reader).toString()).toBe("0123456789");
+    // 16 bytes free, but only 6 before the end: a 10-byte frame is not reserved there.
+    expect(writer.reserve(10)).toBe(-1);
+    expect(writer.reserve(6)).toBe(10);
+    expect(writer.write(Buffer.from("abcdefghij"))).toBe(10);
+    expect(drain(reader).toString()).toBe("abcdefghij");
+    expect(writer.reserve(17)).toBe(-1);
+  });
+
   it("a reader that says it sleeps is woken once, and one that finds bytes need not sleep", () => {
     const { writer, reader } = pair(64);
     expect(reader.armReader()).toBe(false);
