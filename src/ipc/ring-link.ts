@@ -5,12 +5,12 @@
  * file) goes on it, then only wake-up bytes, and its close says that the other process is gone
  * (what that process wrote before it went is still in the ring, and is read then).
  */
-import { closeSync, constants, ftruncateSync, fstatSync, openSync, rmSync, writeSync } from "node:fs";
+import { closeSync, constants, ftruncateSync, fstatSync, openSync, rmSync } from "node:fs";
 import type { Socket } from "node:net";
 import * as path from "node:path";
 import { sharedMemory, sharedMemoryAddon } from "./native";
 import { ByteRing, RING_HEADER } from "./ring";
-import { FrameDecoder, encodeFrameAt, frameBytes, type Conduit, type Frame } from "./wire";
+import { FrameDecoder, SocketConduit, encodeFrameAt, frameBytes, type Conduit, type Frame } from "./wire";
 
 /** Bytes of each ring: room for about 30 000 small items, or 1 000 of 1 KiB, before a writer waits. */
 export const RING_BYTES = 1 << 20;
@@ -82,6 +82,8 @@ export class RingLink {
   readonly #in: ByteRing;
   readonly #out: ByteRing;
   readonly #socket: Socket;
+  /** The socket's own writes, for wake-up bytes. */
+  readonly #wakes: SocketConduit;
   readonly #decoder = new FrameDecoder({ reusedReads: true });
   readonly #onFrame: (frame: Frame) => void;
   /** Bytes that found no room in the ring: written as the reader frees some (it wakes this side). */
@@ -95,9 +97,9 @@ export class RingLink {
     [this.#out, this.#in] = side === "proxy" ? [first, second] : [second, first];
     this.#socket = socket;
     this.#onFrame = onFrame;
+    this.#wakes = new SocketConduit(socket);
     this.conduit = {
-      cheap: true,
-      writeNow: (bytes, urgent) => (this.#failed || this.#pending || !this.#introduced ? 0 : this.#write(bytes, urgent)),
+      writeNow: (bytes, urgent) => (this.#canWrite() ? this.#write(bytes, urgent) : 0),
       writeLater: (bytes, done) => {
         if (this.#failed) {
           done(this.#failed);
@@ -108,7 +110,7 @@ export class RingLink {
         return this.#pending === undefined;
       },
       writeFrame: (op, queue, request, number, payload, flags, urgent) => {
-        if (this.#failed || this.#pending || !this.#introduced) return false;
+        if (!this.#canWrite()) return false;
         const size = frameBytes(payload ? payload.length : 0);
         const at = this.#out.reserve(size);
         if (at < 0) return false;
@@ -165,6 +167,11 @@ export class RingLink {
     const pending = this.#pending;
     this.#pending = undefined;
     pending?.done(error);
+  }
+
+  /** Frames may go on the ring now: the owner knows of it, nothing waits before them, nothing failed. */
+  #canWrite(): boolean {
+    return this.#introduced && !this.#pending && !this.#failed;
   }
 
   #write(bytes: Buffer, urgent = true): number {
@@ -228,18 +235,8 @@ export class RingLink {
     }
   }
 
-  /** Wake the other side: one byte on the socket (a full socket holds enough wake-ups already). */
+  /** Wake the other side: one byte on the socket, straight to its descriptor when it can be, else through the stream. */
   #ring(): void {
-    const socket = this.#socket;
-    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    if (!socket.connecting && socket.writableLength === 0 && typeof fd === "number" && fd >= 0) {
-      try {
-        writeSync(fd, WAKE);
-        return;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === "EAGAIN") return;
-      }
-    }
-    if (!socket.destroyed) socket.write(WAKE);
+    if (this.#wakes.writeNow(WAKE) === 0 && !this.#socket.destroyed) this.#socket.write(WAKE);
   }
 }

@@ -40,6 +40,11 @@ export class ByteRing {
     this.#mask = capacity - 1;
   }
 
+  /** Free bytes, for the writer whose head is `head`. */
+  #room(head: number): number {
+    return this.capacity - ((head - Atomics.load(this.#index, TAIL)) >>> 0);
+  }
+
   /** Bytes written and not yet read. */
   get unread(): number {
     return (Atomics.load(this.#index, HEAD) - Atomics.load(this.#index, TAIL)) >>> 0;
@@ -50,8 +55,7 @@ export class ByteRing {
   /** Copies as much of `bytes` as there is room for and publishes it; returns how much that was. */
   write(bytes: Buffer): number {
     const head = Atomics.load(this.#index, HEAD);
-    const room = this.capacity - ((head - Atomics.load(this.#index, TAIL)) >>> 0);
-    const n = Math.min(room, bytes.length);
+    const n = Math.min(this.#room(head), bytes.length);
     if (n === 0) return 0;
     const at = head & this.#mask;
     const first = Math.min(n, this.capacity - at);
@@ -67,7 +71,7 @@ export class ByteRing {
    */
   reserve(size: number): number {
     const head = Atomics.load(this.#index, HEAD);
-    if (this.capacity - ((head - Atomics.load(this.#index, TAIL)) >>> 0) < size) return -1;
+    if (this.#room(head) < size) return -1;
     const at = head & this.#mask;
     return at + size <= this.capacity ? at : -1;
   }

@@ -246,8 +246,6 @@ const COPIED_TO_STREAM = 8 * 1024;
  * Either way, bytes it has taken reach the other side even if this process dies right after.
  */
 export interface Conduit {
-  /** A write here is a copy in memory, no system call: nothing is gained by saving writes. */
-  readonly cheap: boolean;
   /**
    * How many of `bytes` were taken at once (0 when they must wait: see writeLater). Never throws.
    * `urgent` false: the other side need not act on them at once (acks only), so a conduit that
@@ -263,13 +261,14 @@ export interface Conduit {
   /**
    * One frame encoded straight where it goes, if that can be done at once (else false, and
    * nothing was written: it goes through writeNow). Called only when nothing waits to go before it.
+   * A conduit that has it writes to memory, with no system call: nothing is gained there by
+   * saving writes.
    */
   writeFrame?(op: Op, queue: number, request: number, number: number, payload: Buffer | undefined, flags: number, urgent: boolean): boolean;
 }
 
 /** The socket as a conduit: one write(2) to its descriptor when nothing waits in it, else the stream. */
 export class SocketConduit implements Conduit {
-  readonly cheap = false;
   readonly #socket: Socket;
 
   constructor(socket: Socket) {
@@ -359,11 +358,11 @@ export class Outbox {
       this.add(op, queue, request, number, payload, flags);
       return this.written();
     }
-    // A write that costs no system call is not worth saving: every send is written at once.
-    if (!this.#conduit.cheap) {
+    // A write that costs no system call (a ring's) is not worth saving: every send is written at once.
+    if (this.#conduit.writeFrame === undefined) {
       this.#wroteThisRun = true;
       queueMicrotask(this.#runEnded);
-    } else if (this.#alone() && this.#conduit.writeFrame!(op, queue, request, number, payload, flags, true)) return WRITTEN;
+    } else if (this.#alone() && this.#conduit.writeFrame(op, queue, request, number, payload, flags, true)) return WRITTEN;
     this.#encode(op, queue, request, number, payload, flags, true);
     return this.flush() ?? WRITTEN;
   }

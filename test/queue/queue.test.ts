@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as lib from "../../dist/src/index.js";
-import { isGone, waitFor } from "../support/processes";
+import { isGone, putOneAndStay, setEnv, waitFor } from "../support/processes";
 const { spawn, Queue, JoinableQueue, SimpleQueue, Pipe, Empty, Full, activeChildren } = lib;
 type Q<T> = InstanceType<typeof Queue<T>>;
 
@@ -83,21 +83,15 @@ it.skipIf(!ringsBuilt && !ringsRequired)("npm run build made the shared-memory a
 });
 
 describe.each(ringsBuilt ? (["rings", "socket"] as const) : (["socket"] as const))("Queue between processes, frames on %s", (transport) => {
-  const previous = process.env.FORKLAB_QUEUE_TRANSPORT;
+  let restore = () => {};
   beforeAll(() => {
-    if (transport === "socket") process.env.FORKLAB_QUEUE_TRANSPORT = "socket";
+    if (transport === "socket") restore = setEnv("FORKLAB_QUEUE_TRANSPORT", "socket");
   });
-  afterAll(() => {
-    if (previous === undefined) delete process.env.FORKLAB_QUEUE_TRANSPORT;
-    else process.env.FORKLAB_QUEUE_TRANSPORT = previous;
-  });
+  afterAll(() => restore());
 
   it("each child's connection uses the transport asked for", async () => {
     const q = new Queue<number>();
-    const child = spawn(async (q: Q<number>) => {
-      await q.put(1);
-      await new Promise(() => setInterval(() => {}, 1000));
-    }, [q], quiet);
+    const child = spawn(putOneAndStay, [q], quiet);
     expect(await q.get()).toBe(1);
     expect(connectionTransports().find((c) => c.pid === child.pid)?.transport).toBe(transport);
     child.kill();

@@ -74,3 +74,20 @@ export function environmentOf(pid: number): string[] {
     return [];
   }
 }
+
+/** Sets (or with undefined, removes) an environment variable of this process; returns what puts it back. */
+export function setEnv(name: string, value: string | undefined): () => void {
+  const before = process.env[name];
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+  return () => {
+    if (before === undefined) delete process.env[name];
+    else process.env[name] = before;
+  };
+}
+
+/** A child's target: put 1 on the queue, then stay (until killed), so that its connection stays open. */
+export async function putOneAndStay(q: { put(item: number): Promise<void> }): Promise<never> {
+  await q.put(1);
+  return new Promise(() => setInterval(() => {}, 1000));
+}
