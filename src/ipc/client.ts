@@ -177,7 +177,8 @@ export class OwnerLink {
     if (!pending) return;
     this.#pending.delete(frame.request);
     this.release();
-    pending.resolve(frame);
+    // The decoder's frame is rewritten for the next one: the answer is a copy.
+    pending.resolve({ ...frame });
   }
 
   #lost(error?: Error): void {

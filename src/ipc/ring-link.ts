@@ -10,7 +10,7 @@ import type { Socket } from "node:net";
 import * as path from "node:path";
 import { sharedMemory, sharedMemoryAddon } from "./native";
 import { ByteRing, RING_HEADER } from "./ring";
-import { FrameDecoder, SocketConduit, encodeFrameAt, frameBytes, type Conduit, type Frame } from "./wire";
+import { FrameDecoder, FrameSpace, SocketConduit, encodeFrameAt, frameBytes, type Conduit, type Frame } from "./wire";
 
 /** Bytes of each ring: room for about 30 000 small items, or 1 000 of 1 KiB, before a writer waits. */
 export const RING_BYTES = 1 << 20;
@@ -98,6 +98,7 @@ export class RingLink {
     this.#socket = socket;
     this.#onFrame = onFrame;
     this.#wakes = new SocketConduit(socket);
+    const outSpace = new FrameSpace(this.#out.data);
     this.conduit = {
       writeNow: (bytes, urgent) => (this.#canWrite() ? this.#write(bytes, urgent) : 0),
       writeLater: (bytes, done) => {
@@ -114,7 +115,7 @@ export class RingLink {
         const size = frameBytes(payload ? payload.length : 0);
         const at = this.#out.reserve(size);
         if (at < 0) return false;
-        encodeFrameAt(this.#out.data, at, op, queue, request, number, payload, flags);
+        encodeFrameAt(outSpace, at, op, queue, request, number, payload, flags);
         this.#out.commit(size);
         this.#wrote(urgent);
         return true;

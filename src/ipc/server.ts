@@ -17,6 +17,7 @@ import * as path from "node:path";
 import { removeWithParent } from "../parent/reaper";
 import { openRingFile, ringsAvailable, RingLink } from "./ring-link";
 import { Failure, FrameDecoder, Op, Outbox, SHARED, SocketConduit, encodeFrame, itemFlags, itemOf, type Frame } from "./wire";
+import { Outstanding } from "./outstanding";
 import type { Entry, Sink, Store } from "./store";
 
 interface Peer {
@@ -195,7 +196,7 @@ function sinkOf(peer: Peer, queue: number): Sink {
   sink = {
     pid: peer.pid,
     window: 0,
-    outstanding: new Map<number, Entry>(),
+    outstanding: new Outstanding<Entry>(),
     bytes: 0,
     waiting: false,
     recalling: false,

@@ -24,6 +24,7 @@
 import * as util from "node:util";
 import { setLongTimeout, type LongTimer } from "../parent/timeouts";
 import { itemValue, type PackedItem } from "./items";
+import type { Outstanding } from "./outstanding";
 
 export interface Entry extends PackedItem {
   /** Order of arrival in this queue, from 1. */
@@ -85,8 +86,8 @@ export interface Sink {
   readonly pid: number;
   /** Items it may hold not yet returned by its get(); 0 until it waits; 1: one item, then 0 until it asks again. */
   window: number;
-  /** Sent to it and not yet acknowledged, by sequence number. */
-  readonly outstanding: Map<number, Entry>;
+  /** Sent to it and not yet acknowledged, in the order they were sent. */
+  readonly outstanding: Outstanding<Entry>;
   /** Their bytes. */
   bytes: number;
   /** It said it waits with nothing in hand, and nothing was sent to it since. */
@@ -290,9 +291,8 @@ export class Store {
 
   /** The consumer's get() returned the item `seq`: it counts as got, and makes room for the next. */
   ack(sink: Sink, seq: number): void {
-    const entry = sink.outstanding.get(seq);
+    const entry = sink.outstanding.take(seq);
     if (!entry) return;
-    sink.outstanding.delete(seq);
     sink.bytes -= entry.bytes.length;
     sink.oneAsked = false;
     this.#inFlight--;
@@ -307,9 +307,8 @@ export class Store {
     sink.recalling = false;
     const entries: Entry[] = [];
     for (const seq of seqs) {
-      const entry = sink.outstanding.get(seq);
+      const entry = sink.outstanding.take(seq);
       if (!entry) continue;
-      sink.outstanding.delete(seq);
       sink.bytes -= entry.bytes.length;
       entries.push(entry);
     }
@@ -324,7 +323,7 @@ export class Store {
   leave(sink: Sink): void {
     const at = this.#sinks.indexOf(sink);
     if (at >= 0) this.#sinks.splice(at, 1);
-    const entries = [...sink.outstanding.values()];
+    const entries = sink.outstanding.values();
     sink.outstanding.clear();
     sink.bytes = 0;
     if (entries.length === 0) return;
@@ -526,6 +525,7 @@ export class Store {
   }
 
   #wakePollers(): void {
+    if (this.#pollers.length === 0) return;
     for (const poller of this.#pollers.splice(0)) (poller.timer?.clear(), poller.settle(true));
   }
 
@@ -571,7 +571,7 @@ export class Store {
   #sendTo(sink: Sink): void {
     const entry = this.#items[this.#head]!;
     this.#shift();
-    sink.outstanding.set(entry.seq, entry);
+    sink.outstanding.add(entry);
     sink.bytes += entry.bytes.length;
     sink.waiting = false;
     // One item per Want: it asks again when its get() next waits.

@@ -105,21 +105,41 @@ export function frameBytes(payloadBytes: number): number {
   return HEAD + payloadBytes;
 }
 
-/** A frame written into `buffer` at `at` (which has room for frameBytes() of it). */
-export function encodeFrameAt(buffer: Buffer, at: number, op: Op, queue: number, request: number, number: number, payload: Buffer | undefined, flags: number): void {
-  const size = HEAD + (payload ? payload.length : 0);
-  buffer.writeUInt32LE(size - 4, at);
-  buffer[at + 4] = op;
-  buffer[at + 5] = flags;
-  buffer.writeUInt32LE(queue, at + 6);
-  buffer.writeUInt32LE(request, at + 10);
-  buffer.writeDoubleLE(number, at + 14);
-  if (payload) payload.copy(buffer, at + HEAD);
+/**
+ * Memory frames are written into: a buffer, and a DataView of the same bytes through which the
+ * header's fields go (Buffer's own write methods check their arguments on every call, which is
+ * most of what encoding a small frame costs).
+ */
+export class FrameSpace {
+  readonly view: DataView;
+
+  constructor(readonly bytes: Buffer) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+}
+
+/** Payloads up to this size are copied byte by byte: cheaper than a call into Buffer's copy. */
+const SMALL_COPY = 64;
+
+/** A frame written into `space` at `at` (which has room for frameBytes() of it). */
+export function encodeFrameAt(space: FrameSpace, at: number, op: Op, queue: number, request: number, number: number, payload: Buffer | undefined, flags: number): void {
+  const { bytes, view } = space;
+  const length = payload ? payload.length : 0;
+  view.setUint32(at, HEAD + length - 4, true);
+  bytes[at + 4] = op;
+  bytes[at + 5] = flags;
+  view.setUint32(at + 6, queue, true);
+  view.setUint32(at + 10, request, true);
+  view.setFloat64(at + 14, number, true);
+  if (length === 0) return;
+  const start = at + HEAD;
+  if (length <= SMALL_COPY) for (let i = 0; i < length; i++) bytes[start + i] = payload![i]!;
+  else bytes.set(payload!, start);
 }
 
 export function encodeFrame(op: Op, queue: number, request: number, number: number, payload: Buffer = EMPTY, flags = 0): Buffer {
   const frame = Buffer.allocUnsafe(HEAD + payload.length);
-  encodeFrameAt(frame, 0, op, queue, request, number, payload, flags);
+  encodeFrameAt(new FrameSpace(frame), 0, op, queue, request, number, payload, flags);
   return frame;
 }
 
@@ -129,9 +149,13 @@ export function encodeFrame(op: Op, queue: number, request: number, number: numb
  * copied, once, as its pieces arrive, into a buffer of its own, exactly its size: a 100 MB item
  * arriving in 64 KiB chunks is copied once, and the frames after it are not copied at all.
  *
- * With `reusedReads`, every read arrives in the same buffer, which the next read overwrites (a
- * socket's onread): then the payload of a whole frame is copied too, so that nothing points into
- * a read once push() returns.
+ * With `reusedReads`, every read arrives in the same memory, which the next read overwrites (a
+ * socket's onread, a ring): then the payload of a whole frame is copied too, so that nothing
+ * points into a read once push() returns.
+ *
+ * The Frame handed to `onFrame` is this decoder's own, rewritten for the next frame once
+ * `onFrame` returns (a frame per item would be most of the garbage a stream of small items
+ * makes): keep its fields, or a copy of it, not the object. Its payload is the caller's to keep.
  */
 export class FrameDecoder {
   readonly #reusedReads: boolean;
@@ -141,6 +165,10 @@ export class FrameDecoder {
   /** The split frame being filled, once its length is known, and how much of it has arrived. */
   #partial: Buffer | undefined;
   #filled = 0;
+  readonly #frame: Frame = { op: 0 as Op, flags: 0, queue: 0, request: 0, number: 0, payload: EMPTY };
+  /** A view of the memory the last chunk was in (a ring's, or a socket's read buffer: usually the same each time). */
+  #memory: ArrayBufferLike | undefined;
+  #view: DataView | undefined;
 
   constructor(options: { reusedReads?: boolean } = {}) {
     this.#reusedReads = options.reusedReads ?? false;
@@ -153,13 +181,27 @@ export class FrameDecoder {
       if (offset < 0) return;
     }
     const end = chunk.length;
+    if (end - offset < 4) {
+      if (offset < end) this.#start(chunk, offset);
+      return;
+    }
+    const view = this.#viewOf(chunk);
+    const base = chunk.byteOffset;
     while (end - offset >= 4) {
-      const size = 4 + chunk.readUInt32LE(offset);
+      const size = 4 + view.getUint32(base + offset, true);
       if (end - offset < size) break;
-      onFrame(frameAt(chunk, offset, size, this.#reusedReads));
+      onFrame(this.#frameAt(chunk, view, offset, size, this.#reusedReads));
       offset += size;
     }
     if (offset < end) this.#start(chunk, offset);
+  }
+
+  #viewOf(chunk: Buffer): DataView {
+    if (chunk.buffer !== this.#memory) {
+      this.#memory = chunk.buffer;
+      this.#view = new DataView(chunk.buffer);
+    }
+    return this.#view!;
   }
 
   /** The rest of `chunk`, from `offset`, begins a frame that a later chunk completes. */
@@ -192,26 +234,33 @@ export class FrameDecoder {
     if (this.#filled < partial.length) return -1;
     this.#partial = undefined;
     this.#filled = 0;
-    onFrame(frameAt(partial, 0, partial.length, false));
+    onFrame(this.#frameAt(partial, this.#viewOf(partial), 0, partial.length, false));
     return offset + taken;
+  }
+
+  /** The frame at `offset` of `chunk` (`view` is of its memory); its payload a slice of `chunk`, or with `copy` a buffer of its own. */
+  #frameAt(chunk: Buffer, view: DataView, offset: number, size: number, copy: boolean): Frame {
+    const at = chunk.byteOffset + offset;
+    const frame = this.#frame;
+    frame.op = chunk[offset + 4] as Op;
+    frame.flags = chunk[offset + 5]!;
+    frame.queue = view.getUint32(at + 6, true);
+    frame.request = view.getUint32(at + 10, true);
+    frame.number = view.getFloat64(at + 14, true);
+    const length = size - HEAD;
+    if (length <= 0) frame.payload = EMPTY;
+    else if (!copy) frame.payload = chunk.subarray(offset + HEAD, offset + size);
+    else frame.payload = copyOut(chunk, offset + HEAD, length);
+    return frame;
   }
 }
 
-/** The frame at `offset`; its payload a slice of `buffer`, or with `copy` a buffer of its own. */
-function frameAt(buffer: Buffer, offset: number, size: number, copy: boolean): Frame {
-  let payload = EMPTY;
-  if (size > HEAD) {
-    payload = buffer.subarray(offset + HEAD, offset + size);
-    if (copy) payload = Buffer.from(payload);
-  }
-  return {
-    op: buffer[offset + 4] as Op,
-    flags: buffer[offset + 5]!,
-    queue: buffer.readUInt32LE(offset + 6),
-    request: buffer.readUInt32LE(offset + 10),
-    number: buffer.readDoubleLE(offset + 14),
-    payload,
-  };
+/** `length` bytes of `chunk` from `start`, in a buffer of their own. */
+function copyOut(chunk: Buffer, start: number, length: number): Buffer {
+  const copy = Buffer.allocUnsafe(length);
+  if (length <= SMALL_COPY) for (let i = 0; i < length; i++) copy[i] = chunk[start + i]!;
+  else chunk.copy(copy, 0, start, start + length);
+  return copy;
 }
 
 interface Batch {
@@ -307,7 +356,7 @@ export class SocketConduit implements Conduit {
  */
 export class Outbox {
   readonly #conduit: Conduit;
-  #buffer = Buffer.allocUnsafeSlow(OUTBOX_BYTES);
+  #space = new FrameSpace(Buffer.allocUnsafeSlow(OUTBOX_BYTES));
   #length = 0;
   /** One promise for everyone waiting on the batch being filled. */
   #batch: Batch | undefined;
@@ -372,7 +421,7 @@ export class Outbox {
 
   /** A batch that held a large item leaves its room behind. */
   #shrinkBuffer(): void {
-    if (this.#buffer.length > 4 * OUTBOX_BYTES) this.#buffer = Buffer.allocUnsafeSlow(OUTBOX_BYTES);
+    if (this.#space.bytes.length > 4 * OUTBOX_BYTES) this.#space = new FrameSpace(Buffer.allocUnsafeSlow(OUTBOX_BYTES));
   }
 
   /** Some frame in the buffer needs the other side to act (see Conduit.writeNow). */
@@ -381,12 +430,12 @@ export class Outbox {
   #encode(op: Op, queue: number, request: number, number: number, payload: Buffer | undefined, flags: number, urgent: boolean): void {
     if (urgent) this.#urgent = true;
     const size = HEAD + (payload ? payload.length : 0);
-    if (this.#length + size > this.#buffer.length) {
-      const bigger = Buffer.allocUnsafeSlow(Math.max(2 * this.#buffer.length, this.#length + size));
-      this.#buffer.copy(bigger, 0, 0, this.#length);
-      this.#buffer = bigger;
+    if (this.#length + size > this.#space.bytes.length) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(2 * this.#space.bytes.length, this.#length + size));
+      this.#space.bytes.copy(bigger, 0, 0, this.#length);
+      this.#space = new FrameSpace(bigger);
     }
-    encodeFrameAt(this.#buffer, this.#length, op, queue, request, number, payload, flags);
+    encodeFrameAt(this.#space, this.#length, op, queue, request, number, payload, flags);
     this.#length += size;
   }
 
@@ -412,7 +461,7 @@ export class Outbox {
     // Behind a write that waits for room: this batch joins what follows it, written as one.
     if (this.#waiting) return (this.#batch ??= newBatch()).promise;
     const batch = this.#batch;
-    const bytes = this.#buffer.subarray(0, this.#length);
+    const bytes = this.#space.bytes.subarray(0, this.#length);
     const urgent = this.#urgent;
     this.#batch = undefined;
     this.#length = 0;
@@ -461,7 +510,7 @@ export class Outbox {
       settle();
       this.#shrinkBuffer();
     } else {
-      if (!copied) this.#buffer = Buffer.allocUnsafeSlow(OUTBOX_BYTES);
+      if (!copied) this.#space = new FrameSpace(Buffer.allocUnsafeSlow(OUTBOX_BYTES));
       pending = true;
       this.#waiting = true;
       this.onPending?.(true);

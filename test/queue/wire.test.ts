@@ -215,8 +215,8 @@ describe("FrameDecoder", () => {
     for (let cut = 1; cut < stream.length; cut++) {
       const frames: Frame[] = [];
       const decoder = new FrameDecoder();
-      decoder.push(Buffer.from(stream.subarray(0, cut)), (f) => frames.push(f));
-      decoder.push(Buffer.from(stream.subarray(cut)), (f) => frames.push(f));
+      decoder.push(Buffer.from(stream.subarray(0, cut)), (f) => frames.push({ ...f }));
+      decoder.push(Buffer.from(stream.subarray(cut)), (f) => frames.push({ ...f }));
       expect(seen(frames), `cut at ${cut}`).toEqual(expected);
     }
   });
@@ -224,7 +224,7 @@ describe("FrameDecoder", () => {
   it("gives the same frames when every byte arrives in a read of its own", () => {
     const frames: Frame[] = [];
     const decoder = new FrameDecoder();
-    for (let at = 0; at < stream.length; at++) decoder.push(Buffer.from(stream.subarray(at, at + 1)), (f) => frames.push(f));
+    for (let at = 0; at < stream.length; at++) decoder.push(Buffer.from(stream.subarray(at, at + 1)), (f) => frames.push({ ...f }));
     expect(seen(frames)).toEqual(expected);
   });
 
@@ -235,9 +235,9 @@ describe("FrameDecoder", () => {
     const readB = Buffer.concat([first.subarray(600), second]);
     const frames: Frame[] = [];
     const decoder = new FrameDecoder();
-    decoder.push(readA, (f) => frames.push(f));
+    decoder.push(readA, (f) => frames.push({ ...f }));
     expect(frames).toHaveLength(0);
-    decoder.push(readB, (f) => frames.push(f));
+    decoder.push(readB, (f) => frames.push({ ...f }));
     expect(frames.map((f) => f.number)).toEqual([1, 2]);
     expect(frames[0]!.payload.equals(Buffer.alloc(1000, 1))).toBe(true);
     expect(frames[0]!.payload.buffer.byteLength).toBe(first.length);
@@ -252,7 +252,7 @@ describe("FrameDecoder", () => {
       const decoder = new FrameDecoder({ reusedReads: true });
       for (const [from, to] of [[0, cut], [cut, stream.length]] as const) {
         const length = stream.copy(read, 0, from, to);
-        decoder.push(read.subarray(0, length), (f) => frames.push(f));
+        decoder.push(read.subarray(0, length), (f) => frames.push({ ...f }));
         // The next read overwrites the buffer: what was handed out must not change with it.
         read.fill(0xee);
       }
