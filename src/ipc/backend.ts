@@ -29,8 +29,8 @@ export interface QueueBackend {
   readonly copiesAtPut: boolean;
   /** Rejects with QueueFailure(Full) when no room came within `timeout` s (undefined: wait forever). */
   put(item: PackedItem, timeout: number | undefined): Promise<void>;
-  /** Rejects with QueueFailure(Empty), or (Eof) for a pipe whose writer closed. */
-  get(timeout: number | undefined): Promise<PackedItem>;
+  /** Rejects with QueueFailure(Empty), or (Eof) for a pipe whose writer closed. An item this process holds already may come as it is. */
+  get(timeout: number | undefined): PackedItem | Promise<PackedItem>;
   /** qsize(): items put and not yet returned by a get (in the owner, or sent ahead to consumers). */
   size(): Promise<{ size: number; full: boolean }>;
   taskDone(): Promise<void>;
@@ -277,7 +277,7 @@ export class RemoteBackend implements QueueBackend {
     });
   }
 
-  get(timeout: number | undefined): Promise<PackedItem> {
+  get(timeout: number | undefined): PackedItem | Promise<PackedItem> {
     return this.#consumer.get(timeout);
   }
 

@@ -222,7 +222,7 @@ export class Consumer {
    * per Want (the owner closes the window after it); more keeps that many topped up.
    */
   #window = 1;
-  /** When the last get() returned (performance.now()), or undefined before the first. */
+  /** When the last get() that emptied what was here returned (performance.now()), or undefined before the first. */
   #lastReturn: number | undefined;
   /** A Want was sent and no item arrived since. */
   #wanting = false;
@@ -244,7 +244,11 @@ export class Consumer {
     return this.buffered === 0 ? this.#ended : undefined;
   }
 
-  get(timeout: number | undefined): Promise<PackedItem> {
+  /**
+   * An item held here already comes as it is, its ack written (a stream of gets served from what
+   * was sent ahead waits on no promise); else a promise of one.
+   */
+  get(timeout: number | undefined): PackedItem | Promise<PackedItem> {
     if (this.#link.gone) return Promise.reject(this.#link.gone);
     if (this.buffered > 0 && this.#getters.length === 0) return this.#handOut(this.#take());
     if (this.#ended !== undefined && this.buffered === 0) return Promise.reject(new QueueFailure(Failure.Eof, this.#ended));
@@ -310,7 +314,9 @@ export class Consumer {
       const getter = this.#getters.shift()!;
       getter.timer?.clear();
       this.#link.release();
-      this.#handOut(this.#take()).then(getter.resolve, getter.reject);
+      const item = this.#handOut(this.#take());
+      if (item instanceof Promise) item.then(getter.resolve, getter.reject);
+      else getter.resolve(item);
     }
     // More get() calls wait here than the owner was asked for: one item per Want sends no more unasked.
     if (this.#getters.length > 0 && this.buffered === 0 && (this.#window === 1 || this.#shared)) {
@@ -378,15 +384,19 @@ export class Consumer {
     return item;
   }
 
-  /** The ack goes out (with whatever else waits to go) and is where the owner reads it before the caller has the item. */
-  #handOut(item: Buffered): Promise<PackedItem> {
-    this.#lastReturn = performance.now();
+  /**
+   * The ack goes out (with whatever else waits to go) and is where the owner reads it before the
+   * caller has the item: the item once it is, else a promise of it.
+   */
+  #handOut(item: Buffered): PackedItem | Promise<PackedItem> {
+    // Read only by a get() that finds nothing here, which comes after the hand-out that emptied it.
+    if (this.buffered === 0) this.#lastReturn = performance.now();
     // Written now, not at the end of the tick: the caller is waiting. Usually it is taken at
     // once, and the item is handed out without waiting on a write. On rings, the owner is woken
     // for it when the last item sent ahead is handed out (it then has room to send more), not
     // for each one.
     const written = this.#link.out.write(Op.Ack, this.#queue, 0, item.seq, this.buffered === 0);
-    return written ? written.then(() => item) : Promise.resolve(item);
+    return written ? written.then(() => item) : item;
   }
 }
 

@@ -81,8 +81,9 @@ class Attach {
   constructor(readonly backend: QueueBackend) {}
 }
 
-function blocking(where: string, options: unknown): number | undefined {
+function blocking(kind: string, method: string, options: unknown): number | undefined {
   if (options === undefined) return undefined;
+  const where = `${kind}.${method}()`;
   if (typeof options !== "object" || options === null) throw blockingOptionsError(where, options);
   for (const key of Object.keys(options)) {
     if (key !== "block" && key !== "timeout") throw new TypeError(`${where}: unknown option ${key}; the options are block and timeout (seconds)`);
@@ -166,7 +167,10 @@ abstract class QueueBase<T> {
 
   protected getItem(method: string, timeout: number | undefined): Promise<T> {
     this.check(method);
-    return this.#backend.get(timeout).then(
+    const got = this.#backend.get(timeout);
+    // An item this process was sent ahead comes as it is: a stream of gets makes one promise per item here, not three.
+    if (!(got instanceof Promise)) return Promise.resolve(unpackItem(got) as T);
+    return got.then(
       (item) => unpackItem(item) as T,
       (error: unknown) => {
         throw error instanceof QueueFailure ? this.failure(method, error.failure, timeout) : error;
@@ -255,12 +259,12 @@ export class Queue<T = unknown> extends QueueBase<T> {
 
   /** Put an item; with maxsize, waits for room (block, timeout in seconds), else rejects with Full. */
   put(item: T, options?: BlockingOptions): Promise<void> {
-    return settle(() => this.putItem("put", item, blocking(`${this.kind}.put()`, options)));
+    return settle(() => this.putItem("put", item, blocking(this.kind, "put", options)));
   }
 
   /** Take the first item, waiting for one (block, timeout in seconds), else rejects with Empty. */
   get(options?: BlockingOptions): Promise<T> {
-    return settle(() => this.getItem("get", blocking(`${this.kind}.get()`, options)));
+    return settle(() => this.getItem("get", blocking(this.kind, "get", options)));
   }
 
   putNowait(item: T): Promise<void> {
