@@ -17,7 +17,7 @@
 import { connect, type Socket } from "node:net";
 import { dirname } from "node:path";
 import { childState } from "../protocol/messages";
-import type { PackedItem } from "./items";
+import { receivedItem, type PackedItem } from "./items";
 import { setLongTimeout, type LongTimer } from "../parent/timeouts";
 import { createRingFile, RingLink } from "./ring-link";
 import { Failure, FrameDecoder, Op, Outbox, SHARED, SocketConduit, encodeFrame, itemOf, type Frame } from "./wire";
@@ -81,9 +81,10 @@ export class OwnerLink {
     this.path = path;
     this.ownerPid = ownerPid;
     // Reads land in one buffer of this link's (net's onread), not in a stream: no readable
-    // stream's work per read, on the path every item a consumer gets takes. The decoder copies
-    // out what it hands on, since the next read overwrites the buffer.
-    const decoder = new FrameDecoder({ reusedReads: true });
+    // stream's work per read, on the path every item a consumer gets takes. The next read
+    // overwrites the buffer (and a ring is written again once read): what #answer keeps of a
+    // frame's payload it copies or unpacks there.
+    const decoder = new FrameDecoder({ reusedReads: true, lentPayloads: true });
     const onFrame = (frame: Frame) => this.#answer(frame);
     const readBuffer = Buffer.allocUnsafeSlow(READ_BYTES);
     // Frames go on rings in memory shared with the owner where this process can map them, the
@@ -107,7 +108,7 @@ export class OwnerLink {
       },
     });
     this.#socket.unref();
-    this.#ring = ringFile && new RingLink(ringFile.memory, "proxy", this.#socket, onFrame);
+    this.#ring = ringFile && new RingLink(ringFile.memory, "proxy", this.#socket, onFrame, { lentPayloads: true });
     this.out = new Outbox(this.#ring ? this.#ring.conduit : new SocketConduit(this.#socket));
     this.out.onPending = (pending) => (pending ? this.hold() : this.release());
     this.#socket.on("error", (error) => this.#lost(error));
@@ -177,8 +178,8 @@ export class OwnerLink {
     if (!pending) return;
     this.#pending.delete(frame.request);
     this.release();
-    // The decoder's frame is rewritten for the next one: the answer is a copy.
-    pending.resolve({ ...frame });
+    // The decoder's frame is rewritten for the next one, and its payload is the read's: the answer is a copy.
+    pending.resolve({ ...frame, payload: Buffer.from(frame.payload) });
   }
 
   #lost(error?: Error): void {
@@ -309,7 +310,9 @@ export class Consumer {
     this.#wanting = false;
     this.#shared = (frame.flags & SHARED) !== 0;
     const { bytes, handles, form } = itemOf(frame);
-    this.#buffer.push({ bytes, handles, form, seq: frame.number });
+    const item = receivedItem(bytes, form, handles) as Buffered;
+    item.seq = frame.number;
+    this.#buffer.push(item);
     while (this.#getters.length > 0 && this.buffered > 0) {
       const getter = this.#getters.shift()!;
       getter.timer?.clear();

@@ -20,6 +20,8 @@ export const enum Form {
   False = 6,
   Null = 7,
   Undefined = 8,
+  /** Never on the wire: the item is unpacked already (`value`), where it was read (receivedItem). */
+  Value = 9,
 }
 
 export interface PackedItem {
@@ -30,6 +32,8 @@ export interface PackedItem {
   form: Form;
   /** With handles: the put failed, the item was not sent; undo what encoding them did (handles.ts onUnsent). */
   unsend?: () => void;
+  /** With Form.Value: the item itself. */
+  value?: unknown;
 }
 
 const NONE = Buffer.alloc(0);
@@ -110,10 +114,24 @@ function serializeItem(item: unknown, where: string): { packed: PackedItem; valu
   }
 }
 
+/**
+ * An item read from memory that is overwritten once this returns (a ring, a socket's read
+ * buffer): a form of its own is unpacked now, straight from there, with no copy of its bytes made
+ * first (a Uint8Array item's bytes are copied once, into its own memory); an item that needs
+ * v8.deserialize keeps a copy of its bytes, unpacked when a get() returns it.
+ */
+export function receivedItem(bytes: Buffer, form: Form, handles: boolean): PackedItem {
+  if (form === Form.V8) return { bytes: Buffer.from(bytes), handles, form };
+  return { bytes: NONE, handles: false, form: Form.Value, value: valueOf(bytes, form) };
+}
+
 /** The item's value, with handle markers left as they are (what the owner's picture previews). */
 export function itemValue(item: PackedItem): unknown {
-  const { bytes } = item;
-  switch (item.form) {
+  return item.form === Form.Value ? item.value : valueOf(item.bytes, item.form);
+}
+
+function valueOf(bytes: Buffer, form: Form): unknown {
+  switch (form) {
     case Form.Number:
       return bytes.readDoubleLE(0);
     case Form.String:

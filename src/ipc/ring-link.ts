@@ -84,14 +84,16 @@ export class RingLink {
   readonly #socket: Socket;
   /** The socket's own writes, for wake-up bytes. */
   readonly #wakes: SocketConduit;
-  readonly #decoder = new FrameDecoder({ reusedReads: true });
+  readonly #decoder: FrameDecoder;
   readonly #onFrame: (frame: Frame) => void;
   /** Bytes that found no room in the ring: written as the reader frees some (it wakes this side). */
   #pending: PendingWrite | undefined;
   #failed: Error | undefined;
   #reading = false;
 
-  constructor(memory: ArrayBuffer, side: "proxy" | "owner", socket: Socket, onFrame: (frame: Frame) => void) {
+  /** `lentPayloads`: `onFrame` copies what it keeps of a payload, which is a view of the ring until it returns (see FrameDecoder). */
+  constructor(memory: ArrayBuffer, side: "proxy" | "owner", socket: Socket, onFrame: (frame: Frame) => void, options: { lentPayloads?: boolean } = {}) {
+    this.#decoder = new FrameDecoder({ reusedReads: true, lentPayloads: options.lentPayloads });
     const first = new ByteRing(memory, 0, RING_BYTES);
     const second = new ByteRing(memory, RING_HEADER + RING_BYTES, RING_BYTES);
     [this.#out, this.#in] = side === "proxy" ? [first, second] : [second, first];

@@ -151,14 +151,18 @@ export function encodeFrame(op: Op, queue: number, request: number, number: numb
  *
  * With `reusedReads`, every read arrives in the same memory, which the next read overwrites (a
  * socket's onread, a ring): then the payload of a whole frame is copied too, so that nothing
- * points into a read once push() returns.
+ * points into a read once push() returns; or, with `lentPayloads` as well, it is a view of the
+ * read that holds only while `onFrame` runs, for a handler that copies what it keeps (a consumer
+ * turns an item's bytes into its value there, with no copy of the bytes first).
  *
  * The Frame handed to `onFrame` is this decoder's own, rewritten for the next frame once
  * `onFrame` returns (a frame per item would be most of the garbage a stream of small items
- * makes): keep its fields, or a copy of it, not the object. Its payload is the caller's to keep.
+ * makes): keep its fields, or a copy of it, not the object. Its payload is the caller's to keep,
+ * unless lent.
  */
 export class FrameDecoder {
-  readonly #reusedReads: boolean;
+  /** Whole frames' payloads are copied out of their read (see above). */
+  readonly #copyPayloads: boolean;
   /** The first bytes of a frame whose length field itself was split (fewer than 4 so far). */
   readonly #head = Buffer.alloc(4);
   #headBytes = 0;
@@ -170,8 +174,8 @@ export class FrameDecoder {
   #memory: ArrayBufferLike | undefined;
   #view: DataView | undefined;
 
-  constructor(options: { reusedReads?: boolean } = {}) {
-    this.#reusedReads = options.reusedReads ?? false;
+  constructor(options: { reusedReads?: boolean; lentPayloads?: boolean } = {}) {
+    this.#copyPayloads = (options.reusedReads ?? false) && !(options.lentPayloads ?? false);
   }
 
   push(chunk: Buffer, onFrame: (frame: Frame) => void): void {
@@ -190,7 +194,7 @@ export class FrameDecoder {
     while (end - offset >= 4) {
       const size = 4 + view.getUint32(base + offset, true);
       if (end - offset < size) break;
-      onFrame(this.#frameAt(chunk, view, offset, size, this.#reusedReads));
+      onFrame(this.#frameAt(chunk, view, offset, size, this.#copyPayloads));
       offset += size;
     }
     if (offset < end) this.#start(chunk, offset);
@@ -287,6 +291,8 @@ const WRITTEN = Promise.resolve();
 
 /** Room an Outbox starts with; it grows for a larger batch and keeps that room. */
 const OUTBOX_BYTES = 64 * 1024;
+/** Payloads from this size are written straight into a ring by add() (see there); smaller ones are batched. */
+const DIRECT_BYTES = 512;
 /** A batch the stream must take is copied out of the buffer up to this size (else the buffer goes with it). */
 const COPIED_TO_STREAM = 8 * 1024;
 
@@ -373,6 +379,10 @@ export class Outbox {
 
   add(op: Op, queue: number, request: number, number: number, payload?: Buffer, flags = 0): void {
     if (this.#error) return;
+    // A large payload goes straight into a ring when nothing waits before it: copied once, not
+    // into this buffer and then again into the ring. The other side is woken for it when the
+    // tick ends, as for what is flushed then (or sooner, for many: see RingLink), not at once.
+    if (payload !== undefined && payload.length >= DIRECT_BYTES && this.#alone() && this.#conduit.writeFrame!(op, queue, request, number, payload, flags, false)) return;
     this.#encode(op, queue, request, number, payload, flags, true);
     if (!this.#scheduled) {
       this.#scheduled = true;
