@@ -179,7 +179,7 @@ export class OwnerLink {
     this.#pending.delete(frame.request);
     this.release();
     // The decoder's frame is rewritten for the next one, and its payload is the read's: the answer is a copy.
-    pending.resolve({ ...frame, payload: Buffer.from(frame.payload) });
+    pending.resolve({ ...frame, payload: Buffer.from(frame.payload), lent: false });
   }
 
   #lost(error?: Error): void {
@@ -310,7 +310,7 @@ export class Consumer {
     this.#wanting = false;
     this.#shared = (frame.flags & SHARED) !== 0;
     const { bytes, handles, form } = itemOf(frame);
-    const item = receivedItem(bytes, form, handles) as Buffered;
+    const item = receivedItem(bytes, form, handles, frame.lent === true) as Buffered;
     item.seq = frame.number;
     this.#buffer.push(item);
     while (this.#getters.length > 0 && this.buffered > 0) {

@@ -115,14 +115,24 @@ function serializeItem(item: unknown, where: string): { packed: PackedItem; valu
 }
 
 /**
- * An item read from memory that is overwritten once this returns (a ring, a socket's read
- * buffer): a form of its own is unpacked now, straight from there, with no copy of its bytes made
- * first (a Uint8Array item's bytes are copied once, into its own memory); an item that needs
- * v8.deserialize keeps a copy of its bytes, unpacked when a get() returns it.
+ * An item as a consumer receives it. From memory that is overwritten once this returns (`lent`: a
+ * ring, a socket's read buffer), a form of its own is unpacked now, straight from there, with no
+ * copy of its bytes made first (a Uint8Array item's bytes are copied once, into its own memory),
+ * and an item that needs v8.deserialize keeps a copy of its bytes, unpacked when a get() returns
+ * it. Bytes that are the receiver's already (a large frame put together from several reads) are
+ * kept as they are: copied nowhere.
  */
-export function receivedItem(bytes: Buffer, form: Form, handles: boolean): PackedItem {
-  if (form === Form.V8) return { bytes: Buffer.from(bytes), handles, form };
-  return { bytes: NONE, handles: false, form: Form.Value, value: valueOf(bytes, form) };
+export function receivedItem(bytes: Buffer, form: Form, handles: boolean, lent: boolean): PackedItem {
+  if (form === Form.V8) return { bytes: lent ? Buffer.from(bytes) : bytes, handles, form };
+  const value = lent ? valueOf(bytes, form) : ownedValueOf(bytes, form);
+  return { bytes: NONE, handles: false, form: Form.Value, value };
+}
+
+/** valueOf for bytes nobody else holds: a binary item is a view of them rather than a copy. */
+function ownedValueOf(bytes: Buffer, form: Form): unknown {
+  if (form === Form.Uint8Array) return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+  if (form === Form.Buffer) return bytes;
+  return valueOf(bytes, form);
 }
 
 /** The item's value, with handle markers left as they are (what the owner's picture previews). */

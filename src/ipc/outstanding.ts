@@ -39,6 +39,15 @@ export class Outstanding<E extends { seq: number }> {
     return values;
   }
 
+  /** Whether any entry here satisfies `test` (without building the list values() returns). */
+  some(test: (entry: E) => boolean): boolean {
+    for (let at = this.#head; at < this.#entries.length; at++) {
+      const entry = this.#entries[at];
+      if (entry !== undefined && test(entry)) return true;
+    }
+    return false;
+  }
+
   clear(): void {
     this.#entries = [];
     this.#head = 0;

@@ -592,7 +592,7 @@ export class Store {
     if (first === undefined) return false;
     for (const sink of this.#sinks) {
       if (!sink.recalling) continue;
-      for (const held of sink.outstanding.values()) if (held.from === first.from && held.seq < first.seq) return true;
+      if (sink.outstanding.some((held) => held.from === first.from && held.seq < first.seq)) return true;
     }
     return false;
   }

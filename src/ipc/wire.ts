@@ -96,6 +96,8 @@ export interface Frame {
   request: number;
   number: number;
   payload: Buffer;
+  /** The payload is a view of a read that is overwritten once the decoder's onFrame returns (FrameDecoder's `lentPayloads`). */
+  lent?: boolean;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -169,13 +171,19 @@ export class FrameDecoder {
   /** The split frame being filled, once its length is known, and how much of it has arrived. */
   #partial: Buffer | undefined;
   #filled = 0;
-  readonly #frame: Frame = { op: 0 as Op, flags: 0, queue: 0, request: 0, number: 0, payload: EMPTY };
-  /** A view of the memory the last chunk was in (a ring's, or a socket's read buffer: usually the same each time). */
+  /** Whole frames' payloads are views of their read (see above). */
+  readonly #lendPayloads: boolean;
+  /** Reads arrive in the same memory each time, so a view of it is worth keeping. */
+  readonly #reusedReads: boolean;
+  readonly #frame: Frame = { op: 0 as Op, flags: 0, queue: 0, request: 0, number: 0, payload: EMPTY, lent: false };
+  /** With reused reads: a view of the memory they arrive in (a ring's, or a socket's read buffer). */
   #memory: ArrayBufferLike | undefined;
   #view: DataView | undefined;
 
   constructor(options: { reusedReads?: boolean; lentPayloads?: boolean } = {}) {
-    this.#copyPayloads = (options.reusedReads ?? false) && !(options.lentPayloads ?? false);
+    this.#reusedReads = options.reusedReads ?? false;
+    this.#lendPayloads = this.#reusedReads && (options.lentPayloads ?? false);
+    this.#copyPayloads = this.#reusedReads && !this.#lendPayloads;
   }
 
   push(chunk: Buffer, onFrame: (frame: Frame) => void): void {
@@ -194,13 +202,24 @@ export class FrameDecoder {
     while (end - offset >= 4) {
       const size = 4 + view.getUint32(base + offset, true);
       if (end - offset < size) break;
-      onFrame(this.#frameAt(chunk, view, offset, size, this.#copyPayloads));
+      this.#emit(this.#frameAt(chunk, view, offset, size, this.#copyPayloads, this.#lendPayloads), onFrame);
       offset += size;
     }
     if (offset < end) this.#start(chunk, offset);
   }
 
+  /** Hands the frame on, then lets go of its payload (a large one must not live on in the decoder). */
+  #emit(frame: Frame, onFrame: (frame: Frame) => void): void {
+    try {
+      onFrame(frame);
+    } finally {
+      frame.payload = EMPTY;
+    }
+  }
+
   #viewOf(chunk: Buffer): DataView {
+    // A fresh read buffer each time: a view of its own, not kept (it would keep the read alive).
+    if (!this.#reusedReads) return new DataView(chunk.buffer);
     if (chunk.buffer !== this.#memory) {
       this.#memory = chunk.buffer;
       this.#view = new DataView(chunk.buffer);
@@ -238,12 +257,13 @@ export class FrameDecoder {
     if (this.#filled < partial.length) return -1;
     this.#partial = undefined;
     this.#filled = 0;
-    onFrame(this.#frameAt(partial, this.#viewOf(partial), 0, partial.length, false));
+    // Assembled in memory of its own: the payload is the handler's to keep (neither copied nor lent).
+    this.#emit(this.#frameAt(partial, new DataView(partial.buffer), 0, partial.length, false, false), onFrame);
     return offset + taken;
   }
 
-  /** The frame at `offset` of `chunk` (`view` is of its memory); its payload a slice of `chunk`, or with `copy` a buffer of its own. */
-  #frameAt(chunk: Buffer, view: DataView, offset: number, size: number, copy: boolean): Frame {
+  /** The frame at `offset` of `chunk` (`view` is of its memory); its payload a slice of `chunk` (`lent` if the read is overwritten), or with `copy` a buffer of its own. */
+  #frameAt(chunk: Buffer, view: DataView, offset: number, size: number, copy: boolean, lent: boolean): Frame {
     const at = chunk.byteOffset + offset;
     const frame = this.#frame;
     frame.op = chunk[offset + 4] as Op;
@@ -251,6 +271,7 @@ export class FrameDecoder {
     frame.queue = view.getUint32(at + 6, true);
     frame.request = view.getUint32(at + 10, true);
     frame.number = view.getFloat64(at + 14, true);
+    frame.lent = lent;
     const length = size - HEAD;
     if (length <= 0) frame.payload = EMPTY;
     else if (!copy) frame.payload = chunk.subarray(offset + HEAD, offset + size);

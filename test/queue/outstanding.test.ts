@@ -41,6 +41,16 @@ describe("Outstanding", () => {
     expect(outstanding.size).toBe(0);
   });
 
+  it("some() tests what is here, not what was taken", () => {
+    const outstanding = new Outstanding<{ seq: number }>();
+    for (const seq of [1, 2, 3]) outstanding.add(entry(seq));
+    outstanding.take(2);
+    expect(outstanding.some((e) => e.seq === 3)).toBe(true);
+    expect(outstanding.some((e) => e.seq === 2)).toBe(false);
+    outstanding.take(1);
+    expect(outstanding.some((e) => e.seq < 3)).toBe(false);
+  });
+
   it("is empty after clear()", () => {
     const outstanding = new Outstanding<{ seq: number }>();
     outstanding.add(entry(1));

@@ -3,6 +3,7 @@ import { createServer, connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { Form, packItem, receivedItem, unpackItem } from "../../src/ipc/items";
 import { FrameDecoder, Op, Outbox, SocketConduit, encodeFrame, type Frame } from "../../src/ipc/wire";
 
 const cleanups: (() => void)[] = [];
@@ -258,5 +259,46 @@ describe("FrameDecoder", () => {
       }
       expect(seen(frames), `cut at ${cut}`).toEqual(expected);
     }
+  });
+
+  it("with lentPayloads, lends the payload of a frame whole in its read, not of one put together from several, and lets go of it once onFrame returns", () => {
+    const frame = encodeFrame(Op.Item, 1, 0, 1, Buffer.alloc(1000, 7));
+    const read = Buffer.alloc(frame.length);
+    const decoder = new FrameDecoder({ reusedReads: true, lentPayloads: true });
+    const seenThen: { lent: boolean | undefined; inRead: boolean; bytes: string }[] = [];
+    let kept: Frame | undefined;
+    const onFrame = (f: Frame) => {
+      kept = f;
+      seenThen.push({ lent: f.lent, inRead: f.payload.buffer === read.buffer, bytes: f.payload.subarray(0, 3).toString("hex") });
+    };
+    frame.copy(read);
+    decoder.push(read, onFrame);
+    // In two reads, 600 bytes and the rest.
+    decoder.push(read.subarray(0, frame.copy(read, 0, 0, 600)), onFrame);
+    decoder.push(read.subarray(0, frame.copy(read, 0, 600)), onFrame);
+    expect(seenThen).toEqual([
+      { lent: true, inRead: true, bytes: "070707" },
+      { lent: false, inRead: false, bytes: "070707" },
+    ]);
+    expect(kept!.payload.length).toBe(0);
+  });
+});
+
+describe("receivedItem", () => {
+  it("copies lent bytes before the read is overwritten, and keeps bytes that are the receiver's as they are", () => {
+    for (const value of [{ a: [1, 2] }, "text", new Uint8Array([1, 2, 3]), Buffer.from("buf"), 2.5, null]) {
+      const packed = packItem(value, "in a test");
+      const read = Buffer.from(packed.bytes);
+      const lent = receivedItem(read, packed.form, packed.handles, true);
+      read.fill(0);
+      expect(unpackItem(lent), `lent ${String(value)}`).toEqual(value);
+      const owned = Buffer.from(packed.bytes);
+      const kept = receivedItem(owned, packed.form, packed.handles, false);
+      expect(unpackItem(kept), `owned ${String(value)}`).toEqual(value);
+    }
+    const owned = Buffer.from(packItem({ big: "x".repeat(100) }, "in a test").bytes);
+    expect(receivedItem(owned, Form.V8, false, false).bytes).toBe(owned);
+    const binary = Buffer.from([9, 8, 7]);
+    expect((unpackItem(receivedItem(binary, Form.Uint8Array, false, false)) as Uint8Array).buffer).toBe(binary.buffer);
   });
 });
