@@ -210,11 +210,9 @@ export class FrameDecoder {
 
   /** Hands the frame on, then lets go of its payload (a large one must not live on in the decoder). */
   #emit(frame: Frame, onFrame: (frame: Frame) => void): void {
-    try {
-      onFrame(frame);
-    } finally {
-      frame.payload = EMPTY;
-    }
+    onFrame(frame);
+    // (A handler that throws ends its link, and the decoder with it: no finally on this path.)
+    frame.payload = EMPTY;
   }
 
   #viewOf(chunk: Buffer): DataView {
