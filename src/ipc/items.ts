@@ -42,6 +42,12 @@ function packed(form: Form, bytes = NONE): PackedItem {
   return { bytes, handles: false, form };
 }
 
+/**
+ * A number's bytes when they are copied within put() (`lend`): written here, not into a buffer of
+ * their own, since every put of a stream of numbers would otherwise leave one behind for the GC.
+ */
+const lentNumber = Buffer.allocUnsafeSlow(8);
+
 /** The bytes of a Uint8Array or Buffer item: a copy, or with `lend` a view of its own memory. */
 function bytesOf(item: Uint8Array, lend: boolean): Buffer {
   return lend ? Buffer.from(item.buffer, item.byteOffset, item.byteLength) : Buffer.from(item);
@@ -51,7 +57,7 @@ function bytesOf(item: Uint8Array, lend: boolean): Buffer {
 function packFast(item: unknown, lend: boolean): PackedItem | undefined {
   switch (typeof item) {
     case "number": {
-      const bytes = Buffer.allocUnsafe(8);
+      const bytes = lend ? lentNumber : Buffer.allocUnsafe(8);
       bytes.writeDoubleLE(item, 0);
       return packed(Form.Number, bytes);
     }
@@ -79,8 +85,9 @@ function packFast(item: unknown, lend: boolean): PackedItem | undefined {
  * handles.ts), and only then is the item walked for handles. Throws a TypeError naming where an
  * uncloneable value sits.
  *
- * `lend`: the put copies the bytes before it returns (into its socket's buffer), so the bytes of
- * a Uint8Array or Buffer item may be its own memory rather than a copy made here first.
+ * `lend`: the put copies the bytes before it returns (into its outbox or ring), so the bytes of
+ * a Uint8Array or Buffer item may be its own memory rather than a copy made here first, and a
+ * number's are written where the next one's will be.
  */
 export function packItem(item: unknown, where: string, lend = false): PackedItem {
   const fast = packFast(item, lend);

@@ -39,6 +39,24 @@ describe("delivery between processes", () => {
     await echo.join();
   });
 
+  it("numbers a child puts in one go, more than its ring holds, each come out as it was put (unbounded and with maxsize)", async () => {
+    // A child writes each number's bytes where the next one's go: every put must have copied them first.
+    const n = 60_000;
+    for (const maxsize of [0, 50_000]) {
+      const q = new Queue<number>(maxsize);
+      const producer = spawn(async (q: Q<number>, n: number) => {
+        const puts: Promise<void>[] = [];
+        for (let i = 0; i < n; i++) puts.push(q.put(i * 1.5));
+        await Promise.all(puts);
+      }, [q, n], quiet);
+      const got: number[] = [];
+      for (let i = 0; i < n; i++) got.push(await q.get());
+      await producer.join();
+      expect(producer.exitCode).toBe(0);
+      expect(got).toEqual(Array.from({ length: n }, (_, i) => i * 1.5));
+    }
+  }, 120_000);
+
   it("a consumer waiting in get() holds no timer and no immediate, only its sockets, until an item comes", async () => {
     const q = new Queue<string>();
     const report = new Queue<string[]>();
