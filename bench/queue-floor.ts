@@ -8,7 +8,12 @@
  * cost per item on this machine. Timed in the reader over the last n items of warm + n, as
  * bench/queue.ts times a queue (with no warm-up, from the first item to the last).
  *
+ * The ping-pong floor is the same for a round trip: this process and a child echo one frame's
+ * bytes over a Unix socket, one write(2) each way, nothing else: what two wake-ups of Node's
+ * event loop cost, under any queue or pipe between two Node processes.
+ *
  * Run alone: npx tsc -p . && node dist/bench/queue-floor.js [items=20000] [bytes=30] [warm_items=0]
+ *       or: node dist/bench/queue-floor.js ping-pong [round_trips=5000] [warm_trips=0]
  */
 import { fork } from "node:child_process";
 import { mkdtempSync, rmSync, writeSync } from "node:fs";
@@ -99,10 +104,57 @@ export function floorStream(n: number, size: number, warm = 0): Promise<number> 
   });
 }
 
+/** The child's side of floorPingPong: each read's bytes written straight back. */
+function echo(file: string): void {
+  const socket: Socket = connect(file);
+  socket.on("error", () => {});
+  socket.on("data", (chunk: Buffer) => writeAll(socket, chunk, () => {}));
+}
+
+/**
+ * µs per round trip of a `size`-byte message between this process and a child over a Unix
+ * socket, over the last n of warm + n: one write each way, the next sent once the echo is read.
+ */
+export function floorPingPong(n: number, size: number, warm = 0): Promise<number> {
+  const dir = mkdtempSync(path.join(tmpdir(), "forklab-floor-"));
+  const file = path.join(dir, "s");
+  return new Promise<number>((resolve, reject) => {
+    const message = Buffer.alloc(size, 1);
+    const server = createServer((socket) => {
+      socket.on("error", reject);
+      let trips = 0;
+      let bytes = 0;
+      let t0 = performance.now();
+      socket.on("data", (chunk: Buffer) => {
+        bytes += chunk.length;
+        if (bytes < size) return;
+        bytes -= size;
+        if (++trips === warm) t0 = performance.now();
+        if (trips < warm + n) return writeAll(socket, message, () => {});
+        const us = ((performance.now() - t0) * 1000) / n;
+        socket.destroy();
+        server.close();
+        rmSync(dir, { recursive: true, force: true });
+        resolve(us);
+      });
+      writeAll(socket, message, () => {});
+    });
+    server.listen(file, () => fork(__filename, ["echo", file], { stdio: "ignore" }).once("error", reject));
+  });
+}
+
 if (require.main === module) {
   const [role, file, n, size, warm] = process.argv.slice(2);
   if (role === "writer") writer(file!, Number(n), Number(size));
   else if (role === "reader") reader(file!, Number(n), Number(size), Number(warm));
+  else if (role === "echo") echo(file!);
+  else if (role === "ping-pong") {
+    const trips = Number(file) || 5000;
+    void floorPingPong(trips, 30, Number(n) || 0).then((us) => {
+      console.log(`30 B round trips: ${us.toFixed(2)} µs per round trip`);
+      process.exit(0);
+    });
+  }
   else {
     const items = Number(role) || 20000;
     const bytes = Number(file) || 30;

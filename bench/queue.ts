@@ -12,7 +12,9 @@
  * addon is built) or on sockets; Queue's stream is also run with FORKLAB_QUEUE_TRANSPORT=socket,
  * side by side. The floor rows are the socket transport's: the same three processes making the
  * same syscalls per item with nothing else (queue-floor.ts), after the same warm-up, next to
- * Python's Queue: what the writer's write per put and the reader's write per ack cost alone.
+ * Python's Queue: what the writer's write per put and the reader's write per ack cost alone. The
+ * ping-pong floor is one write each way between this process and a child, nothing else, next to
+ * Python's Pipe (its fastest round trip): what two wake-ups of Node's event loop cost alone.
  *
  * Run: npx tsc -p . && node dist/bench/queue.js [items=20000] [repeats=3] [warm_items=150000]
  */
@@ -22,7 +24,7 @@ import { Process } from "../src/parent/process";
 import { Queue, SimpleQueue } from "../src/ipc/queue";
 import { Pipe } from "../src/ipc/pipe";
 import { sharedMemory } from "../src/ipc/native";
-import { floorStream } from "./queue-floor";
+import { floorPingPong, floorStream } from "./queue-floor";
 import { median, textTable, type Row } from "./stats";
 
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -149,6 +151,7 @@ export async function benchQueue(n = 20000, repeats = 3, warm = 150000): Promise
   for (let r = 0; r < repeats; r++) {
     for (const [k, v] of Object.entries(python(n, trips, warm, WARM_TRIPS))) (py[k] ??= []).push(v);
     for (const [figure, bytes] of Object.entries(FLOOR_BYTES)) add(`floor ${figure}`, await floorStream(n, bytes, warm));
+    add("floor ping-pong", await floorPingPong(trips, FLOOR_BYTES.small, WARM_TRIPS));
     for (const kind of KINDS) {
       const figures = {
         small: (warm: number) => stream(kind, n, warm, 1),
@@ -183,11 +186,13 @@ export async function benchQueue(n = 20000, repeats = 3, warm = 150000): Promise
     const count = figure === "ping-pong" ? `${trips} round trips` : `${n} items`;
     for (const kind of KINDS) pair(`${kind} ${figure}`, `${kind} ${figure} (${unit})`);
     pair(`Queue ${figure} cold`, `Queue ${figure}, cold: the first ${count} of fresh processes (${unit})`);
-    const floor = ours[`floor ${figure}`];
-    if (floor) {
-      const anchor = `python Queue ${figure} (${unit})`;
-      const us = median(floor);
-      rows.push({ name: `floor ${figure}: a write per put, a write per ack, nothing else (${unit})`, anchor, median_ms: us, ratio: us / median(py[`Queue ${figure}`]!) });
+    const us = median(ours[`floor ${figure}`]!);
+    if (figure === "ping-pong") {
+      const name = `floor ping-pong: one write each way between two Node processes, nothing else (${unit})`;
+      rows.push({ name, anchor: `python Pipe ${figure} (${unit})`, median_ms: us, ratio: us / median(py[`Pipe ${figure}`]!) });
+    } else {
+      const name = `floor ${figure}: a write per put, a write per ack, nothing else (${unit})`;
+      rows.push({ name, anchor: `python Queue ${figure} (${unit})`, median_ms: us, ratio: us / median(py[`Queue ${figure}`]!) });
     }
   }
   return rows;

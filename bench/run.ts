@@ -79,7 +79,7 @@ const BENCHMARKS: Record<string, { what: string; goal: string; goals: Goal[]; ru
     run: () => benchPool(5),
   },
   queue: {
-    what: "writer process to reader process, µs per small and 1 KiB item over 20 000 items after 150 000, and a ping-pong round trip over 5 000 after 10 000; forklab's Queue, SimpleQueue and Pipe each vs its Python namesake; Queue also cold (the first items of fresh processes, no warm-up, on both sides), and with its frames on sockets instead of rings in shared memory (FORKLAB_QUEUE_TRANSPORT=socket); the floor of the socket transport (the same processes making only a write per put and a write per ack) vs Python's Queue; median of 5",
+    what: "writer process to reader process, µs per small and 1 KiB item over 20 000 items after 150 000, and a ping-pong round trip over 5 000 after 10 000; forklab's Queue, SimpleQueue and Pipe each vs its Python namesake; Queue also cold (the first items of fresh processes, no warm-up, on both sides), and with its frames on sockets instead of rings in shared memory (FORKLAB_QUEUE_TRANSPORT=socket); the floor of the socket transport (the same processes making only a write per put and a write per ack) vs Python's Queue, and of a round trip (one write each way between two Node processes) vs Python's Pipe; median of 5",
     goal: "small items <= 0.33x Python's Queue; 1 KiB <= 0.5x; ping-pong <= 1.0x",
     goals: [
       { row: /^forklab Queue small \(.*, frames on /, max: 0.33, text: "<= 0.33x" },
