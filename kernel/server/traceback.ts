@@ -92,14 +92,18 @@ export function runtimeError(thrown: unknown, cells: ReadonlyMap<string, CellSou
   // As IPython does for a library's exceptions: the library's own errors say in their message what
   // matters (the command, the exit code, the stderr tail); a dump of their fields only repeats it.
   const fromLibrary = frames.length > 0 && isLibraryFrame(frames[0]!);
-  const ownProperties = fromLibrary ? [] : Object.keys(thrown).filter((key) => key !== "stack" && key !== "message");
+  // Not `cause` either (made own and enumerable by Object.assign): it is shown below, in full.
+  const ownProperties = fromLibrary ? [] : Object.keys(thrown).filter((key) => key !== "stack" && key !== "message" && key !== "cause");
   if (ownProperties.length > 0) {
     const props = Object.fromEntries(ownProperties.map((key) => [key, (thrown as unknown as Record<string, unknown>)[key]]));
     traceback.push(`  ${util.inspect(props, { colors: false, breakLength: 100 })}`);
   }
-  if (thrown.cause !== undefined) {
-    const lines = String(thrown.cause instanceof Error ? thrown.cause.stack : util.inspect(thrown.cause)).split("\n");
-    const target = targetInCells(thrown.cause, cells);
+  // Every cause, outermost first, as Python prints each direct cause: a child's error has the
+  // child's stack as its cause, and an error the child had from its own child has that one's under it.
+  const { causes, cut } = causeChain(thrown);
+  for (const cause of causes) {
+    const lines = String(cause instanceof Error ? (cause.stack ?? `${cause.name}: ${cause.message}`) : util.inspect(cause)).split("\n");
+    const target = targetInCells(cause, cells);
     traceback.push("Caused by:");
     for (const line of lines) {
       const mapped = target ? mapTargetFrame(line, target) : undefined;
@@ -114,7 +118,38 @@ export function runtimeError(thrown: unknown, cells: ReadonlyMap<string, CellSou
       }
     }
   }
+  if (cut === "cycle") traceback.push("Caused by: an error shown above (the causes go round in a cycle)");
+  if (cut === "depth") traceback.push(`Caused by: ... (more causes; the first ${MAX_CAUSES} are shown)`);
   return { ename: thrown.name, evalue: thrown.message, traceback };
+}
+
+/** Causes shown under an error: past a few, a chain is a loop of rethrows, not a story. */
+const MAX_CAUSES = 8;
+
+/**
+ * The causes under `thrown`, outermost first: each one's `cause` in turn, until one has none,
+ * one was already shown (`cut` "cycle") or MAX_CAUSES are listed (`cut` "depth").
+ */
+function causeChain(thrown: Error): { causes: unknown[]; cut?: "cycle" | "depth" } {
+  const causes: unknown[] = [];
+  const seen = new Set<unknown>([thrown]);
+  for (let cause = causeOf(thrown); cause !== undefined; cause = causeOf(cause)) {
+    if (seen.has(cause)) return { causes, cut: "cycle" };
+    if (causes.length === MAX_CAUSES) return { causes, cut: "depth" };
+    seen.add(cause);
+    causes.push(cause);
+  }
+  return { causes };
+}
+
+/** An error's `cause`; undefined for a value that is no Error, or a getter that throws. */
+function causeOf(value: unknown): unknown {
+  if (!(value instanceof Error)) return undefined;
+  try {
+    return value.cause;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A child's `at f (<target>:3:15)`: a line and column in the text of the target function it ran. */

@@ -195,11 +195,22 @@ function cleanStack(stack: string): string {
     .join("\n");
 }
 
+/** Causes whose stacks are cleaned, as many as toErrorRecord sends (past that, a loop of rethrows). */
+const MAX_CAUSES = 8;
+
 function errorRecord(error: unknown): ReturnType<typeof toErrorRecord> {
-  try {
-    if (error instanceof Error && typeof error.stack === "string") error.stack = cleanStack(error.stack);
-  } catch {
-    // a frozen error, or one whose stack getter throws, keeps its stack
+  // The error's own stack and those of its causes (an error thrown with `{ cause }` in the target
+  // has the target's frames too); each once, for a chain of causes may go round.
+  const seen = new Set<unknown>();
+  for (let at = error; at instanceof Error && !seen.has(at) && seen.size <= MAX_CAUSES; ) {
+    seen.add(at);
+    try {
+      if (typeof at.stack === "string") at.stack = cleanStack(at.stack);
+      at = at.cause;
+    } catch {
+      // a frozen error, or one whose stack or cause getter throws, keeps its stack and ends the walk
+      break;
+    }
   }
   return toErrorRecord(error, process.pid);
 }

@@ -163,10 +163,19 @@ export class RemoteTraceback extends Error {
   }
 }
 
-/** Say which target function's text a rebuilt error's `<target>` frames point into, if not said yet. */
+/**
+ * Say which target function's text a rebuilt error's `<target>` frames point into, if not said yet:
+ * its own child's stack, and the stacks of the causes it had in that same child (an error thrown
+ * with `{ cause }` there), whose frames are in the same target. Not those of another process.
+ */
 export function setTargetSource(error: unknown, source: string): void {
-  const cause = error instanceof Error ? error.cause : undefined;
-  if (cause instanceof RemoteTraceback && cause.targetSource === undefined) {
+  const first = error instanceof Error ? error.cause : undefined;
+  if (!(first instanceof RemoteTraceback)) return;
+  // Bounded: a chain of causes can be a cycle (each rebuilt error has a fresh RemoteTraceback,
+  // but a cause that did not cross is the same object).
+  let cause: unknown = first;
+  for (let depth = 0; depth < 16 && cause instanceof Error; depth++, cause = cause.cause) {
+    if (!(cause instanceof RemoteTraceback) || cause.pid !== first.pid || cause.targetSource !== undefined) continue;
     // Not enumerable: the whole function's text is no field to print with the error.
     Object.defineProperty(cause, "targetSource", { value: source, enumerable: false });
   }

@@ -74,6 +74,36 @@ describe.skipIf(!jupyterAvailable("the traceback tests"))("tracebacks under jupy
     }
   });
 
+  it("shows every cause of an error in turn, outermost first, and stops where the causes go round", async () => {
+    const chained = await kernel.run(
+      `const inner = new TypeError("the inner one");\nconst middle = new RangeError("the middle one", { cause: inner });\nthrow new Error("the outer one", { cause: middle });`,
+    );
+    const lines = (chained.reply.content.traceback as string[]).map(stripAnsi).join("\n").split("\n");
+    const order = ["Error: the outer one", "RangeError: the middle one", "TypeError: the inner one"].map((head) => lines.indexOf(head));
+    expect(order.every((at, i) => at >= 0 && (i === 0 || at > order[i - 1]!)), lines.join("\n")).toBe(true);
+    expect(lines.filter((line) => line === "Caused by:")).toHaveLength(2);
+
+    const cycle = await kernel.run(`const a = new Error("a in a cycle");\nconst b = new Error("b in a cycle", { cause: a });\na.cause = b;\nthrow a;`);
+    const cycleLines = (cycle.reply.content.traceback as string[]).map(stripAnsi).join("\n").split("\n");
+    expect(cycleLines.filter((line) => line.startsWith("Caused by:"))).toEqual(["Caused by:", "Caused by: an error shown above (the causes go round in a cycle)"]);
+    expect(cycleLines).toContain("Error: b in a cycle");
+  });
+
+  it("shows the causes a child's error had in the child, at the lines of the cell that defined its target", async () => {
+    const defined = await kernel.run(
+      `import { spawn } from "forklab";\nfunction nested(): never {\n  const inner = new TypeError("inner in the child");\n  throw new RangeError("outer in the child", { cause: inner });\n}`,
+    );
+    expect(defined.reply.content, JSON.stringify(defined.reply.content)).toMatchObject({ status: "ok" });
+    const { reply } = await kernel.run(`const pnested = spawn(nested, [], { output: "none" });\nawait pnested.result;`);
+    expect(reply.content.ename).toBe("RangeError");
+    const traceback = (reply.content.traceback as string[]).map(stripAnsi);
+    const text = traceback.join("\n");
+    expect(text).toContain("TypeError: inner in the child");
+    expect(text).not.toContain("<target>");
+    // The outer error's frame, then the inner one's: both in the cell that defined nested().
+    expect(cellLines(traceback), text).toEqual([4, 3]);
+  });
+
   it("keeps the fields of an error the user's code made", async () => {
     const { reply } = await kernel.run(`throw Object.assign(new Error("with fields"), { detail: "kept" });`);
     expect((reply.content.traceback as string[]).join("\n")).toContain("detail: 'kept'");

@@ -189,6 +189,27 @@ describe("faults", () => {
     }
   });
 
+  it("gives the causes an error had in the child their stacks in the target too, and the target's text", async () => {
+    function chained() {
+      const inner = new TypeError("inner");
+      throw new RangeError("outer", { cause: inner });
+    }
+    const text = chained.toString();
+    const p = spawn(chained, [], quiet);
+    type Traced = Error & { cause: lib.RemoteTraceback & { cause: Error & { cause: lib.RemoteTraceback } } };
+    const error = (await p.result.catch((e: unknown) => e)) as Traced;
+    await p.join();
+    const inner = error.cause.cause;
+    expect(inner).toBeInstanceOf(TypeError);
+    expect(inner.message).toBe("inner");
+    // The inner error's own stack, as the child saw it: at the target's line 2, no runtime frames.
+    const column = text.split("\n")[1]!.indexOf("new ") + 1;
+    expect(inner.cause.stack).toContain(`(<target>:2:${column})`);
+    expect(inner.cause.stack).not.toMatch(/[\\/]dist[\\/]src[\\/]child[\\/]/);
+    expect(inner.cause.pid).toBe(p.pid);
+    expect(inner.cause.targetSource).toBe(text);
+  });
+
   it("brings back a child's error: name, message, own properties, the child's stack as cause", async () => {
     const p = spawn(function failing(code: string) {
       class QuotaError extends Error {
