@@ -92,6 +92,24 @@ describe.skipIf(!enabled)("distributed Pool on a real redis-server", () => {
     expect(p.stats().workers.map((row) => row.attemptsFailed)).toEqual([1]);
   });
 
+  it("with retryErrors, a target that throws every time gives a typed error whose cause is its last error, frames in the target", async () => {
+    const queue = freshQueue("retried-error");
+    await worker(queue);
+    const p = pool(queue, { attempts: 2, retryErrors: true });
+    const boom = (n: number) => {
+      throw new RangeError(`bad ${n}`);
+    };
+    const error = (await p.apply(boom, [7]).catch((e: unknown) => e)) as DistributedTaskError;
+    expect(error).toBeInstanceOf(DistributedTaskError);
+    expect(error.failures.map((f) => [f.attempt, f.kind])).toEqual([[1, "error"], [2, "error"]]);
+    const last = error.cause as RangeError & { cause: { stack: string; targetSource?: string } };
+    expect(last).toBeInstanceOf(RangeError);
+    expect(last.message).toBe("bad 7");
+    // As for an error not retried: a kernel finds the target's text in its cell.
+    expect(last.cause.stack).toContain("(<target>:2:");
+    expect(last.cause.targetSource).toBe(boom.toString());
+  });
+
   it("a child that crashes mid-task takes down that task, not the worker: retried, then a typed error with each attempt's worker", async () => {
     const queue = freshQueue("crash");
     const w = await worker(queue);

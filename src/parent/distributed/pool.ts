@@ -448,14 +448,15 @@ export class DistributedPool {
     // often, and one handed back by a worker that was stopping before it started it.
     const attempts = failures.length || (job?.attemptsStarted ?? 0);
     const last = records.at(-1);
+    // The target's last error, its `<target>` frames pointing into the function's text, which a
+    // kernel finds in its cell.
+    const target = job?.data.target;
+    const thrown = last && last.kind === "error" ? fromErrorRecord(last.error) : undefined;
+    if (thrown !== undefined && target?.kind === "source") setTargetSource(thrown, target.source);
     // The target's own error, not retried: the caller gets it as a local Pool would give it.
     if (last && last.kind === "error" && !this.#options.retryErrors) {
-      const error = fromErrorRecord(last.error);
-      if (error instanceof Error) Object.defineProperty(error, "worker", { value: last.worker, enumerable: false, configurable: true });
-      // Its `<target>` frames point into the function's text, which a kernel finds in its cell.
-      const target = job?.data.target;
-      if (target?.kind === "source") setTargetSource(error, target.source);
-      return { error, stalledTooOften };
+      if (thrown instanceof Error) Object.defineProperty(thrown, "worker", { value: last.worker, enumerable: false, configurable: true });
+      return { error: thrown, stalledTooOften };
     }
     if (last?.kind === "refused") {
       return { error: new DistributedTaskError(last.error.message, jobId, attempts, failures), stalledTooOften };
@@ -469,7 +470,7 @@ export class DistributedPool {
       jobId,
       attempts,
       failures,
-      last && last.kind === "error" ? fromErrorRecord(last.error) : undefined,
+      thrown,
     );
     return { error, stalledTooOften };
   }
