@@ -120,8 +120,16 @@ export function floorPingPong(n: number, size: number, warm = 0): Promise<number
   const file = path.join(dir, "s");
   return new Promise<number>((resolve, reject) => {
     const message = Buffer.alloc(size, 1);
+    let settled = false;
+    const settle = (outcome: () => void) => {
+      if (settled) return;
+      settled = true;
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+      outcome();
+    };
     const server = createServer((socket) => {
-      socket.on("error", reject);
+      socket.on("error", (error) => settle(() => reject(error)));
       let trips = 0;
       let bytes = 0;
       let t0 = performance.now();
@@ -133,13 +141,16 @@ export function floorPingPong(n: number, size: number, warm = 0): Promise<number
         if (trips < warm + n) return writeAll(socket, message, () => {});
         const us = ((performance.now() - t0) * 1000) / n;
         socket.destroy();
-        server.close();
-        rmSync(dir, { recursive: true, force: true });
-        resolve(us);
+        settle(() => resolve(us));
       });
       writeAll(socket, message, () => {});
     });
-    server.listen(file, () => fork(__filename, ["echo", file], { stdio: "ignore" }).once("error", reject));
+    server.listen(file, () => {
+      const child = fork(__filename, ["echo", file], { stdio: "ignore" });
+      child.once("error", (error) => settle(() => reject(error)));
+      // An echo that ends before the last round trip (it could not connect, or crashed) ends the run.
+      child.once("exit", (code, signal) => settle(() => reject(new Error(`the echo process ended (${signal ?? `exit code ${code}`}) after ${n + warm} round trips were asked`))));
+    });
   });
 }
 

@@ -9,6 +9,7 @@
  */
 import path from "node:path";
 import util from "node:util";
+import { isError, safeGet } from "../../src/protocol/errors";
 import { libraryEntry } from "./tslab-loader";
 
 export interface ErrorContent {
@@ -72,23 +73,8 @@ export function runtimeError(thrown: unknown, cells: ReadonlyMap<string, CellSou
   const frames = headerEnd < 0 ? [] : stackLines.slice(headerEnd);
   // Not the stack's own header: Node prefixes it with the generated line for errors from a script.
   const traceback = [`${thrown.name}: ${thrown.message}`];
-  let excerptShown = false;
-  for (const frame of frames) {
-    if (INTERNAL_FRAME.test(frame) || isLibraryFrame(frame)) continue;
-    const match = FRAME.exec(frame);
-    const cell = match ? cells.get(match[2]) : undefined;
-    if (!match || !cell) {
-      traceback.push(frame);
-      continue;
-    }
-    const mapped = mapPosition(cell, Number(match[3]), Number(match[4]));
-    if (!mapped) continue; // the wrapper tslab puts around a cell: nothing the user wrote
-    traceback.push(`${match[1]}${cell.filename}:${mapped.line}:${mapped.column}${match[5]}`);
-    if (!excerptShown) {
-      traceback.push(...excerpt(cell.source.split("\n"), mapped.line, mapped.column).map((l) => "    " + l));
-      excerptShown = true;
-    }
-  }
+  const shown: Shown = { excerpt: false };
+  traceback.push(...userFrames(frames, cells, shown));
   // As IPython does for a library's exceptions: the library's own errors say in their message what
   // matters (the command, the exit code, the stderr tail); a dump of their fields only repeats it.
   const fromLibrary = frames.length > 0 && isLibraryFrame(frames[0]!);
@@ -101,30 +87,82 @@ export function runtimeError(thrown: unknown, cells: ReadonlyMap<string, CellSou
   // Every cause, outermost first, as Python prints each direct cause: a child's error has the
   // child's stack as its cause, and an error the child had from its own child has that one's under it.
   const { causes, cut } = causeChain(thrown);
-  for (const cause of causes) {
-    const lines = String(cause instanceof Error ? (cause.stack ?? `${cause.name}: ${cause.message}`) : util.inspect(cause)).split("\n");
-    const target = targetInCells(cause, cells);
-    traceback.push("Caused by:");
-    for (const line of lines) {
-      const mapped = target ? mapTargetFrame(line, target) : undefined;
-      if (!mapped) {
-        traceback.push(line);
-        continue;
-      }
-      traceback.push(mapped.frame);
-      if (!excerptShown) {
-        traceback.push(...excerpt(target!.cell.source.split("\n"), mapped.line, mapped.column).map((l) => "    " + l));
-        excerptShown = true;
-      }
-    }
-  }
+  for (const cause of causes) traceback.push("Caused by:", ...describeCause(cause, cells, shown));
   if (cut === "cycle") traceback.push("Caused by: an error shown above (the causes go round in a cycle)");
   if (cut === "depth") traceback.push(`Caused by: ... (more causes; the first ${MAX_CAUSES} are shown)`);
   return { ename: thrown.name, evalue: thrown.message, traceback };
 }
 
-/** Causes shown under an error: past a few, a chain is a loop of rethrows, not a story. */
-const MAX_CAUSES = 8;
+/**
+ * Causes shown under an error: a child's error crosses with up to 8 causes of its own (see
+ * toErrorRecord), each rebuilt with its child's stack as its cause, 17 under the error in all;
+ * past that a chain is a loop of rethrows, not a story.
+ */
+const MAX_CAUSES = 20;
+
+/** Whether the one excerpt of a traceback (under the first frame in a cell) was shown already. */
+interface Shown {
+  excerpt: boolean;
+}
+
+/**
+ * The user's frames of a stack: those in a cell at the cell's line and column (with the excerpt
+ * under the first one shown), other code's as they are, without Node's, tslab's or forklab's own.
+ */
+function userFrames(frames: string[], cells: ReadonlyMap<string, CellSource>, shown: Shown): string[] {
+  const lines: string[] = [];
+  for (const frame of frames) {
+    if (INTERNAL_FRAME.test(frame) || isLibraryFrame(frame)) continue;
+    const match = FRAME.exec(frame);
+    const cell = match ? cells.get(match[2]) : undefined;
+    if (!match || !cell) {
+      lines.push(frame);
+      continue;
+    }
+    const mapped = mapPosition(cell, Number(match[3]), Number(match[4]));
+    if (!mapped) continue; // the wrapper tslab puts around a cell: nothing the user wrote
+    lines.push(`${match[1]}${cell.filename}:${mapped.line}:${mapped.column}${match[5]}`);
+    if (!shown.excerpt) {
+      lines.push(...excerpt(cell.source.split("\n"), mapped.line, mapped.column).map((l) => "    " + l));
+      shown.excerpt = true;
+    }
+  }
+  return lines;
+}
+
+/**
+ * One cause's lines: a child's stack with its `<target>` frames at the lines of the cell that
+ * defined the target, an error made in this process with its frames as the error's own, any other
+ * value inspected. Never throws: a cause that cannot be read (a revoked Proxy) says so.
+ */
+function describeCause(cause: unknown, cells: ReadonlyMap<string, CellSource>, shown: Shown): string[] {
+  try {
+    if (!isError(cause)) return util.inspect(cause, { colors: false }).split("\n");
+    const stack = safeGet(cause, "stack", undefined);
+    const lines = (typeof stack === "string" ? stack : `${safeGet(cause, "name", "Error")}: ${safeGet(cause, "message", "")}`).split("\n");
+    const target = targetInCells(cause, cells);
+    if (!target) {
+      const headerEnd = lines.findIndex((line) => FRAME.test(line));
+      return headerEnd < 0 ? lines : [...lines.slice(0, headerEnd), ...userFrames(lines.slice(headerEnd), cells, shown)];
+    }
+    const described: string[] = [];
+    for (const line of lines) {
+      const mapped = mapTargetFrame(line, target);
+      if (!mapped) {
+        described.push(line);
+        continue;
+      }
+      described.push(mapped.frame);
+      if (!shown.excerpt) {
+        described.push(...excerpt(target.cell.source.split("\n"), mapped.line, mapped.column).map((l) => "    " + l));
+        shown.excerpt = true;
+      }
+    }
+    return described;
+  } catch (error) {
+    return [`(a cause that could not be read: ${String((error as Error)?.message ?? error)})`];
+  }
+}
 
 /**
  * The causes under `thrown`, outermost first: each one's `cause` in turn, until one has none,
@@ -142,14 +180,9 @@ function causeChain(thrown: Error): { causes: unknown[]; cut?: "cycle" | "depth"
   return { causes };
 }
 
-/** An error's `cause`; undefined for a value that is no Error, or a getter that throws. */
+/** An error's `cause`; undefined for a value that is no Error, a revoked Proxy, or a getter that throws. */
 function causeOf(value: unknown): unknown {
-  if (!(value instanceof Error)) return undefined;
-  try {
-    return value.cause;
-  } catch {
-    return undefined;
-  }
+  return isError(value) ? safeGet(value, "cause", undefined) : undefined;
 }
 
 /** A child's `at f (<target>:3:15)`: a line and column in the text of the target function it ran. */
@@ -168,7 +201,7 @@ interface TargetInCell {
  * source, so that text is a piece of the generated code of the cell that defined it.
  */
 function targetInCells(cause: unknown, cells: ReadonlyMap<string, CellSource>): TargetInCell | undefined {
-  const source = (cause as { targetSource?: unknown } | null)?.targetSource;
+  const source = isError(cause) ? safeGet(cause, "targetSource", undefined) : undefined;
   if (typeof source !== "string" || source.length === 0) return undefined;
   // The latest cell first: a function defined again with the same text is the later one.
   for (const cell of [...cells.values()].reverse()) {

@@ -16,7 +16,7 @@ import { Channel } from "../protocol/channel";
 import { CHANNEL_LOST_EXIT_CODE, CHANNEL_LOST_MARKER } from "../protocol/ended";
 import { RecordError } from "../protocol/framing";
 import { ClassInstanceError, findUncloneable, uncloneableMessage } from "../protocol/clone";
-import { describeThrown, toErrorRecord } from "../protocol/errors";
+import { describeThrown, isError, safeGet, toErrorRecord } from "../protocol/errors";
 import type { HandleContext } from "../protocol/handles";
 import { setChildState, type ChildIdentity, type Message, type RunMessage, type TargetSpec } from "../protocol/messages";
 import { loadTarget } from "./targets";
@@ -202,14 +202,12 @@ function errorRecord(error: unknown): ReturnType<typeof toErrorRecord> {
   // The error's own stack and those of its causes (an error thrown with `{ cause }` in the target
   // has the target's frames too); each once, for a chain of causes may go round.
   const seen = new Set<unknown>();
-  for (let at = error; at instanceof Error && !seen.has(at) && seen.size <= MAX_CAUSES; ) {
+  for (let at = error; isError(at) && !seen.has(at) && seen.size <= MAX_CAUSES; at = safeGet(at, "cause", undefined)) {
     seen.add(at);
     try {
       if (typeof at.stack === "string") at.stack = cleanStack(at.stack);
-      at = at.cause;
     } catch {
-      // a frozen error, or one whose stack or cause getter throws, keeps its stack and ends the walk
-      break;
+      // a frozen error, or one whose stack getter throws, keeps its stack; its causes are cleaned
     }
   }
   return toErrorRecord(error, process.pid);

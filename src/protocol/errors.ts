@@ -54,7 +54,7 @@ export function rebuildAs(ErrorClass: abstract new (...args: never[]) => Error, 
 }
 
 /** Read a property of something thrown; a throwing getter or a revoked Proxy gives `fallback`. */
-function safeGet(value: object, key: PropertyKey, fallback: unknown): unknown {
+export function safeGet(value: object, key: PropertyKey, fallback: unknown): unknown {
   try {
     return (value as Record<PropertyKey, unknown>)[key];
   } catch {
@@ -62,7 +62,8 @@ function safeGet(value: object, key: PropertyKey, fallback: unknown): unknown {
   }
 }
 
-function isError(value: unknown): value is Error {
+/** `value instanceof Error`, false for a revoked Proxy (whose instanceof throws). */
+export function isError(value: unknown): value is Error {
   try {
     return value instanceof Error;
   } catch {
@@ -166,18 +167,22 @@ export class RemoteTraceback extends Error {
 /**
  * Say which target function's text a rebuilt error's `<target>` frames point into, if not said yet:
  * its own child's stack, and the stacks of the causes it had in that same child (an error thrown
- * with `{ cause }` there), whose frames are in the same target. Not those of another process.
+ * with `{ cause }` there), whose frames are in the same target. Not past a traceback that came
+ * from a process further down (a grandchild's, rebuilt in the child and sent on): its frames are
+ * in another target, and every cause under it has crossed under the child's pid.
  */
 export function setTargetSource(error: unknown, source: string): void {
-  const first = error instanceof Error ? error.cause : undefined;
+  const first = isError(error) ? safeGet(error, "cause", undefined) : undefined;
   if (!(first instanceof RemoteTraceback)) return;
-  // Bounded: a chain of causes can be a cycle (each rebuilt error has a fresh RemoteTraceback,
-  // but a cause that did not cross is the same object).
-  let cause: unknown = first;
-  for (let depth = 0; depth < 16 && cause instanceof Error; depth++, cause = cause.cause) {
-    if (!(cause instanceof RemoteTraceback) || cause.pid !== first.pid || cause.targetSource !== undefined) continue;
+  const seen = new Set<unknown>();
+  for (let cause: unknown = first; isError(cause) && !seen.has(cause); cause = safeGet(cause, "cause", undefined)) {
+    seen.add(cause);
+    if (!(cause instanceof RemoteTraceback)) {
+      if (cause.name === "RemoteTraceback") return;
+      continue;
+    }
     // Not enumerable: the whole function's text is no field to print with the error.
-    Object.defineProperty(cause, "targetSource", { value: source, enumerable: false });
+    if (cause.targetSource === undefined) Object.defineProperty(cause, "targetSource", { value: source, enumerable: false });
   }
 }
 

@@ -82,6 +82,12 @@ describe.skipIf(!jupyterAvailable("the traceback tests"))("tracebacks under jupy
     const order = ["Error: the outer one", "RangeError: the middle one", "TypeError: the inner one"].map((head) => lines.indexOf(head));
     expect(order.every((at, i) => at >= 0 && (i === 0 || at > order[i - 1]!)), lines.join("\n")).toBe(true);
     expect(lines.filter((line) => line === "Caused by:")).toHaveLength(2);
+    // Each cause made in the cell has its frame at its own line: the outer one's, then the others'.
+    expect(cellLines(chained.reply.content.traceback as string[])).toEqual([3, 2, 1]);
+
+    const revoked = await kernel.run(`const { proxy, revoke } = Proxy.revocable({}, {});\nrevoke();\nthrow new Error("with a revoked cause", { cause: proxy });`);
+    expect(revoked.reply.content.ename).toBe("Error");
+    expect((revoked.reply.content.traceback as string[]).map(stripAnsi)).toContain("Caused by:");
 
     const cycle = await kernel.run(`const a = new Error("a in a cycle");\nconst b = new Error("b in a cycle", { cause: a });\na.cause = b;\nthrow a;`);
     const cycleLines = (cycle.reply.content.traceback as string[]).map(stripAnsi).join("\n").split("\n");

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from "vitest";
 import * as lib from "../../dist/src/index.js";
-import { fromErrorRecord, registerErrorClass, toErrorRecord } from "../../dist/src/protocol/index.js";
+import { fromErrorRecord, registerErrorClass, setTargetSource, toErrorRecord } from "../../dist/src/protocol/index.js";
 const { spawn, activeChildren, CalledProcessError, TimeoutExpired, SubprocessError, ProcessError } = lib;
 
 const quiet = { output: "none" as const };
@@ -87,6 +87,22 @@ describe("forklab's error classes cross as themselves", () => {
 });
 
 describe("thrown values that resist being described", () => {
+  it("gives the target's text to the stacks of one child, not to those of a grandchild under them", () => {
+    // As a child sends an error it rethrew from its own child (pid 9): rebuilt there, sent on by pid 8.
+    const inGrandchild = new RangeError("in the grandchild", { cause: new TypeError("its cause") });
+    const inChild = fromErrorRecord(toErrorRecord(inGrandchild, 9)) as Error;
+    const inParent = fromErrorRecord(toErrorRecord(inChild, 8)) as Error;
+    setTargetSource(inParent, "(n) => n");
+    const chain: Error[] = [];
+    for (let at = inParent.cause; at instanceof Error; at = at.cause) chain.push(at);
+    const sources = chain.map((e) => [e.name, (e as { targetSource?: string }).targetSource]);
+    // The child's own stack gets it; the grandchild's traceback (rebuilt in the child) and all
+    // under it do not, though they crossed under the child's pid.
+    expect(sources.slice(0, 3)).toEqual([["RemoteTraceback", "(n) => n"], ["RemoteTraceback", undefined], ["RemoteTraceback", undefined]]);
+    expect(sources.slice(3).every(([, source]) => source === undefined)).toBe(true);
+    expect(chain.some((e) => e.message === "its cause")).toBe(true);
+  });
+
   it("records an Error whose name getter throws, and a value whose toString throws", () => {
     const error = new Error("boom");
     Object.defineProperty(error, "name", {
